@@ -1,0 +1,3 @@
+from gql_jobs.cli import main
+
+main()

@@ -1,0 +1,59 @@
+"""The FastAPI application factory: REST routes, GraphQL at /graphql, health checks.
+
+`create_app(settings)` builds everything from the settings it is given (tests pass their own);
+`gql-jobs serve` and uvicorn's `--factory` call it with settings read from the environment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from gql_jobs import __version__, health, rest
+from gql_jobs.connections import api_redis
+from gql_jobs.limits import BodySizeLimit
+from gql_jobs.service import JobService
+from gql_jobs.settings import Settings, load_settings
+from gql_jobs.tasks import TaskRegistry, task_modules
+
+#: Room for a full batch of maximum-size payloads plus the GraphQL document around them.
+BODY_OVERHEAD_BYTES = 1 << 20
+
+
+def build_service(settings: Settings) -> JobService:
+    registry = TaskRegistry.from_modules(task_modules(settings.tasks, settings.builtin_tasks))
+    return JobService(api_redis(settings), registry, settings)
+
+
+def create_app(settings: Settings | None = None, service: JobService | None = None) -> FastAPI:
+    settings = settings or load_settings()
+    service = service or build_service(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        service.connection.close()
+
+    app = FastAPI(
+        title="gql-jobs",
+        version=__version__,
+        description="Submit and follow RQ background jobs over GraphQL (/graphql) or the lesson's REST routes.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.service = service
+    rest.install(app)
+    app.include_router(health.router)
+    from gql_jobs.graphql.router import install as install_graphql  # noqa: PLC0415 (heavy import)
+
+    install_graphql(app, settings)
+    limit = settings.max_payload_bytes * min(settings.max_batch_size, 64) + BODY_OVERHEAD_BYTES
+    app.add_middleware(BodySizeLimit, max_bytes=limit)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Entry point for `uvicorn --factory gql_jobs.app:app_from_env`."""
+    return create_app()

@@ -1,0 +1,107 @@
+"""The `gql-jobs` command: parses arguments and delegates; no logic of its own."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from gql_jobs.settings import Settings, SettingsError, load_settings
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        sys.exit(f"gql-jobs: {exc}")
+    sys.exit(args.handler(settings, args))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gql-jobs", description="GraphQL and REST API over RQ jobs.")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the API (needs a reachable Redis)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    serve.add_argument("--no-access-log", action="store_true", help="turn the access log off")
+    serve.add_argument("--proxy-headers", action="store_true", help="trust X-Forwarded-* headers")
+    serve.set_defaults(handler=_serve)
+
+    worker = commands.add_parser("worker", help="run an RQ worker on the given queues")
+    worker.add_argument("queues", nargs="*", metavar="QUEUE", help="queues in priority order")
+    worker.add_argument("--burst", action="store_true", help="exit when the queues are empty")
+    worker.add_argument("--pool", type=int, default=None, metavar="N", help="run N workers (RQ pool)")
+    worker.add_argument("--log-level", default="INFO")
+    worker.set_defaults(handler=_worker)
+
+    dev = commands.add_parser("dev", help="API + worker in one command, in-memory Redis if none is set")
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--port", type=int, default=8000)
+    dev.set_defaults(handler=_dev)
+
+    export = commands.add_parser("export-schema", help="print the GraphQL SDL")
+    export.add_argument("--output", default=None, help="write to this file instead of stdout")
+    export.set_defaults(handler=_export_schema)
+    return parser
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn  # noqa: PLC0415
+
+    from gql_jobs.connections import RedisNotConfiguredError, api_redis  # noqa: PLC0415
+
+    try:
+        api_redis(settings).ping()
+    except RedisNotConfiguredError as exc:
+        print(f"gql-jobs serve: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        print(f"gql-jobs serve: cannot reach Redis at {settings.redis_url}: {exc}", file=sys.stderr)
+        return 2
+    uvicorn.run(
+        "gql_jobs.app:app_from_env",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        access_log=not args.no_access_log,
+        proxy_headers=args.proxy_headers,
+        timeout_graceful_shutdown=30,
+    )
+    return 0
+
+
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    from gql_jobs.connections import RedisNotConfiguredError  # noqa: PLC0415
+    from gql_jobs.worker import run_worker  # noqa: PLC0415
+
+    try:
+        clean = run_worker(
+            settings, args.queues, burst=args.burst, pool_size=args.pool, logging_level=args.log_level
+        )
+    except RedisNotConfiguredError as exc:
+        print(f"gql-jobs worker: {exc}", file=sys.stderr)
+        return 2
+    return 0 if clean else 1
+
+
+def _dev(settings: Settings, args: argparse.Namespace) -> int:
+    from gql_jobs.dev import run_dev  # noqa: PLC0415
+
+    run_dev(settings, args.host, args.port)
+    return 0
+
+
+def _export_schema(settings: Settings, args: argparse.Namespace) -> int:
+    from gql_jobs.graphql.schema import sdl  # noqa: PLC0415
+
+    text = sdl()
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as out:
+            out.write(text)
+    else:
+        sys.stdout.write(text)
+    return 0

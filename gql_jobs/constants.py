@@ -1,0 +1,33 @@
+"""Names and limits shared across modules: every Redis key we own is spelled here.
+
+RQ owns its own keys (`rq:job:<id>`, `rq:queue:<name>`, registries, `rq:results:<id>`); we only add
+the listing indexes below, all under one prefix so they are easy to find and to drop.
+"""
+
+from __future__ import annotations
+
+#: Job ids we create: the lesson's `JOB-<uuid4>` form.
+JOB_ID_PREFIX = "JOB-"
+#: Any id RQ accepts (`[A-Za-z0-9_-]+`), bounded, so a hostile id never reaches Redis as a key trick.
+JOB_ID_PATTERN = r"[A-Za-z0-9_-]{1,128}"
+#: Queue, task and tag names: short, printable, no spaces or glob characters.
+NAME_PATTERN = r"[A-Za-z0-9_.:-]{1,64}"
+MAX_TAGS = 20
+
+#: Tags the lesson stamps on every job submitted over REST.
+LESSON_TAGS = ("api", "v1")
+
+KEY_PREFIX = "gql_jobs:"
+#: Sorted sets of job ids scored by submission time (microseconds), newest highest.
+INDEX_ALL = KEY_PREFIX + "index:all"
+INDEX_BY_QUEUE = KEY_PREFIX + "index:queue:"
+INDEX_BY_TASK = KEY_PREFIX + "index:task:"
+INDEX_BY_TAG = KEY_PREFIX + "index:tag:"
+
+#: Keys in `job.meta` that we stamp (the lesson's names) or maintain.
+META_JOB_ID = "job_id"
+META_SUBMITTED_AT = "submitted_at"
+META_PAYLOAD = "payload"
+META_TASK = "task_name"
+META_TAGS = "tags"
+META_PROGRESS = "progress"

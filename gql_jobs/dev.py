@@ -1,0 +1,72 @@
+"""`gql-jobs dev`: the whole service in one command (API + worker, and Redis in memory if none).
+
+With no `REDIS_URL`, an in-process fakeredis TCP server stands in for Redis so a fresh machine
+with only Python can run everything; it says loudly that state lives in memory. The worker runs as
+a subprocess (RQ forks a work horse per job, which must not happen inside the API process).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import uvicorn
+
+from gql_jobs.settings import Settings
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def embedded_redis() -> Iterator[str]:
+    """Serve an in-memory Redis (fakeredis) on a loopback port for as long as the block runs."""
+    from fakeredis import TcpFakeServer  # noqa: PLC0415 (only dev mode needs it)
+
+    port = free_port()
+    server = TcpFakeServer(("127.0.0.1", port), server_type="redis")
+    thread = threading.Thread(target=server.serve_forever, name="embedded-redis", daemon=True)
+    thread.start()
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def run_dev(settings: Settings, host: str, port: int) -> None:
+    with _redis_for(settings) as url:
+        env = {**os.environ, "REDIS_URL": url, "GQL_JOBS_REDIS_URL": url}
+        worker = subprocess.Popen([sys.executable, "-m", "gql_jobs", "worker"], env=env)
+        try:
+            os.environ.update({"REDIS_URL": url, "GQL_JOBS_REDIS_URL": url})
+            uvicorn.run("gql_jobs.app:app_from_env", factory=True, host=host, port=port, log_level="info")
+        finally:
+            worker.terminate()
+            try:
+                worker.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+
+
+@contextmanager
+def _redis_for(settings: Settings) -> Iterator[str]:
+    if settings.redis_url:
+        print(f"gql-jobs dev: using Redis at {settings.redis_url}", flush=True)
+        yield settings.redis_url
+        return
+    with embedded_redis() as url:
+        print(
+            "gql-jobs dev: REDIS_URL is not set, so jobs live IN MEMORY (embedded fakeredis at "
+            f"{url}); they are lost when this process stops. Set REDIS_URL to use a real Redis.",
+            flush=True,
+        )
+        yield url

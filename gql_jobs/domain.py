@@ -1,0 +1,190 @@
+"""Plain data the job service takes and returns: no RQ, no HTTP, no GraphQL.
+
+Transports convert these at their edge (`rest.py`, `graphql/`); the service builds them from RQ
+jobs in `snapshots.py`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+
+class JobStatus(str, Enum):
+    """RQ's job statuses, spelled as RQ stores them, plus a fallback for one we do not know."""
+
+    QUEUED = "queued"
+    STARTED = "started"
+    FINISHED = "finished"
+    FAILED = "failed"
+    DEFERRED = "deferred"
+    SCHEDULED = "scheduled"
+    STOPPED = "stopped"
+    CANCELED = "canceled"
+    CREATED = "created"
+    UNKNOWN = "unknown"
+
+    @classmethod
+    def parse(cls, raw: str | None) -> JobStatus:
+        try:
+            return cls(raw)
+        except ValueError:
+            return cls.UNKNOWN
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_STATUSES
+
+
+FINAL_STATUSES = frozenset({JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Retry a failing job up to `max` times, waiting `intervals` seconds (the last one repeats)."""
+
+    max: int
+    intervals: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class SubmitRequest:
+    """One job to submit. `None` means "use the setting's default"."""
+
+    task: str
+    payload: Any = None
+    queue: str | None = None
+    tags: tuple[str, ...] = ()
+    description: str | None = None
+    timeout: int | None = None
+    result_ttl: int | None = None
+    failure_ttl: int | None = None
+    retry: RetryPolicy | None = None
+    delay_seconds: float | None = None
+    scheduled_at: datetime | None = None
+    depends_on: tuple[str, ...] = ()
+    at_front: bool = False
+
+
+@dataclass(frozen=True)
+class JobError:
+    """Why a job failed: the exception's type and message, and the worker's traceback."""
+
+    type: str | None
+    message: str
+    traceback: str | None
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What a running task last reported about itself."""
+
+    current: float
+    total: float | None
+    message: str | None
+    updated_at: datetime | None
+
+    @property
+    def fraction(self) -> float | None:
+        if not self.total:
+            return None
+        return max(0.0, min(1.0, self.current / self.total))
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """One consistent snapshot of a job as stored by RQ (read in a single MULTI/EXEC)."""
+
+    id: str
+    status: JobStatus
+    raw_status: str
+    task: str | None
+    queue: str
+    func_name: str | None
+    payload: Any
+    meta: dict[str, Any]
+    tags: tuple[str, ...]
+    description: str | None
+    submitted_at: str | None
+    created_at: datetime | None
+    enqueued_at: datetime | None
+    started_at: datetime | None
+    ended_at: datetime | None
+    result: Any
+    error: JobError | None
+    progress: Progress | None
+    retries_left: int | None
+    depends_on: tuple[str, ...]
+    timeout: int | None
+    result_ttl: int | None
+    failure_ttl: int | None
+    worker_name: str | None
+    result_expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    """Jobs to list: every given criterion must hold."""
+
+    status: JobStatus | None = None
+    queue: str | None = None
+    task: str | None = None
+    tag: str | None = None
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    """Relay-style window: `first`/`after` walk to older jobs, `last`/`before` to newer ones."""
+
+    first: int | None = None
+    after: str | None = None
+    last: int | None = None
+    before: str | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    """A window of jobs, newest first, with the cursor of each."""
+
+    items: list[tuple[str, JobRecord]]
+    has_next_page: bool
+    has_previous_page: bool
+    total_count: int | None
+
+    @property
+    def start_cursor(self) -> str | None:
+        return self.items[0][0] if self.items else None
+
+    @property
+    def end_cursor(self) -> str | None:
+        return self.items[-1][0] if self.items else None
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    name: str
+    description: str | None
+    input_schema: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class QueueInfo:
+    name: str
+    counts: dict[JobStatus, int]
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    name: str
+    state: str
+    queues: list[str]
+    current_job_id: str | None
+    last_heartbeat: datetime | None
+    birth: datetime | None
+    successful_job_count: int
+    failed_job_count: int
+    pid: int | None = None
+    hostname: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,92 @@
+"""Domain exceptions raised by the job service; each transport maps them at its edge.
+
+    GqlJobsError
+     ├── UnknownTaskError          task name not registered
+     ├── InvalidPayloadError       payload fails the task's input model (field paths inside)
+     ├── PayloadTooLargeError      payload over `max_payload_bytes`
+     ├── InvalidRequestError       a submission option is out of range (queue name, TTL, tags...)
+     ├── BatchTooLargeError        more jobs in one batch than `max_batch_size`
+     ├── JobNotFoundError          no such job (or a malformed id: same answer, no oracle)
+     ├── InvalidJobStateError      the operation does not apply to the job's current status
+     ├── InvalidCursorError        a pagination cursor we did not issue
+     └── ServiceUnavailableError   Redis cannot be reached
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class GqlJobsError(Exception):
+    """Base of every error the service raises on purpose."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class UnknownTaskError(GqlJobsError):
+    def __init__(self, task: str) -> None:
+        super().__init__(f"Unknown task: {task}")
+        self.task = task
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One problem in a payload: `path` locates it (e.g. `("items", 2, "name")`)."""
+
+    path: tuple[str | int, ...]
+    message: str
+    type: str = "value_error"
+
+
+class InvalidPayloadError(GqlJobsError):
+    def __init__(self, field_errors: list[FieldError]) -> None:
+        summary = "; ".join(f"{'.'.join(map(str, e.path)) or '(payload)'}: {e.message}" for e in field_errors)
+        super().__init__(f"Invalid payload: {summary}")
+        self.field_errors = field_errors
+
+
+class PayloadTooLargeError(GqlJobsError):
+    def __init__(self, limit_bytes: int, actual_bytes: int) -> None:
+        super().__init__(f"Payload is {actual_bytes} bytes; the limit is {limit_bytes} bytes")
+        self.limit_bytes = limit_bytes
+        self.actual_bytes = actual_bytes
+
+
+class InvalidRequestError(GqlJobsError):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class BatchTooLargeError(GqlJobsError):
+    def __init__(self, limit: int, actual: int) -> None:
+        super().__init__(f"Batch has {actual} jobs; the limit is {limit}")
+        self.limit = limit
+        self.actual = actual
+
+
+class JobNotFoundError(GqlJobsError):
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"Job not found: {job_id[:140]}")
+        self.job_id = job_id
+
+
+class InvalidJobStateError(GqlJobsError):
+    def __init__(self, job_id: str, status: str, action: str) -> None:
+        super().__init__(f"Cannot {action} job {job_id}: it is {status}")
+        self.job_id = job_id
+        self.status = status
+        self.action = action
+
+
+class InvalidCursorError(GqlJobsError):
+    def __init__(self, cursor: str) -> None:
+        super().__init__("Invalid cursor")
+        self.cursor = cursor
+
+
+class ServiceUnavailableError(GqlJobsError):
+    def __init__(self, message: str = "Job store (Redis) is unavailable; try again shortly") -> None:
+        super().__init__(message)

@@ -1,0 +1,98 @@
+"""Expected failures as schema types (members of result unions), mapped from domain exceptions.
+
+Anything that is not a `GqlJobsError` is unexpected and masked by `MaskErrors` (see `schema.py`);
+GraphQL's own syntax, validation and limit errors are not masked.
+"""
+
+from __future__ import annotations
+
+import strawberry
+from graphql import GraphQLError
+
+from gql_jobs import errors as domain
+
+
+@strawberry.interface(description="An expected failure: every error member of a result union has these.")
+class Error:
+    message: str = strawberry.field(description="What went wrong, for humans.")
+
+
+@strawberry.type(description="No task is registered under this name.")
+class UnknownTaskError(Error):
+    task: str = strawberry.field(description="The name that was given.")
+
+
+@strawberry.type(description="One problem found in a payload.")
+class FieldError:
+    path: list[str] = strawberry.field(description="Where in the payload (keys and list indexes).")
+    message: str = strawberry.field(description="What is wrong there.")
+    code: str = strawberry.field(description="A machine-readable kind of problem (pydantic's error type).")
+
+
+@strawberry.type(description="The payload does not match the task's input model.")
+class InvalidPayloadError(Error):
+    field_errors: list[FieldError] = strawberry.field(description="Each problem found.")
+
+
+@strawberry.type(description="The payload is larger than the server accepts.")
+class PayloadTooLargeError(Error):
+    limit_bytes: int = strawberry.field(description="The limit, in bytes of compact JSON.")
+    actual_bytes: int = strawberry.field(description="The payload's size, in bytes of compact JSON.")
+
+
+@strawberry.type(description="A submission option is out of range (queue name, TTL, tags, schedule...).")
+class InvalidInputError(Error):
+    field: str = strawberry.field(description="The input field at fault.")
+
+
+@strawberry.type(description="No job has this id (or it has expired).")
+class JobNotFoundError(Error):
+    job_id: strawberry.ID = strawberry.field(description="The id that was given.")
+
+
+@strawberry.type(description="The operation does not apply to the job in its current status.")
+class InvalidJobStateError(Error):
+    job_id: strawberry.ID = strawberry.field(description="The job.")
+    status: str = strawberry.field(description="Its status when the operation was refused.")
+
+
+@strawberry.type(description="The job store (Redis) cannot be reached; retry shortly. Nothing was written.")
+class ServiceUnavailableError(Error):
+    retry_after_seconds: int = strawberry.field(description="A sensible wait before retrying.")
+
+
+def error_member(exc: domain.GqlJobsError) -> Error:
+    """The union member for an expected failure."""
+    if isinstance(exc, domain.UnknownTaskError):
+        return UnknownTaskError(message=exc.message, task=exc.task)
+    if isinstance(exc, domain.InvalidPayloadError):
+        return InvalidPayloadError(
+            message=exc.message,
+            field_errors=[
+                FieldError(path=[str(p) for p in e.path], message=e.message, code=e.type) for e in exc.field_errors
+            ],
+        )
+    if isinstance(exc, domain.PayloadTooLargeError):
+        return PayloadTooLargeError(message=exc.message, limit_bytes=exc.limit_bytes, actual_bytes=exc.actual_bytes)
+    if isinstance(exc, domain.JobNotFoundError):
+        return JobNotFoundError(message=exc.message, job_id=strawberry.ID(exc.job_id))
+    if isinstance(exc, domain.InvalidJobStateError):
+        return InvalidJobStateError(message=exc.message, job_id=strawberry.ID(exc.job_id), status=exc.status)
+    if isinstance(exc, domain.ServiceUnavailableError):
+        return ServiceUnavailableError(message=exc.message, retry_after_seconds=1)
+    if isinstance(exc, domain.InvalidRequestError):
+        return InvalidInputError(message=exc.message, field=exc.field)
+    raise exc
+
+
+_CODES: dict[type[domain.GqlJobsError], str] = {
+    domain.ServiceUnavailableError: "SERVICE_UNAVAILABLE",
+    domain.BatchTooLargeError: "BATCH_TOO_LARGE",
+    domain.InvalidCursorError: "BAD_USER_INPUT",
+    domain.InvalidRequestError: "BAD_USER_INPUT",
+}
+
+
+def query_error(exc: domain.GqlJobsError) -> GraphQLError:
+    """A top-level error for failures of queries (which return data, not unions), with a code."""
+    return GraphQLError(exc.message, extensions={"code": _CODES.get(type(exc), "BAD_USER_INPUT")})

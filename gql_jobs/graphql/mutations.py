@@ -1,0 +1,174 @@
+"""Operations that change jobs. Each returns a union: a success member or a typed error member."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, TypeAlias
+
+import strawberry
+from strawberry.scalars import JSON
+
+from gql_jobs.deps import run_sync
+from gql_jobs.domain import JobRecord, RetryPolicy, SubmitRequest
+from gql_jobs.errors import BatchTooLargeError, GqlJobsError
+from gql_jobs.graphql.context import Info
+from gql_jobs.graphql.errors import (
+    InvalidInputError,
+    InvalidJobStateError,
+    InvalidPayloadError,
+    JobNotFoundError,
+    PayloadTooLargeError,
+    ServiceUnavailableError,
+    UnknownTaskError,
+    error_member,
+    query_error,
+)
+from gql_jobs.graphql.types import Job
+
+
+@strawberry.input(description="Retry a failing job up to `max` times.")
+class RetryInput:
+    max: int = strawberry.field(description="How many retries (1-100).")
+    intervals: list[int] | None = strawberry.field(
+        default=None, description="Seconds to wait before each retry; the last one repeats. Default: none."
+    )
+
+
+@strawberry.input(description="A job to submit.")
+class SubmitJobInput:
+    task: str = strawberry.field(description="A registered task name (see `tasks`).")
+    payload: JSON | None = strawberry.field(
+        default=None, description="The task's input: a JSON object, checked against the task's schema. Default {}."
+    )
+    queue: str | None = strawberry.field(default=None, description="Queue to put it on (default: the server's).")
+    tags: list[str] | None = strawberry.field(default=None, description="Labels to filter `jobs` by.")
+    description: str | None = strawberry.field(default=None, description="A human-readable description.")
+    timeout: int | None = strawberry.field(default=None, description="Seconds it may run before being killed.")
+    result_ttl: int | None = strawberry.field(
+        default=None, description="Seconds to keep it and its result once finished (-1: forever)."
+    )
+    failure_ttl: int | None = strawberry.field(default=None, description="Seconds to keep it once failed.")
+    retry: RetryInput | None = strawberry.field(default=None, description="Retry policy on failure.")
+    delay_seconds: float | None = strawberry.field(
+        default=None, description="Run no sooner than this many seconds from now (not with `scheduledAt`)."
+    )
+    scheduled_at: datetime | None = strawberry.field(
+        default=None, description="Run no sooner than this moment, with a time zone (not with `delaySeconds`)."
+    )
+    depends_on: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="Jobs that must finish first; the job waits as DEFERRED until they do."
+    )
+    at_front: bool = strawberry.field(default=False, description="Put it at the front of its queue.")
+
+    def to_domain(self) -> SubmitRequest:
+        return SubmitRequest(
+            task=self.task,
+            payload=self.payload,
+            queue=self.queue,
+            tags=tuple(self.tags or ()),
+            description=self.description,
+            timeout=self.timeout,
+            result_ttl=self.result_ttl,
+            failure_ttl=self.failure_ttl,
+            retry=RetryPolicy(self.retry.max, tuple(self.retry.intervals or ())) if self.retry else None,
+            delay_seconds=self.delay_seconds,
+            scheduled_at=self.scheduled_at,
+            depends_on=tuple(str(i) for i in self.depends_on or ()),
+            at_front=self.at_front,
+        )
+
+
+@strawberry.type(description="The job was accepted.")
+class SubmitJobSuccess:
+    job: Job = strawberry.field(description="The new job (QUEUED, SCHEDULED or DEFERRED).")
+
+
+@strawberry.type(description="The job was canceled, or stopped if it was running.")
+class CancelJobSuccess:
+    job: Job = strawberry.field(description="The job after cancellation (CANCELED, or STOPPED).")
+
+
+@strawberry.type(description="The job is back on its queue.")
+class RequeueJobSuccess:
+    job: Job = strawberry.field(description="The job, QUEUED again.")
+
+
+@strawberry.type(description="The job and its results were deleted.")
+class DeleteJobSuccess:
+    job_id: strawberry.ID = strawberry.field(description="The deleted job's id.")
+
+
+SubmitJobResult: TypeAlias = Annotated[
+    SubmitJobSuccess
+    | UnknownTaskError
+    | InvalidPayloadError
+    | PayloadTooLargeError
+    | InvalidInputError
+    | JobNotFoundError
+    | ServiceUnavailableError,
+    strawberry.union("SubmitJobResult", description="The new job, or why it was refused."),
+]
+JobErrors: TypeAlias = JobNotFoundError | InvalidJobStateError | ServiceUnavailableError
+CancelJobResult: TypeAlias = Annotated[
+    CancelJobSuccess | JobErrors, strawberry.union("CancelJobResult", description="The job, or why not.")
+]
+RequeueJobResult: TypeAlias = Annotated[
+    RequeueJobSuccess | JobErrors, strawberry.union("RequeueJobResult", description="The job, or why not.")
+]
+DeleteJobResult: TypeAlias = Annotated[
+    DeleteJobSuccess | JobErrors, strawberry.union("DeleteJobResult", description="The id, or why not.")
+]
+
+
+@strawberry.type(description="Submit and manage jobs.")
+class Mutation:
+    @strawberry.mutation(description="Submit one job.")
+    async def submit_job(self, info: Info, input: SubmitJobInput) -> SubmitJobResult:
+        try:
+            record = await run_sync(info.context.service.submit, input.to_domain())
+        except GqlJobsError as exc:
+            return error_member(exc)  # type: ignore[return-value]
+        return SubmitJobSuccess(job=Job.of(record))
+
+    @strawberry.mutation(
+        description="Submit many jobs in one Redis round trip; one result per input, in order. Size is capped."
+    )
+    async def submit_jobs(self, info: Info, inputs: list[SubmitJobInput]) -> list[SubmitJobResult]:
+        requests = [item.to_domain() for item in inputs]
+        try:
+            outcomes = await run_sync(info.context.service.submit_many, requests)
+        except BatchTooLargeError as exc:
+            raise query_error(exc) from None
+        except GqlJobsError as exc:  # Redis down: every item gets the same answer
+            return [error_member(exc) for _ in inputs]  # type: ignore[misc]
+        return [_submitted(outcome) for outcome in outcomes]
+
+    @strawberry.mutation(description="Cancel a waiting job, or stop a running one.")
+    async def cancel_job(self, info: Info, id: strawberry.ID) -> CancelJobResult:
+        try:
+            record = await run_sync(info.context.service.cancel, str(id))
+        except GqlJobsError as exc:
+            return error_member(exc)  # type: ignore[return-value]
+        return CancelJobSuccess(job=Job.of(record))
+
+    @strawberry.mutation(description="Put a FAILED, STOPPED or CANCELED job back on its queue.")
+    async def requeue_job(self, info: Info, id: strawberry.ID) -> RequeueJobResult:
+        try:
+            record = await run_sync(info.context.service.requeue, str(id))
+        except GqlJobsError as exc:
+            return error_member(exc)  # type: ignore[return-value]
+        return RequeueJobSuccess(job=Job.of(record))
+
+    @strawberry.mutation(description="Delete a job that is not running, with its results.")
+    async def delete_job(self, info: Info, id: strawberry.ID) -> DeleteJobResult:
+        try:
+            job_id = await run_sync(info.context.service.delete, str(id))
+        except GqlJobsError as exc:
+            return error_member(exc)  # type: ignore[return-value]
+        return DeleteJobSuccess(job_id=strawberry.ID(job_id))
+
+
+def _submitted(outcome: JobRecord | GqlJobsError) -> SubmitJobResult:
+    if isinstance(outcome, GqlJobsError):
+        return error_member(outcome)  # type: ignore[return-value]
+    return SubmitJobSuccess(job=Job.of(outcome))

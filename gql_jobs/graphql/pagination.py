@@ -1,0 +1,75 @@
+"""The Relay-style `JobConnection`, backed by the service's Redis index (not an in-memory list)."""
+
+from __future__ import annotations
+
+import strawberry
+
+from gql_jobs.deps import run_sync
+from gql_jobs.domain import JobFilter as DomainFilter
+from gql_jobs.domain import Page
+from gql_jobs.errors import GqlJobsError
+from gql_jobs.graphql.context import Info
+from gql_jobs.graphql.errors import query_error
+from gql_jobs.graphql.types import Job, JobStatus
+
+
+@strawberry.input(description="Which jobs to list; every given criterion must hold.")
+class JobFilter:
+    status: JobStatus | None = strawberry.field(default=None, description="Only jobs in this status.")
+    queue: str | None = strawberry.field(default=None, description="Only jobs on this queue.")
+    task: str | None = strawberry.field(default=None, description="Only jobs of this task.")
+    tag: str | None = strawberry.field(default=None, description="Only jobs carrying this tag.")
+
+    def to_domain(self) -> DomainFilter:
+        return DomainFilter(
+            status=self.status.to_domain() if self.status else None,
+            queue=self.queue,
+            task=self.task,
+            tag=self.tag,
+        )
+
+
+@strawberry.type(description="Where a page sits among all pages (Relay's PageInfo).")
+class PageInfo:
+    has_next_page: bool = strawberry.field(description="Older jobs exist after this page.")
+    has_previous_page: bool = strawberry.field(description="Newer jobs exist before this page.")
+    start_cursor: str | None = strawberry.field(description="Cursor of the first job in the page.")
+    end_cursor: str | None = strawberry.field(description="Cursor of the last job in the page.")
+
+
+@strawberry.type(description="A job and its cursor.")
+class JobEdge:
+    cursor: str = strawberry.field(description="Opaque; pass to `after`/`before`. Stays valid as jobs arrive.")
+    node: Job = strawberry.field(description="The job.")
+
+
+@strawberry.type(description="A page of jobs, newest first.")
+class JobConnection:
+    edges: list[JobEdge] = strawberry.field(description="The jobs in this page.")
+    page_info: PageInfo = strawberry.field(description="How to get the neighbouring pages.")
+    job_filter: strawberry.Private[DomainFilter]
+
+    @strawberry.field(
+        description=(
+            "How many jobs match, when that is cheap to know: without a filter, with one of queue/task/tag, "
+            "or with a status (and optionally a queue). Null for other combinations."
+        )
+    )
+    async def total_count(self, info: Info) -> int | None:
+        try:
+            return await run_sync(info.context.service.count_jobs, self.job_filter)
+        except GqlJobsError as exc:
+            raise query_error(exc) from None
+
+    @classmethod
+    def of(cls, page: Page, job_filter: DomainFilter) -> JobConnection:
+        return cls(
+            edges=[JobEdge(cursor=cursor, node=Job.of(record)) for cursor, record in page.items],
+            page_info=PageInfo(
+                has_next_page=page.has_next_page,
+                has_previous_page=page.has_previous_page,
+                start_cursor=page.start_cursor,
+                end_cursor=page.end_cursor,
+            ),
+            job_filter=job_filter,
+        )

@@ -1,0 +1,95 @@
+"""Read-only operations: one job, a page of jobs, and the tasks, queues and workers around them."""
+
+from __future__ import annotations
+
+import strawberry
+
+from gql_jobs.deps import run_sync
+from gql_jobs.domain import PageRequest
+from gql_jobs.errors import GqlJobsError, JobNotFoundError
+from gql_jobs.graphql.context import Info
+from gql_jobs.graphql.errors import query_error
+from gql_jobs.graphql.pagination import JobConnection, JobFilter
+from gql_jobs.graphql.types import Job, JobStatus, QueueInfo, StatusCount, TaskInfo, WorkerInfo
+
+
+@strawberry.type(description="Read jobs and the system that runs them.")
+class Query:
+    @strawberry.field(description="One job by id; null when there is no such job (or it has expired).")
+    async def job(self, info: Info, id: strawberry.ID) -> Job | None:
+        try:
+            record = await run_sync(info.context.service.get, str(id))
+        except JobNotFoundError:
+            return None
+        except GqlJobsError as exc:
+            raise query_error(exc) from None
+        return Job.of(record)
+
+    @strawberry.field(
+        description=(
+            "Jobs, newest first, as a Relay connection. `first`/`after` page towards older jobs, "
+            "`last`/`before` towards newer ones; page size is capped by the server."
+        )
+    )
+    async def jobs(
+        self,
+        info: Info,
+        filter: JobFilter | None = None,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> JobConnection:
+        job_filter = (filter or JobFilter()).to_domain()
+        request = PageRequest(first=first, after=after, last=last, before=before)
+        try:
+            page = await run_sync(info.context.service.list_jobs, job_filter, request)
+        except GqlJobsError as exc:
+            raise query_error(exc) from None
+        return JobConnection.of(page, job_filter)
+
+    @strawberry.field(description="The tasks that may be submitted, with their input JSON Schemas.")
+    def tasks(self, info: Info) -> list[TaskInfo]:
+        return [
+            TaskInfo(name=t.name, description=t.description, input_schema=t.input_schema)
+            for t in info.context.service.tasks()
+        ]
+
+    @strawberry.field(description="Every queue RQ knows, with its job counts per status.")
+    async def queues(self, info: Info) -> list[QueueInfo]:
+        try:
+            queues = await run_sync(info.context.service.queues)
+        except GqlJobsError as exc:
+            raise query_error(exc) from None
+        return [
+            QueueInfo(
+                name=q.name,
+                counts=[StatusCount(status=JobStatus.of(s), count=n) for s, n in q.counts.items()],
+                queued=q.counts.get(JobStatus.QUEUED.to_domain(), 0),
+                started=q.counts.get(JobStatus.STARTED.to_domain(), 0),
+                failed=q.counts.get(JobStatus.FAILED.to_domain(), 0),
+            )
+            for q in queues
+        ]
+
+    @strawberry.field(description="The RQ workers registered in Redis.")
+    async def workers(self, info: Info) -> list[WorkerInfo]:
+        try:
+            workers = await run_sync(info.context.service.workers)
+        except GqlJobsError as exc:
+            raise query_error(exc) from None
+        return [
+            WorkerInfo(
+                name=w.name,
+                state=w.state,
+                queues=w.queues,
+                current_job_id=w.current_job_id,
+                last_heartbeat=w.last_heartbeat,
+                birth=w.birth,
+                successful_job_count=w.successful_job_count,
+                failed_job_count=w.failed_job_count,
+                pid=w.pid,
+                hostname=w.hostname,
+            )
+            for w in workers
+        ]

@@ -1,0 +1,25 @@
+"""Liveness (`/healthz`: the process answers) and readiness (`/readyz`: Redis answers)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from gql_jobs.deps import ServiceDep, run_sync
+from gql_jobs.errors import ServiceUnavailableError
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="The process is alive")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="Redis answers: the API can take traffic")
+async def readyz(service: ServiceDep) -> JSONResponse:
+    try:
+        await run_sync(service.ping)
+    except ServiceUnavailableError as exc:
+        return JSONResponse({"status": "unavailable", "detail": exc.message}, status_code=503)
+    return JSONResponse({"status": "ready"})

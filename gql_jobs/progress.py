@@ -1,0 +1,27 @@
+"""`report_progress`: what a running task calls to say how far it got.
+
+Progress is stored in the job's meta (`meta["progress"]`), so REST clients see it in the lesson's
+`meta` field and GraphQL clients as `Job.progress`. Outside a worker it does nothing, so tasks can
+be called directly in tests.
+"""
+
+from __future__ import annotations
+
+from rq import get_current_job
+
+from gql_jobs.constants import META_PROGRESS
+from gql_jobs.snapshots import iso_now
+
+
+def report_progress(current: float, total: float | None = None, message: str | None = None) -> None:
+    """Record progress on the current job (one small Redis write)."""
+    job = get_current_job()
+    if job is None:
+        return
+    job.meta[META_PROGRESS] = {
+        "current": current,
+        "total": total,
+        "message": message,
+        "updated_at": iso_now(),
+    }
+    job.save_meta()

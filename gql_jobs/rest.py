@@ -1,0 +1,142 @@
+"""The lesson's REST contract, kept byte for byte: `POST /submit-job` and `GET /job-status/{id}`.
+
+Shapes, field names, status values and error codes are the tutorial service's (see
+`shared/reference/lesson-fastapi-rq.md`); legacy clients must not notice the move. Responses are
+rendered here by hand (not by a `response_model`) because pydantic would print datetimes as `...Z`
+where the lesson's FastAPI printed `...+00:00`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from gql_jobs.constants import LESSON_TAGS
+from gql_jobs.deps import ServiceDep
+from gql_jobs.domain import JobRecord, JobStatus, SubmitRequest
+from gql_jobs.errors import (
+    BatchTooLargeError,
+    GqlJobsError,
+    InvalidPayloadError,
+    InvalidRequestError,
+    JobNotFoundError,
+    PayloadTooLargeError,
+    ServiceUnavailableError,
+    UnknownTaskError,
+)
+
+router = APIRouter(tags=["REST (lesson-compatible)"])
+
+
+class JobPayload(BaseModel):
+    """The lesson's request body."""
+
+    task: str = Field(examples=["heavy_compute"])
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+
+class SubmitJobResponse(BaseModel):
+    job_id: str = Field(examples=["JOB-7e5f0b1a-6a25-4d3b-bc7e-0f0bb0b8a5b0"])
+    status: str = Field(examples=["queued"])
+    submitted_at: str = Field(examples=["2025-10-28T03:40:21.331454+00:00"])
+
+
+class JobStatusResponse(BaseModel):
+    job_id: str
+    status: str = Field(description="queued | started | finished | failed | deferred | scheduled | ...")
+    meta: dict[str, Any] = Field(description="job_id, submitted_at, payload, task_name, tags (+ progress)")
+    enqueued_at: str | None
+    started_at: str | None
+    ended_at: str | None
+    result: Any = Field(description="The task's return value once finished, else null")
+    exc_info: str | None = Field(description="The traceback once failed, else null")
+
+
+class ErrorResponse(BaseModel):
+    detail: str
+
+
+@router.post(
+    "/submit-job",
+    summary="Submit a job (lesson-compatible)",
+    responses={
+        200: {"model": SubmitJobResponse},
+        400: {"model": ErrorResponse, "description": "Unknown task"},
+        413: {"model": ErrorResponse, "description": "Payload too large"},
+        503: {"model": ErrorResponse, "description": "Redis unavailable"},
+    },
+)
+def submit_job(body: JobPayload, service: ServiceDep) -> JSONResponse:
+    record = service.submit(SubmitRequest(task=body.task, payload=body.payload, tags=LESSON_TAGS))
+    return JSONResponse(
+        {"job_id": record.id, "status": record.status.value, "submitted_at": record.submitted_at}
+    )
+
+
+@router.get(
+    "/job-status/{job_id}",
+    summary="Read a job's status (lesson-compatible)",
+    responses={
+        200: {"model": JobStatusResponse},
+        404: {"model": ErrorResponse, "description": "Job not found"},
+        503: {"model": ErrorResponse, "description": "Redis unavailable"},
+    },
+)
+def job_status(job_id: str, service: ServiceDep) -> JSONResponse:
+    return JSONResponse(status_body(service.get(job_id)))
+
+
+def status_body(record: JobRecord) -> dict[str, Any]:
+    return {
+        "job_id": record.id,
+        "status": record.raw_status,
+        "meta": record.meta,
+        "enqueued_at": _iso(record.enqueued_at),
+        "started_at": _iso(record.started_at),
+        "ended_at": _iso(record.ended_at),
+        "result": record.result if record.status == JobStatus.FINISHED else None,
+        "exc_info": record.error.traceback if record.status == JobStatus.FAILED and record.error else None,
+    }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def _status_code(exc: GqlJobsError) -> int:
+    if isinstance(exc, UnknownTaskError):
+        return 400
+    if isinstance(exc, JobNotFoundError):
+        return 404
+    if isinstance(exc, PayloadTooLargeError | BatchTooLargeError):
+        return 413
+    if isinstance(exc, ServiceUnavailableError):
+        return 503
+    return 422
+
+
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    """Map service errors to the lesson's `{"detail": ...}` bodies."""
+    assert isinstance(exc, GqlJobsError)
+    code = _status_code(exc)
+    headers = {"Retry-After": "1"} if code == 503 else None
+    if isinstance(exc, InvalidPayloadError):
+        detail: Any = [
+            {"type": e.type, "loc": ["body", "payload", *e.path], "msg": e.message} for e in exc.field_errors
+        ]
+    elif isinstance(exc, InvalidRequestError):
+        detail = [{"type": "value_error", "loc": ["body", exc.field], "msg": exc.message}]
+    elif isinstance(exc, JobNotFoundError):
+        detail = "Job not found"
+    else:
+        detail = exc.message
+    return JSONResponse({"detail": detail}, status_code=code, headers=headers)
+
+
+def install(app: FastAPI) -> None:
+    app.include_router(router)
+    app.add_exception_handler(GqlJobsError, _domain_error)

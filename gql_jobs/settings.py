@@ -1,0 +1,175 @@
+"""Settings, read from the environment and an optional `.env` file.
+
+The lesson's variable names (`REDIS_URL`, `RQ_QUEUE_NAME`, `RQ_DEFAULT_TIMEOUT`) keep working as they
+are; everything we added is prefixed `GQL_JOBS_`. Settings are never built at import time: the app
+factory, the worker and the CLI each call `load_settings()` (or receive a `Settings` from a test).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from gql_jobs.constants import NAME_PATTERN
+
+_PREFIX = "GQL_JOBS_"
+
+
+def _env(name: str, *legacy: str) -> AliasChoices:
+    """Accept `GQL_JOBS_<NAME>` and, for the lesson's settings, its unprefixed name."""
+    return AliasChoices(_PREFIX + name, *legacy)
+
+
+class Settings(BaseSettings):
+    """Everything gql-jobs can be told; see the README's configuration table."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", populate_by_name=True, validate_default=True
+    )
+
+    redis_url: str | None = Field(
+        default=None,
+        validation_alias=_env("REDIS_URL", "REDIS_URL"),
+        description="Redis to store jobs in. `gql-jobs dev` starts an in-memory one when unset.",
+    )
+    queue_name: str = Field(
+        default="default",
+        validation_alias=_env("QUEUE_NAME", "RQ_QUEUE_NAME"),
+        description="Queue a job goes to when the caller names none.",
+    )
+    default_timeout: int = Field(
+        default=900,
+        gt=0,
+        validation_alias=_env("DEFAULT_TIMEOUT", "RQ_DEFAULT_TIMEOUT"),
+        description="Seconds a job may run before the worker kills it.",
+    )
+    result_ttl: int = Field(
+        default=3600,
+        ge=-1,
+        validation_alias=_env("RESULT_TTL"),
+        description="Seconds a finished job and its result are kept (-1: forever). The lesson's value.",
+    )
+    failure_ttl: int = Field(
+        default=86400,
+        gt=0,
+        validation_alias=_env("FAILURE_TTL"),
+        description="Seconds a failed job is kept. The lesson's value.",
+    )
+    max_payload_bytes: int = Field(
+        default=64 * 1024,
+        gt=0,
+        validation_alias=_env("MAX_PAYLOAD_BYTES"),
+        description="Largest payload accepted, measured as compact JSON.",
+    )
+    max_batch_size: int = Field(
+        default=500, gt=0, validation_alias=_env("MAX_BATCH_SIZE"), description="Most jobs in one batch."
+    )
+    max_page_size: int = Field(
+        default=100, gt=0, validation_alias=_env("MAX_PAGE_SIZE"), description="Most jobs in one page."
+    )
+    index_retention: int = Field(
+        default=7 * 86400,
+        gt=0,
+        validation_alias=_env("INDEX_RETENTION"),
+        description="Seconds a job stays listable in `jobs` after submission (bounds the index).",
+    )
+    tasks: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        validation_alias=_env("TASKS"),
+        description="Comma-separated modules whose `@gql_jobs.task` functions may be enqueued.",
+    )
+    builtin_tasks: bool = Field(
+        default=True,
+        validation_alias=_env("BUILTIN_TASKS"),
+        description="Register the built-in tasks (heavy_compute, echo, sleep, fail).",
+    )
+    redis_socket_timeout: float = Field(
+        default=2.0,
+        gt=0,
+        validation_alias=_env("REDIS_SOCKET_TIMEOUT"),
+        description="Seconds the API waits on a Redis reply before answering 503.",
+    )
+    redis_connect_timeout: float = Field(
+        default=1.0,
+        gt=0,
+        validation_alias=_env("REDIS_CONNECT_TIMEOUT"),
+        description="Seconds the API waits to connect to Redis before answering 503.",
+    )
+    redis_max_connections: int = Field(
+        default=64,
+        gt=0,
+        validation_alias=_env("REDIS_MAX_CONNECTIONS"),
+        description="Size of the API's Redis connection pool per process.",
+    )
+    worker_maintenance_interval: int = Field(
+        default=60,
+        gt=0,
+        validation_alias=_env("WORKER_MAINTENANCE_INTERVAL"),
+        description="Seconds between a worker's registry sweeps (how soon a dead worker's job is failed).",
+    )
+    graphiql: bool = Field(
+        default=True, validation_alias=_env("GRAPHIQL"), description="Serve the GraphiQL IDE at /graphql."
+    )
+    introspection: bool = Field(
+        default=True, validation_alias=_env("INTROSPECTION"), description="Allow schema introspection."
+    )
+    max_query_depth: int = Field(default=10, gt=0, validation_alias=_env("MAX_QUERY_DEPTH"))
+    max_query_tokens: int = Field(default=2000, gt=0, validation_alias=_env("MAX_QUERY_TOKENS"))
+    max_query_aliases: int = Field(default=30, gt=0, validation_alias=_env("MAX_QUERY_ALIASES"))
+
+    @field_validator("tasks", mode="before")
+    @classmethod
+    def _split_modules(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("tasks")
+    @classmethod
+    def _check_modules(cls, value: list[str]) -> list[str]:
+        for module in value:
+            if not re.fullmatch(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*", module):
+                raise ValueError(f"{module!r} is not a dotted module path")
+        return value
+
+    @field_validator("queue_name")
+    @classmethod
+    def _check_queue(cls, value: str) -> str:
+        if not re.fullmatch(NAME_PATTERN, value):
+            raise ValueError(f"{value!r} is not a valid queue name ({NAME_PATTERN})")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+
+class SettingsError(Exception):
+    """Settings could not be built; the message is one line naming the variable."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment, turning pydantic's report into one readable line."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else "?"
+            variable = _variable_name(field)
+            problems.append(f"{variable}: {error['msg']}")
+        raise SettingsError("invalid settings: " + "; ".join(problems)) from None
+
+
+def _variable_name(field_or_alias: str) -> str:
+    """The environment variable a user would set for this field."""
+    info = Settings.model_fields.get(field_or_alias)
+    if info is not None and isinstance(info.validation_alias, AliasChoices):
+        return str(info.validation_alias.choices[0])
+    return field_or_alias.upper()

@@ -1,0 +1,164 @@
+"""Turning a `SubmitRequest` into a checked, ready-to-enqueue job (pure: no Redis here).
+
+Everything a client can get wrong is checked before anything is written, so a rejected request
+leaves no trace, and a batch can report one error per item while enqueueing the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from gql_jobs.constants import (
+    JOB_ID_PATTERN,
+    JOB_ID_PREFIX,
+    MAX_TAGS,
+    META_JOB_ID,
+    META_PAYLOAD,
+    META_SUBMITTED_AT,
+    META_TAGS,
+    META_TASK,
+    NAME_PATTERN,
+)
+from gql_jobs.domain import SubmitRequest
+from gql_jobs.errors import InvalidRequestError, JobNotFoundError, PayloadTooLargeError
+from gql_jobs.settings import Settings
+from gql_jobs.tasks import TaskRegistry, TaskSpec
+
+MAX_TIMEOUT = 7 * 86400
+MAX_TTL = 366 * 86400
+MAX_RETRIES = 100
+MAX_DEPENDENCIES = 50
+MAX_DESCRIPTION = 1000
+
+
+@dataclass(frozen=True)
+class PreparedJob:
+    """A request that passed every check, with the id, metadata and options RQ will store."""
+
+    job_id: str
+    spec: TaskSpec
+    queue: str
+    payload: Any
+    meta: dict[str, Any]
+    description: str
+    timeout: int
+    result_ttl: int
+    failure_ttl: int
+    retry_max: int
+    retry_intervals: tuple[int, ...]
+    run_at: datetime | None
+    depends_on: tuple[str, ...]
+    at_front: bool
+    submitted_at: datetime
+
+
+def new_job_id() -> str:
+    return f"{JOB_ID_PREFIX}{uuid.uuid4()}"
+
+
+def is_valid_job_id(job_id: str) -> bool:
+    return re.fullmatch(JOB_ID_PATTERN, job_id) is not None
+
+
+def payload_size(payload: Any) -> int:
+    return len(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def prepare(request: SubmitRequest, registry: TaskRegistry, settings: Settings) -> PreparedJob:
+    """Check one request and stamp the lesson's metadata. Raises a `GqlJobsError` on bad input."""
+    spec = registry.get(request.task)
+    raw_payload = {} if request.payload is None else request.payload
+    size = payload_size(raw_payload)
+    if size > settings.max_payload_bytes:
+        raise PayloadTooLargeError(settings.max_payload_bytes, size)
+    payload = spec.validate(raw_payload)
+    queue = _name("queue", request.queue or settings.queue_name)
+    tags = _tags(request.tags)
+    submitted = datetime.now(UTC)
+    submitted_at = submitted.isoformat()
+    job_id = new_job_id()
+    return PreparedJob(
+        job_id=job_id,
+        spec=spec,
+        queue=queue,
+        payload=payload,
+        meta={
+            META_JOB_ID: job_id,
+            META_SUBMITTED_AT: submitted_at,
+            META_PAYLOAD: payload,
+            META_TASK: spec.name,
+            META_TAGS: list(tags),
+        },
+        description=_description(request.description) or f"{spec.name} submitted at {submitted_at}",
+        timeout=_bounded("timeout", request.timeout, settings.default_timeout, 1, MAX_TIMEOUT),
+        result_ttl=_bounded("resultTtl", request.result_ttl, settings.result_ttl, -1, MAX_TTL),
+        failure_ttl=_bounded("failureTtl", request.failure_ttl, settings.failure_ttl, 1, MAX_TTL),
+        retry_max=_bounded("retry.max", request.retry.max if request.retry else 0, 0, 0, MAX_RETRIES),
+        retry_intervals=_intervals(request.retry.intervals if request.retry else ()),
+        run_at=_run_at(request, submitted),
+        depends_on=_dependencies(request.depends_on),
+        at_front=request.at_front,
+        submitted_at=submitted,
+    )
+
+
+def _name(field: str, value: str) -> str:
+    if not re.fullmatch(NAME_PATTERN, value):
+        raise InvalidRequestError(field, f"must match {NAME_PATTERN}")
+    return value
+
+
+def _tags(tags: tuple[str, ...]) -> tuple[str, ...]:
+    if len(tags) > MAX_TAGS:
+        raise InvalidRequestError("tags", f"at most {MAX_TAGS} tags")
+    return tuple(dict.fromkeys(_name("tags", tag) for tag in tags))
+
+
+def _description(value: str | None) -> str | None:
+    if value is not None and len(value) > MAX_DESCRIPTION:
+        raise InvalidRequestError("description", f"at most {MAX_DESCRIPTION} characters")
+    return value
+
+
+def _bounded(field: str, value: int | None, default: int, low: int, high: int) -> int:
+    chosen = default if value is None else value
+    if not low <= chosen <= high:
+        raise InvalidRequestError(field, f"must be between {low} and {high}")
+    return chosen
+
+
+def _intervals(intervals: tuple[int, ...]) -> tuple[int, ...]:
+    if len(intervals) > MAX_RETRIES or any(not 0 <= i <= MAX_TTL for i in intervals):
+        raise InvalidRequestError("retry.intervals", f"at most {MAX_RETRIES} intervals of 0..{MAX_TTL} s")
+    return intervals
+
+
+def _run_at(request: SubmitRequest, submitted: datetime) -> datetime | None:
+    if request.delay_seconds is not None and request.scheduled_at is not None:
+        raise InvalidRequestError("delaySeconds", "give delaySeconds or scheduledAt, not both")
+    if request.delay_seconds is not None:
+        if not 0 <= request.delay_seconds <= MAX_TTL:
+            raise InvalidRequestError("delaySeconds", f"must be between 0 and {MAX_TTL}")
+        return submitted + timedelta(seconds=request.delay_seconds) if request.delay_seconds else None
+    if request.scheduled_at is not None:
+        when = request.scheduled_at
+        if when.tzinfo is None:
+            raise InvalidRequestError("scheduledAt", "must carry a time zone")
+        if when - submitted > timedelta(seconds=MAX_TTL):
+            raise InvalidRequestError("scheduledAt", "is too far in the future")
+        return when.astimezone(UTC) if when > submitted else None
+    return None
+
+
+def _dependencies(ids: tuple[str, ...]) -> tuple[str, ...]:
+    if len(ids) > MAX_DEPENDENCIES:
+        raise InvalidRequestError("dependsOn", f"at most {MAX_DEPENDENCIES} jobs")
+    for job_id in ids:
+        if not is_valid_job_id(job_id):
+            raise JobNotFoundError(job_id)
+    return tuple(dict.fromkeys(ids))
