@@ -39,7 +39,7 @@ def create_app(settings: Settings | None = None, service: JobService | None = No
     app = FastAPI(
         title="gql-jobs",
         version=__version__,
-        description="Submit and follow RQ background jobs over GraphQL (/graphql) or the lesson's REST routes.",
+        description="Submit and follow RQ jobs over GraphQL (/graphql) or the lesson's REST routes.",
         lifespan=lifespan,
     )
     app.state.settings = settings

@@ -8,12 +8,14 @@ a subprocess (RQ forks a work horse per job, which must not happen inside the AP
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import FrameType
 
 import uvicorn
 
@@ -33,6 +35,9 @@ def embedded_redis() -> Iterator[str]:
 
     port = free_port()
     server = TcpFakeServer(("127.0.0.1", port), server_type="redis")
+    # Handler threads can sit in a fake BLPOP long after their client left: never wait for them.
+    server.daemon_threads = True
+    server.block_on_close = False
     thread = threading.Thread(target=server.serve_forever, name="embedded-redis", daemon=True)
     thread.start()
     try:
@@ -43,6 +48,9 @@ def embedded_redis() -> Iterator[str]:
 
 
 def run_dev(settings: Settings, host: str, port: int) -> None:
+    # uvicorn re-raises the SIGTERM it caught once it has shut down; make that unwind our `finally`
+    # blocks (stop the worker, then the embedded Redis) instead of killing the process outright.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     with _redis_for(settings) as url:
         env = {**os.environ, "REDIS_URL": url, "GQL_JOBS_REDIS_URL": url}
         worker = subprocess.Popen([sys.executable, "-m", "gql_jobs", "worker"], env=env)
@@ -55,6 +63,10 @@ def run_dev(settings: Settings, host: str, port: int) -> None:
                 worker.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 worker.kill()
+
+
+def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
 
 
 @contextmanager

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class JobStatus(str, Enum):
+class JobStatus(StrEnum):
     """RQ's job statuses, spelled as RQ stores them, plus a fallback for one we do not know."""
 
     QUEUED = "queued"
@@ -29,7 +29,7 @@ class JobStatus(str, Enum):
     @classmethod
     def parse(cls, raw: str | None) -> JobStatus:
         try:
-            return cls(raw)
+            return cls(raw or "")
         except ValueError:
             return cls.UNKNOWN
 

@@ -1,15 +1,15 @@
 """Domain exceptions raised by the job service; each transport maps them at its edge.
 
-    GqlJobsError
-     ├── UnknownTaskError          task name not registered
-     ├── InvalidPayloadError       payload fails the task's input model (field paths inside)
-     ├── PayloadTooLargeError      payload over `max_payload_bytes`
-     ├── InvalidRequestError       a submission option is out of range (queue name, TTL, tags...)
-     ├── BatchTooLargeError        more jobs in one batch than `max_batch_size`
-     ├── JobNotFoundError          no such job (or a malformed id: same answer, no oracle)
-     ├── InvalidJobStateError      the operation does not apply to the job's current status
-     ├── InvalidCursorError        a pagination cursor we did not issue
-     └── ServiceUnavailableError   Redis cannot be reached
+GqlJobsError
+ ├── UnknownTaskError          task name not registered
+ ├── InvalidPayloadError       payload fails the task's input model (field paths inside)
+ ├── PayloadTooLargeError      payload over `max_payload_bytes`
+ ├── InvalidRequestError       a submission option is out of range (queue name, TTL, tags...)
+ ├── BatchTooLargeError        more jobs in one batch than `max_batch_size`
+ ├── JobNotFoundError          no such job (or a malformed id: same answer, no oracle)
+ ├── InvalidJobStateError      the operation does not apply to the job's current status
+ ├── InvalidCursorError        a pagination cursor we did not issue
+ └── ServiceUnavailableError   Redis cannot be reached
 """
 
 from __future__ import annotations

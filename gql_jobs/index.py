@@ -20,6 +20,7 @@ import binascii
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from redis import Redis
 from redis.client import Pipeline
@@ -95,7 +96,9 @@ def older_than(connection: Redis, key: str, start: Position | None, count: int) 
         return _positions(raw)
     slack = 8
     while True:
-        raw = connection.zrevrangebyscore(key, start.score, "-inf", start=0, num=count + slack, withscores=True)
+        raw = connection.zrevrangebyscore(
+            key, start.score, "-inf", start=0, num=count + slack, withscores=True
+        )
         entries = [p for p in _positions(raw) if p < start]
         if len(entries) >= count or len(raw) < count + slack:
             return entries[:count]
@@ -116,5 +119,6 @@ def newer_than(connection: Redis, key: str, start: Position | None, count: int) 
         slack *= 4
 
 
-def _positions(raw: Iterable[tuple[bytes, float]]) -> list[Position]:
+def _positions(raw: Iterable[Any]) -> list[Position]:
+    """Parse a `WITHSCORES` reply: (member, score) pairs."""
     return [Position(int(score), member.decode()) for member, score in raw]

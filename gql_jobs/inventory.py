@@ -31,6 +31,20 @@ _REGISTRIES = {
 }
 
 
+#: Statuses whose count is one queue or registry size. RQ files STOPPED jobs in the failed
+#: registry, so neither FAILED nor STOPPED can be counted without reading every job there.
+COUNTABLE = frozenset(
+    {
+        JobStatus.QUEUED,
+        JobStatus.STARTED,
+        JobStatus.FINISHED,
+        JobStatus.DEFERRED,
+        JobStatus.SCHEDULED,
+        JobStatus.CANCELED,
+    }
+)
+
+
 def queue_names(connection: Redis) -> list[str]:
     prefix = Queue.redis_queue_namespace_prefix
     keys = connection.smembers(Queue.redis_queues_keys)

@@ -24,4 +24,4 @@ def report_progress(current: float, total: float | None = None, message: str | N
         "message": message,
         "updated_at": iso_now(),
     }
-    job.save_meta()
+    job.save_meta()  # type: ignore[no-untyped-call]

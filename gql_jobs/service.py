@@ -23,9 +23,9 @@ from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job, Retry
 from rq.registry import CanceledJobRegistry, FailedJobRegistry
-from rq.results import Result
 
 from gql_jobs import index, inventory
+from gql_jobs.constants import INDEX_ALL
 from gql_jobs.domain import (
     JobFilter,
     JobRecord,
@@ -46,7 +46,7 @@ from gql_jobs.errors import (
     ServiceUnavailableError,
 )
 from gql_jobs.settings import Settings
-from gql_jobs.snapshots import SERIALIZER, read_jobs, record_from_job
+from gql_jobs.snapshots import SERIALIZER, read_jobs, record_from_job, results_key
 from gql_jobs.submission import PreparedJob, is_valid_job_id, prepare
 from gql_jobs.tasks import TaskRegistry
 
@@ -111,7 +111,9 @@ class JobService:
                 slots.append(exc)
         prepared = [slot for slot in slots if isinstance(slot, PreparedJob)]
         missing = self._missing_dependencies(prepared)
-        records = {record.id: record for record in self._enqueue([j for j in prepared if j.job_id not in missing])}
+        records = {
+            record.id: record for record in self._enqueue([j for j in prepared if j.job_id not in missing])
+        }
         return [
             (records[slot.job_id] if slot.job_id in records else JobNotFoundError(missing[slot.job_id]))
             if isinstance(slot, PreparedJob)
@@ -156,7 +158,7 @@ class JobService:
         if job.run_at is not None:
             queue.schedule_job(rq_job, job.run_at, pipeline=pipe)  # registers the queue itself
         else:
-            pipe.sadd(Queue.redis_queues_keys, queue.key)  # type: ignore[attr-defined]  # as enqueue_many does
+            pipe.sadd(Queue.redis_queues_keys, queue.key)  # as enqueue_many does
             queue._enqueue_job(rq_job, pipeline=pipe, at_front=job.at_front)
         return rq_job
 
@@ -234,7 +236,9 @@ class JobService:
             records = read_jobs(self.connection, [p.job_id for p in positions])
             self._prune(key, [p for p, r in zip(positions, records, strict=True) if r is None])
             matches.extend(
-                (p, r) for p, r in zip(positions, records, strict=True) if r is not None and _matches(r, job_filter)
+                (p, r)
+                for p, r in zip(positions, records, strict=True)
+                if r is not None and _matches(r, job_filter)
             )
             examined += len(positions)
             start = positions[-1]
@@ -263,7 +267,7 @@ class JobService:
         if gone:
             with self.connection.pipeline(transaction=False) as pipe:
                 for position in gone:
-                    index.remove(pipe, position.job_id, [key, index.INDEX_ALL])
+                    index.remove(pipe, position.job_id, [key, INDEX_ALL])
                 pipe.execute()
 
     @_redis_guard
@@ -273,7 +277,7 @@ class JobService:
             if sum(1 for v in (job_filter.queue, job_filter.task, job_filter.tag) if v) > 1:
                 return None
             return int(self.connection.zcard(index.base_key(job_filter)))
-        if job_filter.task or job_filter.tag:
+        if job_filter.task or job_filter.tag or job_filter.status not in inventory.COUNTABLE:
             return None
         queues = [job_filter.queue] if job_filter.queue else inventory.queue_names(self.connection)
         counts = inventory.status_counts(self.connection, queues)
@@ -342,7 +346,7 @@ class JobService:
         rq_job = self._fetch(job_id)
         with self.connection.pipeline(transaction=True) as pipe:
             rq_job.delete(pipeline=pipe)
-            pipe.delete(Result.get_key(job_id))
+            pipe.delete(results_key(job_id))
             index.remove(pipe, job_id, index.keys_for(record.queue, record.task, record.tags))
             pipe.execute()
         return job_id

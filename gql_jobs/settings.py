@@ -7,6 +7,7 @@ factory, the worker and the CLI each call `load_settings()` (or receive a `Setti
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Annotated
 
@@ -167,9 +168,15 @@ def load_settings(**overrides: object) -> Settings:
         raise SettingsError("invalid settings: " + "; ".join(problems)) from None
 
 
-def _variable_name(field_or_alias: str) -> str:
-    """The environment variable a user would set for this field."""
-    info = Settings.model_fields.get(field_or_alias)
-    if info is not None and isinstance(info.validation_alias, AliasChoices):
-        return str(info.validation_alias.choices[0])
-    return field_or_alias.upper()
+def _variable_name(loc: str) -> str:
+    """The environment variable behind an error location: the one the user set, when we can tell."""
+    for name, info in Settings.model_fields.items():
+        choices = (
+            [str(c) for c in info.validation_alias.choices]
+            if isinstance(info.validation_alias, AliasChoices)
+            else [name.upper()]
+        )
+        if loc == name or loc in choices:
+            present = [c for c in choices if c in os.environ]
+            return " or ".join(present or choices)
+    return loc.upper()

@@ -23,6 +23,11 @@ from gql_jobs.domain import JobError, JobRecord, JobStatus, Progress
 SERIALIZER = JSONSerializer
 
 
+def results_key(job_id: str) -> str:
+    """RQ's stream of results of one job."""
+    return str(Result.get_key(job_id))  # type: ignore[no-untyped-call]
+
+
 def iso_now() -> str:
     return datetime.now(UTC).isoformat()
 
@@ -34,7 +39,7 @@ def read_jobs(connection: Redis, job_ids: Sequence[str]) -> list[JobRecord | Non
     with connection.pipeline(transaction=True) as pipe:
         for job_id in job_ids:
             pipe.hgetall(Job.key_for(job_id))
-            pipe.xrevrange(Result.get_key(job_id), "+", "-", count=1)
+            pipe.xrevrange(results_key(job_id), "+", "-", count=1)
         replies = pipe.execute()
     return [
         to_record(connection, job_id, replies[2 * i], replies[2 * i + 1]) for i, job_id in enumerate(job_ids)
@@ -94,7 +99,7 @@ def _record(job: Job, raw_status: str, latest: Result | None) -> JobRecord:
         progress=_progress(meta.get(META_PROGRESS)),
         retries_left=job.retries_left,
         depends_on=tuple(job._dependency_ids),
-        timeout=job.timeout,
+        timeout=int(job.timeout) if job.timeout is not None else None,
         result_ttl=job.result_ttl,
         failure_ttl=job.failure_ttl,
         worker_name=job.worker_name,

@@ -109,7 +109,9 @@ class TaskRegistry:
         for spec in specs:
             other = self._specs.get(spec.name)
             if other is not None and other.func_path != spec.func_path:
-                raise ValueError(f"task name {spec.name!r} is declared twice: {other.func_path}, {spec.func_path}")
+                raise ValueError(
+                    f"task name {spec.name!r} is declared twice: {other.func_path}, {spec.func_path}"
+                )
             self._specs[spec.name] = spec
 
     @classmethod

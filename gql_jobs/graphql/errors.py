@@ -69,11 +69,14 @@ def error_member(exc: domain.GqlJobsError) -> Error:
         return InvalidPayloadError(
             message=exc.message,
             field_errors=[
-                FieldError(path=[str(p) for p in e.path], message=e.message, code=e.type) for e in exc.field_errors
+                FieldError(path=[str(p) for p in e.path], message=e.message, code=e.type)
+                for e in exc.field_errors
             ],
         )
     if isinstance(exc, domain.PayloadTooLargeError):
-        return PayloadTooLargeError(message=exc.message, limit_bytes=exc.limit_bytes, actual_bytes=exc.actual_bytes)
+        return PayloadTooLargeError(
+            message=exc.message, limit_bytes=exc.limit_bytes, actual_bytes=exc.actual_bytes
+        )
     if isinstance(exc, domain.JobNotFoundError):
         return JobNotFoundError(message=exc.message, job_id=strawberry.ID(exc.job_id))
     if isinstance(exc, domain.InvalidJobStateError):

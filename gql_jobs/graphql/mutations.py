@@ -38,12 +38,17 @@ class RetryInput:
 class SubmitJobInput:
     task: str = strawberry.field(description="A registered task name (see `tasks`).")
     payload: JSON | None = strawberry.field(
-        default=None, description="The task's input: a JSON object, checked against the task's schema. Default {}."
+        default=None,
+        description="The task's input: a JSON object, checked against the task's schema. Default {}.",
     )
-    queue: str | None = strawberry.field(default=None, description="Queue to put it on (default: the server's).")
+    queue: str | None = strawberry.field(
+        default=None, description="Queue to put it on (default: the server's)."
+    )
     tags: list[str] | None = strawberry.field(default=None, description="Labels to filter `jobs` by.")
     description: str | None = strawberry.field(default=None, description="A human-readable description.")
-    timeout: int | None = strawberry.field(default=None, description="Seconds it may run before being killed.")
+    timeout: int | None = strawberry.field(
+        default=None, description="Seconds it may run before being killed."
+    )
     result_ttl: int | None = strawberry.field(
         default=None, description="Seconds to keep it and its result once finished (-1: forever)."
     )
@@ -53,7 +58,8 @@ class SubmitJobInput:
         default=None, description="Run no sooner than this many seconds from now (not with `scheduledAt`)."
     )
     scheduled_at: datetime | None = strawberry.field(
-        default=None, description="Run no sooner than this moment, with a time zone (not with `delaySeconds`)."
+        default=None,
+        description="Run no sooner than this moment, with a time zone (not with `delaySeconds`).",
     )
     depends_on: list[strawberry.ID] | None = strawberry.field(
         default=None, description="Jobs that must finish first; the job waits as DEFERRED until they do."
@@ -120,10 +126,15 @@ DeleteJobResult: TypeAlias = Annotated[
 ]
 
 
+JOB_ID = strawberry.argument(description="The job's id.")
+
+
 @strawberry.type(description="Submit and manage jobs.")
 class Mutation:
     @strawberry.mutation(description="Submit one job.")
-    async def submit_job(self, info: Info, input: SubmitJobInput) -> SubmitJobResult:
+    async def submit_job(
+        self, info: Info, input: Annotated[SubmitJobInput, strawberry.argument(description="The job.")]
+    ) -> SubmitJobResult:
         try:
             record = await run_sync(info.context.service.submit, input.to_domain())
         except GqlJobsError as exc:
@@ -131,9 +142,13 @@ class Mutation:
         return SubmitJobSuccess(job=Job.of(record))
 
     @strawberry.mutation(
-        description="Submit many jobs in one Redis round trip; one result per input, in order. Size is capped."
+        description="Submit many jobs in one Redis round trip; one result per input, in order (size capped)."
     )
-    async def submit_jobs(self, info: Info, inputs: list[SubmitJobInput]) -> list[SubmitJobResult]:
+    async def submit_jobs(
+        self,
+        info: Info,
+        inputs: Annotated[list[SubmitJobInput], strawberry.argument(description="The jobs.")],
+    ) -> list[SubmitJobResult]:
         requests = [item.to_domain() for item in inputs]
         try:
             outcomes = await run_sync(info.context.service.submit_many, requests)
@@ -144,7 +159,7 @@ class Mutation:
         return [_submitted(outcome) for outcome in outcomes]
 
     @strawberry.mutation(description="Cancel a waiting job, or stop a running one.")
-    async def cancel_job(self, info: Info, id: strawberry.ID) -> CancelJobResult:
+    async def cancel_job(self, info: Info, id: Annotated[strawberry.ID, JOB_ID]) -> CancelJobResult:
         try:
             record = await run_sync(info.context.service.cancel, str(id))
         except GqlJobsError as exc:
@@ -152,7 +167,7 @@ class Mutation:
         return CancelJobSuccess(job=Job.of(record))
 
     @strawberry.mutation(description="Put a FAILED, STOPPED or CANCELED job back on its queue.")
-    async def requeue_job(self, info: Info, id: strawberry.ID) -> RequeueJobResult:
+    async def requeue_job(self, info: Info, id: Annotated[strawberry.ID, JOB_ID]) -> RequeueJobResult:
         try:
             record = await run_sync(info.context.service.requeue, str(id))
         except GqlJobsError as exc:
@@ -160,7 +175,7 @@ class Mutation:
         return RequeueJobSuccess(job=Job.of(record))
 
     @strawberry.mutation(description="Delete a job that is not running, with its results.")
-    async def delete_job(self, info: Info, id: strawberry.ID) -> DeleteJobResult:
+    async def delete_job(self, info: Info, id: Annotated[strawberry.ID, JOB_ID]) -> DeleteJobResult:
         try:
             job_id = await run_sync(info.context.service.delete, str(id))
         except GqlJobsError as exc:

@@ -39,7 +39,9 @@ class PageInfo:
 
 @strawberry.type(description="A job and its cursor.")
 class JobEdge:
-    cursor: str = strawberry.field(description="Opaque; pass to `after`/`before`. Stays valid as jobs arrive.")
+    cursor: str = strawberry.field(
+        description="Opaque; pass to `after`/`before`. Stays valid as jobs arrive."
+    )
     node: Job = strawberry.field(description="The job.")
 
 
@@ -52,7 +54,7 @@ class JobConnection:
     @strawberry.field(
         description=(
             "How many jobs match, when that is cheap to know: without a filter, with one of queue/task/tag, "
-            "or with a status (and optionally a queue). Null for other combinations."
+            "or with a status other than FAILED/STOPPED (and optionally a queue). Null otherwise."
         )
     )
     async def total_count(self, info: Info) -> int | None:

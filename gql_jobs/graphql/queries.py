@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Annotated, cast
+
 import strawberry
+from strawberry.scalars import JSON
 
 from gql_jobs.deps import run_sync
 from gql_jobs.domain import PageRequest
@@ -12,11 +15,13 @@ from gql_jobs.graphql.errors import query_error
 from gql_jobs.graphql.pagination import JobConnection, JobFilter
 from gql_jobs.graphql.types import Job, JobStatus, QueueInfo, StatusCount, TaskInfo, WorkerInfo
 
+JOB_ID = strawberry.argument(description="The job's id.")
+
 
 @strawberry.type(description="Read jobs and the system that runs them.")
 class Query:
     @strawberry.field(description="One job by id; null when there is no such job (or it has expired).")
-    async def job(self, info: Info, id: strawberry.ID) -> Job | None:
+    async def job(self, info: Info, id: Annotated[strawberry.ID, JOB_ID]) -> Job | None:
         try:
             record = await run_sync(info.context.service.get, str(id))
         except JobNotFoundError:
@@ -34,11 +39,15 @@ class Query:
     async def jobs(
         self,
         info: Info,
-        filter: JobFilter | None = None,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        filter: Annotated[
+            JobFilter | None, strawberry.argument(description="Which jobs; all when null.")
+        ] = None,
+        first: Annotated[
+            int | None, strawberry.argument(description="Page size, towards older jobs.")
+        ] = None,
+        after: Annotated[str | None, strawberry.argument(description="Start after this cursor.")] = None,
+        last: Annotated[int | None, strawberry.argument(description="Page size, towards newer jobs.")] = None,
+        before: Annotated[str | None, strawberry.argument(description="End before this cursor.")] = None,
     ) -> JobConnection:
         job_filter = (filter or JobFilter()).to_domain()
         request = PageRequest(first=first, after=after, last=last, before=before)
@@ -51,7 +60,7 @@ class Query:
     @strawberry.field(description="The tasks that may be submitted, with their input JSON Schemas.")
     def tasks(self, info: Info) -> list[TaskInfo]:
         return [
-            TaskInfo(name=t.name, description=t.description, input_schema=t.input_schema)
+            TaskInfo(name=t.name, description=t.description, input_schema=cast(JSON, t.input_schema))
             for t in info.context.service.tasks()
         ]
 

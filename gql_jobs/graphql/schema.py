@@ -27,9 +27,7 @@ from gql_jobs.settings import Settings
 def should_mask(error: GraphQLError) -> bool:
     """Mask only the unexpected: GraphQL's own errors (syntax, validation, limits) and ours read clearly."""
     original = error.original_error
-    if original is None or isinstance(original, GraphQLError | GqlJobsError):
-        return False
-    return True
+    return not (original is None or isinstance(original, GraphQLError | GqlJobsError))
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:

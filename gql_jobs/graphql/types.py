@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
 import strawberry
 from strawberry.scalars import JSON
@@ -42,7 +42,7 @@ class JobStatus(Enum):
             return cls.UNKNOWN
 
     def to_domain(self) -> DomainStatus:
-        return DomainStatus(self.value)
+        return DomainStatus(cast(str, self.value))
 
 
 @strawberry.type(description="Why a job failed.")
@@ -110,7 +110,7 @@ class Job:
             task=record.task,
             queue=record.queue,
             payload=record.payload,
-            meta=record.meta,
+            meta=cast(JSON, record.meta),
             tags=list(record.tags),
             description=record.description,
             submitted_at=_parse_time(record.submitted_at),
@@ -119,7 +119,9 @@ class Job:
             started_at=record.started_at,
             ended_at=record.ended_at,
             result=record.result,
-            error=JobError(type=error.type, message=error.message, traceback=error.traceback) if error else None,
+            error=JobError(type=error.type, message=error.message, traceback=error.traceback)
+            if error
+            else None,
             progress=Progress(
                 current=progress.current,
                 total=progress.total,
@@ -165,7 +167,7 @@ class QueueInfo:
     counts: list[StatusCount] = strawberry.field(description="Jobs per status.")
     queued: int = strawberry.field(description="Jobs waiting in the queue.")
     started: int = strawberry.field(description="Jobs running now.")
-    failed: int = strawberry.field(description="Failed jobs still stored.")
+    failed: int = strawberry.field(description="Failed jobs still stored (RQ counts STOPPED ones here too).")
 
 
 @strawberry.type(description="An RQ worker registered in Redis.")

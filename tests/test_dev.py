@@ -1,0 +1,95 @@
+"""`gql-jobs dev` on a machine with no Redis configured: API + worker + in-memory Redis."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from gql_jobs.dev import free_port
+from tests.conftest import ROOT, subprocess_env, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def test_dev_runs_a_job_end_to_end_in_memory() -> None:
+    port = free_port()
+    env = subprocess_env()
+    del env["REDIS_URL"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gql_jobs", "dev", "--port", str(port)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+
+        def healthy() -> bool:
+            try:
+                return httpx.get(f"{base}/readyz", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for(healthy, timeout=30)
+        job_id = httpx.post(f"{base}/submit-job", json={"task": "add", "payload": {"a": 1, "b": 2}}).json()[
+            "job_id"
+        ]
+        wait_for(lambda: httpx.get(f"{base}/job-status/{job_id}").json()["status"] == "finished", timeout=30)
+        assert httpx.get(f"{base}/job-status/{job_id}").json()["result"] == {"total": 3}
+        graphql = httpx.post(f"{base}/graphql", json={"query": f'{{ job(id: "{job_id}") {{ status }} }}'})
+        assert graphql.json() == {"data": {"job": {"status": "FINISHED"}}}
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=30)
+    assert b"IN MEMORY" in output
+
+
+def test_serve_refuses_to_start_without_redis() -> None:
+    env = subprocess_env()
+    del env["REDIS_URL"]
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "gql_jobs", "serve", "--port", str(free_port())],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert b"REDIS_URL is not set" in result.stderr
+    assert time.monotonic() - started < 60
+
+
+def test_serve_says_clearly_when_redis_is_unreachable() -> None:
+    env = subprocess_env(REDIS_URL="redis://127.0.0.1:1/0")
+    result = subprocess.run(
+        [sys.executable, "-m", "gql_jobs", "serve", "--port", str(free_port())],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert b"cannot reach Redis" in result.stderr
+
+
+def test_invalid_settings_fail_at_start_in_one_line() -> None:
+    env = subprocess_env(RQ_DEFAULT_TIMEOUT="soon")
+    result = subprocess.run(
+        [sys.executable, "-m", "gql_jobs", "worker", "--burst"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    lines = result.stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and "RQ_DEFAULT_TIMEOUT" in lines[0]

@@ -1,0 +1,119 @@
+"""Real worker processes: `gql-jobs worker`, a plain `rq worker -S json`, stopping and shutdown."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+
+from gql_jobs.domain import JobFilter, JobRecord, JobStatus, PageRequest, SubmitRequest
+from gql_jobs.service import JobService
+from tests.conftest import ROOT, redis_test_url, subprocess_env, wait_for
+
+pytestmark = pytest.mark.integration
+
+StartWorker = Callable[..., subprocess.Popen[bytes]]
+
+
+def status_of(client: TestClient, job_id: str) -> str:
+    return str(client.get(f"/job-status/{job_id}").json()["status"])
+
+
+def test_gql_jobs_worker_runs_a_rest_job_to_the_end(client: TestClient, worker_process: StartWorker) -> None:
+    worker_process()
+    job_id = client.post("/submit-job", json={"task": "add", "payload": {"a": 20, "b": 22}}).json()["job_id"]
+    wait_for(lambda: status_of(client, job_id) == "finished")
+    assert client.get(f"/job-status/{job_id}").json()["result"] == {"total": 42}
+
+
+def test_plain_rq_worker_with_json_serializer_runs_our_jobs(
+    client: TestClient, redis_client: redis.Redis
+) -> None:
+    rq_cli = shutil.which("rq", path=str(Path(sys.executable).parent))
+    assert rq_cli is not None
+    job_id = client.post("/submit-job", json={"task": "echo", "payload": {"k": "v"}}).json()["job_id"]
+    subprocess.run(
+        [rq_cli, "worker", "-S", "json", "-u", redis_test_url(), "--burst", "default"],
+        env=subprocess_env(),
+        cwd=ROOT,
+        check=True,
+        timeout=60,
+    )
+    assert client.get(f"/job-status/{job_id}").json()["result"] == {"k": "v"}
+
+
+def test_cancel_stops_a_running_job(service: JobService, worker_process: StartWorker, tmp_path: Path) -> None:
+    worker_process()
+    record = service.submit(SubmitRequest("wait_for_file", {"path": str(tmp_path / "never"), "timeout": 60}))
+    wait_for(lambda: service.get(record.id).status == JobStatus.STARTED)
+    stopped = service.cancel(record.id)
+    assert stopped.status == JobStatus.STOPPED
+    assert service.requeue(record.id).status == JobStatus.QUEUED
+
+
+def test_sigterm_lets_the_current_job_finish(
+    service: JobService, worker_process: StartWorker, tmp_path: Path
+) -> None:
+    worker = worker_process()
+    release = tmp_path / "release"
+    record = service.submit(SubmitRequest("wait_for_file", {"path": str(release), "timeout": 30}))
+    wait_for(lambda: service.get(record.id).status == JobStatus.STARTED)
+    worker.send_signal(signal.SIGTERM)
+    release.touch()
+    assert worker.wait(timeout=30) == 0
+    finished = service.get(record.id)
+    assert (finished.status, finished.result) == (JobStatus.FINISHED, "released")
+
+
+def test_worker_pool_drains_a_queue(service: JobService, worker_process: StartWorker) -> None:
+    service.submit_many([SubmitRequest("echo", {"i": i}) for i in range(20)])
+    worker = subprocess.run(
+        [sys.executable, "-m", "gql_jobs", "worker", "--pool", "2", "--burst"],
+        env=subprocess_env(),
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+    )
+    assert worker.returncode == 0
+    page = service.list_jobs(JobFilter(), PageRequest(first=50))
+    assert len(page.items) == 20
+    assert {record.status for _, record in page.items} == {JobStatus.FINISHED}
+
+
+def test_reads_never_tear_while_a_worker_writes(service: JobService, worker_process: StartWorker) -> None:
+    """The lesson's field-by-field read could show `finished` with `ended_at: null`; ours must not."""
+    ids = [
+        r.id
+        for r in service.submit_many([SubmitRequest("echo", {"i": i}) for i in range(150)])
+        if isinstance(r, JobRecord)
+    ]
+    torn: list[str] = []
+    stop = threading.Event()
+
+    def reader() -> None:
+        while not stop.is_set():
+            for record in service.get_many(ids):
+                if record is None:
+                    continue
+                if record.status == JobStatus.FINISHED and (record.ended_at is None or record.result is None):
+                    torn.append(record.id)
+                if record.status == JobStatus.STARTED and record.started_at is None:
+                    torn.append(record.id)
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    worker_process()
+    try:
+        wait_for(lambda: all(r and r.status == JobStatus.FINISHED for r in service.get_many(ids)), timeout=60)
+    finally:
+        stop.set()
+        thread.join()
+    assert torn == []
