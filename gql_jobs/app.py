@@ -12,8 +12,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from gql_jobs import __version__, health, rest
-from gql_jobs.connections import api_redis
+from gql_jobs.connections import api_redis, pubsub_redis
 from gql_jobs.limits import BodySizeLimit
+from gql_jobs.live import LiveUpdates
 from gql_jobs.service import JobService
 from gql_jobs.settings import Settings, load_settings
 from gql_jobs.tasks import TaskRegistry, task_modules
@@ -31,9 +32,12 @@ def create_app(settings: Settings | None = None, service: JobService | None = No
     settings = settings or load_settings()
     service = service or build_service(settings)
 
+    live = LiveUpdates(service, pubsub_redis(settings), settings.poll_interval)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        await live.close()
         service.connection.close()
 
     app = FastAPI(
@@ -44,6 +48,7 @@ def create_app(settings: Settings | None = None, service: JobService | None = No
     )
     app.state.settings = settings
     app.state.service = service
+    app.state.live = live
     rest.install(app)
     app.include_router(health.router)
     from gql_jobs.graphql.router import install as install_graphql  # noqa: PLC0415 (heavy import)

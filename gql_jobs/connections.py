@@ -8,10 +8,15 @@ instead of hanging, and the pool reconnects by itself once Redis is back.
 from __future__ import annotations
 
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from gql_jobs.settings import Settings
+
+#: Names shown by `CLIENT LIST`, so operators (and the leak test) can tell our connections apart.
+API_CLIENT_NAME = "gql-jobs-api"
+EVENTS_CLIENT_NAME = "gql-jobs-events"
 
 
 class RedisNotConfiguredError(RuntimeError):
@@ -35,6 +40,18 @@ def api_redis(settings: Settings) -> Redis:
         health_check_interval=30,
         max_connections=settings.redis_max_connections,
         retry=Retry(NoBackoff(), 1),
+        client_name=API_CLIENT_NAME,
+    )
+
+
+def pubsub_redis(settings: Settings) -> AsyncRedis:
+    """Async client for the API's one event subscription: blocks on reads, so no read timeout."""
+    return AsyncRedis.from_url(
+        redis_url(settings),
+        socket_connect_timeout=settings.redis_connect_timeout,
+        socket_keepalive=True,
+        health_check_interval=30,
+        client_name=EVENTS_CLIENT_NAME,
     )
 
 

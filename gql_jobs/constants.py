@@ -31,3 +31,6 @@ META_PAYLOAD = "payload"
 META_TASK = "task_name"
 META_TAGS = "tags"
 META_PROGRESS = "progress"
+
+#: Pub/sub channel of job events (see `gql_jobs.events`).
+EVENTS_CHANNEL = KEY_PREFIX + "events"

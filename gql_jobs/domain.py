@@ -188,3 +188,33 @@ class WorkerInfo:
     pid: int | None = None
     hostname: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+class EventKind(StrEnum):
+    """What happened to a job."""
+
+    STATUS = "status"
+    PROGRESS = "progress"
+    DELETED = "deleted"
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    """A change to one job, as published on the event channel (small: readers fetch the job)."""
+
+    job_id: str
+    kind: EventKind
+    status: str
+    queue: str
+    task: str | None
+    tags: tuple[str, ...]
+    at: str
+    retried: bool = False
+
+    def matches(self, job_filter: JobFilter) -> bool:
+        return (
+            (job_filter.status is None or self.status == job_filter.status.value)
+            and (job_filter.queue is None or self.queue == job_filter.queue)
+            and (job_filter.task is None or self.task == job_filter.task)
+            and (job_filter.tag is None or job_filter.tag in self.tags)
+        )

@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from gql_jobs.deps import ServiceDep, run_sync
+from gql_jobs.concurrency import run_sync
+from gql_jobs.deps import ServiceDep
 from gql_jobs.errors import ServiceUnavailableError
 
 router = APIRouter(tags=["health"])

@@ -1,16 +1,18 @@
 """`report_progress`: what a running task calls to say how far it got.
 
 Progress is stored in the job's meta (`meta["progress"]`), so REST clients see it in the lesson's
-`meta` field and GraphQL clients as `Job.progress`. Outside a worker it does nothing, so tasks can
-be called directly in tests.
+`meta` field and GraphQL clients as `Job.progress`, and a progress event is published with it.
+Outside a worker it does nothing, so tasks can be called directly in tests.
 """
 
 from __future__ import annotations
 
 from rq import get_current_job
 
+from gql_jobs import events
 from gql_jobs.constants import META_PROGRESS
-from gql_jobs.snapshots import iso_now
+from gql_jobs.domain import EventKind
+from gql_jobs.snapshots import SERIALIZER, iso_now
 
 
 def report_progress(current: float, total: float | None = None, message: str | None = None) -> None:
@@ -24,4 +26,7 @@ def report_progress(current: float, total: float | None = None, message: str | N
         "message": message,
         "updated_at": iso_now(),
     }
-    job.save_meta()  # type: ignore[no-untyped-call]
+    with job.connection.pipeline() as pipe:  # the write and its event in one round trip
+        pipe.hset(job.key, "meta", SERIALIZER.dumps(job.meta))  # type: ignore[no-untyped-call]
+        events.publish(pipe, events.of_rq_job(job, EventKind.PROGRESS))
+        pipe.execute()

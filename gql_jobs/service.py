@@ -24,9 +24,10 @@ from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job, Retry
 from rq.registry import CanceledJobRegistry, FailedJobRegistry
 
-from gql_jobs import index, inventory
+from gql_jobs import events, index, inventory
 from gql_jobs.constants import INDEX_ALL
 from gql_jobs.domain import (
+    EventKind,
     JobFilter,
     JobRecord,
     JobStatus,
@@ -160,6 +161,7 @@ class JobService:
         else:
             pipe.sadd(Queue.redis_queues_keys, queue.key)  # as enqueue_many does
             queue._enqueue_job(rq_job, pipeline=pipe, at_front=job.at_front)
+        events.publish(pipe, events.of_rq_job(rq_job))
         return rq_job
 
     def _enqueue_with_dependencies(self, job: PreparedJob) -> JobRecord:
@@ -168,6 +170,7 @@ class JobService:
             index.add(pipe, job.job_id, _score(job), self._index_keys(job), self.settings.index_retention)
             pipe.execute()
         rq_job = queue.enqueue_job(self._create(queue, job), at_front=job.at_front)
+        events.publish(self.connection, events.of_rq_job(rq_job))
         return record_from_job(rq_job)
 
     def _create(self, queue: Queue, job: PreparedJob) -> Job:
@@ -311,7 +314,12 @@ class JobService:
             return self._await_final(job_id)
         else:
             raise InvalidJobStateError(job_id, record.status.value, "cancel")
-        return self.get(job_id)
+        return self._announce(self.get(job_id))
+
+    def _announce(self, record: JobRecord) -> JobRecord:
+        """Publish a status event for a transition made by RQ calls we cannot pipeline into."""
+        events.publish(self.connection, events.of_record(record))
+        return record
 
     def _await_final(self, job_id: str) -> JobRecord:
         deadline = time.monotonic() + STOP_CONFIRM_SECONDS
@@ -335,7 +343,7 @@ class JobService:
         except InvalidJobOperation:
             # Not in the registry we expected (e.g. a stopped job RQ left elsewhere): enqueue directly.
             self._queue(record.queue)._enqueue_job(rq_job)
-        return self.get(job_id)
+        return self._announce(self.get(job_id))
 
     @_redis_guard
     def delete(self, job_id: str) -> str:
@@ -348,6 +356,7 @@ class JobService:
             rq_job.delete(pipeline=pipe)
             pipe.delete(results_key(job_id))
             index.remove(pipe, job_id, index.keys_for(record.queue, record.task, record.tags))
+            events.publish(pipe, events.of_record(record, EventKind.DELETED))
             pipe.execute()
         return job_id
 

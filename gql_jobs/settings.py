@@ -111,6 +111,23 @@ class Settings(BaseSettings):
         validation_alias=_env("WORKER_MAINTENANCE_INTERVAL"),
         description="Seconds between a worker's registry sweeps (how soon a dead worker's job is failed).",
     )
+    poll_interval: float = Field(
+        default=1.0,
+        gt=0,
+        validation_alias=_env("POLL_INTERVAL"),
+        description="Seconds between re-reads of watched jobs (catches jobs run by a plain `rq worker`).",
+    )
+    ws_max_subscriptions: int = Field(
+        default=100,
+        gt=0,
+        validation_alias=_env("WS_MAX_SUBSCRIPTIONS"),
+        description="Most subscriptions one WebSocket connection may hold.",
+    )
+    allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        validation_alias=_env("ALLOWED_ORIGINS"),
+        description="Comma-separated origins allowed to open WebSockets (same-origin always is).",
+    )
     graphiql: bool = Field(
         default=True, validation_alias=_env("GRAPHIQL"), description="Serve the GraphiQL IDE at /graphql."
     )
@@ -121,7 +138,7 @@ class Settings(BaseSettings):
     max_query_tokens: int = Field(default=2000, gt=0, validation_alias=_env("MAX_QUERY_TOKENS"))
     max_query_aliases: int = Field(default=30, gt=0, validation_alias=_env("MAX_QUERY_ALIASES"))
 
-    @field_validator("tasks", mode="before")
+    @field_validator("tasks", "allowed_origins", mode="before")
     @classmethod
     def _split_modules(cls, value: object) -> object:
         if isinstance(value, str):

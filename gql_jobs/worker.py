@@ -2,21 +2,49 @@
 
 A plain `rq worker -S json -u $REDIS_URL` runs our jobs just as well (the stored function paths are
 importable module attributes); this entry point adds the settings, fails fast when a task module
-cannot be imported, and offers RQ's worker pool. SIGTERM is RQ's warm shutdown: the current job
-finishes, then the worker exits.
+cannot be imported, publishes job events (see `EventedJob`), and offers RQ's worker pool. SIGTERM
+is RQ's warm shutdown: the current job finishes, then the worker exits.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from rq import Worker
+from redis.client import Pipeline
+from rq import Queue, Worker
+from rq.job import Job
 from rq.worker_pool import WorkerPool
 
+from gql_jobs import events
 from gql_jobs.connections import worker_redis
 from gql_jobs.settings import Settings
 from gql_jobs.snapshots import SERIALIZER
 from gql_jobs.tasks import TaskRegistry, task_modules
+
+
+class EventedJob(Job):
+    """RQ's job, publishing a job event inside the pipeline RQ already sends at each transition.
+
+    Hooking the job (which RQ hands the pipeline) rather than the worker's methods keeps the cost
+    of events at zero extra round trips: the drain rate of `gql-jobs worker` stays RQ's own.
+    """
+
+    def prepare_for_execution(self, worker_name: str, pipeline: Pipeline) -> None:
+        super().prepare_for_execution(worker_name, pipeline)
+        events.publish(pipeline, events.of_rq_job(self))  # started
+
+    def _handle_success(self, result_ttl: int, pipeline: Pipeline, *args: Any, **kwargs: Any) -> None:
+        super()._handle_success(result_ttl, pipeline, *args, **kwargs)
+        events.publish(pipeline, events.of_rq_job(self))  # finished
+
+    def _handle_failure(self, exc_string: str, pipeline: Pipeline, *args: Any, **kwargs: Any) -> None:
+        super()._handle_failure(exc_string, pipeline, *args, **kwargs)
+        events.publish(pipeline, events.of_rq_job(self))  # failed or stopped
+
+    def retry(self, queue: Queue, pipeline: Pipeline) -> None:
+        super().retry(queue, pipeline)
+        events.publish(pipeline, events.of_rq_job(self, retried=True))  # queued or scheduled again
 
 
 def run_worker(
@@ -33,13 +61,16 @@ def run_worker(
     names = list(queues) or [settings.queue_name]
     connection = worker_redis(settings)
     if pool_size:
-        pool = WorkerPool(names, connection=connection, num_workers=pool_size, serializer=SERIALIZER)
+        pool = WorkerPool(
+            names, connection=connection, num_workers=pool_size, serializer=SERIALIZER, job_class=EventedJob
+        )
         pool.start(burst=burst, logging_level=logging_level)
         return True
     worker = Worker(
         names,
         connection=connection,
         serializer=SERIALIZER,
+        job_class=EventedJob,
         default_result_ttl=settings.result_ttl,
         maintenance_interval=settings.worker_maintenance_interval,
     )

@@ -26,6 +26,7 @@ from gql_jobs.service import JobService
 from gql_jobs.settings import Settings
 from gql_jobs.snapshots import SERIALIZER
 from gql_jobs.tasks import TaskRegistry, task_modules
+from gql_jobs.worker import EventedJob
 from tests.redis_server import RedisServer, redis_server_binary
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,10 +99,13 @@ def client(settings: Settings, service: JobService) -> Iterator[TestClient]:
 
 @pytest.fixture
 def drain(redis_client: redis.Redis) -> Callable[..., None]:
-    """Run a real RQ worker in burst mode (in-process SimpleWorker) until the queues are empty."""
+    """Run a real RQ worker in burst mode (in-process SimpleWorker, publishing job events as
+    `gql-jobs worker` does) until the queues are empty."""
 
     def run(*queues: str) -> None:
-        worker = SimpleWorker(list(queues) or ["default"], connection=redis_client, serializer=SERIALIZER)
+        worker = SimpleWorker(
+            list(queues) or ["default"], connection=redis_client, serializer=SERIALIZER, job_class=EventedJob
+        )
         worker.work(burst=True, logging_level="WARNING")
 
     return run

@@ -8,13 +8,15 @@ from typing import TypeAlias
 import strawberry
 from strawberry.fastapi import BaseContext
 
-from gql_jobs.deps import ServiceDep
+from gql_jobs.deps import LiveDep, ServiceDep
+from gql_jobs.live import LiveUpdates
 from gql_jobs.service import JobService
 
 
 @dataclass
 class Context(BaseContext):
     service: JobService
+    live: LiveUpdates
 
     def __post_init__(self) -> None:
         super().__init__()
@@ -23,5 +25,5 @@ class Context(BaseContext):
 Info: TypeAlias = strawberry.Info[Context, None]
 
 
-async def get_context(service: ServiceDep) -> Context:
-    return Context(service=service)
+async def get_context(service: ServiceDep, live: LiveDep) -> Context:
+    return Context(service=service, live=live)

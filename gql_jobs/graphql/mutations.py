@@ -8,7 +8,7 @@ from typing import Annotated, TypeAlias
 import strawberry
 from strawberry.scalars import JSON
 
-from gql_jobs.deps import run_sync
+from gql_jobs.concurrency import run_sync
 from gql_jobs.domain import JobRecord, RetryPolicy, SubmitRequest
 from gql_jobs.errors import BatchTooLargeError, GqlJobsError
 from gql_jobs.graphql.context import Info

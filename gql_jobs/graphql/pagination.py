@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
-from gql_jobs.deps import run_sync
+from gql_jobs.concurrency import run_sync
 from gql_jobs.domain import JobFilter as DomainFilter
 from gql_jobs.domain import Page
 from gql_jobs.errors import GqlJobsError

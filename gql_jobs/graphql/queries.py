@@ -7,7 +7,7 @@ from typing import Annotated, cast
 import strawberry
 from strawberry.scalars import JSON
 
-from gql_jobs.deps import run_sync
+from gql_jobs.concurrency import run_sync
 from gql_jobs.domain import PageRequest
 from gql_jobs.errors import GqlJobsError, JobNotFoundError
 from gql_jobs.graphql.context import Info

@@ -21,6 +21,7 @@ from strawberry.schema.config import StrawberryConfig
 from gql_jobs.errors import GqlJobsError
 from gql_jobs.graphql.mutations import Mutation
 from gql_jobs.graphql.queries import Query
+from gql_jobs.graphql.subscriptions import Subscription
 from gql_jobs.settings import Settings
 
 
@@ -44,6 +45,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         extensions=extensions,
         config=StrawberryConfig(disable_field_suggestions=not settings.introspection),
     )
@@ -51,4 +53,4 @@ def build_schema(settings: Settings) -> strawberry.Schema:
 
 def sdl() -> str:
     """The schema as SDL, exactly as `schema.graphql` holds it."""
-    return strawberry.Schema(query=Query, mutation=Mutation).as_str() + "\n"
+    return strawberry.Schema(query=Query, mutation=Mutation, subscription=Subscription).as_str() + "\n"

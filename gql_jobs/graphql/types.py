@@ -14,7 +14,7 @@ from typing import Any, cast
 import strawberry
 from strawberry.scalars import JSON
 
-from gql_jobs.deps import run_sync
+from gql_jobs.concurrency import run_sync
 from gql_jobs.domain import JobRecord
 from gql_jobs.domain import JobStatus as DomainStatus
 from gql_jobs.graphql.context import Info

@@ -1,0 +1,105 @@
+"""Live operations: follow one job to its end, or a stream of events for many jobs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from datetime import datetime
+from enum import Enum
+from typing import Annotated
+
+import strawberry
+from graphql import GraphQLError
+
+from gql_jobs.concurrency import run_sync
+from gql_jobs.domain import EventKind
+from gql_jobs.errors import GqlJobsError, JobNotFoundError
+from gql_jobs.graphql.context import Info
+from gql_jobs.graphql.errors import query_error
+from gql_jobs.graphql.pagination import JobFilter
+from gql_jobs.graphql.types import Job, JobStatus
+from gql_jobs.live import Update, fingerprint
+
+
+@strawberry.enum(description="What happened to a job.")
+class JobEventType(Enum):
+    STATUS = strawberry.enum_value("status", description="Its status changed.")
+    PROGRESS = strawberry.enum_value("progress", description="It reported progress.")
+    DELETED = strawberry.enum_value("deleted", description="It was deleted.")
+
+
+@strawberry.type(description="A change to one job.")
+class JobEvent:
+    type: JobEventType = strawberry.field(description="What happened.")
+    job_id: strawberry.ID = strawberry.field(description="The job it happened to.")
+    status: JobStatus = strawberry.field(description="The job's status after the change.")
+    at: datetime | None = strawberry.field(description="When it was published.")
+    job: Job | None = strawberry.field(description="The job as read after the change; null once deleted.")
+
+    @classmethod
+    def of(cls, update: Update) -> JobEvent:
+        event = update.event
+        record = update.record
+        status = JobStatus.of(record.status) if record else JobStatus.UNKNOWN
+        try:
+            at = datetime.fromisoformat(event.at)
+        except ValueError:
+            at = None
+        return cls(
+            type=JobEventType(event.kind.value),
+            job_id=strawberry.ID(event.job_id),
+            status=status,
+            at=at,
+            job=Job.of(record) if record else None,
+        )
+
+
+JOB_ID = strawberry.argument(description="The job's id.")
+
+
+@strawberry.type(description="Follow jobs as they change (WebSocket or Server-Sent Events).")
+class Subscription:
+    @strawberry.subscription(
+        description=(
+            "The job's current state at once, then again at every change (status, progress); completes "
+            "when the job reaches a final state (at once if it already has). An unknown id is an error."
+        )
+    )
+    async def job_updates(
+        self, info: Info, id: Annotated[strawberry.ID, JOB_ID]
+    ) -> AsyncGenerator[Job, None]:
+        live = info.context.live
+        async with live.watch_job(str(id)) as updates:  # subscribe first, then read: nothing is missed
+            shown_seq = live.next_seq()
+            try:
+                record = await run_sync(info.context.service.get, str(id))
+            except JobNotFoundError:
+                raise GraphQLError(
+                    f"Job not found: {str(id)[:140]}", extensions={"code": "NOT_FOUND"}
+                ) from None
+            except GqlJobsError as exc:
+                raise query_error(exc) from None
+            shown = fingerprint(record)
+            yield Job.of(record)
+            while not record.status.is_final:
+                update = await updates.get()
+                if update.seq < shown_seq or fingerprint(update.record) == shown:
+                    continue
+                if update.record is None:
+                    raise GraphQLError("Job was deleted", extensions={"code": "JOB_DELETED"})
+                record, shown, shown_seq = update.record, fingerprint(update.record), update.seq
+                yield Job.of(record)
+
+    @strawberry.subscription(description="Events for every job matching the filter (all jobs when null).")
+    async def job_events(
+        self,
+        info: Info,
+        filter: Annotated[
+            JobFilter | None, strawberry.argument(description="Which jobs; all when null.")
+        ] = None,
+    ) -> AsyncGenerator[JobEvent, None]:
+        job_filter = (filter or JobFilter()).to_domain()
+        async with info.context.live.watch_events(job_filter) as updates:
+            while True:
+                update = await updates.get()
+                if update.event.kind == EventKind.DELETED or update.record is not None:
+                    yield JobEvent.of(update)

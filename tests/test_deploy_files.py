@@ -1,0 +1,55 @@
+"""docker-compose.yml and the Dockerfile, checked without a Docker engine (none runs here)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from gql_jobs.cli import _parser
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return data
+
+
+def test_compose_has_redis_api_and_worker(compose: dict[str, Any]) -> None:
+    assert {"redis", "api", "worker"} <= set(compose["services"])
+
+
+def test_redis_persists_with_aof_and_is_health_checked(compose: dict[str, Any]) -> None:
+    redis = compose["services"]["redis"]
+    assert "--appendonly" in redis["command"] and "yes" in redis["command"]
+    assert any(volume.endswith(":/data") for volume in redis["volumes"])
+    assert "healthcheck" in redis
+
+
+@pytest.mark.parametrize("service", ["api", "worker"])
+def test_service_commands_are_real_cli_commands(compose: dict[str, Any], service: str) -> None:
+    command = compose["services"][service]["command"]
+    assert command[0] == "gql-jobs"
+    _parser().parse_args(command[1:])  # exits (fails the test) on an unknown command or option
+    assert compose["services"][service]["depends_on"]["redis"]["condition"] == "service_healthy"
+
+
+def test_worker_stop_grace_outlasts_the_default_job_timeout(compose: dict[str, Any]) -> None:
+    grace = compose["services"]["worker"]["stop_grace_period"]
+    assert int(re.fullmatch(r"(\d+)s", grace).group(1)) > 900  # type: ignore[union-attr]
+
+
+def test_dockerfile_runs_as_non_root_with_the_documented_command() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^USER app$", dockerfile, re.MULTILINE)
+    assert "HEALTHCHECK" in dockerfile
+    cmd = re.search(r"^CMD (\[.*\])$", dockerfile, re.MULTILINE)
+    assert cmd is not None
+    argv = yaml.safe_load(cmd.group(1))
+    _parser().parse_args(argv[1:])
+    assert " ".join(argv[:2]) in (ROOT / "README.md").read_text()
