@@ -6,18 +6,22 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from gql_jobs import __version__, health, rest
+from gql_jobs.auth import KeyStore
 from gql_jobs.connections import api_redis, pubsub_redis
 from gql_jobs.limits import BodySizeLimit
 from gql_jobs.live import LiveUpdates
 from gql_jobs.service import JobService
 from gql_jobs.settings import Settings, load_settings
 from gql_jobs.tasks import TaskRegistry, task_modules
+
+log = logging.getLogger(__name__)
 
 #: Room for a full batch of maximum-size payloads plus the GraphQL document around them.
 BODY_OVERHEAD_BYTES = 1 << 20
@@ -49,6 +53,11 @@ def create_app(settings: Settings | None = None, service: JobService | None = No
     app.state.settings = settings
     app.state.service = service
     app.state.live = live
+    app.state.keys = KeyStore(settings.api_keys)
+    if app.state.keys.is_open:
+        log.warning(
+            "GQL_JOBS_API_KEYS is empty: the API is OPEN, every caller is an admin (fine for dev only)"
+        )
     rest.install(app)
     app.include_router(health.router)
     from gql_jobs.graphql.router import install as install_graphql  # noqa: PLC0415 (heavy import)

@@ -42,6 +42,13 @@ def _parser() -> argparse.ArgumentParser:
     dev.add_argument("--port", type=int, default=8000)
     dev.set_defaults(handler=_dev)
 
+    create_key = commands.add_parser(
+        "create-key", help="make an API key and print its GQL_JOBS_API_KEYS entry"
+    )
+    create_key.add_argument("--principal", required=True, help="the tenant the key stands for")
+    create_key.add_argument("--scopes", default="submit,read", help="comma-separated: submit, read, admin")
+    create_key.set_defaults(handler=_create_key)
+
     export = commands.add_parser("export-schema", help="print the GraphQL SDL")
     export.add_argument("--output", default=None, help="write to this file instead of stdout")
     export.set_defaults(handler=_export_schema)
@@ -92,6 +99,22 @@ def _dev(settings: Settings, args: argparse.Namespace) -> int:
     from gql_jobs.dev import run_dev  # noqa: PLC0415
 
     run_dev(settings, args.host, args.port)
+    return 0
+
+
+def _create_key(settings: Settings, args: argparse.Namespace) -> int:
+    from pydantic import ValidationError  # noqa: PLC0415
+
+    from gql_jobs.auth import Scope, new_key  # noqa: PLC0415
+
+    try:
+        scopes = [Scope(s.strip()) for s in args.scopes.split(",") if s.strip()]
+        key, entry = new_key(args.principal, scopes)
+    except (ValueError, ValidationError) as exc:
+        print(f"gql-jobs create-key: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 2
+    print(f"API key (give it to the client; it is not stored anywhere): {key}")
+    print(f"Entry for GQL_JOBS_API_KEYS (merge into its JSON object): {entry}")
     return 0
 
 

@@ -23,6 +23,13 @@ INDEX_ALL = KEY_PREFIX + "index:all"
 INDEX_BY_QUEUE = KEY_PREFIX + "index:queue:"
 INDEX_BY_TASK = KEY_PREFIX + "index:task:"
 INDEX_BY_TAG = KEY_PREFIX + "index:tag:"
+INDEX_BY_OWNER = KEY_PREFIX + "index:owner:"
+#: `<prefix><principal>:<client's key>` -> `<request fingerprint>|<job id>`, for `idempotency_ttl`.
+IDEMPOTENCY_PREFIX = KEY_PREFIX + "idempotency:"
+#: Token buckets of the per-principal submission rate limit.
+RATE_LIMIT_PREFIX = KEY_PREFIX + "rate:"
+#: Extra field in RQ's job hash naming the principal that submitted the job (RQ ignores it).
+OWNER_FIELD = "gql_jobs_owner"
 
 #: Keys in `job.meta` that we stamp (the lesson's names) or maintain.
 META_JOB_ID = "job_id"

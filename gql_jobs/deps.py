@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends
 from starlette.requests import HTTPConnection
 
+from gql_jobs.auth import InvalidKeyError, KeyStore, Principal, key_from_headers
 from gql_jobs.live import LiveUpdates
 from gql_jobs.service import JobService
 from gql_jobs.settings import Settings
@@ -23,6 +24,16 @@ def get_live(connection: HTTPConnection) -> LiveUpdates:
     return live
 
 
+def get_caller(connection: HTTPConnection) -> Principal | None:
+    """Who sent the request: `None` without a valid key (the service then refuses what needs one)."""
+    keys: KeyStore = connection.app.state.keys
+    key = key_from_headers(connection.headers.get("authorization"), connection.headers.get("x-api-key"))
+    try:
+        return keys.principal_for(key)
+    except InvalidKeyError:
+        return None
+
+
 def get_settings(connection: HTTPConnection) -> Settings:
     settings: Settings = connection.app.state.settings
     return settings
@@ -31,3 +42,4 @@ def get_settings(connection: HTTPConnection) -> Settings:
 ServiceDep = Annotated[JobService, Depends(get_service)]
 LiveDep = Annotated[LiveUpdates, Depends(get_live)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+CallerDep = Annotated[Principal | None, Depends(get_caller)]

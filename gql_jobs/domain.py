@@ -66,6 +66,7 @@ class SubmitRequest:
     scheduled_at: datetime | None = None
     depends_on: tuple[str, ...] = ()
     at_front: bool = False
+    idempotency_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,7 @@ class JobRecord:
     failure_ttl: int | None
     worker_name: str | None
     result_expires_at: datetime | None = None
+    owner: str | None = None
 
 
 @dataclass(frozen=True)
@@ -210,6 +212,7 @@ class JobEvent:
     tags: tuple[str, ...]
     at: str
     retried: bool = False
+    owner: str | None = None
 
     def matches(self, job_filter: JobFilter) -> bool:
         return (

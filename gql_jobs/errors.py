@@ -9,6 +9,10 @@ GqlJobsError
  ├── JobNotFoundError          no such job (or a malformed id: same answer, no oracle)
  ├── InvalidJobStateError      the operation does not apply to the job's current status
  ├── InvalidCursorError        a pagination cursor we did not issue
+ ├── IdempotencyConflictError  an idempotency key reused for a different request
+ ├── RateLimitedError          the caller submits faster than its rate limit
+ ├── UnauthenticatedError      no valid API key (while keys are configured)
+ ├── ForbiddenError            the key lacks the scope the operation needs
  └── ServiceUnavailableError   Redis cannot be reached
 """
 
@@ -90,3 +94,26 @@ class InvalidCursorError(GqlJobsError):
 class ServiceUnavailableError(GqlJobsError):
     def __init__(self, message: str = "Job store (Redis) is unavailable; try again shortly") -> None:
         super().__init__(message)
+
+
+class IdempotencyConflictError(GqlJobsError):
+    def __init__(self, key_digest: str) -> None:
+        super().__init__("This idempotency key was already used for a different request")
+        self.key_digest = key_digest
+
+
+class RateLimitedError(GqlJobsError):
+    def __init__(self, retry_after_seconds: float) -> None:
+        super().__init__(f"Too many submissions; retry in {retry_after_seconds:.1f} s")
+        self.retry_after_seconds = retry_after_seconds
+
+
+class UnauthenticatedError(GqlJobsError):
+    def __init__(self) -> None:
+        super().__init__("A valid API key is required (Authorization: Bearer <key>, or X-API-Key)")
+
+
+class ForbiddenError(GqlJobsError):
+    def __init__(self, scope: str) -> None:
+        super().__init__(f"This API key lacks the {scope!r} scope")
+        self.scope = scope

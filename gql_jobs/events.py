@@ -32,6 +32,7 @@ def encode(event: JobEvent) -> str:
             "tags": list(event.tags),
             "at": event.at,
             "retried": event.retried,
+            "owner": event.owner,
         },
         separators=(",", ":"),
     )
@@ -50,6 +51,7 @@ def decode(raw: bytes | str) -> JobEvent | None:
             tags=tuple(str(t) for t in data.get("tags") or ()),
             at=str(data.get("at", "")),
             retried=bool(data.get("retried", False)),
+            owner=data.get("owner") if isinstance(data.get("owner"), str) else None,
         )
     except (ValueError, KeyError, TypeError):
         return None
@@ -83,4 +85,5 @@ def of_record(record: JobRecord, kind: EventKind = EventKind.STATUS) -> JobEvent
         task=record.task,
         tags=record.tags,
         at=iso_now(),
+        owner=record.owner,
     )

@@ -25,7 +25,7 @@ from typing import Any
 from redis import Redis
 from redis.client import Pipeline
 
-from gql_jobs.constants import INDEX_ALL, INDEX_BY_QUEUE, INDEX_BY_TAG, INDEX_BY_TASK
+from gql_jobs.constants import INDEX_ALL, INDEX_BY_OWNER, INDEX_BY_QUEUE, INDEX_BY_TAG, INDEX_BY_TASK
 from gql_jobs.domain import JobFilter
 from gql_jobs.errors import InvalidCursorError
 
@@ -57,8 +57,10 @@ def now_micros() -> int:
     return time.time_ns() // 1000
 
 
-def keys_for(queue: str, task: str | None, tags: Iterable[str]) -> list[str]:
+def keys_for(queue: str, task: str | None, tags: Iterable[str], owner: str | None) -> list[str]:
     keys = [INDEX_ALL, INDEX_BY_QUEUE + queue]
+    if owner:
+        keys.append(INDEX_BY_OWNER + owner)
     if task:
         keys.append(INDEX_BY_TASK + task)
     keys.extend(INDEX_BY_TAG + tag for tag in dict.fromkeys(tags))
@@ -78,8 +80,13 @@ def remove(pipe: Pipeline, job_id: str, keys: Sequence[str]) -> None:
         pipe.zrem(key, job_id)
 
 
-def base_key(job_filter: JobFilter) -> str:
-    """The narrowest index that covers the filter; other criteria are checked on the records."""
+def base_key(job_filter: JobFilter, owner: str | None = None) -> str:
+    """The narrowest index that covers the filter; other criteria are checked on the records.
+
+    A tenant's listing walks its own index (`owner`), so it never even reads another's jobs.
+    """
+    if owner is not None:
+        return INDEX_BY_OWNER + owner
     if job_filter.tag:
         return INDEX_BY_TAG + job_filter.tag
     if job_filter.task:

@@ -28,6 +28,7 @@ from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
 
 from gql_jobs import events
+from gql_jobs.auth import SYSTEM, Principal
 from gql_jobs.concurrency import run_sync
 from gql_jobs.constants import EVENTS_CHANNEL
 from gql_jobs.domain import EventKind, JobEvent, JobFilter, JobRecord
@@ -68,6 +69,13 @@ def fingerprint(record: JobRecord | None) -> tuple[Any, ...]:
 class _Watcher:
     queue: asyncio.Queue[Update] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
     job_filter: JobFilter | None = None
+    principal: Principal = SYSTEM
+
+    def wants(self, event: JobEvent, record: JobRecord | None) -> bool:
+        """An event watcher sees events of jobs it may read that match its filter."""
+        if self.job_filter is not None and not event.matches(self.job_filter):
+            return False
+        return self.principal.owns(record.owner if record is not None else event.owner)
 
     def offer(self, update: Update) -> None:
         if self.queue.full():  # a client too slow to read: drop the oldest, keep the newest
@@ -110,8 +118,10 @@ class LiveUpdates:
                 self._by_job.pop(job_id, None)
 
     @contextlib.asynccontextmanager
-    async def watch_events(self, job_filter: JobFilter) -> AsyncIterator[asyncio.Queue[Update]]:
-        watcher = _Watcher(job_filter=job_filter)
+    async def watch_events(
+        self, job_filter: JobFilter, principal: Principal
+    ) -> AsyncIterator[asyncio.Queue[Update]]:
+        watcher = _Watcher(job_filter=job_filter, principal=principal)
         await self._ensure_running()
         self._by_filter.add(watcher)
         try:
@@ -166,23 +176,23 @@ class LiveUpdates:
         if self._by_filter and event.kind != EventKind.DELETED:
             self._track(event.job_id)
         job_watchers = list(self._by_job.get(event.job_id, ()))
-        filter_watchers = self._matching(event)
+        filter_watchers = [w for w in self._by_filter if w.job_filter is None or event.matches(w.job_filter)]
         if not job_watchers and not filter_watchers:
             return
         record = None
         seq = self.next_seq()
         if event.kind != EventKind.DELETED:
             try:
-                [record] = await run_sync(self.service.get_many, [event.job_id])
+                [record] = await run_sync(self.service.get_many, SYSTEM, [event.job_id])
             except GqlJobsError:
                 return  # Redis is away; the poller catches up once it is back
         self._remember(event.job_id, record)
         update = Update(event, record, seq)
-        for watcher in [*job_watchers, *filter_watchers]:
+        for watcher in job_watchers:
             watcher.offer(update)
-
-    def _matching(self, event: JobEvent) -> list[_Watcher]:
-        return [w for w in self._by_filter if w.job_filter is None or event.matches(w.job_filter)]
+        for watcher in filter_watchers:
+            if watcher.wants(event, record):
+                watcher.offer(update)
 
     def _track(self, job_id: str) -> None:
         self._tracked.setdefault(job_id, ())
@@ -208,7 +218,7 @@ class LiveUpdates:
                 continue
             seq = self.next_seq()
             try:
-                records = await run_sync(self.service.get_many, ids)
+                records = await run_sync(self.service.get_many, SYSTEM, ids)
             except GqlJobsError:
                 continue
             for job_id, record in zip(ids, records, strict=True):
@@ -227,5 +237,6 @@ class LiveUpdates:
             watcher.offer(update)  # job watchers skip what they have already shown
         if previous is not None and previous != fingerprint(record):
             self._remember(job_id, record)
-            for watcher in self._matching(event):
-                watcher.offer(update)
+            for watcher in self._by_filter:
+                if watcher.wants(event, record):
+                    watcher.offer(update)

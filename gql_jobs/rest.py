@@ -8,24 +8,29 @@ where the lesson's FastAPI printed `...+00:00`.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from gql_jobs.constants import LESSON_TAGS
-from gql_jobs.deps import ServiceDep
+from gql_jobs.deps import CallerDep, ServiceDep
 from gql_jobs.domain import JobRecord, JobStatus, SubmitRequest
 from gql_jobs.errors import (
     BatchTooLargeError,
+    ForbiddenError,
     GqlJobsError,
+    IdempotencyConflictError,
     InvalidPayloadError,
     InvalidRequestError,
     JobNotFoundError,
     PayloadTooLargeError,
+    RateLimitedError,
     ServiceUnavailableError,
+    UnauthenticatedError,
     UnknownTaskError,
 )
 
@@ -70,8 +75,18 @@ class ErrorResponse(BaseModel):
         503: {"model": ErrorResponse, "description": "Redis unavailable"},
     },
 )
-def submit_job(body: JobPayload, service: ServiceDep) -> JSONResponse:
-    record = service.submit(SubmitRequest(task=body.task, payload=body.payload, tags=LESSON_TAGS))
+def submit_job(
+    body: JobPayload,
+    service: ServiceDep,
+    caller: CallerDep,
+    idempotency_key: Annotated[
+        str | None, Header(description="Retry-safe submission: same key, same job")
+    ] = None,
+) -> JSONResponse:
+    request = SubmitRequest(
+        task=body.task, payload=body.payload, tags=LESSON_TAGS, idempotency_key=idempotency_key
+    )
+    record = service.submit(caller, request).record
     return JSONResponse(
         {"job_id": record.id, "status": record.status.value, "submitted_at": record.submitted_at}
     )
@@ -86,8 +101,8 @@ def submit_job(body: JobPayload, service: ServiceDep) -> JSONResponse:
         503: {"model": ErrorResponse, "description": "Redis unavailable"},
     },
 )
-def job_status(job_id: str, service: ServiceDep) -> JSONResponse:
-    return JSONResponse(status_body(service.get(job_id)))
+def job_status(job_id: str, service: ServiceDep, caller: CallerDep) -> JSONResponse:
+    return JSONResponse(status_body(service.get(caller, job_id)))
 
 
 def status_body(record: JobRecord) -> dict[str, Any]:
@@ -107,23 +122,41 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
 
 
+_STATUS_CODES: list[tuple[type[GqlJobsError], int]] = [
+    (UnknownTaskError, 400),
+    (UnauthenticatedError, 401),
+    (ForbiddenError, 403),
+    (JobNotFoundError, 404),
+    (IdempotencyConflictError, 409),
+    (PayloadTooLargeError, 413),
+    (BatchTooLargeError, 413),
+    (RateLimitedError, 429),
+    (ServiceUnavailableError, 503),
+]
+
+
 def _status_code(exc: GqlJobsError) -> int:
-    if isinstance(exc, UnknownTaskError):
-        return 400
-    if isinstance(exc, JobNotFoundError):
-        return 404
-    if isinstance(exc, PayloadTooLargeError | BatchTooLargeError):
-        return 413
-    if isinstance(exc, ServiceUnavailableError):
-        return 503
+    for kind, code in _STATUS_CODES:
+        if isinstance(exc, kind):
+            return code
     return 422
+
+
+def _headers(exc: GqlJobsError) -> dict[str, str] | None:
+    if isinstance(exc, RateLimitedError):
+        return {"Retry-After": str(max(1, math.ceil(exc.retry_after_seconds)))}
+    if isinstance(exc, ServiceUnavailableError):
+        return {"Retry-After": "1"}
+    if isinstance(exc, UnauthenticatedError):
+        return {"WWW-Authenticate": "Bearer"}
+    return None
 
 
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     """Map service errors to the lesson's `{"detail": ...}` bodies."""
     assert isinstance(exc, GqlJobsError)
     code = _status_code(exc)
-    headers = {"Retry-After": "1"} if code == 503 else None
+    headers = _headers(exc)
     if isinstance(exc, InvalidPayloadError):
         detail: Any = [
             {"type": e.type, "loc": ["body", "payload", *e.path], "msg": e.message} for e in exc.field_errors

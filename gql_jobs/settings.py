@@ -14,6 +14,7 @@ from typing import Annotated
 from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from gql_jobs.auth import KeyEntry
 from gql_jobs.constants import NAME_PATTERN
 
 _PREFIX = "GQL_JOBS_"
@@ -105,6 +106,41 @@ class Settings(BaseSettings):
         validation_alias=_env("REDIS_MAX_CONNECTIONS"),
         description="Size of the API's Redis connection pool per process.",
     )
+    api_keys: dict[str, KeyEntry] = Field(
+        default_factory=dict,
+        validation_alias=_env("API_KEYS"),
+        description='JSON {"<sha256 of key>": {"principal": ..., "scopes": [...]}}; empty: open API.',
+    )
+    idempotency_ttl: int = Field(
+        default=86400,
+        gt=0,
+        validation_alias=_env("IDEMPOTENCY_TTL"),
+        description="Seconds an idempotency key keeps returning its job.",
+    )
+    rate_limit: float = Field(
+        default=0,
+        ge=0,
+        validation_alias=_env("RATE_LIMIT"),
+        description="Jobs per second each principal may submit (token bucket); 0 turns the limit off.",
+    )
+    rate_limit_burst: int = Field(
+        default=100,
+        gt=0,
+        validation_alias=_env("RATE_LIMIT_BURST"),
+        description="Jobs a principal may submit at once before the rate applies.",
+    )
+    worker_heartbeat_interval: int = Field(
+        default=10,
+        gt=0,
+        validation_alias=_env("WORKER_HEARTBEAT_INTERVAL"),
+        description="Seconds between a busy worker's heartbeats.",
+    )
+    worker_heartbeat_grace: int = Field(
+        default=60,
+        gt=0,
+        validation_alias=_env("WORKER_HEARTBEAT_GRACE"),
+        description="Seconds past a missed heartbeat before a running job counts as abandoned.",
+    )
     worker_maintenance_interval: int = Field(
         default=60,
         gt=0,
@@ -151,6 +187,14 @@ class Settings(BaseSettings):
         for module in value:
             if not re.fullmatch(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*", module):
                 raise ValueError(f"{module!r} is not a dotted module path")
+        return value
+
+    @field_validator("api_keys")
+    @classmethod
+    def _check_key_hashes(cls, value: dict[str, KeyEntry]) -> dict[str, KeyEntry]:
+        for digest in value:
+            if not re.fullmatch(r"[0-9a-fA-F]{64}", digest):
+                raise ValueError("keys must be SHA-256 hex digests of API keys (see `gql-jobs create-key`)")
         return value
 
     @field_validator("queue_name")

@@ -17,7 +17,14 @@ from rq.job import Job
 from rq.results import Result
 from rq.serializers import JSONSerializer
 
-from gql_jobs.constants import META_PAYLOAD, META_PROGRESS, META_SUBMITTED_AT, META_TAGS, META_TASK
+from gql_jobs.constants import (
+    META_PAYLOAD,
+    META_PROGRESS,
+    META_SUBMITTED_AT,
+    META_TAGS,
+    META_TASK,
+    OWNER_FIELD,
+)
 from gql_jobs.domain import JobError, JobRecord, JobStatus, Progress
 
 SERIALIZER = JSONSerializer
@@ -58,15 +65,16 @@ def to_record(
         if raw_results
         else None
     )
-    return _record(job, raw_hash.get(b"status", b"").decode(), latest)
+    owner = raw_hash.get(OWNER_FIELD.encode())
+    return _record(job, raw_hash.get(b"status", b"").decode(), latest, owner.decode() if owner else None)
 
 
-def record_from_job(job: Job) -> JobRecord:
+def record_from_job(job: Job, owner: str | None = None) -> JobRecord:
     """The record of a job we just enqueued, from what we wrote (no read back)."""
-    return _record(job, job.get_status(refresh=False).value, None)
+    return _record(job, job.get_status(refresh=False).value, None, owner)
 
 
-def _record(job: Job, raw_status: str, latest: Result | None) -> JobRecord:
+def _record(job: Job, raw_status: str, latest: Result | None, owner: str | None) -> JobRecord:
     status = JobStatus.parse(raw_status)
     meta: dict[str, Any] = job.meta if isinstance(job.meta, dict) else {}
     result = None
@@ -104,6 +112,7 @@ def _record(job: Job, raw_status: str, latest: Result | None) -> JobRecord:
         failure_ttl=job.failure_ttl,
         worker_name=job.worker_name,
         result_expires_at=_expires_at(status, job),
+        owner=owner,
     )
 
 

@@ -6,6 +6,8 @@ leaves no trace, and a batch can report one error per item while enqueueing the 
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import re
 import uuid
@@ -34,6 +36,7 @@ MAX_TTL = 366 * 86400
 MAX_RETRIES = 100
 MAX_DEPENDENCIES = 50
 MAX_DESCRIPTION = 1000
+MAX_IDEMPOTENCY_KEY = 255
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,14 @@ class PreparedJob:
     depends_on: tuple[str, ...]
     at_front: bool
     submitted_at: datetime
+    owner: str
+    idempotency_key: str | None
+    fingerprint: str
+
+    @property
+    def score(self) -> int:
+        """Position in the listing indexes: submission time in microseconds."""
+        return int(self.submitted_at.timestamp() * 1_000_000)
 
 
 def new_job_id() -> str:
@@ -69,7 +80,7 @@ def payload_size(payload: Any) -> int:
     return len(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode())
 
 
-def prepare(request: SubmitRequest, registry: TaskRegistry, settings: Settings) -> PreparedJob:
+def prepare(request: SubmitRequest, registry: TaskRegistry, settings: Settings, owner: str) -> PreparedJob:
     """Check one request and stamp the lesson's metadata. Raises a `GqlJobsError` on bad input."""
     spec = registry.get(request.task)
     raw_payload = {} if request.payload is None else request.payload
@@ -104,7 +115,30 @@ def prepare(request: SubmitRequest, registry: TaskRegistry, settings: Settings) 
         depends_on=_dependencies(request.depends_on),
         at_front=request.at_front,
         submitted_at=submitted,
+        owner=owner,
+        idempotency_key=_idempotency_key(request),
+        fingerprint=fingerprint(request, payload),
     )
+
+
+def fingerprint(request: SubmitRequest, payload: Any) -> str:
+    """What "the same request" means for idempotency: everything the client asked for."""
+    asked = dataclasses.asdict(request) | {"payload": payload, "idempotency_key": None}
+    canonical = json.dumps(asked, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _idempotency_key(request: SubmitRequest) -> str | None:
+    key = request.idempotency_key
+    if key is None:
+        return None
+    if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY or not key.isprintable():
+        raise InvalidRequestError(
+            "idempotencyKey", f"must be 1 to {MAX_IDEMPOTENCY_KEY} printable characters"
+        )
+    if request.depends_on:
+        raise InvalidRequestError("idempotencyKey", "cannot be combined with dependsOn")
+    return hashlib.sha256(key.encode()).hexdigest()  # fixed length, no odd characters in key names
 
 
 def _name(field: str, value: str) -> str:

@@ -47,6 +47,47 @@ class EventedJob(Job):
         events.publish(pipeline, events.of_rq_job(self, retried=True))  # queued or scheduled again
 
 
+class GqlJobsWorker(Worker):
+    """RQ's fork worker with our heartbeat and maintenance timing (see `worker_class_for`).
+
+    RQ declares a running job abandoned when its heartbeat is `job_monitoring_interval + 60` s
+    late, and sweeps for such jobs every `maintenance_interval` (600 s by default). A SIGKILLed
+    worker's job is therefore failed (or retried, per its retry policy) by another worker within
+    heartbeat interval + heartbeat grace + maintenance interval: 10 + 60 + 60 = 130 s with our
+    defaults, all three being settings.
+    """
+
+    heartbeat_grace = 60
+    sweep_interval = 60
+    heartbeat_interval = 10
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("job_class", EventedJob)
+        kwargs.setdefault("serializer", SERIALIZER)
+        super().__init__(*args, **kwargs)
+        self.maintenance_interval = self.sweep_interval
+        self.job_monitoring_interval = self.heartbeat_interval
+
+    def get_heartbeat_ttl(self, job: Job) -> int:
+        interval = self.job_monitoring_interval
+        if job.timeout and job.timeout > 0:
+            interval = int(min(job.timeout - self.current_job_working_time, interval))
+        return int(interval) + self.heartbeat_grace
+
+
+def worker_class_for(settings: Settings) -> type[GqlJobsWorker]:
+    """A worker class carrying the settings (RQ's pool builds workers from a class alone)."""
+    return type(
+        "ConfiguredGqlJobsWorker",
+        (GqlJobsWorker,),
+        {
+            "heartbeat_grace": settings.worker_heartbeat_grace,
+            "sweep_interval": settings.worker_maintenance_interval,
+            "heartbeat_interval": settings.worker_heartbeat_interval,
+        },
+    )
+
+
 def run_worker(
     settings: Settings,
     queues: Sequence[str] = (),
@@ -60,18 +101,17 @@ def run_worker(
     TaskRegistry.from_modules(task_modules(settings.tasks, settings.builtin_tasks))
     names = list(queues) or [settings.queue_name]
     connection = worker_redis(settings)
+    worker_class = worker_class_for(settings)
     if pool_size:
         pool = WorkerPool(
-            names, connection=connection, num_workers=pool_size, serializer=SERIALIZER, job_class=EventedJob
+            names,
+            connection=connection,
+            num_workers=pool_size,
+            serializer=SERIALIZER,
+            job_class=EventedJob,
+            worker_class=worker_class,
         )
         pool.start(burst=burst, logging_level=logging_level)
         return True
-    worker = Worker(
-        names,
-        connection=connection,
-        serializer=SERIALIZER,
-        job_class=EventedJob,
-        default_result_ttl=settings.result_ttl,
-        maintenance_interval=settings.worker_maintenance_interval,
-    )
+    worker = worker_class(names, connection=connection, default_result_ttl=settings.result_ttl)
     return bool(worker.work(burst=burst, with_scheduler=with_scheduler, logging_level=logging_level))

@@ -14,7 +14,9 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from gql_jobs.domain import JobFilter, JobRecord, JobStatus, PageRequest, SubmitRequest
+from gql_jobs.auth import ANONYMOUS as ADMIN
+from gql_jobs.domain import JobFilter, JobStatus, PageRequest, SubmitRequest
+from gql_jobs.enqueue import Submitted
 from gql_jobs.service import JobService
 from tests.conftest import ROOT, redis_test_url, subprocess_env, wait_for
 
@@ -52,11 +54,13 @@ def test_plain_rq_worker_with_json_serializer_runs_our_jobs(
 
 def test_cancel_stops_a_running_job(service: JobService, worker_process: StartWorker, tmp_path: Path) -> None:
     worker_process()
-    record = service.submit(SubmitRequest("wait_for_file", {"path": str(tmp_path / "never"), "timeout": 60}))
-    wait_for(lambda: service.get(record.id).status == JobStatus.STARTED)
-    stopped = service.cancel(record.id)
+    record = service.submit(
+        ADMIN, SubmitRequest("wait_for_file", {"path": str(tmp_path / "never"), "timeout": 60})
+    ).record
+    wait_for(lambda: service.get(ADMIN, record.id).status == JobStatus.STARTED)
+    stopped = service.cancel(ADMIN, record.id)
     assert stopped.status == JobStatus.STOPPED
-    assert service.requeue(record.id).status == JobStatus.QUEUED
+    assert service.requeue(ADMIN, record.id).status == JobStatus.QUEUED
 
 
 def test_sigterm_lets_the_current_job_finish(
@@ -64,17 +68,19 @@ def test_sigterm_lets_the_current_job_finish(
 ) -> None:
     worker = worker_process()
     release = tmp_path / "release"
-    record = service.submit(SubmitRequest("wait_for_file", {"path": str(release), "timeout": 30}))
-    wait_for(lambda: service.get(record.id).status == JobStatus.STARTED)
+    record = service.submit(
+        ADMIN, SubmitRequest("wait_for_file", {"path": str(release), "timeout": 30})
+    ).record
+    wait_for(lambda: service.get(ADMIN, record.id).status == JobStatus.STARTED)
     worker.send_signal(signal.SIGTERM)
     release.touch()
     assert worker.wait(timeout=30) == 0
-    finished = service.get(record.id)
+    finished = service.get(ADMIN, record.id)
     assert (finished.status, finished.result) == (JobStatus.FINISHED, "released")
 
 
 def test_worker_pool_drains_a_queue(service: JobService, worker_process: StartWorker) -> None:
-    service.submit_many([SubmitRequest("echo", {"i": i}) for i in range(20)])
+    service.submit_many(ADMIN, [SubmitRequest("echo", {"i": i}) for i in range(20)])
     worker = subprocess.run(
         [sys.executable, "-m", "gql_jobs", "worker", "--pool", "2", "--burst"],
         env=subprocess_env(),
@@ -83,7 +89,7 @@ def test_worker_pool_drains_a_queue(service: JobService, worker_process: StartWo
         check=False,
     )
     assert worker.returncode == 0
-    page = service.list_jobs(JobFilter(), PageRequest(first=50))
+    page = service.list_jobs(ADMIN, JobFilter(), PageRequest(first=50))
     assert len(page.items) == 20
     assert {record.status for _, record in page.items} == {JobStatus.FINISHED}
 
@@ -91,16 +97,16 @@ def test_worker_pool_drains_a_queue(service: JobService, worker_process: StartWo
 def test_reads_never_tear_while_a_worker_writes(service: JobService, worker_process: StartWorker) -> None:
     """The lesson's field-by-field read could show `finished` with `ended_at: null`; ours must not."""
     ids = [
-        r.id
-        for r in service.submit_many([SubmitRequest("echo", {"i": i}) for i in range(150)])
-        if isinstance(r, JobRecord)
+        r.record.id
+        for r in service.submit_many(ADMIN, [SubmitRequest("echo", {"i": i}) for i in range(150)])
+        if isinstance(r, Submitted)
     ]
     torn: list[str] = []
     stop = threading.Event()
 
     def reader() -> None:
         while not stop.is_set():
-            for record in service.get_many(ids):
+            for record in service.get_many(ADMIN, ids):
                 if record is None:
                     continue
                 if record.status == JobStatus.FINISHED and (record.ended_at is None or record.result is None):
@@ -112,7 +118,10 @@ def test_reads_never_tear_while_a_worker_writes(service: JobService, worker_proc
     thread.start()
     worker_process()
     try:
-        wait_for(lambda: all(r and r.status == JobStatus.FINISHED for r in service.get_many(ids)), timeout=60)
+        wait_for(
+            lambda: all(r and r.status == JobStatus.FINISHED for r in service.get_many(ADMIN, ids)),
+            timeout=60,
+        )
     finally:
         stop.set()
         thread.join()

@@ -61,7 +61,24 @@ class ServiceUnavailableError(Error):
     retry_after_seconds: int = strawberry.field(description="A sensible wait before retrying.")
 
 
-def error_member(exc: domain.GqlJobsError) -> Error:
+@strawberry.type(description="No valid API key was sent, or the key lacks the scope this needs.")
+class UnauthorizedError(Error):
+    required_scope: str | None = strawberry.field(
+        description="The scope missing; null when no valid key was sent."
+    )
+
+
+@strawberry.type(description="The idempotency key was already used, within its TTL, for a different request.")
+class IdempotencyConflictError(Error):
+    idempotency_key: str = strawberry.field(description="The key that was given.")
+
+
+@strawberry.type(description="Submitting faster than this principal's rate limit; nothing was enqueued.")
+class RateLimitedError(Error):
+    retry_after_seconds: float = strawberry.field(description="When enough capacity will be back.")
+
+
+def error_member(exc: domain.GqlJobsError, idempotency_key: str | None = None) -> Error:
     """The union member for an expected failure."""
     if isinstance(exc, domain.UnknownTaskError):
         return UnknownTaskError(message=exc.message, task=exc.task)
@@ -85,6 +102,14 @@ def error_member(exc: domain.GqlJobsError) -> Error:
         return ServiceUnavailableError(message=exc.message, retry_after_seconds=1)
     if isinstance(exc, domain.InvalidRequestError):
         return InvalidInputError(message=exc.message, field=exc.field)
+    if isinstance(exc, domain.UnauthenticatedError):
+        return UnauthorizedError(message=exc.message, required_scope=None)
+    if isinstance(exc, domain.ForbiddenError):
+        return UnauthorizedError(message=exc.message, required_scope=exc.scope)
+    if isinstance(exc, domain.IdempotencyConflictError):
+        return IdempotencyConflictError(message=exc.message, idempotency_key=idempotency_key or "")
+    if isinstance(exc, domain.RateLimitedError):
+        return RateLimitedError(message=exc.message, retry_after_seconds=exc.retry_after_seconds)
     raise exc
 
 
@@ -93,6 +118,8 @@ _CODES: dict[type[domain.GqlJobsError], str] = {
     domain.BatchTooLargeError: "BATCH_TOO_LARGE",
     domain.InvalidCursorError: "BAD_USER_INPUT",
     domain.InvalidRequestError: "BAD_USER_INPUT",
+    domain.UnauthenticatedError: "UNAUTHENTICATED",
+    domain.ForbiddenError: "FORBIDDEN",
 }
 
 

@@ -9,16 +9,20 @@ import strawberry
 from strawberry.scalars import JSON
 
 from gql_jobs.concurrency import run_sync
-from gql_jobs.domain import JobRecord, RetryPolicy, SubmitRequest
+from gql_jobs.domain import RetryPolicy, SubmitRequest
+from gql_jobs.enqueue import Submitted
 from gql_jobs.errors import BatchTooLargeError, GqlJobsError
 from gql_jobs.graphql.context import Info
 from gql_jobs.graphql.errors import (
+    IdempotencyConflictError,
     InvalidInputError,
     InvalidJobStateError,
     InvalidPayloadError,
     JobNotFoundError,
     PayloadTooLargeError,
+    RateLimitedError,
     ServiceUnavailableError,
+    UnauthorizedError,
     UnknownTaskError,
     error_member,
     query_error,
@@ -65,6 +69,13 @@ class SubmitJobInput:
         default=None, description="Jobs that must finish first; the job waits as DEFERRED until they do."
     )
     at_front: bool = strawberry.field(default=False, description="Put it at the front of its queue.")
+    idempotency_key: str | None = strawberry.field(
+        default=None,
+        description=(
+            "Makes retries safe: the same key with the same input within the server's TTL (24 h by "
+            "default) returns the first job instead of a new one. Scoped to your API key's principal."
+        ),
+    )
 
     def to_domain(self) -> SubmitRequest:
         return SubmitRequest(
@@ -81,12 +92,20 @@ class SubmitJobInput:
             scheduled_at=self.scheduled_at,
             depends_on=tuple(str(i) for i in self.depends_on or ()),
             at_front=self.at_front,
+            idempotency_key=self.idempotency_key,
         )
 
 
 @strawberry.type(description="The job was accepted.")
 class SubmitJobSuccess:
-    job: Job = strawberry.field(description="The new job (QUEUED, SCHEDULED or DEFERRED).")
+    job: Job = strawberry.field(description="The job (new: QUEUED, SCHEDULED or DEFERRED).")
+    deduplicated: bool = strawberry.field(
+        description="True when the idempotency key returned an earlier job instead of creating one."
+    )
+
+    @classmethod
+    def of(cls, submitted: Submitted) -> SubmitJobSuccess:
+        return cls(job=Job.of(submitted.record), deduplicated=submitted.deduplicated)
 
 
 @strawberry.type(description="The job was canceled, or stopped if it was running.")
@@ -111,10 +130,13 @@ SubmitJobResult: TypeAlias = Annotated[
     | PayloadTooLargeError
     | InvalidInputError
     | JobNotFoundError
+    | IdempotencyConflictError
+    | RateLimitedError
+    | UnauthorizedError
     | ServiceUnavailableError,
     strawberry.union("SubmitJobResult", description="The new job, or why it was refused."),
 ]
-JobErrors: TypeAlias = JobNotFoundError | InvalidJobStateError | ServiceUnavailableError
+JobErrors: TypeAlias = JobNotFoundError | InvalidJobStateError | UnauthorizedError | ServiceUnavailableError
 CancelJobResult: TypeAlias = Annotated[
     CancelJobSuccess | JobErrors, strawberry.union("CancelJobResult", description="The job, or why not.")
 ]
@@ -136,10 +158,10 @@ class Mutation:
         self, info: Info, input: Annotated[SubmitJobInput, strawberry.argument(description="The job.")]
     ) -> SubmitJobResult:
         try:
-            record = await run_sync(info.context.service.submit, input.to_domain())
+            submitted = await run_sync(info.context.service.submit, info.context.caller, input.to_domain())
         except GqlJobsError as exc:
-            return error_member(exc)  # type: ignore[return-value]
-        return SubmitJobSuccess(job=Job.of(record))
+            return error_member(exc, input.idempotency_key)  # type: ignore[return-value]
+        return SubmitJobSuccess.of(submitted)
 
     @strawberry.mutation(
         description="Submit many jobs in one Redis round trip; one result per input, in order (size capped)."
@@ -151,17 +173,17 @@ class Mutation:
     ) -> list[SubmitJobResult]:
         requests = [item.to_domain() for item in inputs]
         try:
-            outcomes = await run_sync(info.context.service.submit_many, requests)
+            outcomes = await run_sync(info.context.service.submit_many, info.context.caller, requests)
         except BatchTooLargeError as exc:
             raise query_error(exc) from None
-        except GqlJobsError as exc:  # Redis down: every item gets the same answer
-            return [error_member(exc) for _ in inputs]  # type: ignore[misc]
-        return [_submitted(outcome) for outcome in outcomes]
+        except GqlJobsError as exc:  # Redis down, rate limited, no key: every item gets the same answer
+            return [error_member(exc, item.idempotency_key) for item in inputs]  # type: ignore[misc]
+        return [_submitted(outcome, item) for outcome, item in zip(outcomes, inputs, strict=True)]
 
     @strawberry.mutation(description="Cancel a waiting job, or stop a running one.")
     async def cancel_job(self, info: Info, id: Annotated[strawberry.ID, JOB_ID]) -> CancelJobResult:
         try:
-            record = await run_sync(info.context.service.cancel, str(id))
+            record = await run_sync(info.context.service.cancel, info.context.caller, str(id))
         except GqlJobsError as exc:
             return error_member(exc)  # type: ignore[return-value]
         return CancelJobSuccess(job=Job.of(record))
@@ -169,7 +191,7 @@ class Mutation:
     @strawberry.mutation(description="Put a FAILED, STOPPED or CANCELED job back on its queue.")
     async def requeue_job(self, info: Info, id: Annotated[strawberry.ID, JOB_ID]) -> RequeueJobResult:
         try:
-            record = await run_sync(info.context.service.requeue, str(id))
+            record = await run_sync(info.context.service.requeue, info.context.caller, str(id))
         except GqlJobsError as exc:
             return error_member(exc)  # type: ignore[return-value]
         return RequeueJobSuccess(job=Job.of(record))
@@ -177,13 +199,13 @@ class Mutation:
     @strawberry.mutation(description="Delete a job that is not running, with its results.")
     async def delete_job(self, info: Info, id: Annotated[strawberry.ID, JOB_ID]) -> DeleteJobResult:
         try:
-            job_id = await run_sync(info.context.service.delete, str(id))
+            job_id = await run_sync(info.context.service.delete, info.context.caller, str(id))
         except GqlJobsError as exc:
             return error_member(exc)  # type: ignore[return-value]
         return DeleteJobSuccess(job_id=strawberry.ID(job_id))
 
 
-def _submitted(outcome: JobRecord | GqlJobsError) -> SubmitJobResult:
+def _submitted(outcome: Submitted | GqlJobsError, item: SubmitJobInput) -> SubmitJobResult:
     if isinstance(outcome, GqlJobsError):
-        return error_member(outcome)  # type: ignore[return-value]
-    return SubmitJobSuccess(job=Job.of(outcome))
+        return error_member(outcome, item.idempotency_key)  # type: ignore[return-value]
+    return SubmitJobSuccess.of(outcome)

@@ -59,7 +59,7 @@ class JobConnection:
     )
     async def total_count(self, info: Info) -> int | None:
         try:
-            return await run_sync(info.context.service.count_jobs, self.job_filter)
+            return await run_sync(info.context.service.count_jobs, info.context.caller, self.job_filter)
         except GqlJobsError as exc:
             raise query_error(exc) from None
 

@@ -23,7 +23,7 @@ class Query:
     @strawberry.field(description="One job by id; null when there is no such job (or it has expired).")
     async def job(self, info: Info, id: Annotated[strawberry.ID, JOB_ID]) -> Job | None:
         try:
-            record = await run_sync(info.context.service.get, str(id))
+            record = await run_sync(info.context.service.get, info.context.caller, str(id))
         except JobNotFoundError:
             return None
         except GqlJobsError as exc:
@@ -52,22 +52,26 @@ class Query:
         job_filter = (filter or JobFilter()).to_domain()
         request = PageRequest(first=first, after=after, last=last, before=before)
         try:
-            page = await run_sync(info.context.service.list_jobs, job_filter, request)
+            page = await run_sync(info.context.service.list_jobs, info.context.caller, job_filter, request)
         except GqlJobsError as exc:
             raise query_error(exc) from None
         return JobConnection.of(page, job_filter)
 
     @strawberry.field(description="The tasks that may be submitted, with their input JSON Schemas.")
     def tasks(self, info: Info) -> list[TaskInfo]:
+        try:
+            tasks = info.context.service.tasks(info.context.caller)
+        except GqlJobsError as exc:
+            raise query_error(exc) from None
         return [
             TaskInfo(name=t.name, description=t.description, input_schema=cast(JSON, t.input_schema))
-            for t in info.context.service.tasks()
+            for t in tasks
         ]
 
     @strawberry.field(description="Every queue RQ knows, with its job counts per status.")
     async def queues(self, info: Info) -> list[QueueInfo]:
         try:
-            queues = await run_sync(info.context.service.queues)
+            queues = await run_sync(info.context.service.queues, info.context.caller)
         except GqlJobsError as exc:
             raise query_error(exc) from None
         return [
@@ -84,7 +88,7 @@ class Query:
     @strawberry.field(description="The RQ workers registered in Redis.")
     async def workers(self, info: Info) -> list[WorkerInfo]:
         try:
-            workers = await run_sync(info.context.service.workers)
+            workers = await run_sync(info.context.service.workers, info.context.caller)
         except GqlJobsError as exc:
             raise query_error(exc) from None
         return [

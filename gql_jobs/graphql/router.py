@@ -1,22 +1,48 @@
-"""Mounting GraphQL at /graphql on the FastAPI app."""
+"""Mounting GraphQL at /graphql on the FastAPI app, with API keys checked on WebSocket connect."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
 from strawberry.subscriptions import (
     GRAPHQL_SSE_PROTOCOL,
     GRAPHQL_TRANSPORT_WS_PROTOCOL,
     GRAPHQL_WS_PROTOCOL,
 )
+from strawberry.types.unset import UNSET, UnsetType
 
+from gql_jobs.auth import InvalidKeyError, key_from_headers
 from gql_jobs.graphql.context import Context, get_context
 from gql_jobs.graphql.schema import build_schema
 from gql_jobs.settings import Settings
 
 
+class JobsGraphQLRouter(GraphQLRouter[Context, None]):
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """Browsers cannot set headers on a WebSocket: the key may come in `connection_init`'s
+        payload instead (`{"Authorization": "Bearer <key>"}` or `{"X-API-Key": "<key>"}`)."""
+        params: dict[str, Any] = (
+            context.connection_params if isinstance(context.connection_params, dict) else {}
+        )
+        lowered = {str(k).lower(): v for k, v in params.items() if isinstance(v, str)}
+        key = key_from_headers(
+            lowered.get("authorization"), lowered.get("x-api-key") or lowered.get("apikey")
+        )
+        if key is not None:
+            try:
+                context.caller = context.keys.principal_for(key)
+            except InvalidKeyError:
+                raise ConnectionRejectionError({"message": "Invalid API key"}) from None
+        if context.caller is None:
+            raise ConnectionRejectionError({"message": "A valid API key is required"})
+        return UNSET  # type: ignore[no-any-return]
+
+
 def install(app: FastAPI, settings: Settings) -> None:
-    router: GraphQLRouter[Context, None] = GraphQLRouter(
+    router = JobsGraphQLRouter(
         build_schema(settings),
         graphql_ide="graphiql" if settings.graphiql else None,
         context_getter=get_context,

@@ -10,6 +10,7 @@ from typing import Annotated
 import strawberry
 from graphql import GraphQLError
 
+from gql_jobs.auth import Scope
 from gql_jobs.concurrency import run_sync
 from gql_jobs.domain import EventKind
 from gql_jobs.errors import GqlJobsError, JobNotFoundError
@@ -71,7 +72,7 @@ class Subscription:
         async with live.watch_job(str(id)) as updates:  # subscribe first, then read: nothing is missed
             shown_seq = live.next_seq()
             try:
-                record = await run_sync(info.context.service.get, str(id))
+                record = await run_sync(info.context.service.get, info.context.caller, str(id))
             except JobNotFoundError:
                 raise GraphQLError(
                     f"Job not found: {str(id)[:140]}", extensions={"code": "NOT_FOUND"}
@@ -98,7 +99,11 @@ class Subscription:
         ] = None,
     ) -> AsyncGenerator[JobEvent, None]:
         job_filter = (filter or JobFilter()).to_domain()
-        async with info.context.live.watch_events(job_filter) as updates:
+        try:
+            reader = info.context.service.authorize(info.context.caller, Scope.READ)
+        except GqlJobsError as exc:
+            raise query_error(exc) from None
+        async with info.context.live.watch_events(job_filter, reader) as updates:
             while True:
                 update = await updates.get()
                 if update.event.kind == EventKind.DELETED or update.record is not None:

@@ -1,0 +1,1 @@
+"""Benchmarks (run them as modules: `.venv/bin/python -m bench.<name>`)."""

@@ -1,0 +1,182 @@
+"""The schema as a contract: the committed SDL, introspection, documentation, and protective limits."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from graphql import (
+    GraphQLEnumType,
+    GraphQLInputObjectType,
+    GraphQLInterfaceType,
+    GraphQLNamedType,
+    GraphQLObjectType,
+    get_introspection_query,
+)
+
+from gql_jobs.graphql.schema import build_schema, sdl
+from tests.conftest import make_settings
+from tests.graphql_helpers import client_with, data, gql, top_level_error
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILTIN_SCALARS = {"String", "Int", "Float", "Boolean", "ID"}
+
+
+def our_types() -> Iterator[GraphQLNamedType]:
+    """Every named type we define (not GraphQL's introspection types or built-in scalars)."""
+    schema = build_schema(make_settings())
+    for name, named_type in schema._schema.type_map.items():
+        if not name.startswith("__") and name not in BUILTIN_SCALARS:
+            yield named_type
+
+
+def nested_dependencies(depth: int) -> str:
+    """`job { dependsOn { ... { id } } }` at `depth` as the limiter counts it (`job { id }` is depth 1)."""
+    inner = "id"
+    for _ in range(depth - 1):
+        inner = f"dependsOn {{ {inner} }}"
+    return f'{{ job(id: "JOB-x") {{ {inner} }} }}'
+
+
+# -- the committed SDL -------------------------------------------------------------------------------
+
+
+def test_committed_schema_matches_the_code() -> None:
+    committed = (ROOT / "schema.graphql").read_text(encoding="utf-8")
+
+    assert committed == sdl(), "schema.graphql is stale: run `gql-jobs export-schema --output schema.graphql`"
+
+
+# -- introspection -----------------------------------------------------------------------------------
+
+
+def test_introspection_query_over_http_succeeds(client: TestClient) -> None:
+    body = gql(client, get_introspection_query(descriptions=True))
+
+    assert "errors" not in body, body.get("errors")
+    names = {t["name"] for t in body["data"]["__schema"]["types"]}
+    assert {"Job", "JobConnection", "SubmitJobInput", "SubmitJobResult", "JSON", "DateTime"} <= names
+
+
+def test_introspection_reports_input_defaults(client: TestClient) -> None:
+    query = '{ __type(name: "SubmitJobInput") { inputFields { name defaultValue } } }'
+
+    fields = {f["name"]: f["defaultValue"] for f in data(client, query)["__type"]["inputFields"]}
+
+    assert fields["payload"] == "null"
+    assert fields["atFront"] == "false"
+
+
+# -- documentation -----------------------------------------------------------------------------------
+
+
+def test_every_type_has_a_description() -> None:
+    undocumented = [t.name for t in our_types() if not (t.description or "").strip()]
+
+    assert undocumented == []
+
+
+def test_every_field_and_input_field_has_a_description() -> None:
+    undocumented = [
+        f"{t.name}.{name}"
+        for t in our_types()
+        if isinstance(t, GraphQLObjectType | GraphQLInterfaceType | GraphQLInputObjectType)
+        for name, field in t.fields.items()
+        if not (field.description or "").strip()
+    ]
+
+    assert undocumented == []
+
+
+def test_every_enum_value_has_a_description() -> None:
+    undocumented = [
+        f"{t.name}.{name}"
+        for t in our_types()
+        if isinstance(t, GraphQLEnumType)
+        for name, value in t.values.items()
+        if not (value.description or "").strip()
+    ]
+
+    assert undocumented == []
+
+
+def test_every_argument_has_a_description() -> None:
+    undocumented = [
+        f"{t.name}.{field_name}({arg_name})"
+        for t in our_types()
+        if isinstance(t, GraphQLObjectType | GraphQLInterfaceType)
+        for field_name, field in t.fields.items()
+        for arg_name, argument in field.args.items()
+        if not (argument.description or "").strip()
+    ]
+
+    assert undocumented == []
+
+
+# -- protective limits -------------------------------------------------------------------------------
+
+
+def test_query_at_the_depth_limit_is_accepted(client: TestClient) -> None:
+    body = gql(client, nested_dependencies(10))
+
+    assert body == {"data": {"job": None}}
+
+
+def test_query_deeper_than_the_depth_limit_is_refused(client: TestClient) -> None:
+    error = top_level_error(gql(client, nested_dependencies(11)))
+
+    assert "depth" in error["message"]
+
+
+def test_alias_bomb_is_refused(client: TestClient) -> None:
+    query = "{ " + " ".join(f"a{i}: tasks {{ name }}" for i in range(50)) + " }"
+
+    error = top_level_error(gql(client, query))
+
+    assert "aliases" in error["message"]
+
+
+def test_introspection_can_be_disabled() -> None:
+    with client_with(introspection=False) as locked:
+        body = gql(locked, get_introspection_query())
+
+    assert body.get("errors")
+    assert body.get("data") is None
+    assert "introspection" in body["errors"][0]["message"].lower()
+
+
+def test_without_introspection_errors_suggest_no_field_names() -> None:
+    with client_with(introspection=False) as locked:
+        error = top_level_error(gql(locked, "{ jobz }"))
+
+    assert "Cannot query field 'jobz'" in error["message"]
+    assert "Did you mean" not in error["message"]
+
+
+def test_with_introspection_errors_suggest_field_names(client: TestClient) -> None:
+    error = top_level_error(gql(client, "{ jobz }"))
+
+    assert "Did you mean" in error["message"]
+
+
+# -- GraphiQL ----------------------------------------------------------------------------------------
+
+
+def test_graphiql_is_served_to_browsers(client: TestClient) -> None:
+    response = client.get("/graphql", headers={"Accept": "text/html"})
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert "graphiql" in response.text.lower()
+
+
+def test_graphiql_can_be_switched_off() -> None:
+    with client_with(graphiql=False) as plain:
+        response = plain.get("/graphql", headers={"Accept": "text/html"})
+
+    assert response.status_code != 200
+    assert "graphiql" not in response.text.lower()
