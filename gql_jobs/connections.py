@@ -7,7 +7,7 @@ instead of hanging, and the pool reconnects by itself once Redis is back.
 
 from __future__ import annotations
 
-from redis import Redis
+from redis import BlockingConnectionPool, Redis
 from redis.asyncio import Redis as AsyncRedis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -32,16 +32,25 @@ def redis_url(settings: Settings) -> str:
 
 
 def api_redis(settings: Settings) -> Redis:
-    """Client for request handling: bounded pool, fast failure."""
-    return Redis.from_url(
+    """Client for request handling: bounded pool, fast failure.
+
+    The pool *blocks* (up to the socket timeout) when all its connections are in use, rather
+    than failing at once as redis-py's default pool does: a burst of concurrent requests queues
+    for a connection instead of answering 503 while Redis is perfectly healthy.
+    """
+    pool = BlockingConnectionPool.from_url(
         redis_url(settings),
         socket_timeout=settings.redis_socket_timeout,
         socket_connect_timeout=settings.redis_connect_timeout,
         health_check_interval=30,
         max_connections=settings.redis_max_connections,
+        timeout=settings.redis_socket_timeout,
         retry=Retry(NoBackoff(), 1),
         client_name=API_CLIENT_NAME,
     )
+    client = Redis(connection_pool=pool)
+    client.auto_close_connection_pool = True
+    return client
 
 
 def pubsub_redis(settings: Settings) -> AsyncRedis:

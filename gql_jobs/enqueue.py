@@ -143,5 +143,8 @@ class Enqueuer:
             depends_on=list(job.depends_on) or None,
             job_id=job.job_id,
             meta=job.meta,
-            retry=Retry(max=job.retry_max, interval=list(job.retry_intervals)) if job.retry_max else None,
+            # An empty interval list makes RQ 2.12 fail with IndexError when it retries: say 0 instead.
+            retry=Retry(max=job.retry_max, interval=list(job.retry_intervals) or 0)
+            if job.retry_max
+            else None,
         )

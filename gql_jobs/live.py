@@ -138,7 +138,9 @@ class LiveUpdates:
     # -- the background tasks ---------------------------------------------------------------------
 
     async def _ensure_running(self) -> None:
-        if not self._tasks:
+        if not self._tasks or any(task.done() for task in self._tasks):
+            for task in self._tasks:
+                task.cancel()
             self._tasks = [
                 asyncio.create_task(self._listen(), name="gql-jobs-events-listener"),
                 asyncio.create_task(self._poll(), name="gql-jobs-events-poller"),
@@ -169,6 +171,10 @@ class LiveUpdates:
             except (RedisError, OSError) as exc:
                 self._subscribed.clear()
                 log.warning("job event subscription lost (%s); retrying", exc)
+                await asyncio.sleep(RECONNECT_DELAY_SECONDS)
+            except Exception:  # a bug must not silence every subscriber of the process for good
+                self._subscribed.clear()
+                log.exception("job event listener failed; restarting it")
                 await asyncio.sleep(RECONNECT_DELAY_SECONDS)
 
     async def _dispatch(self, event: JobEvent) -> None:
@@ -219,10 +225,12 @@ class LiveUpdates:
             seq = self.next_seq()
             try:
                 records = await run_sync(self.service.get_many, SYSTEM, ids)
+                for job_id, record in zip(ids, records, strict=True):
+                    self._deliver_polled(job_id, record, seq)
             except GqlJobsError:
-                continue
-            for job_id, record in zip(ids, records, strict=True):
-                self._deliver_polled(job_id, record, seq)
+                continue  # Redis is away: try again next time
+            except Exception:
+                log.exception("job poller failed; it goes on")
 
     def _deliver_polled(self, job_id: str, record: JobRecord | None, seq: int) -> None:
         previous = self._tracked.get(job_id)

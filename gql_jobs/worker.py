@@ -68,6 +68,11 @@ class GqlJobsWorker(Worker):
         self.maintenance_interval = self.sweep_interval
         self.job_monitoring_interval = self.heartbeat_interval
 
+    @property
+    def dequeue_timeout(self) -> int:
+        """Wake from an idle BLPOP at least every sweep interval: RQ sweeps only between waits."""
+        return max(1, min(self.worker_ttl - 15, self.sweep_interval))
+
     def get_heartbeat_ttl(self, job: Job) -> int:
         interval = self.job_monitoring_interval
         if job.timeout and job.timeout > 0:

@@ -14,7 +14,7 @@ from gql_jobs.dev import free_port
 
 
 class RedisServer:
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, aof: bool = False) -> None:
         binary = redis_server_binary()
         if binary is None:
             raise RuntimeError(
@@ -23,6 +23,7 @@ class RedisServer:
         self.binary = binary
         self.port = free_port()
         self.workdir = workdir
+        self.aof = aof
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -40,7 +41,9 @@ class RedisServer:
                 "--save",
                 "",
                 "--appendonly",
-                "no",
+                "yes" if self.aof else "no",
+                "--appendfsync",
+                "everysec",
                 "--dir",
                 str(self.workdir),
             ],
@@ -58,9 +61,13 @@ class RedisServer:
                 time.sleep(0.05)
         client.close()
 
-    def stop(self) -> None:
+    def stop(self, *, graceful: bool = False) -> None:
+        """Kill the server (SIGKILL: a crash), or shut it down cleanly (SIGTERM: flushes the AOF)."""
         if self.process is not None:
-            self.process.kill()
+            if graceful:
+                self.process.terminate()
+            else:
+                self.process.kill()
             self.process.wait()
             self.process = None
 

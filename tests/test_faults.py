@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 from fastapi.testclient import TestClient
 
 from gql_jobs.app import create_app
-from tests.conftest import make_settings
+from gql_jobs.auth import ANONYMOUS as ADMIN
+from gql_jobs.domain import JobStatus, RetryPolicy, SubmitRequest
+from gql_jobs.service import JobService
+from tests.conftest import ROOT, make_settings, subprocess_env, wait_for
 from tests.redis_server import RedisServer
 
 pytestmark = pytest.mark.integration
@@ -79,3 +85,85 @@ def test_graphql_answers_service_unavailable_while_redis_is_down(
     assert data["data"]["submitJob"]["__typename"] == "ServiceUnavailableError"
     query = own_client.post("/graphql", json={"query": '{ job(id: "JOB-x") { id } }'}).json()
     assert query["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+
+
+# -- a worker killed mid-job ----------------------------------------------------------------------
+
+FAST_SWEEP = {
+    "GQL_JOBS_WORKER_HEARTBEAT_INTERVAL": "1",
+    "GQL_JOBS_WORKER_HEARTBEAT_GRACE": "1",
+    "GQL_JOBS_WORKER_MAINTENANCE_INTERVAL": "1",
+}
+
+
+def start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "gql_jobs", "worker"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def kill_hard(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the worker and its work horse, as a crashed container would lose both."""
+    family = [psutil.Process(process.pid), *psutil.Process(process.pid).children(recursive=True)]
+    for member in family:
+        member.kill()
+    process.wait()
+
+
+@pytest.mark.parametrize("retries", [0, 1])
+def test_a_sigkilled_workers_job_is_failed_or_retried_within_the_bound(
+    service: JobService, tmp_path: Path, retries: int
+) -> None:
+    env = subprocess_env(**FAST_SWEEP)
+    release = tmp_path / "release"
+    retry = RetryPolicy(max=1) if retries else None
+    job = service.submit(ADMIN, SubmitRequest("wait_for_file", {"path": str(release)}, retry=retry)).record
+    doomed = start_worker(env)
+    try:
+        wait_for(lambda: service.get(ADMIN, job.id).status == JobStatus.STARTED)
+        kill_hard(doomed)
+        release.touch()  # the next run of the job finishes at once
+        survivor = start_worker(env)
+        try:
+            # bound: heartbeat interval + grace + sweep interval (1 + 1 + 1 s here), plus a run.
+            expected = JobStatus.FINISHED if retries else JobStatus.FAILED
+            wait_for(lambda: service.get(ADMIN, job.id).status == expected, timeout=30)
+        finally:
+            survivor.terminate()
+            survivor.wait(timeout=30)
+    finally:
+        if doomed.poll() is None:
+            doomed.kill()
+    final = service.get(ADMIN, job.id)
+    if not retries:
+        assert final.error is not None
+        assert "abandoned" in (final.error.traceback or final.error.message).lower()
+
+
+# -- Redis restarts with persistence on -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("graceful", [True, False], ids=["clean-restart", "crash-after-fsync"])
+def test_accepted_jobs_survive_a_redis_restart_with_aof(tmp_path: Path, graceful: bool) -> None:
+    server = RedisServer(tmp_path, aof=True)
+    server.start()
+    try:
+        with TestClient(create_app(make_settings(redis_url=server.url))) as client:
+            accepted = [
+                client.post("/submit-job", json={"task": "echo", "payload": {"i": i}}).json()["job_id"]
+                for i in range(200)
+            ]
+            if not graceful:
+                time.sleep(1.5)  # appendfsync everysec: what was acknowledged a second ago is on disk
+            server.stop(graceful=graceful)
+            server.start()
+            statuses = {client.get(f"/job-status/{job_id}").status_code for job_id in accepted}
+            listed = client.post("/graphql", json={"query": "{ jobs(first: 1) { totalCount } }"}).json()
+    finally:
+        server.stop()
+    assert statuses == {200}
+    assert listed["data"]["jobs"]["totalCount"] == 200

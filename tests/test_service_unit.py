@@ -89,14 +89,14 @@ def test_jobs_are_stored_as_json_never_pickle(fake_service: JobService) -> None:
 
 
 def test_submit_is_one_round_trip(fake_service: JobService) -> None:
-    fake_service.submit(ADMIN, SubmitRequest("echo", {})).record  # first call learns the server version
+    fake_service.submit(ADMIN, SubmitRequest("echo", {}))  # first call learns the server version
     with counted_round_trips(fake_service) as calls:
-        fake_service.submit(ADMIN, SubmitRequest("echo", {"x": 1})).record
+        fake_service.submit(ADMIN, SubmitRequest("echo", {"x": 1}))
     assert calls == ["PIPELINE"]
 
 
 def test_submit_many_is_one_round_trip_and_reports_each_item(fake_service: JobService) -> None:
-    fake_service.submit(ADMIN, SubmitRequest("echo", {})).record
+    fake_service.submit(ADMIN, SubmitRequest("echo", {}))
     requests = [SubmitRequest("echo", {"i": i}) for i in range(50)]
     requests.insert(3, SubmitRequest("nope"))
     requests.insert(7, SubmitRequest("add", {"a": 1, "b": -5}))
@@ -117,7 +117,7 @@ def test_batch_size_is_capped(fake_service: JobService) -> None:
 def test_oversized_payload_is_refused_and_nothing_is_stored(fake_service: JobService) -> None:
     big = {"blob": "x" * fake_service.settings.max_payload_bytes}
     with pytest.raises(PayloadTooLargeError) as raised:
-        fake_service.submit(ADMIN, SubmitRequest("echo", big)).record
+        fake_service.submit(ADMIN, SubmitRequest("echo", big))
     assert raised.value.actual_bytes > raised.value.limit_bytes
     assert fake_service.connection.keys("*") == []
 
@@ -134,13 +134,13 @@ def test_oversized_payload_is_refused_and_nothing_is_stored(fake_service: JobSer
 )
 def test_out_of_range_options_are_refused(fake_service: JobService, request_: SubmitRequest) -> None:
     with pytest.raises(InvalidRequestError):
-        fake_service.submit(ADMIN, request_).record
+        fake_service.submit(ADMIN, request_)
     assert fake_service.connection.keys("*") == []
 
 
 def test_missing_dependency_is_reported_as_not_found(fake_service: JobService) -> None:
     with pytest.raises(JobNotFoundError) as raised:
-        fake_service.submit(ADMIN, SubmitRequest("echo", {}, depends_on=("JOB-missing",))).record
+        fake_service.submit(ADMIN, SubmitRequest("echo", {}, depends_on=("JOB-missing",)))
     assert raised.value.job_id == "JOB-missing"
 
 
@@ -290,13 +290,22 @@ def test_page_size_is_capped(fake_service: JobService) -> None:
 
 
 def test_counts(fake_service: JobService) -> None:
-    fake_service.submit(ADMIN, SubmitRequest("echo", {}, tags=("x",))).record
-    fake_service.submit(ADMIN, SubmitRequest("fail", {})).record
+    fake_service.submit(ADMIN, SubmitRequest("echo", {}, tags=("x",)))
+    fake_service.submit(ADMIN, SubmitRequest("fail", {}))
     drain(fake_service)
-    fake_service.submit(ADMIN, SubmitRequest("echo", {})).record
+    fake_service.submit(ADMIN, SubmitRequest("echo", {}))
     assert fake_service.count_jobs(ADMIN, JobFilter()) == 3
     assert fake_service.count_jobs(ADMIN, JobFilter(tag="x")) == 1
     assert fake_service.count_jobs(ADMIN, JobFilter(status=JobStatus.FINISHED)) == 1
     assert fake_service.count_jobs(ADMIN, JobFilter(status=JobStatus.FAILED)) is None  # RQ mixes in STOPPED
     assert fake_service.count_jobs(ADMIN, JobFilter(status=JobStatus.QUEUED, queue="default")) == 1
     assert fake_service.count_jobs(ADMIN, JobFilter(status=JobStatus.QUEUED, tag="x")) is None
+
+
+def test_a_failing_job_with_retries_runs_again_then_fails(fake_service: JobService) -> None:
+    record = fake_service.submit(ADMIN, SubmitRequest("fail", {}, retry=RetryPolicy(max=2))).record
+    assert record.retries_left == 2
+    drain(fake_service)
+    failed = fake_service.get(ADMIN, record.id)
+    assert failed.status == JobStatus.FAILED
+    assert failed.retries_left == 0

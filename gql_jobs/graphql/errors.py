@@ -6,6 +6,8 @@ GraphQL's own syntax, validation and limit errors are not masked.
 
 from __future__ import annotations
 
+import functools
+
 import strawberry
 from graphql import GraphQLError
 
@@ -79,38 +81,73 @@ class RateLimitedError(Error):
 
 
 def error_member(exc: domain.GqlJobsError, idempotency_key: str | None = None) -> Error:
-    """The union member for an expected failure."""
-    if isinstance(exc, domain.UnknownTaskError):
-        return UnknownTaskError(message=exc.message, task=exc.task)
-    if isinstance(exc, domain.InvalidPayloadError):
-        return InvalidPayloadError(
-            message=exc.message,
-            field_errors=[
-                FieldError(path=[str(p) for p in e.path], message=e.message, code=e.type)
-                for e in exc.field_errors
-            ],
-        )
-    if isinstance(exc, domain.PayloadTooLargeError):
-        return PayloadTooLargeError(
-            message=exc.message, limit_bytes=exc.limit_bytes, actual_bytes=exc.actual_bytes
-        )
-    if isinstance(exc, domain.JobNotFoundError):
-        return JobNotFoundError(message=exc.message, job_id=strawberry.ID(exc.job_id))
-    if isinstance(exc, domain.InvalidJobStateError):
-        return InvalidJobStateError(message=exc.message, job_id=strawberry.ID(exc.job_id), status=exc.status)
-    if isinstance(exc, domain.ServiceUnavailableError):
-        return ServiceUnavailableError(message=exc.message, retry_after_seconds=1)
-    if isinstance(exc, domain.InvalidRequestError):
-        return InvalidInputError(message=exc.message, field=exc.field)
-    if isinstance(exc, domain.UnauthenticatedError):
-        return UnauthorizedError(message=exc.message, required_scope=None)
-    if isinstance(exc, domain.ForbiddenError):
-        return UnauthorizedError(message=exc.message, required_scope=exc.scope)
-    if isinstance(exc, domain.IdempotencyConflictError):
-        return IdempotencyConflictError(message=exc.message, idempotency_key=idempotency_key or "")
-    if isinstance(exc, domain.RateLimitedError):
-        return RateLimitedError(message=exc.message, retry_after_seconds=exc.retry_after_seconds)
+    """The union member for an expected failure (unexpected ones are re-raised, then masked)."""
+    return _member(exc, idempotency_key)
+
+
+@functools.singledispatch
+def _member(exc: domain.GqlJobsError, idempotency_key: str | None) -> Error:
     raise exc
+
+
+@_member.register
+def _(exc: domain.UnknownTaskError, idempotency_key: str | None) -> Error:
+    return UnknownTaskError(message=exc.message, task=exc.task)
+
+
+@_member.register
+def _(exc: domain.InvalidPayloadError, idempotency_key: str | None) -> Error:
+    errors = [
+        FieldError(path=[str(p) for p in e.path], message=e.message, code=e.type) for e in exc.field_errors
+    ]
+    return InvalidPayloadError(message=exc.message, field_errors=errors)
+
+
+@_member.register
+def _(exc: domain.PayloadTooLargeError, idempotency_key: str | None) -> Error:
+    return PayloadTooLargeError(
+        message=exc.message, limit_bytes=exc.limit_bytes, actual_bytes=exc.actual_bytes
+    )
+
+
+@_member.register
+def _(exc: domain.JobNotFoundError, idempotency_key: str | None) -> Error:
+    return JobNotFoundError(message=exc.message, job_id=strawberry.ID(exc.job_id))
+
+
+@_member.register
+def _(exc: domain.InvalidJobStateError, idempotency_key: str | None) -> Error:
+    return InvalidJobStateError(message=exc.message, job_id=strawberry.ID(exc.job_id), status=exc.status)
+
+
+@_member.register
+def _(exc: domain.ServiceUnavailableError, idempotency_key: str | None) -> Error:
+    return ServiceUnavailableError(message=exc.message, retry_after_seconds=1)
+
+
+@_member.register
+def _(exc: domain.InvalidRequestError, idempotency_key: str | None) -> Error:
+    return InvalidInputError(message=exc.message, field=exc.field)
+
+
+@_member.register
+def _(exc: domain.UnauthenticatedError, idempotency_key: str | None) -> Error:
+    return UnauthorizedError(message=exc.message, required_scope=None)
+
+
+@_member.register
+def _(exc: domain.ForbiddenError, idempotency_key: str | None) -> Error:
+    return UnauthorizedError(message=exc.message, required_scope=exc.scope)
+
+
+@_member.register
+def _(exc: domain.IdempotencyConflictError, idempotency_key: str | None) -> Error:
+    return IdempotencyConflictError(message=exc.message, idempotency_key=idempotency_key or "")
+
+
+@_member.register
+def _(exc: domain.RateLimitedError, idempotency_key: str | None) -> Error:
+    return RateLimitedError(message=exc.message, retry_after_seconds=exc.retry_after_seconds)
 
 
 _CODES: dict[type[domain.GqlJobsError], str] = {

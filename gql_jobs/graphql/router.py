@@ -52,4 +52,5 @@ def install(app: FastAPI, settings: Settings) -> None:
         keep_alive=True,
         keep_alive_interval=15,
     )
-    app.include_router(router, prefix="/graphql", tags=["GraphQL"])
+    # GraphQL documents itself (schema.graphql, introspection); keep it out of the OpenAPI schema.
+    app.include_router(router, prefix="/graphql", include_in_schema=False)
