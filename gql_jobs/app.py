@@ -17,6 +17,7 @@ from gql_jobs.auth import KeyStore
 from gql_jobs.connections import api_redis, pubsub_redis
 from gql_jobs.limits import BodySizeLimit
 from gql_jobs.live import LiveUpdates
+from gql_jobs.observability import RequestContext
 from gql_jobs.service import JobService
 from gql_jobs.settings import Settings, load_settings
 from gql_jobs.tasks import TaskRegistry, task_modules
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None, service: JobService | None = No
     install_graphql(app, settings)
     limit = settings.max_payload_bytes * min(settings.max_batch_size, 64) + BODY_OVERHEAD_BYTES
     app.add_middleware(BodySizeLimit, max_bytes=limit)
+    app.add_middleware(RequestContext)
     return app
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 from collections.abc import Sequence
 
 from gql_jobs.settings import Settings, SettingsError, load_settings
@@ -28,6 +30,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     serve.add_argument("--no-access-log", action="store_true", help="turn the access log off")
     serve.add_argument("--proxy-headers", action="store_true", help="trust X-Forwarded-* headers")
+    serve.add_argument(
+        "--forwarded-allow-ips", default="127.0.0.1", help="proxies whose X-Forwarded-* headers are trusted"
+    )
+    serve.add_argument("--graceful-timeout", type=int, default=30, help="seconds to finish requests on stop")
     serve.set_defaults(handler=_serve)
 
     worker = commands.add_parser("worker", help="run an RQ worker on the given queues")
@@ -59,6 +65,11 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn  # noqa: PLC0415
 
     from gql_jobs.connections import RedisNotConfiguredError, api_redis  # noqa: PLC0415
+    from gql_jobs.observability import logging_config  # noqa: PLC0415
+
+    production_defaults()
+    if args.workers > 1:
+        multiprocess_metrics_dir()
 
     try:
         api_redis(settings).ping()
@@ -76,13 +87,30 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         workers=args.workers,
         access_log=not args.no_access_log,
         proxy_headers=args.proxy_headers,
-        timeout_graceful_shutdown=30,
+        forwarded_allow_ips=args.forwarded_allow_ips,
+        timeout_graceful_shutdown=args.graceful_timeout,
+        log_config=logging_config(settings.log_format, settings.log_level),
     )
     return 0
 
 
+def production_defaults() -> None:
+    """`serve` is for production: the IDE and introspection stay off unless asked for explicitly."""
+    for name in ("GQL_JOBS_GRAPHIQL", "GQL_JOBS_INTROSPECTION"):
+        os.environ.setdefault(name, "false")
+
+
+def multiprocess_metrics_dir() -> None:
+    """Several uvicorn processes share their metrics through files in one fresh directory."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="gql-jobs-metrics-")
+
+
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
     from gql_jobs.connections import RedisNotConfiguredError  # noqa: PLC0415
+    from gql_jobs.observability import configure_logging  # noqa: PLC0415
+
+    configure_logging(settings.log_format, args.log_level)
     from gql_jobs.worker import run_worker  # noqa: PLC0415
 
     try:

@@ -52,6 +52,7 @@ def run_dev(settings: Settings, host: str, port: int) -> None:
     # blocks (stop the worker, then the embedded Redis) instead of killing the process outright.
     signal.signal(signal.SIGTERM, _exit_on_signal)
     with _redis_for(settings) as url:
+        os.environ.setdefault("GQL_JOBS_LOG_FORMAT", "text")
         env = {**os.environ, "REDIS_URL": url, "GQL_JOBS_REDIS_URL": url}
         worker = subprocess.Popen([sys.executable, "-m", "gql_jobs", "worker"], env=env)
         try:

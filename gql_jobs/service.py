@@ -28,7 +28,7 @@ from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
 from rq.registry import CanceledJobRegistry, FailedJobRegistry
 
-from gql_jobs import events, index, inventory, listing
+from gql_jobs import events, index, inventory, listing, metrics
 from gql_jobs.auth import SYSTEM, Principal, Scope
 from gql_jobs.domain import (
     EventKind,
@@ -137,6 +137,7 @@ class JobService:
         ready = [job for job in prepared if job.job_id not in missing]
         self._rate.take(owner, len(ready))
         done = self._enqueuer.enqueue(ready)
+        metrics.count_submitted(o.record.task or "?" for o in done.values() if not o.deduplicated)
         return [
             (done[slot.job_id] if slot.job_id in done else JobNotFoundError(missing[slot.job_id]))
             if isinstance(slot, PreparedJob)
@@ -299,6 +300,10 @@ class JobService:
         if reader.is_admin:
             return found
         return [_without_job(worker) for worker in found]
+
+    def metrics(self) -> tuple[bytes, str]:
+        """The Prometheus exposition of this process (and the global figures kept in Redis)."""
+        return metrics.render(self.connection)
 
     @_redis_guard
     def ping(self) -> bool:

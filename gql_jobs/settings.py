@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -163,6 +163,14 @@ class Settings(BaseSettings):
         default_factory=list,
         validation_alias=_env("ALLOWED_ORIGINS"),
         description="Comma-separated origins allowed to open WebSockets (same-origin always is).",
+    )
+    log_format: Literal["json", "text"] = Field(
+        default="json",
+        validation_alias=_env("LOG_FORMAT"),
+        description="`json` (one object a line, with request ids) or `text` (the `gql-jobs dev` default).",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", validation_alias=_env("LOG_LEVEL"), description="Least severe level logged."
     )
     graphiql: bool = Field(
         default=True, validation_alias=_env("GRAPHIQL"), description="Serve the GraphiQL IDE at /graphql."

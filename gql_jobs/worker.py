@@ -18,6 +18,7 @@ from rq.worker_pool import WorkerPool
 
 from gql_jobs import events
 from gql_jobs.connections import worker_redis
+from gql_jobs.metrics import record_job_outcome
 from gql_jobs.settings import Settings
 from gql_jobs.snapshots import SERIALIZER
 from gql_jobs.tasks import TaskRegistry, task_modules
@@ -36,15 +37,22 @@ class EventedJob(Job):
 
     def _handle_success(self, result_ttl: int, pipeline: Pipeline, *args: Any, **kwargs: Any) -> None:
         super()._handle_success(result_ttl, pipeline, *args, **kwargs)
-        events.publish(pipeline, events.of_rq_job(self))  # finished
+        self._report(pipeline, "finished")
 
     def _handle_failure(self, exc_string: str, pipeline: Pipeline, *args: Any, **kwargs: Any) -> None:
         super()._handle_failure(exc_string, pipeline, *args, **kwargs)
-        events.publish(pipeline, events.of_rq_job(self))  # failed or stopped
+        self._report(pipeline, self.get_status(refresh=False).value)  # failed or stopped
 
     def retry(self, queue: Queue, pipeline: Pipeline) -> None:
         super().retry(queue, pipeline)
-        events.publish(pipeline, events.of_rq_job(self, retried=True))  # queued or scheduled again
+        self._report(pipeline, "retried", retried=True)  # queued or scheduled again
+
+    def _report(self, pipeline: Pipeline, outcome: str, *, retried: bool = False) -> None:
+        """The event, and the outcome metrics, ride on RQ's own pipeline."""
+        event = events.of_rq_job(self, retried=retried)
+        events.publish(pipeline, event)
+        ran = (self.ended_at - self.started_at).total_seconds() if self.started_at and self.ended_at else None
+        record_job_outcome(pipeline, event.task or str(self.func_name), outcome, ran)
 
 
 class GqlJobsWorker(Worker):

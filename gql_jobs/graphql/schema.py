@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import strawberry
-from graphql import GraphQLError
+from graphql import DocumentNode, FieldNode, GraphQLError, OperationDefinitionNode
 from strawberry.extensions import (
     DisableIntrospection,
     MaskErrors,
@@ -22,6 +22,7 @@ from gql_jobs.errors import GqlJobsError
 from gql_jobs.graphql.mutations import Mutation
 from gql_jobs.graphql.queries import Query
 from gql_jobs.graphql.subscriptions import Subscription
+from gql_jobs.metrics import Stopwatch, observe_request
 from gql_jobs.settings import Settings
 
 
@@ -31,8 +32,35 @@ def should_mask(error: GraphQLError) -> bool:
     return not (original is None or isinstance(original, GraphQLError | GqlJobsError))
 
 
+class OperationMetrics(SchemaExtension):
+    """Counts and times each GraphQL operation, labelled by its type and first root field."""
+
+    def on_operation(self) -> Iterator[None]:
+        watch = Stopwatch()
+        yield
+        context = self.execution_context
+        result = context.result
+        failed = bool(getattr(result, "errors", None))
+        observe_request(
+            "graphql", _operation_label(context.graphql_document), "error" if failed else "ok", watch.elapsed
+        )
+
+
+def _operation_label(document: DocumentNode | None) -> str:
+    """`mutation.submitJob`: bounded by the schema, unlike client-chosen operation names."""
+    if document is None:
+        return "invalid"
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode):
+            fields = [s for s in definition.selection_set.selections if isinstance(s, FieldNode)]
+            root = fields[0].name.value if fields else "fragment"
+            return f"{definition.operation.value}.{root}"
+    return "invalid"
+
+
 def build_schema(settings: Settings) -> strawberry.Schema:
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
+        OperationMetrics,
         lambda: MaskErrors(should_mask_error=should_mask),
         lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
         lambda: MaxTokensLimiter(max_token_count=settings.max_query_tokens),

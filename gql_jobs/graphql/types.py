@@ -47,7 +47,9 @@ class JobStatus(Enum):
 
 @strawberry.type(description="Why a job failed.")
 class JobError:
-    type: str | None = strawberry.field(description="The exception's class, qualified by its module, when readable.")
+    type: str | None = strawberry.field(
+        description="The exception's class, qualified by its module, when readable."
+    )
     message: str = strawberry.field(description="The exception's message (the traceback's last line).")
     traceback: str | None = strawberry.field(description="The worker's full traceback.")
 

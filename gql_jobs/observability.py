@@ -1,0 +1,103 @@
+"""Request ids, structured logs and request metrics: the operator's view of the API.
+
+Every HTTP request gets an id (the client's `X-Request-ID` if it sent a sane one, else a new
+uuid4), echoed in the response and attached to every log record written while it is handled.
+Logs are JSON lines (python-json-logger) unless `GQL_JOBS_LOG_FORMAT=text`.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import logging.config
+import re
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gql_jobs.metrics import Stopwatch, observe_request
+
+REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+_SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+class RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = REQUEST_ID.get()
+        return True
+
+
+def logging_config(log_format: str, level: str = "INFO") -> dict[str, Any]:
+    """A `logging.config.dictConfig` for our loggers, uvicorn's and RQ's alike."""
+    formatter: dict[str, Any] = (
+        {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        }
+        if log_format == "json"
+        else {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"}
+    )
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"request_id": {"()": RequestIdFilter}},
+        "formatters": {"default": formatter},
+        "handlers": {
+            "default": {"class": "logging.StreamHandler", "formatter": "default", "filters": ["request_id"]}
+        },
+        "loggers": {
+            "": {"handlers": ["default"], "level": level},
+            "uvicorn": {"handlers": ["default"], "level": level, "propagate": False},
+            "uvicorn.error": {"handlers": ["default"], "level": level, "propagate": False},
+            "uvicorn.access": {"handlers": ["default"], "level": level, "propagate": False},
+        },
+    }
+
+
+def configure_logging(log_format: str, level: str = "INFO") -> None:
+    logging.config.dictConfig(logging_config(log_format, level))
+
+
+class RequestContext:
+    """ASGI middleware: request id in, request id out, and REST request metrics.
+
+    GraphQL operations are measured by `graphql.schema.OperationMetrics`, which knows the operation.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        offered = headers.get(b"x-request-id", b"").decode("latin-1")
+        request_id = offered if _SANE_ID.fullmatch(offered) else uuid.uuid4().hex
+        token = REQUEST_ID.set(request_id)
+        watch = Stopwatch()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            REQUEST_ID.reset(token)
+            route = scope.get("route")
+            path = getattr(route, "path", None)
+            if path is not None and not path.startswith("/graphql"):
+                observe_request("rest", path, _outcome(status), watch.elapsed)
+
+
+def _outcome(status: int) -> str:
+    if status < 400:
+        return "ok"
+    return "client_error" if status < 500 else "server_error"

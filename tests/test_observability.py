@@ -1,0 +1,107 @@
+"""Metrics, request ids and structured logs."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from gql_jobs.dev import free_port
+from tests.conftest import ROOT, subprocess_env, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def sample(text: str, name: str, **labels: str) -> float:
+    """The value of one sample in Prometheus text, 0 when absent."""
+    for line in text.splitlines():
+        if not line.startswith(name + "{") and not line.startswith(name + " "):
+            continue
+        found = dict(re.findall(r'(\w+)="([^"]*)"', line.split(" ")[0]))
+        if all(found.get(k) == v for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_metrics_count_requests_submissions_and_a_real_jobs_outcome(
+    client: TestClient, drain: Callable[..., None]
+) -> None:
+    before = client.get("/metrics").text
+    client.post("/submit-job", json={"task": "echo", "payload": {}})
+    client.post("/graphql", json={"query": 'mutation { submitJob(input: {task: "fail"}) { __typename } }'})
+    drain()
+    after = client.get("/metrics")
+    assert after.headers["content-type"].startswith("text/plain")
+    text = after.text
+
+    def grew(name: str, by: float = 1, **labels: str) -> bool:
+        return sample(text, name, **labels) - sample(before, name, **labels) == by
+
+    assert grew("gql_jobs_requests_total", transport="rest", operation="/submit-job", outcome="ok")
+    assert grew("gql_jobs_requests_total", transport="graphql", operation="mutation.submitJob", outcome="ok")
+    assert grew("gql_jobs_jobs_submitted_total", task="echo")
+    assert grew("gql_jobs_job_outcomes_total", task="echo", outcome="finished")
+    assert grew("gql_jobs_job_outcomes_total", task="fail", outcome="failed")
+    assert sample(text, "gql_jobs_job_duration_seconds_count", task="echo", outcome="finished") >= 1
+    assert sample(text, "gql_jobs_queue_jobs", queue="default", status="finished") == 1
+    assert sample(text, "gql_jobs_redis_up") == 1
+
+
+def test_request_id_is_echoed_or_made(client: TestClient) -> None:
+    assert client.get("/healthz", headers={"X-Request-ID": "abc-123"}).headers["x-request-id"] == "abc-123"
+    made = client.get("/healthz", headers={"X-Request-ID": "bad id with spaces"}).headers["x-request-id"]
+    assert re.fullmatch(r"[0-9a-f]{32}", made)
+
+
+def test_serve_with_several_workers_sums_metrics_and_logs_json(
+    tmp_path: Path, worker_process: Callable[..., subprocess.Popen[bytes]]
+) -> None:
+    port = free_port()
+    env = subprocess_env(PROMETHEUS_MULTIPROC_DIR=str(tmp_path))
+    log = (tmp_path / "serve.log").open("wb")
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "gql_jobs", "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+
+        def ready() -> bool:
+            try:
+                return httpx.get(f"{base}/readyz", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for(ready, timeout=60)
+        worker_process()
+        body = {"task": "echo", "payload": {}}
+        ids = [
+            httpx.post(f"{base}/submit-job", json=body, headers={"X-Request-ID": f"r{i}"}).json()["job_id"]
+            for i in range(20)
+        ]
+        wait_for(lambda: all(httpx.get(f"{base}/job-status/{i}").json()["status"] == "finished" for i in ids))
+        text = httpx.get(f"{base}/metrics").text
+        assert sample(text, "gql_jobs_requests_total", operation="/submit-job", outcome="ok") == 20
+        assert sample(text, "gql_jobs_jobs_submitted_total", task="echo") == 20
+        assert sample(text, "gql_jobs_job_outcomes_total", task="echo", outcome="finished") == 20
+        ide = httpx.get(f"{base}/graphql", headers={"accept": "text/html"})
+        assert ide.status_code != 200  # the IDE is off under `serve` unless enabled
+    finally:
+        serve.terminate()
+        serve.wait(timeout=30)
+        log.close()
+    output = (tmp_path / "serve.log").read_text().splitlines()
+    lines = [json.loads(line) for line in output if line.startswith("{")]
+    assert lines, "serve logs JSON lines"
+    assert {"time", "level", "logger", "message"} <= set(lines[0])
+    assert any(line.get("request_id") == "r3" for line in lines)
