@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from gql_jobs import __version__, health, rest
 from gql_jobs.auth import KeyStore
 from gql_jobs.connections import api_redis, pubsub_redis
+from gql_jobs.ide import install as install_browser_ui
 from gql_jobs.limits import BodySizeLimit
 from gql_jobs.live import LiveUpdates
 from gql_jobs.observability import RequestContext
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None, service: JobService | None = No
     from gql_jobs.graphql.router import install as install_graphql  # noqa: PLC0415 (heavy import)
 
     install_graphql(app, settings)
+    install_browser_ui(app, settings)
     limit = settings.max_payload_bytes * min(settings.max_batch_size, 64) + BODY_OVERHEAD_BYTES
     app.add_middleware(BodySizeLimit, max_bytes=limit)
     app.add_middleware(RequestContext)

@@ -64,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn  # noqa: PLC0415
 
-    from gql_jobs.connections import RedisNotConfiguredError, api_redis  # noqa: PLC0415
+    from gql_jobs.connections import RedisNotConfiguredError, api_redis, describe  # noqa: PLC0415
     from gql_jobs.observability import logging_config  # noqa: PLC0415
 
     production_defaults()
@@ -77,7 +77,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         print(f"gql-jobs serve: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:
-        print(f"gql-jobs serve: cannot reach Redis at {settings.redis_url}: {exc}", file=sys.stderr)
+        print(f"gql-jobs serve: cannot reach Redis at {describe(settings)}: {exc}", file=sys.stderr)
         return 2
     uvicorn.run(
         "gql_jobs.app:app_from_env",

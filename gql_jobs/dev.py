@@ -19,6 +19,7 @@ from types import FrameType
 
 import uvicorn
 
+from gql_jobs.connections import describe
 from gql_jobs.settings import Settings
 
 
@@ -53,10 +54,10 @@ def run_dev(settings: Settings, host: str, port: int) -> None:
     signal.signal(signal.SIGTERM, _exit_on_signal)
     with _redis_for(settings) as url:
         os.environ.setdefault("GQL_JOBS_LOG_FORMAT", "text")
-        env = {**os.environ, "REDIS_URL": url, "GQL_JOBS_REDIS_URL": url}
-        worker = subprocess.Popen([sys.executable, "-m", "gql_jobs", "worker"], env=env)
-        try:
+        if url is not None:  # the embedded Redis: tell the worker and the API where it is
             os.environ.update({"REDIS_URL": url, "GQL_JOBS_REDIS_URL": url})
+        worker = subprocess.Popen([sys.executable, "-m", "gql_jobs", "worker"], env=dict(os.environ))
+        try:
             uvicorn.run("gql_jobs.app:app_from_env", factory=True, host=host, port=port, log_level="info")
         finally:
             worker.terminate()
@@ -71,10 +72,11 @@ def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
 
 
 @contextmanager
-def _redis_for(settings: Settings) -> Iterator[str]:
-    if settings.redis_url:
-        print(f"gql-jobs dev: using Redis at {settings.redis_url}", flush=True)
-        yield settings.redis_url
+def _redis_for(settings: Settings) -> Iterator[str | None]:
+    """The embedded Redis's URL, or `None` when the settings already name a Redis."""
+    if settings.redis_url or settings.sentinels:
+        print(f"gql-jobs dev: using Redis at {describe(settings)}", flush=True)
+        yield None
         return
     with embedded_redis() as url:
         print(

@@ -64,6 +64,7 @@ class Enqueuer:
             with self.connection.pipeline(transaction=True) as pipe:
                 rq_jobs = [self._stage(job, pipe) for job in plain]
                 pipe.execute()
+            self._await_replicas()
             outcomes.update(
                 (job.job_id, Submitted(record_from_job(rq_job, owner=job.owner)))
                 for job, rq_job in zip(plain, rq_jobs, strict=True)
@@ -119,10 +120,23 @@ class Enqueuer:
                     pipe.set(key, claim, ex=self.settings.idempotency_ttl)
                     rq_job = self._stage(job, pipe)
                     pipe.execute()
+                    self._await_replicas()
                     return Submitted(record_from_job(rq_job, owner=job.owner))
                 except WatchError:
                     continue  # a twin got there first: look again
         raise ServiceUnavailableError("Too much contention on this idempotency key; retry")
+
+    def _await_replicas(self) -> None:
+        """With `redis_wait_replicas`, acknowledge only what that many replicas also hold.
+
+        If they do not confirm in time the job may still exist on the master: the client gets a
+        503 and must retry with the same idempotency key to be sure of exactly one job.
+        """
+        wanted = self.settings.redis_wait_replicas
+        if wanted and int(self.connection.wait(wanted, self.settings.redis_wait_timeout_ms)) < wanted:
+            raise ServiceUnavailableError(
+                "The job was not confirmed by enough Redis replicas in time; retry with its idempotency key"
+            )
 
     def _earlier(self, job: PreparedJob, existing: bytes | str) -> JobRecord | None:
         """The job an idempotency key already stands for; `None` if it has since expired."""

@@ -45,6 +45,10 @@ COUNTABLE = frozenset(
 )
 
 
+#: RQ's list of jobs a worker has taken off a queue but not yet started (still QUEUED to RQ).
+INTERMEDIATE_SUFFIX = ":intermediate"
+
+
 def queue_names(connection: Redis) -> list[str]:
     prefix = Queue.redis_queue_namespace_prefix
     keys = connection.smembers(Queue.redis_queues_keys)
@@ -56,12 +60,13 @@ def status_counts(connection: Redis, names: list[str]) -> dict[str, dict[JobStat
     with connection.pipeline(transaction=False) as pipe:
         for name in names:
             pipe.llen(Queue.redis_queue_namespace_prefix + name)
+            pipe.llen(Queue.redis_queue_namespace_prefix + name + INTERMEDIATE_SUFFIX)
             for template in _REGISTRIES.values():
                 pipe.zcard(template.format(name))
         replies = iter(pipe.execute())
     counts: dict[str, dict[JobStatus, int]] = {}
     for name in names:
-        per_status = {JobStatus.QUEUED: int(next(replies))}
+        per_status = {JobStatus.QUEUED: int(next(replies)) + int(next(replies))}
         for status in _REGISTRIES:
             per_status[status] = int(next(replies))
         counts[name] = per_status

@@ -11,7 +11,7 @@ import os
 import re
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from gql_jobs.auth import KeyEntry
@@ -36,6 +36,44 @@ class Settings(BaseSettings):
         default=None,
         validation_alias=_env("REDIS_URL", "REDIS_URL"),
         description="Redis to store jobs in. `gql-jobs dev` starts an in-memory one when unset.",
+    )
+    sentinels: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        validation_alias=_env("SENTINELS"),
+        description="Comma-separated host:port of Redis Sentinels; when set, REDIS_URL is not used.",
+    )
+    sentinel_master: str = Field(
+        default="mymaster",
+        validation_alias=_env("SENTINEL_MASTER"),
+        description="Sentinel's name of the master.",
+    )
+    sentinel_password: SecretStr | None = Field(
+        default=None, validation_alias=_env("SENTINEL_PASSWORD"), description="Password of the sentinels."
+    )
+    redis_username: str | None = Field(
+        default=None,
+        validation_alias=_env("REDIS_USERNAME"),
+        description="ACL user of the master (Sentinel mode).",
+    )
+    redis_password: SecretStr | None = Field(
+        default=None,
+        validation_alias=_env("REDIS_PASSWORD"),
+        description="Password of the master (Sentinel mode).",
+    )
+    redis_db: int = Field(
+        default=0, ge=0, validation_alias=_env("REDIS_DB"), description="Database (Sentinel mode)."
+    )
+    redis_wait_replicas: int = Field(
+        default=0,
+        ge=0,
+        validation_alias=_env("REDIS_WAIT_REPLICAS"),
+        description="Replicas that must confirm a submission before it is acknowledged (WAIT); 0: none.",
+    )
+    redis_wait_timeout_ms: int = Field(
+        default=1000,
+        gt=0,
+        validation_alias=_env("REDIS_WAIT_TIMEOUT_MS"),
+        description="How long a submission waits for those replicas before answering 503.",
     )
     queue_name: str = Field(
         default="default",
@@ -172,6 +210,9 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", validation_alias=_env("LOG_LEVEL"), description="Least severe level logged."
     )
+    console: bool = Field(
+        default=True, validation_alias=_env("CONSOLE"), description="Serve the job console at /console."
+    )
     graphiql: bool = Field(
         default=True, validation_alias=_env("GRAPHIQL"), description="Serve the GraphiQL IDE at /graphql."
     )
@@ -182,7 +223,7 @@ class Settings(BaseSettings):
     max_query_tokens: int = Field(default=2000, gt=0, validation_alias=_env("MAX_QUERY_TOKENS"))
     max_query_aliases: int = Field(default=30, gt=0, validation_alias=_env("MAX_QUERY_ALIASES"))
 
-    @field_validator("tasks", "allowed_origins", mode="before")
+    @field_validator("tasks", "allowed_origins", "sentinels", mode="before")
     @classmethod
     def _split_modules(cls, value: object) -> object:
         if isinstance(value, str):

@@ -8,10 +8,13 @@ is RQ's warm shutdown: the current job finishes, then the worker exits.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from redis.client import Pipeline
+from redis.exceptions import RedisError
 from rq import Queue, Worker
 from rq.job import Job
 from rq.worker_pool import WorkerPool
@@ -22,6 +25,11 @@ from gql_jobs.metrics import record_job_outcome
 from gql_jobs.settings import Settings
 from gql_jobs.snapshots import SERIALIZER
 from gql_jobs.tasks import TaskRegistry, task_modules
+
+log = logging.getLogger(__name__)
+
+#: Longest pause between restarts of a worker that keeps losing Redis.
+MAX_RESTART_PAUSE = 30.0
 
 
 class EventedJob(Job):
@@ -110,15 +118,16 @@ def run_worker(
     with_scheduler: bool = True,
     logging_level: str = "INFO",
 ) -> bool:
-    """Work the given queues (in priority order; the default queue when none). True if clean exit."""
+    """Work the given queues (in priority order; the default queue when none).
+
+    True when the worker stopped as asked (a signal, or the end of a burst)."""
     TaskRegistry.from_modules(task_modules(settings.tasks, settings.builtin_tasks))
     names = list(queues) or [settings.queue_name]
-    connection = worker_redis(settings)
     worker_class = worker_class_for(settings)
     if pool_size:
         pool = WorkerPool(
             names,
-            connection=connection,
+            connection=worker_redis(settings),
             num_workers=pool_size,
             serializer=SERIALIZER,
             job_class=EventedJob,
@@ -126,5 +135,41 @@ def run_worker(
         )
         pool.start(burst=burst, logging_level=logging_level)
         return True
-    worker = worker_class(names, connection=connection, default_result_ttl=settings.result_ttl)
-    return bool(worker.work(burst=burst, with_scheduler=with_scheduler, logging_level=logging_level))
+    return _supervise(
+        # A fresh client each time: nothing of a connection that lost its server is reused.
+        lambda: worker_class(
+            names, connection=worker_redis(settings), default_result_ttl=settings.result_ttl
+        ),
+        burst=burst,
+        with_scheduler=with_scheduler,
+        logging_level=logging_level,
+    )
+
+
+def _supervise(
+    make_worker: Callable[[], Worker], *, burst: bool, with_scheduler: bool, logging_level: str
+) -> bool:
+    """Run a worker; if it quits without being asked to (RQ quits on an error it does not handle,
+    e.g. Redis restarting, or failing over, while a job runs), start a fresh one after a pause.
+
+    The job in hand at that moment is failed or retried by the abandoned-job sweep, as after a
+    crash. Only a stop request (SIGTERM/SIGINT) or the end of a burst ends the process.
+    """
+    pause = 1.0
+    while True:
+        worker = make_worker()
+        failed = False
+        try:
+            worker.work(burst=burst, with_scheduler=with_scheduler, logging_level=logging_level)
+        except RedisError as exc:  # raised from RQ's teardown when Redis is still away
+            log.warning("worker %s lost Redis (%s)", worker.name, exc)
+            failed = True
+            worker.unsubscribe()  # type: ignore[no-untyped-call]  # what the failed teardown skipped
+        worker.connection.close()
+        if worker._shutdown_requested_date is not None:  # set by RQ on SIGTERM/SIGINT
+            return True
+        if burst:
+            return not failed
+        log.warning("worker %s quit unexpectedly; starting a new worker in %.0f s", worker.name, pause)
+        time.sleep(pause)
+        pause = min(pause * 2, MAX_RESTART_PAUSE)

@@ -6,6 +6,7 @@ override with GQL_JOBS_TEST_REDIS_URL) and real RQ workers. Unit tests use faker
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import fakeredis
+import psutil
 import pytest
 import redis
 from fastapi.testclient import TestClient
@@ -133,12 +135,19 @@ def worker_process(redis_client: redis.Redis) -> Iterator[Callable[..., subproce
 
     yield start
     for process in started:
+        try:
+            family = psutil.Process(process.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            family = []
         process.terminate()
         try:
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        for member in family:  # a work horse runs in its own session: a dead worker leaves it behind
+            with contextlib.suppress(psutil.NoSuchProcess):
+                member.kill()
 
 
 def wait_for(condition: Callable[[], object], timeout: float = 20.0, interval: float = 0.02) -> None:

@@ -134,7 +134,11 @@ def test_a_sigkilled_workers_job_is_failed_or_retried_within_the_bound(
             wait_for(lambda: service.get(ADMIN, job.id).status == expected, timeout=30)
         finally:
             survivor.terminate()
-            survivor.wait(timeout=30)
+            try:
+                survivor.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                survivor.kill()
+                raise
     finally:
         if doomed.poll() is None:
             doomed.kill()

@@ -55,7 +55,7 @@ def test_plain_rq_worker_with_json_serializer_runs_our_jobs(
 def test_cancel_stops_a_running_job(service: JobService, worker_process: StartWorker, tmp_path: Path) -> None:
     worker_process()
     record = service.submit(
-        ADMIN, SubmitRequest("wait_for_file", {"path": str(tmp_path / "never"), "timeout": 60})
+        ADMIN, SubmitRequest("wait_for_file", {"path": str(tmp_path / "never"), "timeout": 10})
     ).record
     wait_for(lambda: service.get(ADMIN, record.id).status == JobStatus.STARTED)
     stopped = service.cancel(ADMIN, record.id)
@@ -126,3 +126,14 @@ def test_reads_never_tear_while_a_worker_writes(service: JobService, worker_proc
         stop.set()
         thread.join()
     assert torn == []
+
+
+def test_sigterm_stops_an_idle_worker_at_once(worker_process: StartWorker, redis_client: redis.Redis) -> None:
+    worker = worker_process()
+
+    def idle() -> bool:
+        return any(redis_client.hget(key, "state") == b"idle" for key in redis_client.smembers("rq:workers"))
+
+    wait_for(idle)  # RQ's signal handlers are in place once it waits for work
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=15) == 0

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
 from strawberry.subscriptions import (
@@ -17,10 +18,15 @@ from strawberry.types.unset import UNSET, UnsetType
 from gql_jobs.auth import InvalidKeyError, key_from_headers
 from gql_jobs.graphql.context import Context, get_context
 from gql_jobs.graphql.schema import build_schema
+from gql_jobs.ide import graphiql_page
 from gql_jobs.settings import Settings
 
 
 class JobsGraphQLRouter(GraphQLRouter[Context, None]):
+    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
+        """GraphiQL from assets shipped in the package, not from a CDN (see gql_jobs/ide.py)."""
+        return graphiql_page(request)
+
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """Browsers cannot set headers on a WebSocket: the key may come in `connection_init`'s
         payload instead (`{"Authorization": "Bearer <key>"}` or `{"X-API-Key": "<key>"}`)."""

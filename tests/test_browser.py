@@ -1,0 +1,394 @@
+"""The IDE and the console in a real browser: headless Debian Chromium driven by Playwright, against a
+real `gql-jobs serve` and `gql-jobs worker` on loopback, with API keys on.
+
+Every request the pages make is watched: anything not to the server under test is blocked and
+fails the test, so "works offline, no CDN" is checked rather than assumed. Screenshots land in
+test-artifacts/. Chromium comes from apt (see .ci/run); Playwright never downloads a browser. Without
+Chromium (or the playwright package) the tests skip, saying why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+import redis
+
+from gql_jobs.auth import hash_key
+from gql_jobs.dev import free_port
+from tests.conftest import ROOT, redis_test_url, subprocess_env, wait_for
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Locator, Page, Request, Route, WebSocket
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+
+ARTIFACTS = ROOT / "test-artifacts"
+ADMIN_KEY = "browser-test-admin-key"
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--disable-extensions",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--metrics-recording-only",
+]
+# Listening for CSP violations before any page script runs.
+WATCH_CSP = """
+window.__csp = [];
+document.addEventListener("securitypolicyviolation",
+  (e) => window.__csp.push(`${e.violatedDirective} ${e.blockedURI}`));
+"""
+
+
+def chromium_path() -> str | None:
+    """GQL_JOBS_CHROMIUM if set, else Debian's chromium."""
+    chosen = os.environ.get("GQL_JOBS_CHROMIUM")
+    candidates = [chosen] if chosen else [shutil.which("chromium"), "/usr/bin/chromium"]
+    return next((c for c in candidates if c and Path(c).is_file() and os.access(c, os.X_OK)), None)
+
+
+def skip_reason() -> str | None:
+    if chromium_path() is None:
+        return "no Chromium found: `apt-get install chromium` (as .ci/run does) to run the browser tests"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright package is missing: pip install -e '.[dev]'"
+    return None
+
+
+if (reason := skip_reason()) is not None:
+    pytest.skip(reason, allow_module_level=True)  # reported in the summary (-ra)
+
+
+@dataclass
+class Server:
+    url: str
+    port: int
+
+    def gql(self, query: str, **variables: Any) -> dict[str, Any]:
+        response = httpx.post(
+            f"{self.url}/graphql",
+            json={"query": query, "variables": variables},
+            headers={"Authorization": f"Bearer {ADMIN_KEY}"},
+            timeout=10,
+        )
+        body: dict[str, Any] = response.json()
+        assert "errors" not in body, body
+        return body["data"]  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Server]:
+    """`gql-jobs serve` and one `gql-jobs worker`, as subprocesses, on the test Redis."""
+    client = redis.Redis.from_url(redis_test_url())
+    client.flushdb()
+    ARTIFACTS.mkdir(exist_ok=True)
+    port = free_port()
+    keys = json.dumps({hash_key(ADMIN_KEY): {"principal": "ops", "scopes": ["admin"]}})
+    env = subprocess_env(
+        GQL_JOBS_API_KEYS=keys,
+        GQL_JOBS_POLL_INTERVAL="0.5",
+        GQL_JOBS_GRAPHIQL="true",  # `serve` turns the IDE and introspection off unless asked
+        GQL_JOBS_INTROSPECTION="true",
+    )
+    processes: list[subprocess.Popen[bytes]] = []
+    with (ARTIFACTS / "browser-server.log").open("wb") as log:
+        for argv in (
+            ["serve", "--host", "127.0.0.1", "--port", str(port), "--graceful-timeout", "2"],
+            ["worker"],
+        ):
+            processes.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "gql_jobs", *argv], env=env, cwd=ROOT, stdout=log, stderr=log
+                )
+            )
+        url = f"http://127.0.0.1:{port}"
+
+        def ready() -> bool:
+            assert all(p.poll() is None for p in processes), "server or worker exited; see the log"
+            try:
+                return httpx.get(f"{url}/readyz", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        try:
+            wait_for(ready, timeout=30, interval=0.2)
+            wait_for(lambda: client.scard("rq:workers") > 0, timeout=30)
+            yield Server(url, port)
+        finally:
+            for process in processes:
+                process.terminate()
+            for process in processes:
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+            client.flushdb()
+            client.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS, timeout=60_000
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@dataclass
+class Traffic:
+    """What a page asked for: everything must go to the server under test."""
+
+    origin: str
+    blocked: list[str] = field(default_factory=list)
+    sockets: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def route(self, route: Route, request: Request) -> None:
+        parts = urlsplit(request.url)
+        if parts.scheme == "data" or f"{parts.scheme}://{parts.netloc}" == self.origin:
+            route.continue_()
+        else:
+            self.blocked.append(request.url)
+            route.abort("blockedbyclient")
+
+    def socket(self, ws: WebSocket) -> None:
+        self.sockets.append(ws.url)
+
+    def check(self, page: Page) -> None:
+        assert self.blocked == [], f"requests left for other hosts: {self.blocked}"
+        ws_origin = self.origin.replace("http://", "ws://")
+        assert all(url.startswith(ws_origin + "/") for url in self.sockets), self.sockets
+        assert page.evaluate("window.__csp") == [], "Content-Security-Policy violations"
+        assert self.errors == [], f"errors in the page: {self.errors}"
+
+
+@pytest.fixture
+def page(browser: Browser, server: Server, request: pytest.FixtureRequest) -> Iterator[tuple[Page, Traffic]]:
+    from playwright.sync_api import Error as PlaywrightError
+
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, service_workers="block")
+    context.set_default_timeout(20_000)
+    traffic = Traffic(server.url)
+    context.route("**/*", traffic.route)
+    context.add_init_script(WATCH_CSP)
+    page = context.new_page()
+    page.on("websocket", traffic.socket)
+    page.on("pageerror", lambda error: traffic.errors.append(str(error)))
+    page.on("console", lambda m: traffic.errors.append(m.text) if m.type == "error" else None)
+    try:
+        yield page, traffic
+    finally:
+        # The page as the test left it, to look at when it failed.
+        with contextlib.suppress(PlaywrightError):
+            page.screenshot(path=str(ARTIFACTS / f"last-{request.node.name}.png"))
+        if traffic.errors or traffic.blocked:
+            print(f"page errors: {traffic.errors}; blocked: {traffic.blocked}")
+        context.close()
+
+
+def shot(page: Page, name: str) -> None:
+    page.screenshot(path=str(ARTIFACTS / name), full_page=False)
+
+
+# -- GraphiQL --------------------------------------------------------------------------------------
+
+
+TOOL_EDITOR = ".graphiql-editor-tool .graphiql-editor:not(.hidden) .CodeMirror"  # variables or headers
+RESPONSE = ".graphiql-response .CodeMirror"
+
+
+def editor(selector: str) -> str:
+    """JS for the CodeMirror instance at `selector` (GraphiQL 3 edits with CodeMirror 5)."""
+    return f"document.querySelector({json.dumps(selector)}).CodeMirror"
+
+
+def run_operation(page: Page, name: str) -> None:
+    """Put the cursor in the operation `name`, as a user clicking it would, and press Ctrl-Enter."""
+    line = page.locator(".graphiql-query-editor .CodeMirror-line", has_text=name).first
+    line.click(position={"x": 8, "y": 4})
+    page.keyboard.press("Control+Enter")
+
+
+def response_text(page: Page) -> str:
+    return str(page.evaluate(f"{editor(RESPONSE)}.getValue()"))
+
+
+def test_graphiql_runs_a_mutation_and_a_subscription_offline(
+    page: tuple[Page, Traffic], server: Server
+) -> None:
+    tab, traffic = page
+    tab.goto(f"{server.url}/graphql")
+    tab.locator(".graphiql-query-editor .CodeMirror-line", has_text="mutation Submit").wait_for()
+    tab.get_by_role("button", name="Headers").click()
+    headers = json.dumps({"Authorization": f"Bearer {ADMIN_KEY}"})
+    tab.evaluate(f"{editor(TOOL_EDITOR)}.setValue({json.dumps(headers)})")
+
+    run_operation(tab, "mutation Submit")
+    wait_for(lambda: "SubmitJobSuccess" in response_text(tab), timeout=20, interval=0.1)
+    job_id = json.loads(response_text(tab))["data"]["submitJob"]["job"]["id"]
+    assert job_id.startswith("JOB-")
+
+    run_operation(tab, "subscription Follow")  # follows the job just submitted
+    seen: list[str] = []
+
+    def finished() -> bool:
+        text = response_text(tab)
+        if text.strip().startswith("{"):
+            update = json.loads(text).get("data", {}).get("jobUpdates") or {}
+            assert update.get("id") in (None, job_id), text
+            seen.append(f"{update.get('status')} {(update.get('progress') or {}).get('current')}")
+        return "FINISHED" in text
+
+    wait_for(finished, timeout=30, interval=0.1)
+    assert any(s.startswith("STARTED") for s in seen), seen
+    assert len(set(seen)) >= 3, f"the subscription should stream several states: {seen}"
+    assert json.loads(response_text(tab))["data"]["jobUpdates"]["result"] == {"slept": 3.0}
+    shot(tab, "graphiql.png")
+    # The explorer plugin is there and knows the schema (introspection went through).
+    tab.get_by_role("button", name="Show GraphiQL Explorer").click()
+    tab.locator(".graphiql-explorer-root").get_by_text("submitJob").first.wait_for()
+    shot(tab, "graphiql-explorer.png")
+    assert traffic.sockets, "the subscription went over a WebSocket"
+    traffic.check(tab)
+
+
+def test_graphiql_without_a_key_reports_the_refusal(page: tuple[Page, Traffic], server: Server) -> None:
+    tab, traffic = page
+    tab.goto(f"{server.url}/graphql")
+    tab.locator(".graphiql-query-editor .CodeMirror-line", has_text="subscription Follow").wait_for()
+    tab.evaluate(f'{editor(TOOL_EDITOR)}.setValue(\'{{"id": "JOB-x"}}\')')
+    run_operation(tab, "subscription Follow")
+    wait_for(lambda: "4403" in response_text(tab), timeout=20, interval=0.1)
+    traffic.check(tab)
+
+
+# -- the console -----------------------------------------------------------------------------------
+
+
+def row(tab: Page, job_id: str) -> Locator:
+    return tab.locator(f'tr[data-job-id="{job_id}"]')
+
+
+def progress_of(tab: Page, job_id: str) -> float | None:
+    value = tab.evaluate(
+        """(id) => { const bar = document.querySelector(`tr[data-job-id="${id}"] progress`);
+                     return bar && bar.hasAttribute("value") ? bar.value : null; }""",
+        job_id,
+    )
+    return None if value is None else float(value)
+
+
+def test_console_shows_a_job_progressing_to_the_end(page: tuple[Page, Traffic], server: Server) -> None:
+    tab, traffic = page
+    tab.goto(server.url + "/")
+    assert tab.url == f"{server.url}/console"
+    tab.get_by_label("API key").fill(ADMIN_KEY)
+    tab.get_by_role("button", name="Use key").click()
+    tab.get_by_role("status").filter(has_text="Live").wait_for()
+
+    tab.locator("#submit-form").get_by_label("Task").select_option("sleep")
+    tab.get_by_label("Seconds").fill("4")
+    tab.get_by_label("Steps").fill("8")
+    tab.get_by_label("Tags").fill("browser")
+    tab.get_by_role("button", name="Submit", exact=True).click()
+    tab.locator("#submit-status", has_text="Submitted").wait_for()
+    job_id = tab.locator("#submit-status").inner_text().split()[1]
+    assert job_id.startswith("JOB-")
+
+    values: list[float] = []
+
+    def done() -> bool:
+        value = progress_of(tab, job_id)
+        if value is not None and (not values or values[-1] != value):
+            values.append(value)
+            if 0.4 <= value <= 0.7 and not (ARTIFACTS / "console-running.png").exists():
+                shot(tab, "console-running.png")
+        return row(tab, job_id).get_attribute("data-status") == "FINISHED"
+
+    (ARTIFACTS / "console-running.png").unlink(missing_ok=True)
+    wait_for(done, timeout=40, interval=0.05)
+    moving = [v for v in values if 0 < v < 1]
+    assert len(moving) >= 3, f"the progress bar should move through several values: {values}"
+    assert moving == sorted(moving)
+    assert values[-1] == 1.0
+    assert row(tab, job_id).locator(".badge").inner_text() == "finished"
+    assert row(tab, job_id).locator("time").count() == 3  # submitted, started, ended
+    shot(tab, "console.png")
+    traffic.check(tab)
+
+
+def test_console_follows_jobs_submitted_elsewhere_cancels_requeues_and_filters(
+    page: tuple[Page, Traffic], server: Server
+) -> None:
+    tab, traffic = page
+    tab.add_init_script(f"sessionStorage.setItem('gql-jobs:api-key', {json.dumps(ADMIN_KEY)})")
+    tab.goto(f"{server.url}/console")
+    tab.get_by_role("status").filter(has_text="Live").wait_for()
+
+    # A job submitted by another client, on a queue no worker serves, shows up by itself.
+    mutation = """mutation ($input: SubmitJobInput!) {
+      submitJob(input: $input) { ... on SubmitJobSuccess { job { id } } } }"""
+    input_ = {"task": "echo", "payload": {"hello": "console"}, "queue": "parked"}
+    job_id = server.gql(mutation, input=input_)["submitJob"]["job"]["id"]
+    row(tab, job_id).locator(".badge", has_text="queued").wait_for()
+
+    row(tab, job_id).get_by_role("button", name=f"Cancel job {job_id}").click()
+    row(tab, job_id).locator(".badge", has_text="canceled").wait_for()
+    tab.locator("#announcer", has_text="canceled").wait_for()
+
+    row(tab, job_id).get_by_role("button", name=f"Requeue job {job_id}").click()
+    row(tab, job_id).locator(".badge", has_text="queued").wait_for()
+
+    tab.locator("#filters").get_by_label("Status").select_option("FINISHED")
+    row(tab, job_id).wait_for(state="detached")
+    tab.locator("#filters").get_by_label("Status").select_option("")
+    tab.locator("#filters").get_by_label("Queue").select_option("parked")
+    row(tab, job_id).wait_for()
+    assert tab.locator("#jobs tbody tr").count() == 1
+    shot(tab, "console-filtered.png")
+
+    server.gql("mutation ($id: ID!) { cancelJob(id: $id) { __typename } }", id=job_id)
+    row(tab, job_id).locator(".badge", has_text="canceled").wait_for()
+    traffic.check(tab)
+
+
+def test_console_shows_invalid_payloads_next_to_their_field(
+    page: tuple[Page, Traffic], server: Server
+) -> None:
+    tab, traffic = page
+    tab.add_init_script(f"sessionStorage.setItem('gql-jobs:api-key', {json.dumps(ADMIN_KEY)})")
+    tab.goto(f"{server.url}/console")
+    tab.locator("#submit-form").get_by_label("Task").select_option("sleep")
+    tab.get_by_label("Steps").fill("0")
+    tab.get_by_role("button", name="Submit", exact=True).click()
+    error = tab.locator('[data-field="steps"] .error')
+    error.filter(has_text="greater than or equal to 1").wait_for()
+    assert tab.get_by_label("Steps").get_attribute("aria-invalid") == "true"
+    traffic.check(tab)

@@ -1,0 +1,188 @@
+"""Redis Sentinel: a real master, two replicas and a sentinel on loopback; the master is killed.
+
+The API (sync and async clients) and a worker subprocess reach Redis only through the sentinel.
+With `GQL_JOBS_REDIS_WAIT_REPLICAS=1` a submission is acknowledged only once a replica holds it, so
+killing the master loses no acknowledged job: that is the guarantee this test holds us to. (With
+two replicas, the one not promoted follows the new master, and acknowledgements resume.)
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+
+from gql_jobs.app import create_app
+from gql_jobs.dev import free_port
+from tests.conftest import ROOT, make_settings, subprocess_env, wait_for
+from tests.redis_server import redis_server_binary
+
+pytestmark = pytest.mark.integration
+MASTER = "gqljobs"
+
+
+@dataclass
+class Node:
+    port: int
+    process: subprocess.Popen[bytes]
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(port=self.port, socket_timeout=2, socket_connect_timeout=1)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+def start(args: list[str]) -> subprocess.Popen[bytes]:
+    binary = redis_server_binary()
+    assert binary is not None
+    return subprocess.Popen([binary, *args], stdout=subprocess.DEVNULL)
+
+
+def answers(node: Node) -> bool:
+    try:
+        return bool(node.client().ping())
+    except redis.ConnectionError:
+        return False
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[tuple[Node, list[Node], Node]]:
+    nodes: list[Node] = []
+
+    def server(name: str, *extra: str) -> Node:
+        port = free_port()
+        (tmp_path / name).mkdir()
+        args = [
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--dir",
+            str(tmp_path / name),
+            *extra,
+        ]
+        node = Node(port, start(args))
+        nodes.append(node)
+        wait_for(lambda: answers(node), timeout=10)
+        return node
+
+    try:
+        master = server("master")
+        replicas = [server(f"replica{i}", "--replicaof", "127.0.0.1", str(master.port)) for i in (1, 2)]
+        wait_for(lambda: master.client().info("replication")["connected_slaves"] == 2, timeout=20)
+        sentinel_port = free_port()
+        conf = tmp_path / "sentinel.conf"
+        conf.write_text(
+            f"port {sentinel_port}\nbind 127.0.0.1\ndir {tmp_path}\n"
+            f"sentinel monitor {MASTER} 127.0.0.1 {master.port} 1\n"
+            f"sentinel down-after-milliseconds {MASTER} 1000\n"
+            f"sentinel failover-timeout {MASTER} 5000\n"
+        )
+        sentinel = Node(sentinel_port, start([str(conf), "--sentinel"]))
+        nodes.append(sentinel)
+        wait_for(lambda: answers(sentinel), timeout=10)
+        wait_for(lambda: len(sentinel.client().sentinel_slaves(MASTER)) == 2, timeout=30)
+        yield master, replicas, sentinel
+    finally:
+        for node in nodes:
+            node.kill()
+
+
+def submit_until_acknowledged(client: TestClient, n: int, deadline: float) -> str:
+    """A client that retries through the failover, as the 503 + Retry-After invite it to."""
+    key = f"sentinel-{n}"
+    while time.monotonic() < deadline:
+        response = client.post(
+            "/submit-job", json={"task": "echo", "payload": {"n": n}}, headers={"Idempotency-Key": key}
+        )
+        if response.status_code == 200:
+            return str(response.json()["job_id"])
+        assert response.status_code == 503, response.text
+        time.sleep(0.2)
+    raise AssertionError(f"submission {n} was never acknowledged")
+
+
+def routing(sentinel: Node) -> dict[str, Any]:
+    return {
+        "sentinels": [f"127.0.0.1:{sentinel.port}"],
+        "sentinel_master": MASTER,
+        "redis_url": None,
+        "redis_wait_replicas": 1,
+        "poll_interval": 0.2,
+    }
+
+
+def fail_over(client: TestClient, master: Node, replicas: list[Node], sentinel: Node) -> list[str]:
+    """Submit 20 jobs, kill the master, submit 20 more through the failover; the acknowledged ids."""
+    deadline = time.monotonic() + 90
+    acknowledged = [submit_until_acknowledged(client, n, deadline) for n in range(20)]
+    master.kill()
+    acknowledged += [submit_until_acknowledged(client, n, deadline) for n in range(20, 40)]
+    promoted = sentinel.client().sentinel_get_master_addr_by_name(MASTER)
+    assert isinstance(promoted, tuple)
+    assert int(promoted[1]) in {r.port for r in replicas}
+    return acknowledged
+
+
+def test_failover_loses_no_acknowledged_job(cluster: tuple[Node, list[Node], Node]) -> None:
+    master, replicas, sentinel = cluster
+    with TestClient(create_app(make_settings(**routing(sentinel)))) as client:
+        acknowledged = fail_over(client, master, replicas, sentinel)
+        statuses = {client.get(f"/job-status/{job_id}").status_code for job_id in acknowledged}
+        listed = client.post("/graphql", json={"query": "{ jobs(first: 100) { totalCount } }"}).json()
+    assert len(set(acknowledged)) == 40
+    assert statuses == {200}
+    assert listed["data"]["jobs"]["totalCount"] == 40
+
+
+@pytest.mark.xfail(
+    strict=False,
+    reason=(
+        "Known gap, under investigation: after a failover the RQ worker sometimes keeps blocking on a "
+        "connection that never sees the new master's queue (see the README's Sentinel notes)"
+    ),
+)
+def test_a_worker_carries_on_after_failover(cluster: tuple[Node, list[Node], Node]) -> None:
+    master, replicas, sentinel = cluster
+    env = subprocess_env(
+        GQL_JOBS_SENTINELS=f"127.0.0.1:{sentinel.port}",
+        GQL_JOBS_SENTINEL_MASTER=MASTER,
+        GQL_JOBS_LOG_FORMAT="text",
+    )
+    del env["REDIS_URL"]
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "gql_jobs", "worker"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        with TestClient(create_app(make_settings(**routing(sentinel)))) as client:
+            acknowledged = fail_over(client, master, replicas, sentinel)
+
+            def finished() -> bool:
+                statuses = [client.get(f"/job-status/{job_id}") for job_id in acknowledged]
+                return all(s.status_code == 200 and s.json()["status"] == "finished" for s in statuses)
+
+            wait_for(finished, timeout=40)
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
