@@ -6,8 +6,15 @@ COPY pyproject.toml README.md ./
 COPY gql_jobs ./gql_jobs
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 
-# Final stage: the package and its dependencies only, run as an unprivileged user.
-FROM python:3.11-slim
+# Optional rq-dashboard (compose profile "dashboard"), reading our JSON-serialized jobs.
+FROM python:3.11-slim AS dashboard
+RUN pip install --no-cache-dir "rq-dashboard>=0.8" "rq>=2.12,<3" && useradd --create-home --uid 10001 app
+USER app
+EXPOSE 9181
+CMD ["rq-dashboard", "--json", "--bind", "0.0.0.0", "--port", "9181"]
+
+# Final stage (the default target): the package and its dependencies only, as an unprivileged user.
+FROM python:3.11-slim AS runtime
 RUN useradd --create-home --uid 10001 app
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/* && rm -rf /wheels

@@ -46,10 +46,28 @@ def test_worker_stop_grace_outlasts_the_default_job_timeout(compose: dict[str, A
 
 def test_dockerfile_runs_as_non_root_with_the_documented_command() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
-    assert re.search(r"^USER app$", dockerfile, re.MULTILINE)
+    assert dockerfile.rstrip().count("USER app") == 2  # both images run unprivileged
     assert "HEALTHCHECK" in dockerfile
-    cmd = re.search(r"^CMD (\[.*\])$", dockerfile, re.MULTILINE)
-    assert cmd is not None
-    argv = yaml.safe_load(cmd.group(1))
+    commands = re.findall(r"^CMD (\[.*\])$", dockerfile, re.MULTILINE)
+    assert commands
+    argv = yaml.safe_load(commands[-1])  # the runtime stage's
     _parser().parse_args(argv[1:])
     assert " ".join(argv[:2]) in (ROOT / "README.md").read_text()
+
+
+def test_dashboard_profile_reads_json_jobs_from_the_same_redis(compose: dict[str, Any]) -> None:
+    dashboard = compose["services"]["dashboard"]
+    assert dashboard["profiles"] == ["dashboard"]
+    assert "--json" in dashboard["command"]
+    assert "redis://redis:6379/0" in dashboard["command"]
+    assert dashboard["build"]["target"] == "dashboard"
+
+
+@pytest.mark.parametrize("service", ["api", "worker"])
+def test_services_restart_by_themselves(compose: dict[str, Any], service: str) -> None:
+    assert compose["services"][service]["restart"] == "unless-stopped"
+
+
+def test_the_runtime_image_is_the_default_target() -> None:
+    stages = re.findall(r"^FROM \S+ AS (\w+)$", (ROOT / "Dockerfile").read_text(), re.MULTILINE)
+    assert stages[-1] == "runtime"
