@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from pydantic import BaseModel, Field
+from rq import get_current_job
 
 from gql_jobs import task
 
@@ -37,3 +38,10 @@ def wait_for_file(payload: dict[str, Any]) -> str:
     while not os.path.exists(path) and time.monotonic() < deadline:
         time.sleep(0.02)
     return "released" if os.path.exists(path) else "gave up"
+
+
+@task("count_run", description="Counts its own runs in Redis (to prove no job runs twice).")
+def count_run(payload: dict[str, Any]) -> int:
+    job = get_current_job()
+    assert job is not None
+    return int(job.connection.incr(f"test:runs:{job.id}"))

@@ -137,3 +137,21 @@ def test_sigterm_stops_an_idle_worker_at_once(worker_process: StartWorker, redis
     wait_for(idle)  # RQ's signal handlers are in place once it waits for work
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(timeout=15) == 0
+
+
+def test_several_workers_drain_one_queue_and_no_job_runs_twice(
+    service: JobService, worker_process: StartWorker, redis_client: redis.Redis
+) -> None:
+    outcomes = service.submit_many(ADMIN, [SubmitRequest("count_run", {"i": i}) for i in range(120)])
+    ids = [o.record.id for o in outcomes if isinstance(o, Submitted)]
+    for _ in range(3):
+        worker_process()
+    worker_process("--pool", "2")
+
+    def drained() -> bool:
+        return all(r is not None and r.status == JobStatus.FINISHED for r in service.get_many(ADMIN, ids))
+
+    wait_for(drained, timeout=90)
+    runs = [int(redis_client.get(f"test:runs:{job_id}") or 0) for job_id in ids]
+    assert runs == [1] * 120
+    assert len({k for k in redis_client.smembers("rq:workers")}) >= 4
