@@ -4,15 +4,16 @@ Two implementations with the same input (`LoadSpec`) and output (`LoadResult`):
 
 * `wrk` (C, one thread, a generated Lua script): preferred, it costs the machine little CPU, which
   matters when the API, Redis and the client share two cores;
-* an asyncio + httpx client run as `python -m bench.loadgen` (a subprocess reading the spec as JSON
-  on stdin): the fallback where wrk is not installed. It needs several times more CPU per request
+* an asyncio + httpx client run as `python -m bench.loadgen SPEC.json` (a subprocess): the
+  fallback where wrk is not installed. It needs several times more CPU per request
   than wrk, so only ratios measured with the same client are comparable (the report names it).
 
 Each of `concurrency` connections sends its next request as soon as the previous answer arrived,
-for `duration` seconds or until `max_requests` answers, whichever comes first. A request counts as
+for `duration` seconds or until `max_requests` answers, whichever comes first (or until `stop()`:
+SIGINT, after which both still report). A request counts as
 `ok` when its status is 2xx and, for GraphQL (`check="graphql"`), its body has no `"errors"` key
 and no error member (`__typename` ending in `Error`). Latency percentiles are over ok answers
-(wrk: over all answers). Paths are used in turn (GET by id cycles through a list of job ids).
+(wrk: over all answers). Paths and bodies are used in turn (reads by id cycle through job ids).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import json
 import math
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -43,7 +45,7 @@ class LoadSpec:
     base_url: str
     paths: tuple[str, ...]
     method: str = "GET"
-    body: str | None = None
+    bodies: tuple[str, ...] = ()  # JSON bodies, used in turn (none: no body)
     concurrency: int = 16
     duration: float = 5.0
     max_requests: int = 1_000_000
@@ -79,12 +81,57 @@ def available_client(preference: str) -> Client:
     return "wrk" if shutil.which("wrk") else "httpx"
 
 
+class RunningLoad:
+    """A load generator process under way: `stop()` ends it early (SIGINT; it still reports)."""
+
+    def __init__(self, spec: LoadSpec, client: Client) -> None:
+        self.spec = spec
+        self.client = client
+        self._before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        suffix = ".lua" if client == "wrk" else ".json"
+        with tempfile.NamedTemporaryFile("w", suffix=suffix, prefix="bench-load-", delete=False) as script:
+            script.write(wrk_script(spec) if client == "wrk" else json.dumps(asdict(spec)))
+        self._script = Path(script.name)
+        if client == "wrk":
+            argv = ["wrk", "-t1", f"-c{spec.concurrency}", f"-d{max(1, math.ceil(spec.duration))}s"]
+            argv += ["--timeout", "10s", "-s", str(self._script), spec.base_url]
+        else:
+            argv = [sys.executable, "-m", "bench.loadgen", str(self._script)]
+        self.process = subprocess.Popen(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+
+    def result(self) -> LoadResult:
+        try:
+            stdout, stderr = self.process.communicate(timeout=self.spec.duration + GRACE)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.communicate()
+            raise RuntimeError(f"the load generator ({self.client}) did not finish in time") from None
+        finally:
+            self._script.unlink(missing_ok=True)
+        line = next((ln for ln in stdout.splitlines() if ln.startswith(MARKER)), None)
+        if self.process.returncode != 0 or line is None:
+            raise RuntimeError(
+                f"{self.client} failed ({self.process.returncode}): {stdout[-500:]} {stderr[-1000:]}"
+            )
+        raw = json.loads(line[len(MARKER) :])
+        result = _from_wrk(raw, self.spec) if self.client == "wrk" else LoadResult(**raw)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - self._before.ru_utime) + (after.ru_stime - self._before.ru_stime)
+        return LoadResult(**{**result.as_json(), "client_cpu_s": round(cpu, 3)})
+
+
 def run_load(spec: LoadSpec, client: Client) -> LoadResult:
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    result = _run_wrk(spec) if client == "wrk" else _run_httpx_process(spec)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return LoadResult(**{**result.as_json(), "client_cpu_s": round(cpu, 3)})
+    return RunningLoad(spec, client).result()
 
 
 # -- wrk ------------------------------------------------------------------------------------------
@@ -94,14 +141,10 @@ def _lua_string(text: str) -> str:
     return json.dumps(text)  # a JSON string literal is a valid Lua string literal for our ASCII text
 
 
-def wrk_script(spec: LoadSpec) -> str:
-    paths = ",\n".join(_lua_string(p) for p in spec.paths)
-    body = _lua_string(spec.body) if spec.body is not None else "nil"
-    graphql = "true" if spec.check == "graphql" else "false"
-    return f"""
+WRK_TEMPLATE = r"""
 local ffi = require("ffi")
 ffi.cdef[[
-typedef struct {{ long tv_sec; long tv_nsec; }} bench_timespec;
+typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
 int clock_gettime(int clk_id, bench_timespec *tp);
 ]]
 local function now()
@@ -110,14 +153,16 @@ local function now()
   return tonumber(ts.tv_sec) + tonumber(ts.tv_nsec) / 1e9
 end
 
-local paths = {{
-{paths}
-}}
-local body = {body}
-local method = {_lua_string(spec.method)}
-local check_graphql = {graphql}
-local max_requests = {spec.max_requests}
-local threads = {{}}
+local paths = {
+@PATHS@
+}
+local bodies = {
+@BODIES@
+}
+local method = @METHOD@
+local check_graphql = @GRAPHQL@
+local max_requests = @MAX@
+local threads = {}
 
 answers = 0
 bad = 0
@@ -125,6 +170,13 @@ first_error = nil
 started = 0
 stopped = 0
 local turn = 0
+
+local function json_string(text)
+  local escaped = string.gsub(text, "[%c\"\\\128-\255]", function(c)
+    return string.format("\\u%04x", string.byte(c))
+  end)
+  return '"' .. escaped .. '"'
+end
 
 function setup(thread)
   table.insert(threads, thread)
@@ -136,8 +188,12 @@ end
 
 function request()
   turn = turn + 1
-  local headers = {{}}
-  if body ~= nil then headers["Content-Type"] = "application/json" end
+  local headers = {}
+  local body = nil
+  if #bodies > 0 then
+    body = bodies[(turn - 1) % #bodies + 1]
+    headers["Content-Type"] = "application/json"
+  end
   return wrk.format(method, paths[(turn - 1) % #paths + 1], headers, body)
 end
 
@@ -171,31 +227,29 @@ function done(summary, latency, requests)
     capped = true
   end
   local fe = t:get("first_error")
-  io.write("{MARKER}")
+  io.write("@MARKER@")
   io.write(string.format(
-    '{{"answers": %d, "bad": %d, "socket_errors": %d, "elapsed": %.6f, "p50_us": %.1f, '
-    .. '"p99_us": %.1f, "capped": %s, "first_error": %s}}\\n',
+    '{"answers": %d, "bad": %d, "socket_errors": %d, "elapsed": %.6f, "p50_us": %.1f, '
+    .. '"p99_us": %.1f, "capped": %s, "first_error": %s}\n',
     t:get("answers"), t:get("bad"), socket_errors, elapsed, latency:percentile(50),
-    latency:percentile(99), tostring(capped), fe and string.format("%q", fe) or "null"))
+    latency:percentile(99), tostring(capped), fe and json_string(fe) or "null"))
 end
 """
 
 
-def _run_wrk(spec: LoadSpec) -> LoadResult:
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", prefix="bench-wrk-", delete=False) as script:
-        script.write(wrk_script(spec))
-    try:
-        argv = ["wrk", "-t1", f"-c{spec.concurrency}", f"-d{max(1, math.ceil(spec.duration))}s"]
-        argv += ["--timeout", "10s", "-s", script.name, spec.base_url]
-        done = subprocess.run(
-            argv, capture_output=True, text=True, timeout=spec.duration + GRACE, check=False
-        )
-    finally:
-        Path(script.name).unlink(missing_ok=True)
-    line = next((ln for ln in done.stdout.splitlines() if ln.startswith(MARKER)), None)
-    if done.returncode != 0 or line is None:
-        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stdout[-500:]} {done.stderr[-500:]}")
-    raw = json.loads(_fix_lua_quoted(line[len(MARKER) :]))
+def wrk_script(spec: LoadSpec) -> str:
+    """The Lua script driving one wrk thread (counters are read back from that thread in `done`)."""
+    return (
+        WRK_TEMPLATE.replace("@PATHS@", ",\n".join(_lua_string(p) for p in spec.paths))
+        .replace("@BODIES@", ",\n".join(_lua_string(b) for b in spec.bodies))
+        .replace("@METHOD@", _lua_string(spec.method))
+        .replace("@GRAPHQL@", "true" if spec.check == "graphql" else "false")
+        .replace("@MAX@", str(spec.max_requests))
+        .replace("@MARKER@", MARKER)
+    )
+
+
+def _from_wrk(raw: dict[str, Any], spec: LoadSpec) -> LoadResult:
     ok = int(raw["answers"]) - int(raw["bad"])
     elapsed = float(raw["elapsed"]) or spec.duration
     return LoadResult(
@@ -213,29 +267,7 @@ def _run_wrk(spec: LoadSpec) -> LoadResult:
     )
 
 
-def _fix_lua_quoted(text: str) -> str:
-    """Lua's %q escapes newlines as a backslash + newline; JSON wants \\n."""
-    return text.replace("\\\n", "\\n")
-
-
 # -- httpx (the fallback) -------------------------------------------------------------------------
-
-
-def _run_httpx_process(spec: LoadSpec) -> LoadResult:
-    argv = [sys.executable, "-m", "bench.loadgen"]
-    done = subprocess.run(
-        argv,
-        input=json.dumps(asdict(spec)),
-        capture_output=True,
-        text=True,
-        timeout=spec.duration + GRACE,
-        check=False,
-        cwd=Path(__file__).resolve().parent.parent,
-    )
-    line = next((ln for ln in done.stdout.splitlines() if ln.startswith(MARKER)), None)
-    if done.returncode != 0 or line is None:
-        raise RuntimeError(f"loadgen failed ({done.returncode}): {done.stderr[-1000:]}")
-    return LoadResult(**json.loads(line[len(MARKER) :]))
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -260,19 +292,26 @@ async def _drive(spec: LoadSpec) -> LoadResult:
     counts = {"answers": 0, "bad": 0, "turn": 0}
     errors: list[str] = []
     limits = httpx.Limits(max_connections=spec.concurrency, max_keepalive_connections=spec.concurrency)
-    headers = {"Content-Type": "application/json"} if spec.body is not None else {}
-    content = spec.body.encode() if spec.body is not None else None
+    headers = {"Content-Type": "application/json"} if spec.bodies else {}
+    contents = [body.encode() for body in spec.bodies]
     began = time.monotonic()
-    end = began + spec.duration
+    deadline = {"end": began + spec.duration}
     last = began
+
+    def stop() -> None:  # SIGINT: finish the requests under way, then report
+        deadline["end"] = min(deadline["end"], time.monotonic())
+
+    asyncio.get_running_loop().add_signal_handler(signal.SIGINT, stop)
 
     async with httpx.AsyncClient(base_url=spec.base_url, timeout=10.0, limits=limits) as http:
 
         async def connection() -> None:
             nonlocal last
-            while time.monotonic() < end and counts["answers"] < spec.max_requests:
-                path = spec.paths[counts["turn"] % len(spec.paths)]
+            while time.monotonic() < deadline["end"] and counts["answers"] < spec.max_requests:
+                turn = counts["turn"]
                 counts["turn"] += 1
+                path = spec.paths[turn % len(spec.paths)]
+                content = contents[turn % len(contents)] if contents else None
                 sent = time.monotonic()
                 try:
                     response = await http.request(spec.method, path, content=content, headers=headers)
@@ -290,7 +329,7 @@ async def _drive(spec: LoadSpec) -> LoadResult:
 
         await asyncio.gather(*(connection() for _ in range(spec.concurrency)))
     capped = counts["answers"] >= spec.max_requests
-    elapsed = (last if capped else max(last, end)) - began
+    elapsed = (last if capped else max(last, deadline["end"])) - began
     ok = counts["answers"] - counts["bad"]
     return LoadResult(
         client="httpx",
@@ -308,8 +347,9 @@ async def _drive(spec: LoadSpec) -> LoadResult:
 
 
 def main() -> int:
-    raw = json.loads(sys.stdin.read())
+    raw = json.loads(Path(sys.argv[1]).read_text())
     raw["paths"] = tuple(raw["paths"])
+    raw["bodies"] = tuple(raw["bodies"])
     spec = LoadSpec(**raw)
     result = asyncio.run(_drive(spec))
     print(MARKER + json.dumps(result.as_json()), flush=True)

@@ -1,0 +1,56 @@
+"""CI smoke run of the benchmark command: `python -m bench --quick` completes and writes its JSON.
+
+It starts its own redis-server, APIs, workers and load generator (wrk if installed, else httpx), so
+it checks that the whole harness still works against the current code, not the figures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.redis_server import redis_server_binary
+
+ROOT = Path(__file__).resolve().parent.parent
+FIGURES = {"submit", "read", "redis_per_op", "cost_growth", "memory", "drain", "subscriptions"}
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(150)
+def test_quick_bench_runs_and_writes_json(tmp_path: Path) -> None:
+    if redis_server_binary() is None:
+        pytest.skip("no redis-server binary")
+    output = tmp_path / "bench.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GQL_JOBS_", "REDIS_URL", "RQ_"))}
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--output", str(output)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "Targets" in done.stdout
+
+    document = json.loads(output.read_text())
+    assert {"machine", "options", "loadavg_start", "loadavg_end", "figures", "targets"} <= set(document)
+    assert set(document["figures"]) == FIGURES
+    figures = document["figures"]
+    assert figures["submit"]["raw_rq"]["enqueue_many"]["jobs_per_s"]["median"] > 0
+    submits = figures["submit"]["scenarios"]
+    assert {"rest_submit|ours-1p|c16", "rest_submit|lesson-1p|c16", "gql_submit|ours-1p|c16"} <= set(submits)
+    for scenario in [*submits.values(), *figures["read"].values()]:
+        assert scenario["jobs_per_s"]["median"] > 0, scenario["label"]
+        assert scenario["failed"] == 0, scenario["label"]
+    assert figures["redis_per_op"]["rest_status|ours-1p"]["round_trips_per_call"]["median"] >= 1
+    assert len(figures["cost_growth"]) == 2
+    assert figures["memory"]["ours"]["bytes_per_job"]["median"] > 0
+    assert all(d["jobs_per_s"]["median"] for d in figures["drain"].values())
+    assert all(t["result"] in {"PASS", "MISS"} for t in document["targets"])
