@@ -346,7 +346,7 @@ def print_report(document: dict[str, Any]) -> None:
                 t["name"],
                 _num(t["measured"]),
                 _num(t["baseline"]),
-                _num(t["ratio"], 2),
+                _num(t["ratio"], 3),
                 t["threshold"],
                 t["result"],
             ]

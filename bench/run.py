@@ -386,7 +386,8 @@ class Bench:
                 api = self.stack.apis[scenario.api]
                 say(
                     f"  [{tag} {number}] {api.label:13} {scenario.op.label:36} c{scenario.concurrency:<3} "
-                    f"{row['jobs_per_s']:>9.1f} jobs/s  p50 {row['p50_ms']} ms  p99 {row['p99_ms']} ms  "
+                    f"{row['jobs_per_s']:>9.1f} {'jobs' if tag == 'submit' else 'req'}/s  "
+                    f"p50 {row['p50_ms']} ms  p99 {row['p99_ms']} ms  "
                     f"API CPU {row['api_cpu_pct']:.0f}%  failed {row['failed']}"
                     + (f"  ({row['first_error'][:100]})" if row["first_error"] else "")
                 )

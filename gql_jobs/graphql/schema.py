@@ -5,17 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import strawberry
-from graphql import DocumentNode, FieldNode, GraphQLError, OperationDefinitionNode
+from graphql import ASTValidationRule, DocumentNode, FieldNode, GraphQLError, OperationDefinitionNode
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
     MaskErrors,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
-    QueryDepthLimiter,
     SchemaExtension,
     ValidationCache,
 )
+from strawberry.extensions.max_aliases import create_validator as aliases_rule
+from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 from strawberry.schema.config import StrawberryConfig
 
 from gql_jobs.errors import GqlJobsError
@@ -59,12 +60,17 @@ def _operation_label(document: DocumentNode | None) -> str:
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
+    limits: list[type[ASTValidationRule]] = [
+        depth_rule(settings.max_query_depth, None),
+        aliases_rule(settings.max_query_aliases),
+    ]
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         OperationMetrics,
         lambda: MaskErrors(should_mask_error=should_mask),
-        lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
+        # The same rule classes on every request: ValidationCache keys on them, so building them per
+        # request (what QueryDepthLimiter/MaxAliasesLimiter factories do) made it miss every time.
+        lambda: AddValidationRules(limits),
         lambda: MaxTokensLimiter(max_token_count=settings.max_query_tokens),
-        lambda: MaxAliasesLimiter(max_alias_count=settings.max_query_aliases),
         lambda: ParserCache(maxsize=256),
         lambda: ValidationCache(maxsize=256),
     ]
