@@ -60,7 +60,7 @@ class PreparedJob:
     submitted_at: datetime
     owner: str
     idempotency_key: str | None
-    fingerprint: str
+    fingerprint: str | None  # only with an idempotency key: hashing every request is hot-path work
 
     @property
     def score(self) -> int:
@@ -117,7 +117,7 @@ def prepare(request: SubmitRequest, registry: TaskRegistry, settings: Settings, 
         submitted_at=submitted,
         owner=owner,
         idempotency_key=_idempotency_key(request),
-        fingerprint=fingerprint(request, payload),
+        fingerprint=fingerprint(request, payload) if request.idempotency_key is not None else None,
     )
 
 
