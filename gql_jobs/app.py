@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from gql_jobs import __version__, health, rest
 from gql_jobs.auth import KeyStore
-from gql_jobs.connections import api_redis, pubsub_redis
+from gql_jobs.connections import api_async_redis, api_redis, pubsub_redis
 from gql_jobs.ide import install as install_browser_ui
 from gql_jobs.limits import BodySizeLimit
 from gql_jobs.live import LiveUpdates
@@ -31,7 +31,7 @@ BODY_OVERHEAD_BYTES = 1 << 20
 
 def build_service(settings: Settings) -> JobService:
     registry = TaskRegistry.from_modules(task_modules(settings.tasks, settings.builtin_tasks))
-    return JobService(api_redis(settings), registry, settings)
+    return JobService(api_redis(settings), registry, settings, api_async_redis(settings))
 
 
 def create_app(settings: Settings | None = None, service: JobService | None = None) -> FastAPI:
@@ -45,6 +45,8 @@ def create_app(settings: Settings | None = None, service: JobService | None = No
         yield
         await live.close()
         service.connection.close()
+        if service.async_connection is not None:
+            await service.async_connection.aclose()
 
     app = FastAPI(
         title="gql-jobs",

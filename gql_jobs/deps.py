@@ -13,18 +13,18 @@ from gql_jobs.service import JobService
 from gql_jobs.settings import Settings
 
 
-def get_service(connection: HTTPConnection) -> JobService:
+async def get_service(connection: HTTPConnection) -> JobService:
     """The process's job service (typed `HTTPConnection` so WebSocket routes can use it too)."""
     service: JobService = connection.app.state.service
     return service
 
 
-def get_live(connection: HTTPConnection) -> LiveUpdates:
+async def get_live(connection: HTTPConnection) -> LiveUpdates:
     live: LiveUpdates = connection.app.state.live
     return live
 
 
-def get_caller(connection: HTTPConnection) -> Principal | None:
+async def get_caller(connection: HTTPConnection) -> Principal | None:
     """Who sent the request: `None` without a valid key (the service then refuses what needs one)."""
     keys: KeyStore = connection.app.state.keys
     key = key_from_headers(connection.headers.get("authorization"), connection.headers.get("x-api-key"))
@@ -34,7 +34,7 @@ def get_caller(connection: HTTPConnection) -> Principal | None:
         return None
 
 
-def get_settings(connection: HTTPConnection) -> Settings:
+async def get_settings(connection: HTTPConnection) -> Settings:
     settings: Settings = connection.app.state.settings
     return settings
 

@@ -2,7 +2,8 @@
 
 Part of the service layer (`JobService` drives it). Three paths:
 
-* plain jobs: all staged on one MULTI/EXEC, so a batch is one round trip and all-or-nothing;
+* plain jobs: all staged on one MULTI/EXEC (written in RQ's format by `rq_format`), so a batch is
+  one round trip and all-or-nothing; on the event loop this path uses the async client;
 * jobs with dependencies: RQ must check them under WATCH, so each goes through `enqueue_job`;
 * jobs with an idempotency key: WATCH the key, read it, then MULTI the key and the job together;
   a concurrent twin fails its EXEC, retries, and finds the key (so exactly one job is created).
@@ -13,12 +14,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
+from redis.asyncio.client import Pipeline as AsyncPipeline
 from redis.client import Pipeline
 from redis.exceptions import WatchError
 from rq import Queue
 from rq.job import Job, Retry
 
-from gql_jobs import events, index
+from gql_jobs import events, index, rq_format
+from gql_jobs.concurrency import run_sync
 from gql_jobs.constants import IDEMPOTENCY_PREFIX, OWNER_FIELD
 from gql_jobs.domain import JobRecord
 from gql_jobs.errors import IdempotencyConflictError, ServiceUnavailableError
@@ -39,10 +43,17 @@ class Submitted:
 
 
 class Enqueuer:
-    def __init__(self, connection: Redis, settings: Settings) -> None:
+    """Writes jobs. `enqueue` is synchronous; `enqueue_async` does the same on the event loop,
+    with the async client, for the jobs that take one MULTI/EXEC (the rest go to a thread)."""
+
+    def __init__(
+        self, connection: Redis, settings: Settings, async_connection: AsyncRedis | None = None
+    ) -> None:
         self.connection = connection
+        self.async_connection = async_connection
         self.settings = settings
         self._queues: dict[str, Queue] = {}
+        self._trims = index.TrimSchedule(settings.index_retention)
 
     def queue(self, name: str) -> Queue:
         queue = self._queues.get(name)
@@ -58,47 +69,68 @@ class Enqueuer:
 
     def enqueue(self, jobs: list[PreparedJob]) -> dict[str, Submitted]:
         """Write the jobs; returns each one's outcome by the job id it was prepared with."""
-        plain = [job for job in jobs if not job.depends_on and job.idempotency_key is None]
+        plain, special = _split(jobs)
         outcomes: dict[str, Submitted] = {}
         if plain:
             with self.connection.pipeline(transaction=True) as pipe:
-                rq_jobs = [self._stage(job, pipe) for job in plain]
+                self._stage(plain, pipe)
                 pipe.execute()
             self._await_replicas()
-            outcomes.update(
-                (job.job_id, Submitted(record_from_job(rq_job, owner=job.owner)))
-                for job, rq_job in zip(plain, rq_jobs, strict=True)
-            )
+            outcomes.update((job.job_id, Submitted(rq_format.new_record(job))) for job in plain)
+        outcomes.update(self._enqueue_special(special))
+        return outcomes
+
+    async def enqueue_async(self, jobs: list[PreparedJob]) -> dict[str, Submitted]:
+        """`enqueue` without blocking the event loop (no thread at all for plain jobs)."""
+        if self.async_connection is None:
+            return await run_sync(self.enqueue, jobs)
+        plain, special = _split(jobs)
+        outcomes: dict[str, Submitted] = {}
+        if plain:
+            async with self.async_connection.pipeline(transaction=True) as pipe:
+                self._stage(plain, pipe)
+                await pipe.execute()
+            wanted = self.settings.redis_wait_replicas
+            if wanted:
+                confirmed = await self.async_connection.wait(wanted, self.settings.redis_wait_timeout_ms)
+                _check_replicas(int(confirmed), wanted)
+            outcomes.update((job.job_id, Submitted(rq_format.new_record(job))) for job in plain)
+        if special:
+            outcomes.update(await run_sync(self._enqueue_special, special))
+        return outcomes
+
+    def _enqueue_special(self, jobs: list[PreparedJob]) -> dict[str, Submitted]:
+        """Jobs that cost round trips of their own: idempotency keys and dependencies."""
+        outcomes: dict[str, Submitted] = {}
         for job in jobs:
             if job.idempotency_key is not None:
                 outcomes[job.job_id] = self._enqueue_once(job)
-            elif job.depends_on:
+            else:
                 outcomes[job.job_id] = Submitted(self._enqueue_with_dependencies(job))
         return outcomes
 
-    def _stage(self, job: PreparedJob, pipe: Pipeline) -> Job:
-        """Queue every write of one job (RQ's own calls, so RQ's key layout) on `pipe`."""
-        queue = self.queue(job.queue)
-        rq_job = self._create(queue, job)
-        self._stage_extras(job, pipe)
-        if job.run_at is not None:
-            queue.schedule_job(rq_job, job.run_at, pipeline=pipe)  # registers the queue itself
-        else:
-            pipe.sadd(Queue.redis_queues_keys, queue.key)  # as enqueue_many does
-            queue._enqueue_job(rq_job, pipeline=pipe, at_front=job.at_front)
-        events.publish(pipe, events.of_rq_job(rq_job))
-        return rq_job
+    def _stage(self, jobs: list[PreparedJob], pipe: Pipeline | AsyncPipeline) -> None:
+        """Queue every write of jobs without dependencies on `pipe` (RQ's layout, our extras)."""
+        rq_format.stage(jobs, pipe)
+        self._stage_index(jobs, pipe)
+        events.publish(pipe, *(events.of_record(rq_format.new_record(job)) for job in jobs))
 
-    def _stage_extras(self, job: PreparedJob, pipe: Pipeline) -> None:
-        """What RQ does not store: the owner (a field of RQ's job hash) and the index entries."""
-        pipe.hset(Job.key_for(job.job_id), OWNER_FIELD, job.owner)
-        keys = index.keys_for(job.queue, job.spec.name, job.meta["tags"], job.owner)
-        index.add(pipe, job.job_id, job.score, keys, self.settings.index_retention)
+    def _stage_index(self, jobs: list[PreparedJob], pipe: Pipeline | AsyncPipeline) -> None:
+        """One `ZADD` per index set for the whole batch, and the trims that are due."""
+        entries: dict[str, dict[str, int]] = {}
+        for job in jobs:
+            for key in index.keys_for(job.queue, job.spec.name, job.meta["tags"], job.owner):
+                entries.setdefault(key, {})[job.job_id] = job.score
+        for key, members in entries.items():
+            pipe.zadd(key, members)
+        index.trim(pipe, self._trims.due(entries), self._trims.horizon(max(j.score for j in jobs)))
 
     def _enqueue_with_dependencies(self, job: PreparedJob) -> JobRecord:
         queue = self.queue(job.queue)
         with self.connection.pipeline(transaction=True) as pipe:
-            self._stage_extras(job, pipe)  # first: the job is never stored without its owner
+            # First: the job is never stored without its owner.
+            pipe.hset(Job.key_for(job.job_id), OWNER_FIELD, job.owner)
+            self._stage_index([job], pipe)
             pipe.execute()
         rq_job = queue.enqueue_job(self._create(queue, job), at_front=job.at_front)
         events.publish(self.connection, events.of_rq_job(rq_job))
@@ -118,10 +150,10 @@ class Enqueuer:
                             return Submitted(earlier, deduplicated=True)
                     pipe.multi()
                     pipe.set(key, claim, ex=self.settings.idempotency_ttl)
-                    rq_job = self._stage(job, pipe)
+                    self._stage([job], pipe)
                     pipe.execute()
                     self._await_replicas()
-                    return Submitted(record_from_job(rq_job, owner=job.owner))
+                    return Submitted(rq_format.new_record(job))
                 except WatchError:
                     continue  # a twin got there first: look again
         raise ServiceUnavailableError("Too much contention on this idempotency key; retry")
@@ -133,10 +165,8 @@ class Enqueuer:
         503 and must retry with the same idempotency key to be sure of exactly one job.
         """
         wanted = self.settings.redis_wait_replicas
-        if wanted and int(self.connection.wait(wanted, self.settings.redis_wait_timeout_ms)) < wanted:
-            raise ServiceUnavailableError(
-                "The job was not confirmed by enough Redis replicas in time; retry with its idempotency key"
-            )
+        if wanted:
+            _check_replicas(int(self.connection.wait(wanted, self.settings.redis_wait_timeout_ms)), wanted)
 
     def _earlier(self, job: PreparedJob, existing: bytes | str) -> JobRecord | None:
         """The job an idempotency key already stands for; `None` if it has since expired."""
@@ -147,6 +177,7 @@ class Enqueuer:
         return read_jobs(self.connection, [job_id])[0]
 
     def _create(self, queue: Queue, job: PreparedJob) -> Job:
+        """An RQ job object, for the dependencies path (RQ checks them)."""
         return queue.create_job(
             job.spec.func_path,
             args=(job.payload,),
@@ -161,4 +192,17 @@ class Enqueuer:
             retry=Retry(max=job.retry_max, interval=list(job.retry_intervals) or 0)
             if job.retry_max
             else None,
+        )
+
+
+def _split(jobs: list[PreparedJob]) -> tuple[list[PreparedJob], list[PreparedJob]]:
+    """Jobs that go in one MULTI/EXEC, and those that need round trips of their own."""
+    plain = [job for job in jobs if not job.depends_on and job.idempotency_key is None]
+    return plain, [job for job in jobs if job.depends_on or job.idempotency_key is not None]
+
+
+def _check_replicas(confirmed: int, wanted: int) -> None:
+    if confirmed < wanted:
+        raise ServiceUnavailableError(
+            "The job was not confirmed by enough Redis replicas in time; retry with its idempotency key"
         )

@@ -10,9 +10,11 @@ MULTI/EXEC (or pipeline) as the write they describe, so publishing costs no extr
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from redis import Redis
+from redis.asyncio.client import Pipeline as AsyncPipeline
 from redis.client import Pipeline
 from rq.job import Job
 
@@ -21,27 +23,38 @@ from gql_jobs.domain import EventKind, JobEvent, JobRecord
 from gql_jobs.snapshots import iso_now
 
 
-def encode(event: JobEvent) -> str:
-    return json.dumps(
-        {
-            "id": event.job_id,
-            "kind": event.kind.value,
-            "status": event.status,
-            "queue": event.queue,
-            "task": event.task,
-            "tags": list(event.tags),
-            "at": event.at,
-            "retried": event.retried,
-            "owner": event.owner,
-        },
-        separators=(",", ":"),
-    )
+def _as_json(event: JobEvent) -> dict[str, Any]:
+    return {
+        "id": event.job_id,
+        "kind": event.kind.value,
+        "status": event.status,
+        "queue": event.queue,
+        "task": event.task,
+        "tags": list(event.tags),
+        "at": event.at,
+        "retried": event.retried,
+        "owner": event.owner,
+    }
 
 
-def decode(raw: bytes | str) -> JobEvent | None:
-    """Parse an event; `None` for anything malformed (the channel is not ours alone to trust)."""
+def encode(events: Sequence[JobEvent]) -> str:
+    """One message: an event object, or an array of them (a batch submitted together)."""
+    body = _as_json(events[0]) if len(events) == 1 else [_as_json(event) for event in events]
+    return json.dumps(body, separators=(",", ":"))
+
+
+def decode(raw: bytes | str) -> list[JobEvent]:
+    """Parse a message's events, dropping what is malformed (the channel is not ours alone to trust)."""
     try:
         data = json.loads(raw)
+    except ValueError:
+        return []
+    items = data if isinstance(data, list) else [data]
+    return [event for event in map(_event, items) if event is not None]
+
+
+def _event(data: Any) -> JobEvent | None:
+    try:
         return JobEvent(
             job_id=str(data["id"]),
             kind=EventKind(data["kind"]),
@@ -53,12 +66,14 @@ def decode(raw: bytes | str) -> JobEvent | None:
             retried=bool(data.get("retried", False)),
             owner=data.get("owner") if isinstance(data.get("owner"), str) else None,
         )
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError):
         return None
 
 
-def publish(connection: Redis | Pipeline, event: JobEvent) -> None:
-    connection.publish(EVENTS_CHANNEL, encode(event))
+def publish(connection: Redis | Pipeline | AsyncPipeline, *events: JobEvent) -> None:
+    """Publish events (one message for all of them: one command however many jobs)."""
+    if events:
+        connection.publish(EVENTS_CHANNEL, encode(events))
 
 
 def of_rq_job(job: Job, kind: EventKind = EventKind.STATUS, *, retried: bool = False) -> JobEvent:

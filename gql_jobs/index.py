@@ -10,7 +10,9 @@ A cursor is the (score, job id) pair of an entry, base64-encoded. Order is (scor
 so a cursor stays valid while jobs are added: new jobs have higher scores and land before page 1.
 
 Entries outlive their jobs (RQ expires jobs by TTL without telling anyone): readers drop entries
-whose job is gone, and each submission trims entries older than `index_retention`.
+whose job is gone, and submissions trim entries older than `index_retention` from the sets they
+add to, each set at most once per `TRIM_EVERY_SECONDS` per process (trimming on every submission
+was 6 of a submission's 20 Redis commands, for entries that can only be a few seconds older).
 """
 
 from __future__ import annotations
@@ -23,11 +25,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis import Redis
+from redis.asyncio.client import Pipeline as AsyncPipeline
 from redis.client import Pipeline
 
 from gql_jobs.constants import INDEX_ALL, INDEX_BY_OWNER, INDEX_BY_QUEUE, INDEX_BY_TAG, INDEX_BY_TASK
 from gql_jobs.domain import JobFilter
 from gql_jobs.errors import InvalidCursorError
+
+#: How often (per process) a submission also trims the index sets it adds to.
+TRIM_EVERY_SECONDS = 10.0
+#: Index sets whose last trim time a process remembers.
+MAX_TRACKED_SETS = 10_000
 
 
 @dataclass(frozen=True, order=True)
@@ -67,12 +75,33 @@ def keys_for(queue: str, task: str | None, tags: Iterable[str], owner: str | Non
     return keys
 
 
-def add(pipe: Pipeline, job_id: str, score: int, keys: Sequence[str], retention_seconds: int) -> None:
-    """Queue the index writes for one job on `pipe`, trimming what is past retention."""
-    horizon = score - retention_seconds * 1_000_000
+def trim(pipe: Pipeline | AsyncPipeline, keys: Sequence[str], horizon: int) -> None:
+    """Queue the removal of entries scored below `horizon` from `keys`."""
     for key in keys:
-        pipe.zadd(key, {job_id: score})
         pipe.zremrangebyscore(key, "-inf", f"({horizon}")
+
+
+class TrimSchedule:
+    """Which index sets are due a trim, and the horizon: past `retention_seconds`, in micros.
+
+    Thread-safe enough: a race only trims a set twice, which is harmless."""
+
+    def __init__(self, retention_seconds: int, every_seconds: float = TRIM_EVERY_SECONDS) -> None:
+        self.retention_micros = retention_seconds * 1_000_000
+        self.every = every_seconds
+        self._next: dict[str, float] = {}
+
+    def due(self, keys: Iterable[str]) -> list[str]:
+        now = time.monotonic()
+        due = [key for key in keys if self._next.get(key, 0.0) <= now]
+        if due:
+            if len(self._next) > MAX_TRACKED_SETS:  # many short-lived tags: forget, trim again
+                self._next.clear()
+            self._next.update(dict.fromkeys(due, now + self.every))
+        return due
+
+    def horizon(self, score: int) -> int:
+        return score - self.retention_micros
 
 
 def remove(pipe: Pipeline, job_id: str, keys: Sequence[str]) -> None:

@@ -29,7 +29,6 @@ from redis.exceptions import RedisError
 
 from gql_jobs import events
 from gql_jobs.auth import SYSTEM, Principal
-from gql_jobs.concurrency import run_sync
 from gql_jobs.constants import EVENTS_CHANNEL
 from gql_jobs.domain import EventKind, JobEvent, JobFilter, JobRecord
 from gql_jobs.errors import GqlJobsError
@@ -165,9 +164,9 @@ class LiveUpdates:
                     await pubsub.subscribe(EVENTS_CHANNEL)
                     self._subscribed.set()
                     async for message in pubsub.listen():
-                        event = events.decode(message["data"]) if message.get("type") == "message" else None
-                        if event is not None:
-                            await self._dispatch(event)
+                        if message.get("type") == "message":
+                            for event in events.decode(message["data"]):
+                                await self._dispatch(event)
             except (RedisError, OSError) as exc:
                 self._subscribed.clear()
                 log.warning("job event subscription lost (%s); retrying", exc)
@@ -189,7 +188,7 @@ class LiveUpdates:
         seq = self.next_seq()
         if event.kind != EventKind.DELETED:
             try:
-                [record] = await run_sync(self.service.get_many, SYSTEM, [event.job_id])
+                [record] = await self.service.get_many_async(SYSTEM, [event.job_id])
             except GqlJobsError:
                 return  # Redis is away; the poller catches up once it is back
         self._remember(event.job_id, record)
@@ -224,7 +223,7 @@ class LiveUpdates:
                 continue
             seq = self.next_seq()
             try:
-                records = await run_sync(self.service.get_many, SYSTEM, ids)
+                records = await self.service.get_many_async(SYSTEM, ids)
                 for job_id, record in zip(ids, records, strict=True):
                     self._deliver_polled(job_id, record, seq)
             except GqlJobsError:

@@ -7,7 +7,9 @@ processes on different machines agree. A batch of N jobs takes N tokens, all or 
 from __future__ import annotations
 
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
 
+from gql_jobs.concurrency import run_sync
 from gql_jobs.constants import RATE_LIMIT_PREFIX
 from gql_jobs.errors import RateLimitedError
 
@@ -33,10 +35,13 @@ return {allowed, tostring((cost - tokens) / rate)}
 
 
 class RateLimiter:
-    def __init__(self, connection: Redis, per_second: float, burst: int) -> None:
+    def __init__(
+        self, connection: Redis, per_second: float, burst: int, async_connection: AsyncRedis | None = None
+    ) -> None:
         self.per_second = per_second
         self.burst = burst
         self._take = connection.register_script(_TAKE)
+        self._take_async = async_connection.register_script(_TAKE) if async_connection else None
 
     @property
     def enabled(self) -> bool:
@@ -48,12 +53,31 @@ class RateLimiter:
         A batch larger than the burst can never pass whole: it is refused with the time a burst
         takes to refill, and the client should split it.
         """
-        if not self.enabled or cost <= 0:
+        if self._needed(cost):
+            self._check(*self._take(keys=self._keys(principal), args=self._args(cost)))
+
+    async def take_async(self, principal: str, cost: int) -> None:
+        """`take` on the event loop."""
+        if not self._needed(cost):
             return
+        if self._take_async is None:
+            await run_sync(self.take, principal, cost)
+            return
+        self._check(*await self._take_async(keys=self._keys(principal), args=self._args(cost)))
+
+    def _needed(self, cost: int) -> bool:
+        if not self.enabled or cost <= 0:
+            return False
         if cost > self.burst:
             raise RateLimitedError(self.burst / self.per_second)
-        allowed, wait = self._take(
-            keys=[RATE_LIMIT_PREFIX + principal], args=[self.per_second, self.burst, cost]
-        )
+        return True
+
+    def _keys(self, principal: str) -> list[str]:
+        return [RATE_LIMIT_PREFIX + principal]
+
+    def _args(self, cost: int) -> list[float]:
+        return [self.per_second, self.burst, cost]
+
+    def _check(self, allowed: int | bytes, wait: bytes | str) -> None:
         if not int(allowed):
             raise RateLimitedError(max(0.001, float(wait)))

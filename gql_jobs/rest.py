@@ -75,7 +75,7 @@ class ErrorResponse(BaseModel):
         503: {"model": ErrorResponse, "description": "Redis unavailable"},
     },
 )
-def submit_job(
+async def submit_job(
     body: JobPayload,
     service: ServiceDep,
     caller: CallerDep,
@@ -86,7 +86,7 @@ def submit_job(
     request = SubmitRequest(
         task=body.task, payload=body.payload, tags=LESSON_TAGS, idempotency_key=idempotency_key
     )
-    record = service.submit(caller, request).record
+    record = (await service.submit_async(caller, request)).record
     return JSONResponse(
         {"job_id": record.id, "status": record.status.value, "submitted_at": record.submitted_at}
     )
@@ -101,8 +101,8 @@ def submit_job(
         503: {"model": ErrorResponse, "description": "Redis unavailable"},
     },
 )
-def job_status(job_id: str, service: ServiceDep, caller: CallerDep) -> JSONResponse:
-    return JSONResponse(status_body(service.get(caller, job_id)))
+async def job_status(job_id: str, service: ServiceDep, caller: CallerDep) -> JSONResponse:
+    return JSONResponse(status_body(await service.get_async(caller, job_id)))
 
 
 def status_body(record: JobRecord) -> dict[str, Any]:

@@ -8,19 +8,21 @@ nothing of HTTP or GraphQL. Its helpers (`enqueue`, `listing`, `snapshots`, `ind
 Every operation takes the caller (`Principal`, or `None` for a caller without a valid key) and
 enforces scopes and ownership here, so both transports behave the same: another tenant's job is
 simply "not found". Every method is synchronous (RQ is), so async callers hand it to a thread
-(`gql_jobs.concurrency.run_sync`). A Redis connection failure surfaces as
-`ServiceUnavailableError`, raised before anything was half-written (writes are MULTI/EXEC).
+(`gql_jobs.concurrency.run_sync`), except the hot ones, which also come as `*_async` coroutines.
+A Redis connection failure surfaces as `ServiceUnavailableError`, raised before anything was
+half-written (writes are MULTI/EXEC).
 """
 
 from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import replace
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import ParamSpec, TypeVar
 
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq.command import send_stop_job_command
@@ -30,6 +32,7 @@ from rq.registry import CanceledJobRegistry, FailedJobRegistry
 
 from gql_jobs import events, index, inventory, listing, metrics
 from gql_jobs.auth import SYSTEM, Principal, Scope
+from gql_jobs.concurrency import run_sync
 from gql_jobs.domain import (
     EventKind,
     JobFilter,
@@ -54,7 +57,7 @@ from gql_jobs.errors import (
 )
 from gql_jobs.ratelimit import RateLimiter
 from gql_jobs.settings import Settings
-from gql_jobs.snapshots import SERIALIZER, read_jobs, results_key
+from gql_jobs.snapshots import SERIALIZER, read_jobs, read_jobs_async, results_key
 from gql_jobs.submission import PreparedJob, is_valid_job_id, prepare
 from gql_jobs.tasks import TaskRegistry
 
@@ -67,6 +70,19 @@ REQUEUEABLE = frozenset({JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED
 STOP_CONFIRM_SECONDS = 3.0
 
 __all__ = ["JobService", "Submitted"]
+
+
+def _redis_guard_async(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """`_redis_guard` for coroutines."""
+
+    @functools.wraps(method)
+    async def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await method(*args, **kwargs)
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            raise ServiceUnavailableError() from exc
+
+    return guarded
 
 
 def _redis_guard(method: Callable[P, T]) -> Callable[P, T]:
@@ -90,15 +106,53 @@ def _require(caller: Principal | None, scope: Scope) -> Principal:
     return caller
 
 
-class JobService:
-    """Submit, read, list and manage jobs. One instance per process; thread-safe."""
+@dataclass
+class _Batch:
+    """A submission batch between checking and writing."""
 
-    def __init__(self, connection: Redis, registry: TaskRegistry, settings: Settings) -> None:
+    owner: str
+    slots: list[PreparedJob | GqlJobsError]
+    missing: dict[str, str] = field(default_factory=dict)  # job id -> its first missing dependency
+
+    @property
+    def prepared(self) -> list[PreparedJob]:
+        return [slot for slot in self.slots if isinstance(slot, PreparedJob)]
+
+    @property
+    def ready(self) -> list[PreparedJob]:
+        return [job for job in self.prepared if job.job_id not in self.missing]
+
+    def outcomes(self, done: dict[str, Submitted]) -> list[Submitted | GqlJobsError]:
+        """One outcome per request, in order; counts what was newly submitted."""
+        metrics.count_submitted(o.record.task or "?" for o in done.values() if not o.deduplicated)
+        return [
+            (done[slot.job_id] if slot.job_id in done else JobNotFoundError(self.missing[slot.job_id]))
+            if isinstance(slot, PreparedJob)
+            else slot
+            for slot in self.slots
+        ]
+
+
+class JobService:
+    """Submit, read, list and manage jobs. One instance per process; thread-safe.
+
+    The hot operations (submit, read) also come as `*_async` coroutines that talk to Redis with the
+    async client on the event loop; without one (`async_connection=None`) they run the synchronous
+    operation on a thread. Both give the same results (the test suite runs both)."""
+
+    def __init__(
+        self,
+        connection: Redis,
+        registry: TaskRegistry,
+        settings: Settings,
+        async_connection: AsyncRedis | None = None,
+    ) -> None:
         self.connection = connection
+        self.async_connection = async_connection
         self.registry = registry
         self.settings = settings
-        self._enqueuer = Enqueuer(connection, settings)
-        self._rate = RateLimiter(connection, settings.rate_limit, settings.rate_limit_burst)
+        self._enqueuer = Enqueuer(connection, settings, async_connection)
+        self._rate = RateLimiter(connection, settings.rate_limit, settings.rate_limit_burst, async_connection)
 
     def authorize(self, caller: Principal | None, scope: Scope) -> Principal:
         """The caller, if it holds `scope`; for transports that must check before streaming."""
@@ -109,10 +163,12 @@ class JobService:
     @_redis_guard
     def submit(self, caller: Principal | None, request: SubmitRequest) -> Submitted:
         """Validate and enqueue one job (one round trip unless it has dependencies or a key)."""
-        outcome = self.submit_many(caller, [request])[0]
-        if isinstance(outcome, GqlJobsError):
-            raise outcome
-        return outcome
+        return _single(self.submit_many(caller, [request]))
+
+    @_redis_guard_async
+    async def submit_async(self, caller: Principal | None, request: SubmitRequest) -> Submitted:
+        """`submit` for async callers: on the event loop, no thread for a plain job."""
+        return _single(await self.submit_many_async(caller, [request]))
 
     @_redis_guard
     def submit_many(
@@ -123,6 +179,24 @@ class JobService:
         Returns one outcome per request, in order: the job, or the error that kept it out. Jobs
         with dependencies or idempotency keys cost round trips of their own (see `enqueue`).
         """
+        batch = self._prepare(caller, requests)
+        batch.missing = self._missing_dependencies(batch.prepared)
+        self._rate.take(batch.owner, len(batch.ready))
+        return batch.outcomes(self._enqueuer.enqueue(batch.ready))
+
+    @_redis_guard_async
+    async def submit_many_async(
+        self, caller: Principal | None, requests: Sequence[SubmitRequest]
+    ) -> list[Submitted | GqlJobsError]:
+        """`submit_many` for async callers (jobs with dependencies or keys still take a thread)."""
+        batch = self._prepare(caller, requests)
+        if any(job.depends_on for job in batch.prepared):
+            batch.missing = await run_sync(self._missing_dependencies, batch.prepared)
+        await self._rate.take_async(batch.owner, len(batch.ready))
+        return batch.outcomes(await self._enqueuer.enqueue_async(batch.ready))
+
+    def _prepare(self, caller: Principal | None, requests: Sequence[SubmitRequest]) -> _Batch:
+        """Check the caller and each request (no Redis): the part both submit paths share."""
         owner = _require(caller, Scope.SUBMIT).name
         if len(requests) > self.settings.max_batch_size:
             raise BatchTooLargeError(self.settings.max_batch_size, len(requests))
@@ -132,18 +206,7 @@ class JobService:
                 slots.append(prepare(request, self.registry, self.settings, owner))
             except GqlJobsError as exc:
                 slots.append(exc)
-        prepared = [slot for slot in slots if isinstance(slot, PreparedJob)]
-        missing = self._missing_dependencies(prepared)
-        ready = [job for job in prepared if job.job_id not in missing]
-        self._rate.take(owner, len(ready))
-        done = self._enqueuer.enqueue(ready)
-        metrics.count_submitted(o.record.task or "?" for o in done.values() if not o.deduplicated)
-        return [
-            (done[slot.job_id] if slot.job_id in done else JobNotFoundError(missing[slot.job_id]))
-            if isinstance(slot, PreparedJob)
-            else slot
-            for slot in slots
-        ]
+        return _Batch(owner, slots)
 
     def _missing_dependencies(self, prepared: list[PreparedJob]) -> dict[str, str]:
         """Job id -> the first of its dependencies that does not exist (or is another tenant's)."""
@@ -164,20 +227,31 @@ class JobService:
 
     @_redis_guard
     def get(self, caller: Principal | None, job_id: str) -> JobRecord:
-        record = self.get_many(caller, [job_id])[0]
-        if record is None:
-            raise JobNotFoundError(job_id)
-        return record
+        return _found(job_id, self.get_many(caller, [job_id])[0])
+
+    @_redis_guard_async
+    async def get_async(self, caller: Principal | None, job_id: str) -> JobRecord:
+        return _found(job_id, (await self.get_many_async(caller, [job_id]))[0])
 
     @_redis_guard
     def get_many(self, caller: Principal | None, job_ids: Sequence[str]) -> list[JobRecord | None]:
         """Read jobs in one round trip. `None` for a job that does not exist, is another tenant's,
         or has a malformed id (which never reaches Redis)."""
         reader = _require(caller, Scope.READ)
-        valid = [job_id for job_id in dict.fromkeys(job_ids) if is_valid_job_id(job_id)]
-        found = dict(zip(valid, read_jobs(self.connection, valid), strict=True))
-        records = [found.get(job_id) for job_id in job_ids]
-        return [r if r is not None and reader.owns(r.owner) else None for r in records]
+        valid = _valid_ids(job_ids)
+        return _visible(reader, job_ids, valid, read_jobs(self.connection, valid))
+
+    @_redis_guard_async
+    async def get_many_async(
+        self, caller: Principal | None, job_ids: Sequence[str]
+    ) -> list[JobRecord | None]:
+        """`get_many` on the event loop."""
+        if self.async_connection is None:
+            return await run_sync(self.get_many, caller, job_ids)
+        reader = _require(caller, Scope.READ)
+        valid = _valid_ids(job_ids)
+        found = await read_jobs_async(self.async_connection, self.connection, valid)
+        return _visible(reader, job_ids, valid, found)
 
     @_redis_guard
     def list_jobs(self, caller: Principal | None, job_filter: JobFilter, page: PageRequest) -> Page:
@@ -308,6 +382,32 @@ class JobService:
     @_redis_guard
     def ping(self) -> bool:
         return bool(self.connection.ping())
+
+
+def _single(outcomes: list[Submitted | GqlJobsError]) -> Submitted:
+    if isinstance(outcomes[0], GqlJobsError):
+        raise outcomes[0]
+    return outcomes[0]
+
+
+def _found(job_id: str, record: JobRecord | None) -> JobRecord:
+    if record is None:
+        raise JobNotFoundError(job_id)
+    return record
+
+
+def _valid_ids(job_ids: Sequence[str]) -> list[str]:
+    """Distinct ids worth asking Redis about (a malformed id never reaches it)."""
+    return [job_id for job_id in dict.fromkeys(job_ids) if is_valid_job_id(job_id)]
+
+
+def _visible(
+    reader: Principal, job_ids: Sequence[str], asked: list[str], found: list[JobRecord | None]
+) -> list[JobRecord | None]:
+    """Records in the order of `job_ids`; `None` for what the reader may not see."""
+    by_id = dict(zip(asked, found, strict=True))
+    records = [by_id.get(job_id) for job_id in job_ids]
+    return [r if r is not None and reader.owns(r.owner) else None for r in records]
 
 
 def _principal(owner: str) -> Principal:

@@ -13,6 +13,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
+from redis.asyncio.client import Pipeline as AsyncPipeline
+from redis.client import Pipeline
 from rq.job import Job
 from rq.results import Result
 from rq.serializers import JSONSerializer
@@ -44,10 +47,30 @@ def read_jobs(connection: Redis, job_ids: Sequence[str]) -> list[JobRecord | Non
     if not job_ids:
         return []
     with connection.pipeline(transaction=True) as pipe:
-        for job_id in job_ids:
-            pipe.hgetall(Job.key_for(job_id))
-            pipe.xrevrange(results_key(job_id), "+", "-", count=1)
+        stage_reads(pipe, job_ids)
         replies = pipe.execute()
+    return to_records(connection, job_ids, replies)
+
+
+async def read_jobs_async(
+    connection: AsyncRedis, rq_connection: Redis, job_ids: Sequence[str]
+) -> list[JobRecord | None]:
+    """`read_jobs` on the event loop (`rq_connection` is only handed to RQ's objects, never used)."""
+    if not job_ids:
+        return []
+    async with connection.pipeline(transaction=True) as pipe:
+        stage_reads(pipe, job_ids)
+        replies = await pipe.execute()
+    return to_records(rq_connection, job_ids, replies)
+
+
+def stage_reads(pipe: Pipeline | AsyncPipeline, job_ids: Sequence[str]) -> None:
+    for job_id in job_ids:
+        pipe.hgetall(Job.key_for(job_id))
+        pipe.xrevrange(results_key(job_id), "+", "-", count=1)
+
+
+def to_records(connection: Redis, job_ids: Sequence[str], replies: list[Any]) -> list[JobRecord | None]:
     return [
         to_record(connection, job_id, replies[2 * i], replies[2 * i + 1]) for i, job_id in enumerate(job_ids)
     ]

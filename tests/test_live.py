@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,8 +19,10 @@ import redis
 from fastapi.testclient import TestClient
 from starlette.testclient import WebSocketTestSession
 
+from gql_jobs import events
 from gql_jobs.app import create_app
 from gql_jobs.connections import API_CLIENT_NAME, EVENTS_CLIENT_NAME
+from gql_jobs.constants import EVENTS_CHANNEL
 from tests.conftest import ROOT, make_settings, redis_test_url, subprocess_env, wait_for
 
 pytestmark = pytest.mark.integration
@@ -215,6 +218,33 @@ def test_job_events_stream_only_matching_jobs(live_client: TestClient, drain: Ca
     assert red not in json.dumps(received)
     assert [event["status"] for event in received] == ["QUEUED", "STARTED", "FINISHED"]
     assert all(event["job"]["tags"] == ["blue"] for event in received)
+
+
+def test_a_batch_is_one_message_but_an_event_per_job(
+    live_client: TestClient, redis_client: redis.Redis
+) -> None:
+    query = 'subscription { jobEvents(filter: {tag: "blue"}) { type jobId status } }'
+    batch = "mutation ($inputs: [SubmitJobInput!]!) { submitJobs(inputs: $inputs) { ...Id } }" + ID_FRAGMENT
+    inputs = [{"task": "echo", "payload": {"n": n}, "tags": ["blue" if n % 2 else "red"]} for n in range(6)]
+    probe = redis_client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+    probe.subscribe(EVENTS_CHANNEL)
+    with live_client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+        session = TransportWs(ws)
+        session.subscribe(query)
+        wait_for(lambda: live_client.app.state.live.watcher_count == 1)  # type: ignore[attr-defined]
+        reply = live_client.post("/graphql", json={"query": batch, "variables": {"inputs": inputs}}).json()
+        ids = [item["job"]["id"] for item in reply["data"]["submitJobs"]]
+        received = [ws.receive_json()["payload"]["data"]["jobEvents"] for _ in range(3)]
+    assert [event["jobId"] for event in received] == ids[1::2]
+    assert {event["status"] for event in received} == {"QUEUED"}
+    messages = []
+    deadline = time.monotonic() + 1
+    while time.monotonic() < deadline:  # (a subscribe confirmation also reads as None)
+        if (message := probe.get_message(timeout=0.1)) is not None:
+            messages.append(message)
+    probe.close()
+    assert len(messages) == 1  # one PUBLISH for the whole batch
+    assert [event.job_id for event in events.decode(messages[0]["data"])] == ids
 
 
 def test_subscriptions_per_connection_are_capped(redis_client: redis.Redis) -> None:

@@ -158,7 +158,7 @@ class Mutation:
         self, info: Info, input: Annotated[SubmitJobInput, strawberry.argument(description="The job.")]
     ) -> SubmitJobResult:
         try:
-            submitted = await run_sync(info.context.service.submit, info.context.caller, input.to_domain())
+            submitted = await info.context.service.submit_async(info.context.caller, input.to_domain())
         except GqlJobsError as exc:
             return error_member(exc, input.idempotency_key)  # type: ignore[return-value]
         return SubmitJobSuccess.of(submitted)
@@ -173,7 +173,7 @@ class Mutation:
     ) -> list[SubmitJobResult]:
         requests = [item.to_domain() for item in inputs]
         try:
-            outcomes = await run_sync(info.context.service.submit_many, info.context.caller, requests)
+            outcomes = await info.context.service.submit_many_async(info.context.caller, requests)
         except BatchTooLargeError as exc:
             raise query_error(exc) from None
         except GqlJobsError as exc:  # Redis down, rate limited, no key: every item gets the same answer

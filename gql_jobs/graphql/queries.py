@@ -23,7 +23,7 @@ class Query:
     @strawberry.field(description="One job by id; null when there is no such job (or it has expired).")
     async def job(self, info: Info, id: Annotated[strawberry.ID, JOB_ID]) -> Job | None:
         try:
-            record = await run_sync(info.context.service.get, info.context.caller, str(id))
+            record = await info.context.service.get_async(info.context.caller, str(id))
         except JobNotFoundError:
             return None
         except GqlJobsError as exc:

@@ -11,7 +11,6 @@ import strawberry
 from graphql import GraphQLError
 
 from gql_jobs.auth import Scope
-from gql_jobs.concurrency import run_sync
 from gql_jobs.domain import EventKind
 from gql_jobs.errors import GqlJobsError, JobNotFoundError
 from gql_jobs.graphql.context import Info
@@ -72,7 +71,7 @@ class Subscription:
         async with live.watch_job(str(id)) as updates:  # subscribe first, then read: nothing is missed
             shown_seq = live.next_seq()
             try:
-                record = await run_sync(info.context.service.get, info.context.caller, str(id))
+                record = await info.context.service.get_async(info.context.caller, str(id))
             except JobNotFoundError:
                 raise GraphQLError(
                     f"Job not found: {str(id)[:140]}", extensions={"code": "NOT_FOUND"}

@@ -94,9 +94,7 @@ class Job:
     async def depends_on(self, info: Info) -> list[Job]:
         if not self.record.depends_on:
             return []
-        records = await run_sync(
-            info.context.service.get_many, info.context.caller, list(self.record.depends_on)
-        )
+        records = await info.context.service.get_many_async(info.context.caller, list(self.record.depends_on))
         return [Job.of(record) for record in records if record is not None]
 
     @strawberry.field(description="0-based place in its queue while QUEUED (costs O(queue length)).")

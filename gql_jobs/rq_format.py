@@ -1,0 +1,139 @@
+"""RQ's storage format for the jobs we create: the job hash and where the job id goes.
+
+We write new jobs ourselves instead of through RQ's `Job.create` + `Queue.enqueue_job`, for two
+reasons measured in the benchmarks (issue #7): building an RQ `Job` (serializer resolution, date
+formatting, `to_dict`) was a tenth of a submission's CPU, and RQ can only write through a
+*synchronous* pipeline, while the API's hot path runs on the event loop with an async client
+(a thread hop per request cost more than the Redis round trip itself).
+
+What we write is exactly what RQ 2.x writes (`Job.to_dict()` with the JSON serializer, the queue
+list or the scheduled registry, the `rq:queues` set), plus our owner field, which RQ ignores.
+`tests/test_rq_format.py` holds this module to RQ's own output for every option we use, and RQ's
+workers, `rq info` and `Job.fetch` read these jobs as their own. Jobs with dependencies still go
+through RQ (`Queue.enqueue_job`), which must check their dependencies under WATCH.
+"""
+
+from __future__ import annotations
+
+import calendar
+import itertools
+import json
+import zlib
+from collections.abc import Sequence
+
+from redis.asyncio.client import Pipeline as AsyncPipeline
+from redis.client import Pipeline
+from redis.typing import EncodableT, FieldT
+
+from gql_jobs.constants import OWNER_FIELD
+from gql_jobs.domain import JobRecord, JobStatus
+from gql_jobs.submission import PreparedJob
+
+#: RQ's key names (`rq.job.Job.key_for`, `rq.queue.Queue.key`, `Queue.redis_queues_keys`, ...).
+JOB_KEY_PREFIX = "rq:job:"
+QUEUE_KEY_PREFIX = "rq:queue:"
+QUEUES_SET = "rq:queues"
+SCHEDULED_KEY_PREFIX = "rq:scheduled:"
+
+#: `rq.utils.utcformat`'s format.
+RQ_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+#: Fields RQ always writes, empty while the job has not run (`Job.to_dict`).
+_EMPTY_FIELDS = (
+    "success_callback_name",
+    "failure_callback_name",
+    "stopped_callback_name",
+    "started_at",
+    "ended_at",
+    "last_heartbeat",
+    "worker_name",
+    "group_id",
+)
+
+
+def job_key(job_id: str) -> str:
+    return JOB_KEY_PREFIX + job_id
+
+
+def queue_key(queue: str) -> str:
+    return QUEUE_KEY_PREFIX + queue
+
+
+def job_hash(job: PreparedJob) -> dict[FieldT, EncodableT]:
+    """The fields of `rq:job:<id>` for a new job, as `Job.to_dict()` would write them."""
+    moment = job.submitted_at.strftime(RQ_TIME_FORMAT)
+    data = json.dumps([job.spec.func_path, None, [job.payload], {}])
+    fields: dict[FieldT, EncodableT] = {"created_at": moment, "data": zlib.compress(data.encode())}
+    fields.update(dict.fromkeys(_EMPTY_FIELDS, ""))
+    if job.retry_max:
+        fields["retries_left"] = job.retry_max
+        fields["retry_intervals"] = json.dumps(list(job.retry_intervals) or [0])
+    fields["origin"] = job.queue
+    fields["description"] = job.description
+    if job.run_at is None:
+        fields["enqueued_at"] = moment
+    fields["timeout"] = job.timeout
+    fields["result_ttl"] = job.result_ttl
+    fields["failure_ttl"] = job.failure_ttl
+    fields["status"] = initial_status(job).value
+    fields["meta"] = json.dumps(job.meta)
+    fields[OWNER_FIELD] = job.owner
+    return fields
+
+
+def initial_status(job: PreparedJob) -> JobStatus:
+    return JobStatus.QUEUED if job.run_at is None else JobStatus.SCHEDULED
+
+
+def stage(jobs: Sequence[PreparedJob], pipe: Pipeline | AsyncPipeline) -> None:
+    """Queue the writes that store jobs without dependencies and make them runnable (or scheduled).
+
+    A hash per job, then per queue one `SADD` and one `RPUSH`/`LPUSH`/`ZADD` for all its jobs, in
+    submission order (what RQ does job by job, in fewer commands: a batch costs ~1 per job)."""
+    by_queue: dict[str, list[PreparedJob]] = {}
+    for job in jobs:
+        pipe.hset(job_key(job.job_id), mapping=job_hash(job))
+        by_queue.setdefault(job.queue, []).append(job)
+    for queue, queued in by_queue.items():
+        pipe.sadd(QUEUES_SET, queue_key(queue))
+        scheduled = {j.job_id: calendar.timegm(j.run_at.utctimetuple()) for j in queued if j.run_at}
+        if scheduled:
+            pipe.zadd(SCHEDULED_KEY_PREFIX + queue, scheduled)
+        for at_front, group in itertools.groupby((j for j in queued if not j.run_at), lambda j: j.at_front):
+            ids = [j.job_id for j in group]
+            if at_front:
+                pipe.lpush(queue_key(queue), *ids)
+            else:
+                pipe.rpush(queue_key(queue), *ids)
+
+
+def new_record(job: PreparedJob) -> JobRecord:
+    """The record of a job just written by `stage`, from what was written (no read back)."""
+    status = initial_status(job)
+    return JobRecord(
+        id=job.job_id,
+        status=status,
+        raw_status=status.value,
+        task=job.spec.name,
+        queue=job.queue,
+        func_name=job.spec.func_path,
+        payload=job.payload,
+        meta=job.meta,
+        tags=tuple(job.meta["tags"]),
+        description=job.description,
+        submitted_at=job.submitted_at.isoformat(),
+        created_at=job.submitted_at,
+        enqueued_at=job.submitted_at if job.run_at is None else None,
+        started_at=None,
+        ended_at=None,
+        result=None,
+        error=None,
+        progress=None,
+        retries_left=job.retry_max or None,
+        depends_on=job.depends_on,
+        timeout=job.timeout,
+        result_ttl=job.result_ttl,
+        failure_ttl=job.failure_ttl,
+        worker_name=None,
+        owner=job.owner,
+    )
