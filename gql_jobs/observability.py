@@ -1,7 +1,7 @@
 """Request ids, structured logs and request metrics: the operator's view of the API.
 
-Every HTTP request gets an id (the client's `X-Request-ID` if it sent a sane one, else a new
-uuid4), echoed in the response and attached to every log record written while it is handled.
+Every HTTP request gets an id (the client's `X-Request-ID` if it sent a sane one, else 128 random
+bits in hex), echoed in the response and attached to every log record written while it is handled.
 Logs are JSON lines (python-json-logger) unless `GQL_JOBS_LOG_FORMAT=text`.
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import contextvars
 import logging
 import logging.config
+import os
 import re
-import uuid
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -73,9 +73,7 @@ class RequestContext:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope.get("headers") or [])
-        offered = headers.get(b"x-request-id", b"").decode("latin-1")
-        request_id = offered if _SANE_ID.fullmatch(offered) else uuid.uuid4().hex
+        request_id = _offered_id(scope) or os.urandom(16).hex()
         token = REQUEST_ID.set(request_id)
         watch = Stopwatch()
         status = 500
@@ -95,6 +93,15 @@ class RequestContext:
             path = getattr(route, "path", None)
             if path is not None and not path.startswith("/graphql"):
                 observe_request("rest", path, _outcome(status), watch.elapsed)
+
+
+def _offered_id(scope: Scope) -> str | None:
+    """The client's `X-Request-ID`, if it sent a sane one."""
+    for name, value in scope.get("headers") or ():
+        if name == b"x-request-id":
+            offered = value.decode("latin-1")
+            return offered if _SANE_ID.fullmatch(offered) else None
+    return None
 
 
 def _outcome(status: int) -> str:
