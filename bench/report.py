@@ -192,6 +192,12 @@ def other_ratios(document: dict[str, Any]) -> dict[str, float | None]:
             _median(read, f"rest_status|ours-{p}p|c16", "requests_per_s"),
             lesson_status,
         )
+        # The ceiling of any GraphQL target against the lesson's REST: Strawberry with no work.
+        ratio(
+            f"x{p} {{ __typename }} (GraphQL floor) vs lesson's GET",
+            _median(read, f"gql_floor|ours-{p}p|c16", "requests_per_s"),
+            lesson_status,
+        )
     return found
 
 

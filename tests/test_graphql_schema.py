@@ -140,6 +140,15 @@ def test_alias_bomb_is_refused(client: TestClient) -> None:
     assert "aliases" in error["message"]
 
 
+def test_a_query_with_too_many_tokens_is_refused() -> None:
+    query = "{ " + "__typename " * 60 + "}"  # 62 tokens
+    with client_with(max_query_tokens=61) as strict:
+        error = top_level_error(gql(strict, query))
+        assert gql(strict, "{ " + "__typename " * 59 + "}") == {"data": {"__typename": "Query"}}
+
+    assert "more than 61 tokens" in error["message"]
+
+
 def test_introspection_can_be_disabled() -> None:
     with client_with(introspection=False) as locked:
         body = gql(locked, get_introspection_query())
