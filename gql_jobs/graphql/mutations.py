@@ -13,6 +13,7 @@ from gql_jobs.domain import RetryPolicy, SubmitRequest
 from gql_jobs.enqueue import Submitted
 from gql_jobs.errors import BatchTooLargeError, GqlJobsError
 from gql_jobs.graphql.context import Info
+from gql_jobs.graphql.direct_inputs import build_directly
 from gql_jobs.graphql.errors import (
     IdempotencyConflictError,
     InvalidInputError,
@@ -30,6 +31,7 @@ from gql_jobs.graphql.errors import (
 from gql_jobs.graphql.types import Job
 
 
+@build_directly
 @strawberry.input(description="Retry a failing job up to `max` times.")
 class RetryInput:
     max: int = strawberry.field(description="How many retries (1-100).")
@@ -38,6 +40,7 @@ class RetryInput:
     )
 
 
+@build_directly
 @strawberry.input(description="A job to submit.")
 class SubmitJobInput:
     task: str = strawberry.field(description="A registered task name (see `tasks`).")
