@@ -62,8 +62,6 @@ import platform
 import random
 import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -81,16 +79,23 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 import httpx
-import psutil
 import redis
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.processes import (
+    ROOT,
+    STOP_TIMEOUT,
+    end_family,
+    free_port,
+    http_ok,
+    kill_family,
+    redis_server_binary,
+)
+
 RESULTS_DIR = ROOT / "bench" / "results"
 TASK = "echo"
 QUEUE = "default"
 WORKERS = 2
 START_TIMEOUT = 30.0
-STOP_TIMEOUT = 10.0
 RETRY_TAIL = 30.0
 BACKOFF_FIRST = 0.1
 BACKOFF_MAX = 2.0
@@ -127,56 +132,6 @@ Transport = Literal["rest", "graphql"]
 
 
 # -- processes ------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def redis_server_binary() -> str:
-    found = shutil.which("redis-server") or shutil.which(
-        "redis-server", path=str(Path(sys.executable).parent)
-    )
-    if found is None:
-        raise SystemExit("no redis-server on PATH or next to this Python")
-    return found
-
-
-def family(pid: int) -> list[psutil.Process]:
-    """A process and all its descendants (those still alive)."""
-    try:
-        parent = psutil.Process(pid)
-        return [parent, *parent.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return []
-
-
-def kill_family(pid: int) -> int:
-    """SIGSTOP the parent (so it forks no more), SIGKILL its descendants, then it. Returns how many."""
-    members = []
-    with contextlib.suppress(psutil.NoSuchProcess):
-        psutil.Process(pid).send_signal(signal.SIGSTOP)
-        members = family(pid)
-    for member in reversed(members):  # children first, the stopped parent last
-        with contextlib.suppress(psutil.NoSuchProcess):
-            member.kill()
-    return len(members)
-
-
-def end_family(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM a process (RQ's warm shutdown, uvicorn's graceful exit), SIGKILL what is left."""
-    members = family(process.pid)
-    if process.poll() is None:
-        process.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=STOP_TIMEOUT)
-    for member in members:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            member.kill()
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=STOP_TIMEOUT)
 
 
 @dataclass
@@ -347,10 +302,6 @@ def last_error(log: Path) -> str | None:
         if found:
             return f"{found[-1][0]}: {found[-1][1]}"
     return None
-
-
-def http_ok(url: str) -> bool:
-    return httpx.get(url, timeout=1.0).status_code == 200
 
 
 # -- the load -------------------------------------------------------------------------------------

@@ -54,8 +54,8 @@ from rq import Queue
 from rq.serializers import JSONSerializer
 
 from bench import report, workload
-from bench.load_and_fault import ROOT
 from bench.loadgen import Check, Client, LoadSpec, RunningLoad, available_client, run_load
+from bench.processes import ROOT
 from bench.stack import Api, ApiKind, Counters, Stack, counters, cpu_seconds, worker_argv
 from bench.tasks import TASK
 

@@ -1,9 +1,8 @@
 """The processes a benchmark run starts and ends: a private redis-server, the APIs, RQ workers.
 
-Built on the helpers of `bench.load_and_fault` (free ports, redis-server lookup, ending a process
-and its children) and `bench.subscription_latency` (the `rq` command). Everything runs on loopback
-in a temporary directory (its logs are printed on failure); every process started here is ended
-by `Stack.stop_all`, by pid.
+Built on `bench.processes` (free ports, binaries, ending a process and its children). Everything
+runs on loopback in a temporary directory (its logs are printed on failure); every process started
+here is ended by `Stack.stop_all`, by pid.
 
 Also here: Redis counters read with one `INFO` (commands by name, socket reads, used memory),
 whose deltas give commands and round trips per operation.
@@ -24,8 +23,7 @@ from typing import Any, Literal
 import psutil
 import redis
 
-from bench.load_and_fault import ROOT, end_family, family, free_port, http_ok, redis_server_binary
-from bench.subscription_latency import rq_cli
+from bench.processes import ROOT, end_family, family, free_port, http_ok, redis_server_binary, rq_cli
 from bench.tasks import TASK_MODULES
 
 START_TIMEOUT = 60.0

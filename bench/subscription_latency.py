@@ -39,8 +39,6 @@ import json
 import math
 import os
 import platform
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -56,14 +54,13 @@ import redis
 from pydantic import BaseModel, Field
 
 import gql_jobs
+from bench.processes import ROOT, STOP_TIMEOUT, free_port, http_ok, redis_server_binary, rq_cli
 
-ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "bench" / "results"
 TASK_MODULE = "bench.subscription_latency"
 PAUSE_TASK = "bench_pause"
 TARGET_P50_MS = 50.0
 START_TIMEOUT = 30.0
-STOP_TIMEOUT = 10.0
 JOB_TIMEOUT = 30.0
 
 SUBMIT = (
@@ -190,28 +187,6 @@ def stats(values: Sequence[float]) -> dict[str, float | int | None]:
 # -- processes ------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def redis_server_binary() -> str:
-    found = shutil.which("redis-server") or shutil.which(
-        "redis-server", path=str(Path(sys.executable).parent)
-    )
-    if found is None:
-        raise SystemExit("no redis-server on PATH or next to this Python")
-    return found
-
-
-def rq_cli() -> str:
-    found = shutil.which("rq", path=str(Path(sys.executable).parent)) or shutil.which("rq")
-    if found is None:
-        raise SystemExit("no `rq` command next to this Python or on PATH")
-    return found
-
-
 @contextlib.contextmanager
 def running(name: str, argv: list[str], logdir: Path, env: dict[str, str] | None = None) -> Iterator[Any]:
     """A subprocess (output in logdir/name.log), ended on leaving: SIGTERM, then SIGKILL."""
@@ -249,12 +224,6 @@ def child_env(redis_url: str, poll_interval: float) -> dict[str, str]:
         PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p),
     )
     return env
-
-
-def http_ok(url: str) -> bool:
-    import httpx  # noqa: PLC0415 (kept out of the task module's imports: plain rq imports it per job)
-
-    return httpx.get(url, timeout=1.0).status_code == 200
 
 
 # -- the client -----------------------------------------------------------------------------------
