@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from gql_jobs import __version__, health, rest
 from gql_jobs.auth import KeyStore
-from gql_jobs.connections import api_async_redis, api_redis, pubsub_redis
+from gql_jobs.connections import api_async_redis, api_redis, close_async, pubsub_redis
 from gql_jobs.ide import install as install_browser_ui
 from gql_jobs.limits import BodySizeLimit
 from gql_jobs.live import LiveUpdates
@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None, service: JobService | None = No
         await live.close()
         service.connection.close()
         if service.async_connection is not None:
-            await service.async_connection.aclose()
+            await close_async(service.async_connection)
 
     app = FastAPI(
         title="gql-jobs",

@@ -26,6 +26,7 @@ from redis.connection import HiredisRespSerializer
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
+from gql_jobs.sentinel import FailoverRetry, MasterConnection
 from gql_jobs.settings import Settings
 
 #: Names shown by `CLIENT LIST`, so operators (and the leak test) can tell our connections apart.
@@ -130,6 +131,16 @@ def _api_options(settings: Settings) -> dict[str, Any]:
     }
 
 
+async def close_async(client: AsyncRedis) -> None:
+    """Close an async client, and with Sentinel the sentinel clients behind it too.
+
+    (Closing a `master_for` client leaves its `Sentinel`'s own connections open.)"""
+    await client.aclose()
+    manager = getattr(client.connection_pool, "sentinel_manager", None)
+    if isinstance(manager, AsyncSentinel):
+        await manager.aclose()
+
+
 def pubsub_redis(settings: Settings) -> AsyncRedis:
     """Async client for the API's one event subscription: blocks on reads, so no read timeout."""
     options: dict[str, Any] = {
@@ -150,9 +161,11 @@ def pubsub_redis(settings: Settings) -> AsyncRedis:
 def worker_redis(settings: Settings) -> Redis:
     """Client for workers: no read timeout (RQ blocks on BLMOVE), keep-alive on.
 
-    Commands retry briefly (under a second) to ride over a blip. A longer outage (a restart, a
-    Sentinel failover) makes RQ quit, and `gql_jobs.worker` starts a fresh worker: that also gives
-    RQ's scheduler process, which copies these settings, a quick death and a clean restart.
+    Commands retry briefly (under a second) to ride over a blip. A longer outage (a restart) makes
+    RQ quit, and `gql_jobs.worker` starts a fresh worker: that also gives RQ's scheduler process,
+    which copies these settings, a quick death and a clean restart. With Sentinel, commands wait up
+    to `sentinel_failover_wait` for the new master instead, so the job in hand completes on it (see
+    `gql_jobs.sentinel`).
     """
     options: dict[str, Any] = {
         "socket_connect_timeout": settings.redis_connect_timeout,
@@ -161,14 +174,14 @@ def worker_redis(settings: Settings) -> Redis:
         "retry": Retry(ExponentialBackoff(cap=0.4, base=0.1), WORKER_RETRIES),
     }
     if settings.sentinels:
-        return _master(settings, options)
+        return _master(settings, {**options, "retry": FailoverRetry(settings.sentinel_failover_wait)})
     return Redis.from_url(redis_url(settings), **options)
 
 
 def _master(settings: Settings, options: dict[str, Any]) -> Redis:
     sentinel = Sentinel(_addresses(settings), sentinel_kwargs=_sentinel_kwargs(settings))  # type: ignore[no-untyped-call]
     master: Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
-        settings.sentinel_master, **options, **_auth(settings)
+        settings.sentinel_master, connection_class=MasterConnection, **options, **_auth(settings)
     )
     return master
 

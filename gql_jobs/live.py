@@ -29,6 +29,7 @@ from redis.exceptions import RedisError
 
 from gql_jobs import events
 from gql_jobs.auth import SYSTEM, Principal
+from gql_jobs.connections import close_async
 from gql_jobs.constants import EVENTS_CHANNEL
 from gql_jobs.domain import EventKind, JobEvent, JobFilter, JobRecord
 from gql_jobs.errors import GqlJobsError
@@ -155,7 +156,7 @@ class LiveUpdates:
             with contextlib.suppress(asyncio.CancelledError, RedisError):
                 await task
         self._tasks = []
-        await self.redis.aclose()
+        await close_async(self.redis)
 
     async def _listen(self) -> None:
         while True:

@@ -50,6 +50,15 @@ class Settings(BaseSettings):
     sentinel_password: SecretStr | None = Field(
         default=None, validation_alias=_env("SENTINEL_PASSWORD"), description="Password of the sentinels."
     )
+    sentinel_failover_wait: float = Field(
+        default=60.0,
+        gt=0,
+        validation_alias=_env("SENTINEL_FAILOVER_WAIT"),
+        description=(
+            "Seconds a worker's Redis call waits for a new master during a failover: more than the "
+            "sentinels' down-after-milliseconds (30 s by default) plus the promotion."
+        ),
+    )
     redis_username: str | None = Field(
         default=None,
         validation_alias=_env("REDIS_USERNAME"),

@@ -9,6 +9,8 @@ is RQ's warm shutdown: the current job finishes, then the worker exits.
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -16,12 +18,14 @@ from typing import Any
 from redis.client import Pipeline
 from redis.exceptions import RedisError
 from rq import Queue, Worker
+from rq.exceptions import StopRequested
 from rq.job import Job
 from rq.worker_pool import WorkerPool
 
 from gql_jobs import events
 from gql_jobs.connections import worker_redis
 from gql_jobs.metrics import record_job_outcome
+from gql_jobs.sentinel import redis_deadline
 from gql_jobs.settings import Settings
 from gql_jobs.snapshots import SERIALIZER
 from gql_jobs.tasks import TaskRegistry, task_modules
@@ -30,6 +34,10 @@ log = logging.getLogger(__name__)
 
 #: Longest pause between restarts of a worker that keeps losing Redis.
 MAX_RESTART_PAUSE = 30.0
+
+#: A stopping worker's last writes (its death, its scheduler's locks) wait this long at most for
+#: Redis (with Sentinel, a worker otherwise waits up to `sentinel_failover_wait` for a master).
+TEARDOWN_WAIT = 3.0
 
 
 class EventedJob(Job):
@@ -95,6 +103,27 @@ class GqlJobsWorker(Worker):
             interval = int(min(job.timeout - self.current_job_working_time, interval))
         return int(interval) + self.heartbeat_grace
 
+    def teardown(self) -> None:
+        """RQ's teardown, waiting only briefly for a Redis that is away: a warm shutdown stays short."""
+        with redis_deadline(TEARDOWN_WAIT):
+            super().teardown()  # type: ignore[no-untyped-call]
+
+    def stop_scheduler(self) -> None:
+        """Stop the scheduler process like RQ, but kill it if it does not stop in time.
+
+        RQ joins it without a timeout; a scheduler waiting for a Redis master would hold up the
+        shutdown. Its lock then expires by itself (RQ re-acquires expired locks).
+        """
+        process = self.scheduler._process if self.scheduler else None
+        if process is None or not process.pid or not process.is_alive():
+            return
+        os.kill(process.pid, signal.SIGTERM)
+        process.join(TEARDOWN_WAIT)
+        if process.is_alive():
+            log.warning("scheduler process %s did not stop in time; killing it", process.pid)
+            process.kill()
+            process.join()
+
 
 def worker_class_for(settings: Settings) -> type[GqlJobsWorker]:
     """A worker class carrying the settings (RQ's pool builds workers from a class alone)."""
@@ -153,23 +182,47 @@ def _supervise(
     e.g. Redis restarting, or failing over, while a job runs), start a fresh one after a pause.
 
     The job in hand at that moment is failed or retried by the abandoned-job sweep, as after a
-    crash. Only a stop request (SIGTERM/SIGINT) or the end of a burst ends the process.
+    crash (with Sentinel, a worker first waits out a failover: see `gql_jobs.sentinel`). Only a
+    stop request (SIGTERM/SIGINT) or the end of a burst ends the process.
     """
     pause = 1.0
     while True:
-        worker = make_worker()
+        worker: Worker | None = None
         failed = False
         try:
+            worker = make_worker()  # talks to Redis already (CLIENT SETNAME)
             worker.work(burst=burst, with_scheduler=with_scheduler, logging_level=logging_level)
-        except RedisError as exc:  # raised from RQ's teardown when Redis is still away
-            log.warning("worker %s lost Redis (%s)", worker.name, exc)
+        except RedisError as exc:  # Redis away at the start, or still away in RQ's teardown
+            log.warning("worker %s lost Redis (%s)", worker.name if worker else "(new)", exc)
             failed = True
-            worker.unsubscribe()  # type: ignore[no-untyped-call]  # what the failed teardown skipped
-        worker.connection.close()
-        if worker._shutdown_requested_date is not None:  # set by RQ on SIGTERM/SIGINT
+        except StopRequested:  # SIGTERM/SIGINT before this worker set its own handlers
+            if worker is not None:
+                _release(worker)
             return True
+        if worker is not None:
+            _release(worker)
+            if worker._shutdown_requested_date is not None:  # set by RQ on SIGTERM/SIGINT
+                return True
         if burst:
             return not failed
-        log.warning("worker %s quit unexpectedly; starting a new worker in %.0f s", worker.name, pause)
-        time.sleep(pause)
+        name = worker.name if worker else "(not started)"
+        log.warning("worker %s quit unexpectedly; starting a new worker in %.0f s", name, pause)
+        try:
+            time.sleep(pause)
+        except StopRequested:  # SIGTERM/SIGINT meanwhile (the last worker's handlers are still set)
+            return True
         pause = min(pause * 2, MAX_RESTART_PAUSE)
+
+
+def _release(worker: Worker) -> None:
+    """Let go of a finished worker's pub/sub thread and connections without a word to Redis.
+
+    RQ's teardown unsubscribes, but it is skipped when an earlier step raised (Redis away), and
+    unsubscribing from an unreachable Redis would only raise again (or wait for a master).
+    """
+    thread = worker.pubsub_thread
+    if thread is not None:
+        thread.stop()
+        thread.join(timeout=1)
+        worker.pubsub.close()
+    worker.connection.close()
