@@ -72,11 +72,12 @@ class Enqueuer:
         plain, special = _split(jobs)
         outcomes: dict[str, Submitted] = {}
         if plain:
+            records = [rq_format.new_record(job) for job in plain]
             with self.connection.pipeline(transaction=True) as pipe:
-                self._stage(plain, pipe)
+                self._stage(plain, records, pipe)
                 pipe.execute()
             self._await_replicas()
-            outcomes.update((job.job_id, Submitted(rq_format.new_record(job))) for job in plain)
+            outcomes.update((record.id, Submitted(record)) for record in records)
         outcomes.update(self._enqueue_special(special))
         return outcomes
 
@@ -87,14 +88,15 @@ class Enqueuer:
         plain, special = _split(jobs)
         outcomes: dict[str, Submitted] = {}
         if plain:
+            records = [rq_format.new_record(job) for job in plain]
             async with self.async_connection.pipeline(transaction=True) as pipe:
-                self._stage(plain, pipe)
+                self._stage(plain, records, pipe)
                 await pipe.execute()
             wanted = self.settings.redis_wait_replicas
             if wanted:
                 confirmed = await self.async_connection.wait(wanted, self.settings.redis_wait_timeout_ms)
                 _check_replicas(int(confirmed), wanted)
-            outcomes.update((job.job_id, Submitted(rq_format.new_record(job))) for job in plain)
+            outcomes.update((record.id, Submitted(record)) for record in records)
         if special:
             outcomes.update(await run_sync(self._enqueue_special, special))
         return outcomes
@@ -109,11 +111,14 @@ class Enqueuer:
                 outcomes[job.job_id] = Submitted(self._enqueue_with_dependencies(job))
         return outcomes
 
-    def _stage(self, jobs: list[PreparedJob], pipe: Pipeline | AsyncPipeline) -> None:
-        """Queue every write of jobs without dependencies on `pipe` (RQ's layout, our extras)."""
+    def _stage(
+        self, jobs: list[PreparedJob], records: list[JobRecord], pipe: Pipeline | AsyncPipeline
+    ) -> None:
+        """Queue every write of jobs without dependencies on `pipe` (RQ's layout, our extras);
+        `records` are the jobs' `rq_format.new_record`s, for their events."""
         rq_format.stage(jobs, pipe)
         self._stage_index(jobs, pipe)
-        events.publish(pipe, *(events.of_record(rq_format.new_record(job)) for job in jobs))
+        events.publish(pipe, *(events.of_record(record) for record in records))
 
     def _stage_index(self, jobs: list[PreparedJob], pipe: Pipeline | AsyncPipeline) -> None:
         """One `ZADD` per index set for the whole batch, and the trims that are due."""
@@ -150,10 +155,11 @@ class Enqueuer:
                             return Submitted(earlier, deduplicated=True)
                     pipe.multi()
                     pipe.set(key, claim, ex=self.settings.idempotency_ttl)
-                    self._stage([job], pipe)
+                    record = rq_format.new_record(job)
+                    self._stage([job], [record], pipe)
                     pipe.execute()
                     self._await_replicas()
-                    return Submitted(rq_format.new_record(job))
+                    return Submitted(record)
                 except WatchError:
                     continue  # a twin got there first: look again
         raise ServiceUnavailableError("Too much contention on this idempotency key; retry")
