@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from graphql import (
     get_introspection_query,
 )
 
-from gql_jobs.graphql.schema import build_schema, sdl
+from gql_jobs.graphql.schema import GuardedSchema, build_schema, sdl
 from tests.conftest import make_settings
 from tests.graphql_helpers import client_with, data, gql, top_level_error
 
@@ -147,6 +148,25 @@ def test_a_query_with_too_many_tokens_is_refused() -> None:
         assert gql(strict, "{ " + "__typename " * 59 + "}") == {"data": {"__typename": "Query"}}
 
     assert "more than 61 tokens" in error["message"]
+
+
+async def _run(schema: GuardedSchema, query: str) -> list[str]:
+    result = await schema.execute(query)
+    return [error.message for error in result.errors or []]
+
+
+def test_each_distinct_document_is_parsed_and_validated_once() -> None:
+    schema = build_schema(make_settings())
+    assert isinstance(schema, GuardedSchema)
+    deep = nested_dependencies(11)
+    first = asyncio.run(_run(schema, deep))
+    again = asyncio.run(_run(schema, deep))
+    asyncio.run(_run(schema, "{ __typename }"))
+
+    assert first == again and "depth" in first[0]  # the cached verdict is the same verdict
+    assert schema._checked.cache_info().hits == 1
+    assert schema._checked.cache_info().misses == 2
+    assert asyncio.run(_run(schema, "{ job(")) and schema._checked.cache_info().currsize == 3
 
 
 def test_introspection_can_be_disabled() -> None:
