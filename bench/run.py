@@ -186,7 +186,9 @@ def parse_options(argv: Sequence[str] | None) -> Options:
     )
     parser.add_argument("--concurrency", help="comma-separated submit concurrencies (16,64)")
     parser.add_argument("--memory-jobs", type=int, help="finished jobs for the memory figure (10000)")
-    parser.add_argument("--drain-jobs", type=int, help="jobs per drain measurement (60 x duration)")
+    parser.add_argument(
+        "--drain-jobs", type=int, help="jobs per drain measurement (200 x duration: ~15 s at 60 jobs/s)"
+    )
     parser.add_argument("--max-requests", type=int, default=1_000_000, help="cap per load measurement")
     parser.add_argument("--loadgen", choices=["auto", "wrk", "httpx"], default="auto")
     parser.add_argument("--subscriptions", action="store_true", help="add the subscription latency figure")
@@ -217,7 +219,7 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         sizes=tuple(sorted(sizes)),
         read_jobs=100 if quick else 1000,
         memory_jobs=args.memory_jobs or (200 if quick else 10_000),
-        drain_jobs=args.drain_jobs or max(20, round(60 * duration)),
+        drain_jobs=args.drain_jobs or max(20, round(200 * duration)),
         sequential_requests=5 if quick else 100,
         max_requests=args.max_requests,
         loadgen=available_client(args.loadgen),
