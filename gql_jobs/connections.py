@@ -12,6 +12,7 @@ second instead of hanging, and the pool reconnects by itself once Redis is back.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import hiredis
@@ -107,8 +108,14 @@ def api_redis(settings: Settings) -> Redis:
 
 
 def api_async_redis(settings: Settings) -> AsyncRedis:
-    """`api_redis` for the event loop: the service's hot paths (submit, read) use it, no thread."""
+    """`api_redis` for the event loop: the service's hot paths (submit, read) use it, no thread.
+
+    It has no read timeout: redis-py arms a timer for every reply it reads, a third of the CPU of a
+    small MULTI/EXEC (measured: 268 -> 178 us). Callers bound each operation as a whole instead,
+    with `deadline` (a cancelled read or write closes its connection, so nothing is left half-read).
+    """
     options = _api_options(settings)
+    options["socket_timeout"] = None
     options["retry"] = AsyncRetry(NoBackoff(), 1)
     if settings.sentinels:
         sentinel = AsyncSentinel(  # type: ignore[no-untyped-call]
@@ -126,6 +133,12 @@ def api_async_redis(settings: Settings) -> AsyncRedis:
         **options,
     )
     return AsyncRedis.from_pool(pool)  # the client owns the pool: closing one closes both
+
+
+def deadline(settings: Settings, extra_seconds: float = 0.0) -> asyncio.Timeout:
+    """The bound of one operation on the async client (`redis_socket_timeout`, plus `extra_seconds`
+    for a command that waits on purpose, like WAIT); raises the built-in `TimeoutError`."""
+    return asyncio.timeout(settings.redis_socket_timeout + extra_seconds)
 
 
 def _api_options(settings: Settings) -> dict[str, Any]:

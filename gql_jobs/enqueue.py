@@ -23,6 +23,7 @@ from rq.job import Job, Retry
 
 from gql_jobs import events, index, rq_format
 from gql_jobs.concurrency import run_sync
+from gql_jobs.connections import deadline
 from gql_jobs.constants import IDEMPOTENCY_PREFIX, OWNER_FIELD
 from gql_jobs.domain import JobRecord
 from gql_jobs.errors import IdempotencyConflictError, ServiceUnavailableError
@@ -89,12 +90,14 @@ class Enqueuer:
         outcomes: dict[str, Submitted] = {}
         if plain:
             records = [rq_format.new_record(job) for job in plain]
-            async with self.async_connection.pipeline(transaction=True) as pipe:
+            async with deadline(self.settings), self.async_connection.pipeline(transaction=True) as pipe:
                 self._stage(plain, records, pipe)
                 await pipe.execute()
             wanted = self.settings.redis_wait_replicas
             if wanted:
-                confirmed = await self.async_connection.wait(wanted, self.settings.redis_wait_timeout_ms)
+                waited = self.settings.redis_wait_timeout_ms / 1000
+                async with deadline(self.settings, extra_seconds=waited):
+                    confirmed = await self.async_connection.wait(wanted, self.settings.redis_wait_timeout_ms)
                 _check_replicas(int(confirmed), wanted)
             outcomes.update((record.id, Submitted(record)) for record in records)
         if special:

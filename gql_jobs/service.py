@@ -33,6 +33,7 @@ from rq.registry import CanceledJobRegistry, FailedJobRegistry
 from gql_jobs import events, index, inventory, listing, metrics
 from gql_jobs.auth import SYSTEM, Principal, Scope
 from gql_jobs.concurrency import run_sync
+from gql_jobs.connections import deadline
 from gql_jobs.domain import (
     EventKind,
     JobFilter,
@@ -73,13 +74,13 @@ __all__ = ["JobService", "Submitted"]
 
 
 def _redis_guard_async(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
-    """`_redis_guard` for coroutines."""
+    """`_redis_guard` for coroutines (whose Redis calls time out with `connections.deadline`)."""
 
     @functools.wraps(method)
     async def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
         try:
             return await method(*args, **kwargs)
-        except (RedisConnectionError, RedisTimeoutError) as exc:
+        except (RedisConnectionError, RedisTimeoutError, TimeoutError) as exc:
             raise ServiceUnavailableError() from exc
 
     return guarded
@@ -192,7 +193,8 @@ class JobService:
         batch = self._prepare(caller, requests)
         if any(job.depends_on for job in batch.prepared):
             batch.missing = await run_sync(self._missing_dependencies, batch.prepared)
-        await self._rate.take_async(batch.owner, len(batch.ready))
+        async with deadline(self.settings):
+            await self._rate.take_async(batch.owner, len(batch.ready))
         return batch.outcomes(await self._enqueuer.enqueue_async(batch.ready))
 
     def _prepare(self, caller: Principal | None, requests: Sequence[SubmitRequest]) -> _Batch:
@@ -250,7 +252,8 @@ class JobService:
             return await run_sync(self.get_many, caller, job_ids)
         reader = _require(caller, Scope.READ)
         valid = _valid_ids(job_ids)
-        found = await read_jobs_async(self.async_connection, self.connection, valid)
+        async with deadline(self.settings):
+            found = await read_jobs_async(self.async_connection, self.connection, valid)
         return _visible(reader, job_ids, valid, found)
 
     @_redis_guard

@@ -68,6 +68,34 @@ def test_redis_down_gives_fast_503_everywhere_then_recovers(
     assert own_client.get("/readyz").status_code == 200
 
 
+def test_a_stalled_redis_gives_503_within_the_timeout_then_recovers(own_redis: RedisServer) -> None:
+    """A Redis that accepts connections but never answers (SIGSTOP): the async client has no
+    per-read timeout, so each operation's deadline must answer instead, and the connections it
+    cut must not poison the pool once Redis answers again."""
+    settings = make_settings(redis_url=own_redis.url, redis_socket_timeout=0.5)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        job_id = client.post("/submit-job", json={"task": "echo", "payload": {}}).json()["job_id"]
+        assert own_redis.process is not None
+        stalled = psutil.Process(own_redis.process.pid)
+        stalled.suspend()
+        try:
+            for method, path, body in [
+                ("POST", "/submit-job", {"task": "echo", "payload": {}}),
+                ("GET", f"/job-status/{job_id}", None),
+                ("POST", "/graphql", {"query": f'{{ job(id: "{job_id}") {{ id }} }}'}),
+            ]:
+                elapsed, response = timed(lambda m=method, p=path, b=body: client.request(m, p, json=b))
+                assert elapsed < DOWN_ANSWER_BOUND_SECONDS, path
+                if path == "/graphql":
+                    assert "SERVICE_UNAVAILABLE" in response.text or "unavailable" in response.text.lower()  # type: ignore[attr-defined]
+                else:
+                    assert response.status_code == 503, (path, response.text)  # type: ignore[attr-defined]
+        finally:
+            stalled.resume()
+        assert client.get(f"/job-status/{job_id}").json()["job_id"] == job_id
+        assert client.post("/submit-job", json={"task": "echo", "payload": {}}).status_code == 200
+
+
 def test_503_body_is_the_lessons_detail_shape(own_redis: RedisServer, own_client: TestClient) -> None:
     own_redis.stop()
     response = own_client.post("/submit-job", json={"task": "echo", "payload": {}})
