@@ -1,4 +1,5 @@
-"""CI smoke run of the benchmark command: `python -m bench --quick` completes and writes its JSON.
+"""CI smoke runs of the benchmark commands: `python -m bench --quick` completes and writes its JSON;
+`python -m bench.inprocess` measures.
 
 It starts its own redis-server, APIs, workers and load generator (wrk if installed, else httpx), so
 it checks that the whole harness still works against the current code, not the figures.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -54,3 +56,25 @@ def test_quick_bench_runs_and_writes_json(tmp_path: Path) -> None:
     assert figures["memory"]["ours"]["bytes_per_job"]["median"] > 0
     assert all(d["jobs_per_s"]["median"] for d in figures["drain"].values())
     assert all(t["result"] in {"PASS", "MISS"} for t in document["targets"])
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(120)
+def test_in_process_measurement_runs() -> None:
+    if redis_server_binary() is None:
+        pytest.skip("no redis-server binary")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GQL_JOBS_", "REDIS_URL", "RQ_"))}
+    argv = [sys.executable, "-m", "bench.inprocess", "gql_floor", "rest_submit", "--stub"]
+    done = subprocess.run(
+        [*argv, "--requests", "20", "--rounds", "1"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=100,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    rows = re.findall(r"^\s+(\S+).*?\s(\d+) us CPU per request", done.stdout, re.MULTILINE)
+    assert [name for name, _ in rows] == ["gql_floor", "rest_submit", "rest_submit"]  # the last: stubbed
+    assert all(int(micros) > 0 for _, micros in rows)
