@@ -22,23 +22,29 @@ ROOT = Path(__file__).resolve().parent.parent
 FIGURES = {"submit", "read", "redis_per_op", "cost_growth", "memory", "drain", "subscriptions"}
 
 
+def run_module(module: str, *args: str, timeout: float = 100) -> subprocess.CompletedProcess[str]:
+    """`python -m module args` in the checkout, without this session's Redis settings; must succeed."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GQL_JOBS_", "REDIS_URL", "RQ_"))}
+    done = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done
+
+
 @pytest.mark.integration
 @pytest.mark.timeout(150)
 def test_quick_bench_runs_and_writes_json(tmp_path: Path) -> None:
     if redis_server_binary() is None:
         pytest.skip("no redis-server binary")
     output = tmp_path / "bench.json"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GQL_JOBS_", "REDIS_URL", "RQ_"))}
-    done = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--output", str(output)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    done = run_module("bench", "--quick", "--output", str(output), timeout=120)
     assert "Targets" in done.stdout
 
     document = json.loads(output.read_text())
@@ -63,18 +69,9 @@ def test_quick_bench_runs_and_writes_json(tmp_path: Path) -> None:
 def test_in_process_measurement_runs() -> None:
     if redis_server_binary() is None:
         pytest.skip("no redis-server binary")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GQL_JOBS_", "REDIS_URL", "RQ_"))}
-    argv = [sys.executable, "-m", "bench.inprocess", "gql_floor", "rest_submit", "--stub"]
-    done = subprocess.run(
-        [*argv, "--requests", "20", "--rounds", "1"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=100,
-        check=False,
+    done = run_module(
+        "bench.inprocess", "gql_floor", "rest_submit", "--stub", "--requests", "20", "--rounds", "1"
     )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     rows = re.findall(r"^\s+(\S+).*?\s(\d+) us CPU per request", done.stdout, re.MULTILINE)
     assert [name for name, _ in rows] == ["gql_floor", "rest_submit", "rest_submit"]  # the last: stubbed
     assert all(int(micros) > 0 for _, micros in rows)
