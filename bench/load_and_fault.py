@@ -56,7 +56,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import math
 import os
 import platform
 import random
@@ -89,7 +88,9 @@ from bench.processes import (
     http_ok,
     kill_family,
     redis_server_binary,
+    wait_until,
 )
+from bench.report import percentile
 
 RESULTS_DIR = ROOT / "bench" / "results"
 TASK = "echo"
@@ -140,6 +141,9 @@ class Child:
     process: subprocess.Popen[bytes]
     log: IO[bytes]
     expected_exit: bool = False
+
+    def wait_until(self, what: str, condition: Callable[[], bool]) -> None:
+        wait_until(what, condition, self.process, self.log.name, START_TIMEOUT)
 
 
 class Cluster:
@@ -193,7 +197,7 @@ class Cluster:
         self.redis = self._spawn("redis", argv, None)
         client = redis.Redis(port=self.redis_port, socket_connect_timeout=0.2, socket_timeout=1.0)
         try:
-            wait_until("redis-server", lambda: bool(client.ping()), self.redis)
+            self.redis.wait_until("redis-server", lambda: bool(client.ping()))
         finally:
             client.close()
         return time.monotonic() - began
@@ -216,7 +220,7 @@ class Cluster:
         argv += ["--host", "127.0.0.1", "--port", str(self.api_port), "--workers", "1"]
         argv += ["--log-level", "warning", "--no-access-log"]
         self.api = self._spawn("api", argv, self.env())
-        wait_until("the API", lambda: http_ok(f"{self.base_url}/readyz"), self.api)
+        self.api.wait_until("the API", lambda: http_ok(f"{self.base_url}/readyz"))
 
     def start_worker(self) -> Child:
         worker = self._spawn("worker", [sys.executable, "-m", "gql_jobs", "worker"], self.env())
@@ -280,18 +284,6 @@ class Cluster:
 
     def logs(self) -> list[Path]:
         return sorted(self.workdir.glob("*.log"))
-
-
-def wait_until(what: str, condition: Callable[[], bool], child: Child) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if child.process.poll() is not None:
-            raise RuntimeError(f"{what} exited at start (code {child.process.returncode})")
-        with contextlib.suppress(Exception):
-            if condition():
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"{what} not ready after {START_TIMEOUT:.0f} s")
 
 
 def last_error(log: Path) -> str | None:
@@ -796,16 +788,6 @@ def duplicates(load: Load, verdict: Verdict) -> dict[str, list[str]]:
     return {key: sorted(found) for key, found in ids.items() if len(found) > 1}
 
 
-def percentile(values: Sequence[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * q
-    low = math.floor(k)
-    high = min(low + 1, len(ordered) - 1)
-    return round(ordered[low] + (ordered[high] - ordered[low]) * (k - low), 4)
-
-
 def loss_analysis(lost: list[str], load: Load, faults: Faults) -> list[dict[str, Any]]:
     """Each lost job with when it was accepted, relative to the Redis crash (negative: before)."""
     by_id = {s.job_id: s for s in load.submissions if s.job_id is not None}
@@ -888,8 +870,8 @@ def report(raw: dict[str, Any], options: Options, cluster: Cluster) -> dict[str,
             "done_per_s": round((finished + failed) / (raw["load_s"] + raw["drain_s"]), 1),
         },
         "accept_latency_s": {
-            "p50": percentile(latencies, 0.5),
-            "p99": percentile(latencies, 0.99),
+            "p50": round(percentile(latencies, 0.5), 4) if latencies else None,
+            "p99": round(percentile(latencies, 0.99), 4) if latencies else None,
             "max": round(max(latencies), 3) if latencies else None,
             "mean": round(statistics.fmean(latencies), 4) if latencies else None,
         },
@@ -1017,8 +999,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 cluster.start_worker()
             client = cluster.client()
             try:
-                wait_until(
-                    "the workers", lambda: int(client.scard("rq:workers")) >= WORKERS, cluster.workers[0]
+                cluster.workers[0].wait_until(
+                    "the workers", lambda: int(client.scard("rq:workers")) >= WORKERS
                 )
             finally:
                 client.close()

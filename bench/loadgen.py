@@ -32,6 +32,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from bench.report import percentile
+
 Check = Literal["http", "graphql"]
 Client = Literal["wrk", "httpx"]
 
@@ -268,15 +270,6 @@ def _from_wrk(raw: dict[str, Any], spec: LoadSpec) -> LoadResult:
 
 
 # -- httpx (the fallback) -------------------------------------------------------------------------
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Linear interpolation between closest ranks (numpy's default)."""
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * q
-    low = math.floor(k)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
 
 
 def failed_answer(status: int, text: str, check: Check) -> bool:

@@ -11,6 +11,8 @@ import contextlib
 import shutil
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -22,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 STOP_TIMEOUT = 10.0
 
 __all__ = ["ROOT", "STOP_TIMEOUT", "end_family", "family", "free_port", "http_ok", "kill_family"]
-__all__ += ["redis_server_binary", "rq_cli"]
+__all__ += ["redis_server_binary", "rq_cli", "wait_until"]
 
 
 def redis_server_binary() -> str:
@@ -80,3 +82,20 @@ def end_family(process: subprocess.Popen[bytes]) -> None:
             member.kill()
     with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=STOP_TIMEOUT)
+
+
+def wait_until(
+    what: str, condition: Callable[[], bool], process: subprocess.Popen[bytes], see: object, timeout: float
+) -> None:
+    """Poll `condition` (exceptions count as "not yet") until it holds; fail fast if `process` exits.
+
+    `see` names where to look on failure (a log file or directory)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited at start (code {process.returncode}); see {see}")
+        with contextlib.suppress(Exception):
+            if condition():
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"{what} not ready after {timeout:.0f} s; see {see}")

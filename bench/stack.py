@@ -15,7 +15,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -23,7 +22,16 @@ from typing import Any, Literal
 import psutil
 import redis
 
-from bench.processes import ROOT, end_family, family, free_port, http_ok, redis_server_binary, rq_cli
+from bench.processes import (
+    ROOT,
+    end_family,
+    family,
+    free_port,
+    http_ok,
+    redis_server_binary,
+    rq_cli,
+    wait_until,
+)
 from bench.tasks import TASK_MODULES
 
 START_TIMEOUT = 60.0
@@ -96,7 +104,8 @@ class Stack:
         self.redis_proc = self._spawn("redis", argv, None)
         client = redis.Redis(port=self.redis_port, socket_connect_timeout=0.2)
         try:
-            wait_until("redis-server", lambda: bool(client.ping()), self.redis_proc)
+            proc = self.redis_proc
+            wait_until("redis-server", lambda: bool(client.ping()), proc.process, proc.log, START_TIMEOUT)
         finally:
             client.close()
 
@@ -120,10 +129,12 @@ class Stack:
 
     def wait_ready(self, api: Api) -> None:
         path = "/readyz" if api.kind == "ours" else "/openapi.json"
-        wait_until(api.name, lambda: http_ok(api.base_url + path), api.proc)
+        wait_until(
+            api.name, lambda: http_ok(api.base_url + path), api.proc.process, api.proc.log, START_TIMEOUT
+        )
         if api.processes > 1:  # every uvicorn worker process up (the supervisor + N)
             up = lambda: len(family(api.proc.process.pid)) > api.processes  # noqa: E731
-            wait_until(f"{api.name} workers", up, api.proc)
+            wait_until(f"{api.name} workers", up, api.proc.process, api.proc.log, START_TIMEOUT)
 
     def run_to_end(self, name: str, argv: list[str], timeout: float) -> tuple[int | None, float]:
         """Run a process (a burst worker) to its end, or stop it after `timeout` s."""
@@ -164,18 +175,6 @@ def worker_argv(redis_url: str, kind: str) -> list[str]:
     if kind == "gql-pool":
         return [sys.executable, "-m", "gql_jobs", "worker", "--burst", "--pool", "2"]
     raise ValueError(kind)
-
-
-def wait_until(what: str, condition: Callable[[], bool], proc: Proc) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if proc.process.poll() is not None:
-            raise RuntimeError(f"{what} exited at start (code {proc.process.returncode}); see {proc.log}")
-        with contextlib.suppress(Exception):
-            if condition():
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"{what} not ready after {START_TIMEOUT:.0f} s; see {proc.log}")
 
 
 def cpu_seconds(pid: int) -> float:

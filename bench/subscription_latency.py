@@ -36,7 +36,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import math
 import os
 import platform
 import statistics
@@ -44,7 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -54,7 +53,8 @@ import redis
 from pydantic import BaseModel, Field
 
 import gql_jobs
-from bench.processes import ROOT, STOP_TIMEOUT, free_port, http_ok, redis_server_binary, rq_cli
+from bench.processes import ROOT, STOP_TIMEOUT, free_port, http_ok, redis_server_binary, rq_cli, wait_until
+from bench.report import percentile
 
 RESULTS_DIR = ROOT / "bench" / "results"
 TASK_MODULE = "bench.subscription_latency"
@@ -162,15 +162,6 @@ def timestamp(iso: str) -> float:
     return datetime.fromisoformat(iso).timestamp()
 
 
-def percentile(values: Sequence[float], q: float) -> float:
-    """Linear interpolation between closest ranks (numpy's default)."""
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * q
-    low = math.floor(k)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
-
-
 def stats(values: Sequence[float]) -> dict[str, float | int | None]:
     if not values:
         return {"n": 0, "p50": None, "p99": None, "min": None, "max": None, "mean": None}
@@ -201,18 +192,6 @@ def running(name: str, argv: list[str], logdir: Path, env: dict[str, str] | None
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-
-
-def wait_until(what: str, condition: Callable[[], bool], process: Any, logdir: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{what} exited at start; see {logdir}")
-        with contextlib.suppress(Exception):
-            if condition():
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"{what} not ready after {START_TIMEOUT:.0f} s; see {logdir}")
 
 
 def child_env(redis_url: str, poll_interval: float) -> dict[str, str]:
@@ -347,8 +326,16 @@ def run_round(scenario: Scenario, number: int, redis_url: str, options: Options,
             running(f"api-{tag}", api, logdir, env) as api_process,
             running(f"worker-{tag}", worker, logdir, env) as worker_process,
         ):
-            wait_until("the API", lambda: http_ok(f"http://127.0.0.1:{port}/readyz"), api_process, logdir)
-            wait_until("the worker", lambda: client.scard("rq:workers") > 0, worker_process, logdir)
+            wait_until(
+                "the API",
+                lambda: http_ok(f"http://127.0.0.1:{port}/readyz"),
+                api_process,
+                logdir,
+                START_TIMEOUT,
+            )
+            wait_until(
+                "the worker", lambda: client.scard("rq:workers") > 0, worker_process, logdir, START_TIMEOUT
+            )
             if options.warmup:
                 asyncio.run(follow_jobs(port, options.warmup, options.in_flight, options.pause))
             for trace in asyncio.run(follow_jobs(port, options.jobs, options.in_flight, options.pause)):
@@ -370,7 +357,7 @@ def redis_server(logdir: Path) -> Iterator[str]:
         url = f"redis://127.0.0.1:{port}/0"
         client = redis.Redis.from_url(url, socket_connect_timeout=0.2)
         try:
-            wait_until("redis-server", lambda: bool(client.ping()), process, logdir)
+            wait_until("redis-server", lambda: bool(client.ping()), process, logdir, START_TIMEOUT)
         finally:
             client.close()
         yield url
