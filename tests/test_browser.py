@@ -371,6 +371,9 @@ def test_console_follows_jobs_submitted_elsewhere_cancels_requeues_and_filters(
     tab.locator("#filters").get_by_label("Status").select_option("")
     tab.locator("#filters").get_by_label("Queue").select_option("parked")
     row(tab, job_id).wait_for()
+    # The job's row was already there: wait for the filtered list to replace the others.
+    with contextlib.suppress(AssertionError):
+        wait_for(lambda: tab.locator("#jobs tbody tr").count() == 1, timeout=10)
     assert tab.locator("#jobs tbody tr").count() == 1
     shot(tab, "console-filtered.png")
 
