@@ -62,7 +62,7 @@ from bench.tasks import TASK
 RESULTS_DIR = ROOT / "bench" / "results"
 BATCH = 100
 READ_CONCURRENCY = 16
-INDEX_ALL = "gql_jobs:index:all"
+INDEX_ALL = "gql_jobs:listing:all"
 QUEUE_KEY = "rq:queue:default"
 
 REST_BODY = json.dumps({"task": TASK, "payload": workload.PAYLOAD}, separators=(",", ":"))
@@ -574,7 +574,7 @@ class Bench:
             began = time.monotonic()
             self.fill(size - stored)
             fill_s = time.monotonic() - began
-            stored = int(self.redis.zcard(INDEX_ALL))
+            stored = int(self.redis.xlen(INDEX_ALL))
             if stored != size:
                 raise RuntimeError(f"the index holds {stored} jobs, expected {size}")
             self.measure(page, (), min(1.0, self.options.duration))  # warm

@@ -7,8 +7,8 @@ maps each hash to the principal (tenant) it stands for and its scopes:
     {"<sha256 hex>": {"principal": "billing", "scopes": ["submit", "read"]}}
 
 With no keys configured the API is open: every caller is the `anonymous` admin (the `dev` default,
-warned about at start-up). The service enforces scopes and ownership; transports only turn
-headers into a `Principal` (or refuse a bad key).
+warned about at start-up), and jobs have no owner (`owner_of`). The service enforces scopes and
+ownership; transports only turn headers into a `Principal` (or refuse a bad key).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import secrets
 from dataclasses import dataclass
 from enum import StrEnum
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from gql_jobs.constants import NAME_PATTERN
 
@@ -51,11 +51,29 @@ class Principal:
 #: The caller when no keys are configured, and the service's own identity for internal reads.
 ANONYMOUS = Principal("anonymous", frozenset(Scope))
 SYSTEM = Principal("system", frozenset(Scope))
+#: Names no key may take: a tenant named so would be taken for the open API or the service.
+RESERVED_NAMES = frozenset({ANONYMOUS.name, SYSTEM.name})
+
+
+def owner_of(submitter: Principal) -> str | None:
+    """Who owns the jobs `submitter` submits: its tenant, or nobody when the API is open.
+
+    An open API has no tenants, so an owner would only cost memory: the owner field and an owner
+    index entry are ~200 bytes of every job (issue #7). Jobs without an owner are listed and
+    shown to admins only, should keys be configured later."""
+    return None if submitter == ANONYMOUS else submitter.name
 
 
 class KeyEntry(BaseModel):
     principal: str = Field(pattern=NAME_PATTERN)
     scopes: list[Scope] = Field(min_length=1)
+
+    @field_validator("principal")
+    @classmethod
+    def _not_reserved(cls, name: str) -> str:
+        if name in RESERVED_NAMES:
+            raise ValueError(f"{name!r} is reserved; choose another principal name")
+        return name
 
 
 class InvalidKeyError(Exception):

@@ -18,12 +18,13 @@ MAX_TAGS = 20
 LESSON_TAGS = ("api", "v1")
 
 KEY_PREFIX = "gql_jobs:"
-#: Sorted sets of job ids scored by submission time (microseconds), newest highest.
-INDEX_ALL = KEY_PREFIX + "index:all"
-INDEX_BY_QUEUE = KEY_PREFIX + "index:queue:"
-INDEX_BY_TASK = KEY_PREFIX + "index:task:"
-INDEX_BY_TAG = KEY_PREFIX + "index:tag:"
-INDEX_BY_OWNER = KEY_PREFIX + "index:owner:"
+#: Streams of job ids in submission order (`gql_jobs.index`). Before 0.2 the index was sorted
+#: sets under `gql_jobs:index:*`, which nothing reads any more.
+INDEX_ALL = KEY_PREFIX + "listing:all"
+INDEX_BY_QUEUE = KEY_PREFIX + "listing:queue:"
+INDEX_BY_TASK = KEY_PREFIX + "listing:task:"
+INDEX_BY_TAG = KEY_PREFIX + "listing:tag:"
+INDEX_BY_OWNER = KEY_PREFIX + "listing:owner:"
 #: `<prefix><principal>:<client's key>` -> `<request fingerprint>|<job id>`, for `idempotency_ttl`.
 IDEMPOTENCY_PREFIX = KEY_PREFIX + "idempotency:"
 #: Token buckets of the per-principal submission rate limit.

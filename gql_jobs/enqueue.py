@@ -22,6 +22,7 @@ from rq import Queue
 from rq.job import Job, Retry
 
 from gql_jobs import events, index, rq_format
+from gql_jobs.auth import ANONYMOUS
 from gql_jobs.concurrency import run_sync
 from gql_jobs.connections import deadline
 from gql_jobs.constants import IDEMPOTENCY_PREFIX, OWNER_FIELD
@@ -54,7 +55,6 @@ class Enqueuer:
         self.async_connection = async_connection
         self.settings = settings
         self._queues: dict[str, Queue] = {}
-        self._trims = index.TrimSchedule(settings.index_retention)
 
     def queue(self, name: str) -> Queue:
         queue = self._queues.get(name)
@@ -64,6 +64,7 @@ class Enqueuer:
                 connection=self.connection,
                 serializer=SERIALIZER,
                 default_timeout=self.settings.default_timeout,
+                job_class=rq_format.CompactJob,
             )
             self._queues[name] = queue
         return queue
@@ -124,20 +125,19 @@ class Enqueuer:
         events.publish(pipe, *(events.of_record(record) for record in records))
 
     def _stage_index(self, jobs: list[PreparedJob], pipe: Pipeline | AsyncPipeline) -> None:
-        """One `ZADD` per index set for the whole batch, and the trims that are due."""
-        entries: dict[str, dict[str, int]] = {}
+        """The whole batch's index entries, in one command (`index.append`)."""
+        entries: dict[str, list[bytes]] = {}
         for job in jobs:
-            for key in index.keys_for(job.queue, job.spec.name, job.meta["tags"], job.owner):
-                entries.setdefault(key, {})[job.job_id] = job.score
-        for key, members in entries.items():
-            pipe.zadd(key, members)
-        index.trim(pipe, self._trims.due(entries), self._trims.horizon(max(j.score for j in jobs)))
+            member = index.member(job.job_id)
+            for key in index.streams_for(job.queue, job.spec.name, job.meta["tags"], job.owner):
+                entries.setdefault(key, []).append(member)
+        index.append(pipe, entries, self.settings.index_retention)
 
     def _enqueue_with_dependencies(self, job: PreparedJob) -> JobRecord:
         queue = self.queue(job.queue)
         with self.connection.pipeline(transaction=True) as pipe:
-            # First: the job is never stored without its owner.
-            pipe.hset(Job.key_for(job.job_id), OWNER_FIELD, job.owner)
+            if job.owner is not None:  # first: the job is never stored without its owner
+                pipe.hset(Job.key_for(job.job_id), OWNER_FIELD, job.owner)
             self._stage_index([job], pipe)
             pipe.execute()
         rq_job = queue.enqueue_job(self._create(queue, job), at_front=job.at_front)
@@ -145,7 +145,7 @@ class Enqueuer:
         return record_from_job(rq_job, owner=job.owner)
 
     def _enqueue_once(self, job: PreparedJob) -> Submitted:
-        key = f"{IDEMPOTENCY_PREFIX}{job.owner}:{job.idempotency_key}"
+        key = f"{IDEMPOTENCY_PREFIX}{job.owner or ANONYMOUS.name}:{job.idempotency_key}"
         claim = f"{job.fingerprint}|{job.job_id}"
         for _ in range(MAX_WATCH_ATTEMPTS):
             with self.connection.pipeline(transaction=True) as pipe:

@@ -1,18 +1,27 @@
-"""The listing index: sorted sets of job ids by submission time, for cursor pagination.
+"""The listing index: Redis streams of job ids in submission order, for cursor pagination.
 
 RQ's registries are scored by *expiry*, and its queues are lists, so neither gives "newest first,
-stable cursors, O(page)". At submission we add the job id to `index:all` and to one set per queue,
-task and tag (same MULTI/EXEC as the enqueue), scored by submission time in microseconds. A page is
-then one `ZREVRANGEBYSCORE ... LIMIT` (O(log N + page)) and one pipelined read of the page's jobs,
-whatever the number of jobs stored.
+stable cursors, O(page)". At submission each job gets an entry in `listing:all` and in one stream
+per queue, task, tag and owner (same MULTI/EXEC as the enqueue). A page is then one
+`XREVRANGE ... COUNT` (O(log N + page)) and one pipelined read of the page's jobs, whatever the
+number of jobs stored.
 
-A cursor is the (score, job id) pair of an entry, base64-encoded. Order is (score, id) descending,
-so a cursor stays valid while jobs are added: new jobs have higher scores and land before page 1.
+Why streams (issue #7): an entry costs ~30 bytes in a stream's listpack nodes against ~145 in a
+sorted set's skiplist, and a job has up to six entries; as sorted sets, the index was an eighth of
+a finished job's memory. An entry holds the 16 bytes of the job id's UUID (`member`), and its
+stream ID is assigned by Redis: order is arrival order at Redis, strict even across API
+processes, so positions never tie.
 
-Entries outlive their jobs (RQ expires jobs by TTL without telling anyone): readers drop entries
-whose job is gone, and submissions trim entries older than `index_retention` from the sets they
-add to, each set at most once per `TRIM_EVERY_SECONDS` per process (trimming on every submission
-was 6 of a submission's 20 Redis commands, for entries that can only be a few seconds older).
+A stream takes one entry per `XADD`, and six commands per job tripled the cost of a 100-job batch,
+so one `EVAL` (`APPEND_SCRIPT`) writes a whole batch. Each `XADD` also trims its stream to
+`index_retention` (`MINID ~`: whole listpack nodes only, so nearly free).
+
+A cursor is an entry's stream ID, base64-encoded: a position in the stream it came from, i.e. for
+the filter that produced it. (One job's entries in different streams share the millisecond part,
+so a cursor carried to another filter resumes at about the same time.)
+
+Entries outlive their jobs (RQ expires jobs by TTL without telling anyone, and a deleted job's
+entries are not looked for): readers drop entries whose job is gone, and retention trims the rest.
 """
 
 from __future__ import annotations
@@ -20,7 +29,8 @@ from __future__ import annotations
 import base64
 import binascii
 import time
-from collections.abc import Iterable, Sequence
+import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,44 +38,97 @@ from redis import Redis
 from redis.asyncio.client import Pipeline as AsyncPipeline
 from redis.client import Pipeline
 
-from gql_jobs.constants import INDEX_ALL, INDEX_BY_OWNER, INDEX_BY_QUEUE, INDEX_BY_TAG, INDEX_BY_TASK
+from gql_jobs.constants import (
+    INDEX_ALL,
+    INDEX_BY_OWNER,
+    INDEX_BY_QUEUE,
+    INDEX_BY_TAG,
+    INDEX_BY_TASK,
+    JOB_ID_PREFIX,
+)
 from gql_jobs.domain import JobFilter
 from gql_jobs.errors import InvalidCursorError
 
-#: How often (per process) a submission also trims the index sets it adds to.
-TRIM_EVERY_SECONDS = 10.0
-#: Index sets whose last trim time a process remembers.
-MAX_TRACKED_SETS = 10_000
+#: KEYS: the streams. ARGV: the trim horizon (ms), then for each stream the number of its new
+#: entries followed by their members.
+APPEND_SCRIPT = """
+local at = 2
+for k = 1, #KEYS do
+  local n = tonumber(ARGV[at])
+  for i = at + 1, at + n do
+    redis.call('XADD', KEYS[k], 'MINID', '~', ARGV[1], '*', 'j', ARGV[i])
+  end
+  at = at + n + 1
+end
+return at - 2
+"""
+
+#: The entry field holding the member (one letter: field names are stored once per node anyway).
+FIELD = b"j"
 
 
 @dataclass(frozen=True, order=True)
 class Position:
-    """Where an entry sits in an index; larger is newer."""
+    """A stream ID: where an entry sits in its stream; larger is newer."""
 
-    score: int
-    job_id: str
+    ms: int
+    seq: int
+
+    @property
+    def stream_id(self) -> str:
+        return f"{self.ms}-{self.seq}"
 
     def encode(self) -> str:
-        raw = f"{self.score}:{self.job_id}".encode()
-        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        return base64.urlsafe_b64encode(self.stream_id.encode()).decode().rstrip("=")
 
     @classmethod
     def decode(cls, cursor: str) -> Position:
         try:
-            padded = cursor + "=" * (-len(cursor) % 4)
-            score, _, job_id = base64.urlsafe_b64decode(padded.encode()).decode().partition(":")
-            if not job_id or len(cursor) > 400:
+            if len(cursor) > 64:
                 raise ValueError(cursor)
-            return cls(int(score), job_id)
+            padded = cursor + "=" * (-len(cursor) % 4)
+            ms, _, seq = base64.urlsafe_b64decode(padded.encode()).decode().partition("-")
+            position = cls(int(ms), int(seq))
+            if position.ms < 0 or position.seq < 0:
+                raise ValueError(cursor)
+            return position
         except (ValueError, binascii.Error, UnicodeDecodeError):
             raise InvalidCursorError(cursor) from None
 
+    @classmethod
+    def parse(cls, stream_id: bytes) -> Position:
+        ms, _, seq = stream_id.partition(b"-")
+        return cls(int(ms), int(seq))
 
-def now_micros() -> int:
-    return time.time_ns() // 1000
+
+@dataclass(frozen=True)
+class Entry:
+    position: Position
+    job_id: str
 
 
-def keys_for(queue: str, task: str | None, tags: Iterable[str], owner: str | None) -> list[str]:
+def member(job_id: str) -> bytes:
+    """A job id as stored in an entry: its UUID's 16 bytes (40 characters as text).
+
+    Only the ids we mint are indexed (`JOB-<uuid4>`, see `submission.new_job_id`)."""
+    try:
+        parsed = uuid.UUID(job_id.removeprefix(JOB_ID_PREFIX))
+    except ValueError:
+        parsed = None
+    if parsed is None or f"{JOB_ID_PREFIX}{parsed}" != job_id:
+        raise ValueError(f"not a job id we mint: {job_id!r}")
+    return parsed.bytes
+
+
+def job_id_of(stored: bytes) -> str:
+    """The job id an entry holds (`member`'s inverse; any other value is read as the id's text)."""
+    if len(stored) == 16:
+        return f"{JOB_ID_PREFIX}{uuid.UUID(bytes=stored)}"
+    return stored.decode()
+
+
+def streams_for(queue: str, task: str | None, tags: Iterable[str], owner: str | None) -> list[str]:
+    """The streams a job is listed in."""
     keys = [INDEX_ALL, INDEX_BY_QUEUE + queue]
     if owner:
         keys.append(INDEX_BY_OWNER + owner)
@@ -75,38 +138,16 @@ def keys_for(queue: str, task: str | None, tags: Iterable[str], owner: str | Non
     return keys
 
 
-def trim(pipe: Pipeline | AsyncPipeline, keys: Sequence[str], horizon: int) -> None:
-    """Queue the removal of entries scored below `horizon` from `keys`."""
-    for key in keys:
-        pipe.zremrangebyscore(key, "-inf", f"({horizon}")
-
-
-class TrimSchedule:
-    """Which index sets are due a trim, and the horizon: past `retention_seconds`, in micros.
-
-    Thread-safe enough: a race only trims a set twice, which is harmless."""
-
-    def __init__(self, retention_seconds: int, every_seconds: float = TRIM_EVERY_SECONDS) -> None:
-        self.retention_micros = retention_seconds * 1_000_000
-        self.every = every_seconds
-        self._next: dict[str, float] = {}
-
-    def due(self, keys: Iterable[str]) -> list[str]:
-        now = time.monotonic()
-        due = [key for key in keys if self._next.get(key, 0.0) <= now]
-        if due:
-            if len(self._next) > MAX_TRACKED_SETS:  # many short-lived tags: forget, trim again
-                self._next.clear()
-            self._next.update(dict.fromkeys(due, now + self.every))
-        return due
-
-    def horizon(self, score: int) -> int:
-        return score - self.retention_micros
-
-
-def remove(pipe: Pipeline, job_id: str, keys: Sequence[str]) -> None:
-    for key in keys:
-        pipe.zrem(key, job_id)
+def append(pipe: Pipeline | AsyncPipeline, entries: dict[str, list[bytes]], retention_seconds: int) -> None:
+    """Queue one `EVAL` adding `entries` (stream -> members, in order) and trimming those streams."""
+    if not entries:
+        return
+    horizon_ms = time.time_ns() // 1_000_000 - retention_seconds * 1000
+    args: list[bytes | int] = [max(horizon_ms, 0)]
+    for members in entries.values():
+        args.append(len(members))
+        args.extend(members)
+    pipe.eval(APPEND_SCRIPT, len(entries), *entries, *args)
 
 
 def base_key(job_filter: JobFilter, owner: str | None = None) -> str:
@@ -125,36 +166,18 @@ def base_key(job_filter: JobFilter, owner: str | None = None) -> str:
     return INDEX_ALL
 
 
-def older_than(connection: Redis, key: str, start: Position | None, count: int) -> list[Position]:
+def older_than(connection: Redis, key: str, start: Position | None, count: int) -> list[Entry]:
     """Up to `count` entries strictly older than `start` (or the newest ones), newest first."""
-    if start is None:
-        raw = connection.zrevrange(key, 0, count - 1, withscores=True)
-        return _positions(raw)
-    slack = 8
-    while True:
-        raw = connection.zrevrangebyscore(
-            key, start.score, "-inf", start=0, num=count + slack, withscores=True
-        )
-        entries = [p for p in _positions(raw) if p < start]
-        if len(entries) >= count or len(raw) < count + slack:
-            return entries[:count]
-        slack *= 4  # many entries share the cursor's score: look further
+    upper = "+" if start is None else f"({start.stream_id}"
+    return _entries(connection.xrevrange(key, upper, "-", count=count))
 
 
-def newer_than(connection: Redis, key: str, start: Position | None, count: int) -> list[Position]:
+def newer_than(connection: Redis, key: str, start: Position | None, count: int) -> list[Entry]:
     """Up to `count` entries strictly newer than `start` (or the oldest ones), oldest first."""
-    if start is None:
-        raw = connection.zrange(key, 0, count - 1, withscores=True)
-        return _positions(raw)
-    slack = 8
-    while True:
-        raw = connection.zrangebyscore(key, start.score, "+inf", start=0, num=count + slack, withscores=True)
-        entries = [p for p in _positions(raw) if p > start]
-        if len(entries) >= count or len(raw) < count + slack:
-            return entries[:count]
-        slack *= 4
+    lower = "-" if start is None else f"({start.stream_id}"
+    return _entries(connection.xrange(key, lower, "+", count=count))
 
 
-def _positions(raw: Iterable[Any]) -> list[Position]:
-    """Parse a `WITHSCORES` reply: (member, score) pairs."""
-    return [Position(int(score), member.decode()) for member, score in raw]
+def _entries(raw: Iterable[tuple[Any, Any]] | None) -> list[Entry]:
+    """Parse an `XRANGE` reply: (stream id, {field: value}) pairs."""
+    return [Entry(Position.parse(stream_id), job_id_of(fields[FIELD])) for stream_id, fields in raw or ()]

@@ -1,6 +1,6 @@
 """Pages and counts of jobs from the listing indexes (part of the service layer).
 
-A page walks one index (`index.base_key`) newest first: one ZRANGE for the ids and one pipelined
+A page walks one index (`index.base_key`) newest first: one XREVRANGE for the ids and one pipelined
 read of those jobs, whatever the number of jobs stored. Criteria the index does not cover (a
 status, or a second dimension) are checked on the records, reading further chunks only while the
 page is not full, within `SCAN_BUDGET` entries; the page then ends early with `hasNextPage`.
@@ -11,7 +11,6 @@ from __future__ import annotations
 from redis import Redis
 
 from gql_jobs import index, inventory
-from gql_jobs.constants import INDEX_ALL
 from gql_jobs.domain import JobFilter, JobRecord, Page, PageRequest
 from gql_jobs.errors import InvalidRequestError
 from gql_jobs.snapshots import read_jobs
@@ -35,19 +34,19 @@ def list_jobs(
     exhausted = False
     while len(matches) <= size and examined < SCAN_BUDGET:
         want = size + 1 - len(matches)
-        positions = fetch(connection, key, start, want)
-        records = read_jobs(connection, [p.job_id for p in positions])
-        _prune(connection, key, [p for p, r in zip(positions, records, strict=True) if r is None])
+        entries = fetch(connection, key, start, want)
+        records = read_jobs(connection, [e.job_id for e in entries])
+        _prune(connection, key, [e.position for e, r in zip(entries, records, strict=True) if r is None])
         matches.extend(
-            (p, r)
-            for p, r in zip(positions, records, strict=True)
+            (e.position, r)
+            for e, r in zip(entries, records, strict=True)
             if r is not None and matches_filter(r, job_filter)
         )
-        examined += len(positions)
-        if len(positions) < want:
+        examined += len(entries)
+        if len(entries) < want:
             exhausted = True
             break
-        start = positions[-1]
+        start = entries[-1].position
     more = len(matches) > size or not exhausted
     window = matches[:size]
     if backwards:
@@ -66,9 +65,9 @@ def count_jobs(connection: Redis, job_filter: JobFilter, owner: str | None) -> i
     if owner is not None:
         if dimensions or job_filter.status is not None:
             return None
-        return int(connection.zcard(index.base_key(job_filter, owner)))
+        return int(connection.xlen(index.base_key(job_filter, owner)))
     if job_filter.status is None:
-        return None if dimensions > 1 else int(connection.zcard(index.base_key(job_filter)))
+        return None if dimensions > 1 else int(connection.xlen(index.base_key(job_filter)))
     if job_filter.task or job_filter.tag or job_filter.status not in inventory.COUNTABLE:
         return None
     queues = [job_filter.queue] if job_filter.queue else inventory.queue_names(connection)
@@ -93,9 +92,7 @@ def matches_filter(record: JobRecord, job_filter: JobFilter) -> bool:
 
 
 def _prune(connection: Redis, key: str, gone: list[index.Position]) -> None:
-    """Drop index entries whose job RQ has expired."""
+    """Drop the walked index's entries whose job has expired or been deleted (the job's entries
+    in other indexes go when those are walked, or trimmed)."""
     if gone:
-        with connection.pipeline(transaction=False) as pipe:
-            for position in gone:
-                index.remove(pipe, position.job_id, [key, INDEX_ALL])
-            pipe.execute()
+        connection.xdel(key, *(p.stream_id for p in gone))

@@ -6,11 +6,14 @@ formatting, `to_dict`) was a tenth of a submission's CPU, and RQ can only write 
 *synchronous* pipeline, while the API's hot path runs on the event loop with an async client
 (a thread hop per request cost more than the Redis round trip itself).
 
-What we write is exactly what RQ 2.x writes (`Job.to_dict()` with the JSON serializer, the queue
-list or the scheduled registry, the `rq:queues` set), plus our owner field, which RQ ignores.
-`tests/test_rq_format.py` holds this module to RQ's own output for every option we use, and RQ's
-workers, `rq info` and `Job.fetch` read these jobs as their own. Jobs with dependencies still go
-through RQ (`Queue.enqueue_job`), which must check their dependencies under WATCH.
+What we write is what RQ 2.x writes (`Job.to_dict()` with the JSON serializer, the queue list or
+the scheduled registry, the `rq:queues` set), less the fields RQ writes as empty strings, plus our
+owner field (for jobs that have an owner), which RQ ignores. RQ reads an absent field as an empty
+one (`Job.restore` uses `obj.get`), and an empty field costs ~60 bytes of Redis memory for every
+job stored (see `compact`). `tests/test_rq_format.py` holds this module to RQ's own output for
+every option we use, and RQ's workers, `rq info` and `Job.fetch` read these jobs as their own.
+Jobs with dependencies still go through RQ (`Queue.enqueue_job`), which must check their
+dependencies under WATCH.
 """
 
 from __future__ import annotations
@@ -20,10 +23,12 @@ import itertools
 import json
 import zlib
 from collections.abc import Sequence
+from typing import Any
 
 from redis.asyncio.client import Pipeline as AsyncPipeline
 from redis.client import Pipeline
 from redis.typing import EncodableT, FieldT
+from rq.job import Job
 
 from gql_jobs.constants import OWNER_FIELD
 from gql_jobs.domain import JobRecord, JobStatus
@@ -38,17 +43,25 @@ SCHEDULED_KEY_PREFIX = "rq:scheduled:"
 #: `rq.utils.utcformat`'s format.
 RQ_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
-#: Fields RQ always writes, empty while the job has not run (`Job.to_dict`).
-_EMPTY_FIELDS = (
-    "success_callback_name",
-    "failure_callback_name",
-    "stopped_callback_name",
-    "started_at",
-    "ended_at",
-    "last_heartbeat",
-    "worker_name",
-    "group_id",
+#: Fields `Job.to_dict` always writes, set (if ever) only when the job is created: callbacks and
+#: RQ's job groups, which we do not use. Leaving them out when empty is safe on every later save,
+#: as no stale value can be left behind (unlike `started_at` & co., which a requeue empties).
+SET_ONCE_FIELDS = frozenset(
+    {"success_callback_name", "failure_callback_name", "stopped_callback_name", "group_id"}
 )
+
+
+def compact(fields: dict[str, Any]) -> dict[str, Any]:
+    """`Job.to_dict()`'s fields less the set-once ones that are empty (for jobs RQ saves again)."""
+    return {k: v for k, v in fields.items() if v != "" or k not in SET_ONCE_FIELDS}
+
+
+class CompactJob(Job):
+    """RQ's job, saved without the empty set-once fields: for every RQ call that saves our jobs
+    (the dependencies path, requeues, and workers through `worker.EventedJob`)."""
+
+    def to_dict(self, include_meta: bool = True, include_result: bool = True) -> dict[str, Any]:
+        return compact(super().to_dict(include_meta=include_meta, include_result=include_result))
 
 
 def job_key(job_id: str) -> str:
@@ -63,8 +76,9 @@ def job_hash(job: PreparedJob) -> dict[FieldT, EncodableT]:
     """The fields of `rq:job:<id>` for a new job, as `Job.to_dict()` would write them."""
     moment = job.submitted_at.strftime(RQ_TIME_FORMAT)
     data = json.dumps([job.spec.func_path, None, [job.payload], {}])
+    # Not written: `started_at`, `ended_at`, `last_heartbeat`, `worker_name` (the worker sets them)
+    # and the `SET_ONCE_FIELDS`, all empty strings in RQ's own hash.
     fields: dict[FieldT, EncodableT] = {"created_at": moment, "data": zlib.compress(data.encode())}
-    fields.update(dict.fromkeys(_EMPTY_FIELDS, ""))
     if job.retry_max:
         fields["retries_left"] = job.retry_max
         fields["retry_intervals"] = json.dumps(list(job.retry_intervals) or [0])
@@ -77,7 +91,8 @@ def job_hash(job: PreparedJob) -> dict[FieldT, EncodableT]:
     fields["failure_ttl"] = job.failure_ttl
     fields["status"] = initial_status(job).value
     fields["meta"] = json.dumps(job.meta)
-    fields[OWNER_FIELD] = job.owner
+    if job.owner is not None:
+        fields[OWNER_FIELD] = job.owner
     return fields
 
 

@@ -30,8 +30,8 @@ from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
 from rq.registry import CanceledJobRegistry, FailedJobRegistry
 
-from gql_jobs import events, index, inventory, listing, metrics
-from gql_jobs.auth import SYSTEM, Principal, Scope
+from gql_jobs import events, inventory, listing, metrics
+from gql_jobs.auth import SYSTEM, Principal, Scope, owner_of
 from gql_jobs.concurrency import run_sync
 from gql_jobs.connections import deadline
 from gql_jobs.domain import (
@@ -57,6 +57,7 @@ from gql_jobs.errors import (
     UnauthenticatedError,
 )
 from gql_jobs.ratelimit import RateLimiter
+from gql_jobs.rq_format import CompactJob
 from gql_jobs.settings import Settings
 from gql_jobs.snapshots import SERIALIZER, read_jobs, read_jobs_async, results_key
 from gql_jobs.submission import PreparedJob, is_valid_job_id, prepare
@@ -111,7 +112,7 @@ def _require(caller: Principal | None, scope: Scope) -> Principal:
 class _Batch:
     """A submission batch between checking and writing."""
 
-    owner: str
+    submitter: str  # the principal's name: its rate limit
     slots: list[PreparedJob | GqlJobsError]
     missing: dict[str, str] = field(default_factory=dict)  # job id -> its first missing dependency
 
@@ -182,7 +183,7 @@ class JobService:
         """
         batch = self._prepare(caller, requests)
         batch.missing = self._missing_dependencies(batch.prepared)
-        self._rate.take(batch.owner, len(batch.ready))
+        self._rate.take(batch.submitter, len(batch.ready))
         return batch.outcomes(self._enqueuer.enqueue(batch.ready))
 
     @_redis_guard_async
@@ -194,12 +195,13 @@ class JobService:
         if any(job.depends_on for job in batch.prepared):
             batch.missing = await run_sync(self._missing_dependencies, batch.prepared)
         async with deadline(self.settings):
-            await self._rate.take_async(batch.owner, len(batch.ready))
+            await self._rate.take_async(batch.submitter, len(batch.ready))
         return batch.outcomes(await self._enqueuer.enqueue_async(batch.ready))
 
     def _prepare(self, caller: Principal | None, requests: Sequence[SubmitRequest]) -> _Batch:
         """Check the caller and each request (no Redis): the part both submit paths share."""
-        owner = _require(caller, Scope.SUBMIT).name
+        submitter = _require(caller, Scope.SUBMIT)
+        owner = owner_of(submitter)
         if len(requests) > self.settings.max_batch_size:
             raise BatchTooLargeError(self.settings.max_batch_size, len(requests))
         slots: list[PreparedJob | GqlJobsError] = []
@@ -208,7 +210,7 @@ class JobService:
                 slots.append(prepare(request, self.registry, self.settings, owner))
             except GqlJobsError as exc:
                 slots.append(exc)
-        return _Batch(owner, slots)
+        return _Batch(submitter.name, slots)
 
     def _missing_dependencies(self, prepared: list[PreparedJob]) -> dict[str, str]:
         """Job id -> the first of its dependencies that does not exist (or is another tenant's)."""
@@ -220,7 +222,7 @@ class JobService:
         for job in prepared:
             for dep in job.depends_on:
                 record = found[dep]
-                if record is None or not _principal(job.owner).owns(record.owner):
+                if record is None or record.owner != job.owner:
                     missing[job.job_id] = dep
                     break
         return missing
@@ -336,7 +338,8 @@ class JobService:
 
     @_redis_guard
     def delete(self, caller: Principal | None, job_id: str) -> str:
-        """Delete a job that is not running, with its results and index entries."""
+        """Delete a job that is not running, with its results. Its index entries go when a listing
+        walks past them (finding them by job id would mean scanning the indexes)."""
         record = self._own(caller, job_id)
         if record.status == JobStatus.STARTED:
             raise InvalidJobStateError(job_id, record.status.value, "delete")
@@ -344,14 +347,13 @@ class JobService:
         with self.connection.pipeline(transaction=True) as pipe:
             rq_job.delete(pipeline=pipe)
             pipe.delete(results_key(job_id))
-            index.remove(pipe, job_id, index.keys_for(record.queue, record.task, record.tags, record.owner))
             events.publish(pipe, events.of_record(record, EventKind.DELETED))
             pipe.execute()
         return job_id
 
     def _fetch(self, job_id: str) -> Job:
         try:
-            return Job.fetch(job_id, connection=self.connection, serializer=SERIALIZER)
+            return CompactJob.fetch(job_id, connection=self.connection, serializer=SERIALIZER)
         except NoSuchJobError:
             raise JobNotFoundError(job_id) from None
 
@@ -411,10 +413,6 @@ def _visible(
     by_id = dict(zip(asked, found, strict=True))
     records = [by_id.get(job_id) for job_id in job_ids]
     return [r if r is not None and reader.owns(r.owner) else None for r in records]
-
-
-def _principal(owner: str) -> Principal:
-    return Principal(owner, frozenset({Scope.READ}))
 
 
 def _reader_of(manager: Principal) -> Principal:

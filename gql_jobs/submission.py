@@ -58,14 +58,9 @@ class PreparedJob:
     depends_on: tuple[str, ...]
     at_front: bool
     submitted_at: datetime
-    owner: str
+    owner: str | None  # `auth.owner_of` the submitter
     idempotency_key: str | None
     fingerprint: str | None  # only with an idempotency key: hashing every request is hot-path work
-
-    @property
-    def score(self) -> int:
-        """Position in the listing indexes: submission time in microseconds."""
-        return int(self.submitted_at.timestamp() * 1_000_000)
 
 
 def new_job_id() -> str:
@@ -80,7 +75,9 @@ def payload_size(payload: Any) -> int:
     return len(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode())
 
 
-def prepare(request: SubmitRequest, registry: TaskRegistry, settings: Settings, owner: str) -> PreparedJob:
+def prepare(
+    request: SubmitRequest, registry: TaskRegistry, settings: Settings, owner: str | None
+) -> PreparedJob:
     """Check one request and stamp the lesson's metadata. Raises a `GqlJobsError` on bad input."""
     spec = registry.get(request.task)
     raw_payload = {} if request.payload is None else request.payload

@@ -22,7 +22,7 @@ from rq.exceptions import StopRequested
 from rq.job import Job
 from rq.worker_pool import WorkerPool
 
-from gql_jobs import events
+from gql_jobs import events, rq_format
 from gql_jobs.connections import worker_redis
 from gql_jobs.metrics import record_job_outcome
 from gql_jobs.sentinel import redis_deadline
@@ -40,7 +40,7 @@ MAX_RESTART_PAUSE = 30.0
 TEARDOWN_WAIT = 3.0
 
 
-class EventedJob(Job):
+class EventedJob(rq_format.CompactJob):
     """RQ's job, publishing a job event inside the pipeline RQ already sends at each transition.
 
     Hooking the job (which RQ hands the pipeline) rather than the worker's methods keeps the cost

@@ -13,6 +13,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from gql_jobs.app import create_app
 from gql_jobs.auth import KeyEntry, Scope, hash_key, new_key
+from gql_jobs.constants import INDEX_BY_OWNER, OWNER_FIELD
 from tests.auth_helpers import SUBMIT, Caller, api_keys_setting, bearer
 from tests.conftest import make_settings
 
@@ -92,6 +93,26 @@ def test_created_keys_work_as_configured(redis_client: redis.Redis) -> None:
     assert list(entries) == [hash_key(key)]
     with TestClient(create_app(make_settings(api_keys=entries))) as client:
         assert client.post("/submit-job", json={"task": "echo"}, headers=bearer(key)).status_code == 200
+
+
+@pytest.mark.parametrize("name", ["anonymous", "system"])
+def test_reserved_principal_names_are_refused(name: str) -> None:
+    with pytest.raises(ValueError, match="reserved"):
+        KeyEntry.model_validate({"principal": name, "scopes": ["read"]})
+
+
+def test_a_tenants_jobs_carry_its_name_and_an_open_apis_jobs_no_owner(
+    alice: Caller, redis_client: redis.Redis
+) -> None:
+    job_id = alice.submit()
+    assert redis_client.hget(f"rq:job:{job_id}", OWNER_FIELD) == b"alice"
+    assert redis_client.xlen(INDEX_BY_OWNER + "alice") == 1
+
+    with TestClient(create_app(make_settings())) as open_api:
+        anonymous = open_api.post("/submit-job", json={"task": "echo"}).json()["job_id"]
+    assert not redis_client.hexists(f"rq:job:{anonymous}", OWNER_FIELD)
+    assert not redis_client.keys(INDEX_BY_OWNER + "anonymous*")
+    assert graphql_job(alice, anonymous) is None  # should keys come later: unowned jobs are the admins'
 
 
 # -- isolation ------------------------------------------------------------------------------------

@@ -286,7 +286,7 @@ def test_submit_jobs_over_the_batch_cap_is_a_batch_too_large_error(redis_client:
         body = gql(capped, SUBMIT_MANY, inputs=[{"task": "echo"}] * 4)
 
     assert top_level_error(body)["extensions"]["code"] == "BATCH_TOO_LARGE"
-    assert redis_client.zcard("gql_jobs:index:all") == 0
+    assert redis_client.exists("gql_jobs:listing:all") == 0
 
 
 def test_submit_jobs_while_redis_is_down_answers_service_unavailable_for_every_input() -> None:

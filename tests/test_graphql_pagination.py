@@ -13,6 +13,7 @@ import redis
 from fastapi.testclient import TestClient
 from redis.connection import Connection
 
+from gql_jobs import index
 from gql_jobs.auth import ANONYMOUS
 from gql_jobs.constants import INDEX_ALL
 from gql_jobs.domain import SubmitRequest
@@ -164,12 +165,16 @@ def test_backward_pages_cover_every_job_once_while_new_ones_arrive(client: TestC
     assert walked_oldest_first == existing + arrived  # each job once, in order; newcomers come last
 
 
-def test_jobs_sharing_a_submission_instant_are_paged_without_duplicates_or_gaps(
-    client: TestClient, redis_client: redis.Redis
+def test_jobs_submitted_in_one_batch_are_paged_without_duplicates_or_gaps(
+    client: TestClient, service: JobService, redis_client: redis.Redis
 ) -> None:
-    submitted = submit_ids(client, 12)
-    redis_client.zadd(INDEX_ALL, dict.fromkeys(submitted, 1_700_000_000_000_000))
-    expected = sorted(submitted, reverse=True)  # ties are ordered by id, newest (largest) first
+    outcomes = service.submit_many(
+        ANONYMOUS, [SubmitRequest(task="echo", payload={"i": i}) for i in range(12)]
+    )
+    submitted = [o.record.id for o in outcomes if not isinstance(o, GqlJobsError)]
+    expected = list(reversed(submitted))
+    entries = index.newer_than(redis_client, INDEX_ALL, None, 100)
+    assert len({entry.position.ms for entry in entries}) < len(entries) == 12  # instants are shared
 
     forward: list[str] = []
     after: str | None = None

@@ -1,0 +1,97 @@
+"""The listing index (`gql_jobs.index`): members, cursors, one command per batch, retention."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import redis
+
+from gql_jobs import index
+from gql_jobs.app import build_service
+from gql_jobs.auth import ANONYMOUS
+from gql_jobs.constants import INDEX_ALL, INDEX_BY_QUEUE, INDEX_BY_TAG, INDEX_BY_TASK
+from gql_jobs.domain import JobFilter, PageRequest, SubmitRequest
+from gql_jobs.errors import InvalidCursorError
+from gql_jobs.submission import new_job_id
+from tests.conftest import make_settings
+
+
+def test_a_member_is_the_16_bytes_of_the_job_ids_uuid() -> None:
+    job_id = new_job_id()
+    stored = index.member(job_id)
+    assert len(stored) == 16
+    assert index.job_id_of(stored) == job_id
+    assert index.job_id_of(b"some-other-id") == "some-other-id"  # any other value reads as text
+
+
+@pytest.mark.parametrize(
+    "foreign",
+    ["JOB-not-a-uuid", "7e5f0b1a-6a25-4d3b-bc7e-0f0bb0b8a5b0", "JOB-7E5F0B1A-6A25-4D3B-BC7E-0F0BB0B8A5B0"],
+)
+def test_only_ids_we_mint_are_indexed(foreign: str) -> None:
+    with pytest.raises(ValueError, match="not a job id we mint"):
+        index.member(foreign)
+
+
+def test_a_cursor_is_a_stream_position() -> None:
+    position = index.Position(1_795_891_813_518, 42)
+    assert index.Position.decode(position.encode()) == position
+    assert index.Position.parse(b"1795891813518-42") == position
+    assert index.Position(1, 0) < index.Position(1, 1) < index.Position(2, 0)
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "not-a-cursor",
+        "",
+        "MTcwMDAwMDAwMDAwMDAwMDpKT0ItYWJj",  # the sorted-set era's "score:job id"
+        "LTEtMA",  # "-1-0"
+        "x" * 100,
+    ],
+)
+def test_a_bad_cursor_is_an_invalid_cursor_error(cursor: str) -> None:
+    with pytest.raises(InvalidCursorError):
+        index.Position.decode(cursor)
+
+
+@pytest.mark.integration
+def test_a_batch_writes_each_jobs_entries_with_one_command(redis_client: redis.Redis) -> None:
+    service = build_service(make_settings())
+    before = _calls(redis_client)
+    requests = [SubmitRequest(task="echo", payload={"i": i}, tags=("a", "b")) for i in range(50)]
+    outcomes = service.submit_many(ANONYMOUS, requests)
+    after = _calls(redis_client)
+
+    assert after.get("cmdstat_eval", 0) - before.get("cmdstat_eval", 0) == 1
+    assert after.get("cmdstat_zadd", 0) == before.get("cmdstat_zadd", 0)
+    ids = [o.record.id for o in outcomes]  # type: ignore[union-attr]
+    for key in (
+        INDEX_ALL,
+        INDEX_BY_QUEUE + "default",
+        INDEX_BY_TASK + "echo",
+        INDEX_BY_TAG + "a",
+        INDEX_BY_TAG + "b",
+    ):
+        assert [entry.job_id for entry in index.newer_than(redis_client, key, None, 100)] == ids, key
+
+
+@pytest.mark.integration
+def test_retention_trims_old_entries_as_new_ones_arrive(redis_client: redis.Redis) -> None:
+    service = build_service(make_settings(index_retention=1))
+    old = [SubmitRequest(task="echo", payload={"i": i}) for i in range(250)]
+    service.submit_many(ANONYMOUS, old)
+    time.sleep(1.1)
+    fresh = service.submit(ANONYMOUS, SubmitRequest(task="echo", payload={})).record
+
+    # `MINID ~` drops whole listpack nodes (100 entries each), never the node still being filled.
+    for key in (INDEX_ALL, INDEX_BY_QUEUE + "default", INDEX_BY_TASK + "echo"):
+        assert redis_client.xlen(key) <= 51, key
+    page = service.list_jobs(ANONYMOUS, JobFilter(), PageRequest(first=1))
+    assert [record.id for _, record in page.items] == [fresh.id]
+
+
+def _calls(connection: redis.Redis) -> dict[str, int]:
+    stats: dict[str, dict[str, int]] = connection.info("commandstats")
+    return {name: int(stat["calls"]) for name, stat in stats.items()}
