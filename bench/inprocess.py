@@ -27,7 +27,7 @@ from bench.run import OPS, request_of
 from bench.stack import Stack
 from bench.tasks import TASK_MODULES
 from gql_jobs.app import create_app
-from gql_jobs.auth import Principal
+from gql_jobs.auth import Principal, owner_of
 from gql_jobs.domain import SubmitRequest
 from gql_jobs.enqueue import Submitted
 from gql_jobs.rq_format import new_record
@@ -85,7 +85,7 @@ def stub_submissions(service: JobService) -> None:
     """Checks and stamps jobs as the service does, writes nothing."""
 
     async def submit_many_async(caller: Principal | None, requests: Sequence[SubmitRequest]) -> list[Any]:
-        owner = caller.name if caller else "anonymous"
+        owner = owner_of(caller) if caller else None
         return [
             Submitted(new_record(prepare(r, service.registry, service.settings, owner))) for r in requests
         ]

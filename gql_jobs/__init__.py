@@ -8,4 +8,4 @@ from gql_jobs.progress import report_progress
 from gql_jobs.tasks import task
 
 __all__ = ["report_progress", "task"]
-__version__ = "0.1.0"
+__version__ = "0.2.0"

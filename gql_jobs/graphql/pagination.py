@@ -54,7 +54,9 @@ class JobConnection:
     @strawberry.field(
         description=(
             "How many jobs match, when that is cheap to know: without a filter, with one of queue/task/tag, "
-            "or with a status other than FAILED/STOPPED (and optionally a queue). Null otherwise."
+            "or with a status other than FAILED/STOPPED (and optionally a queue). Null otherwise. Without "
+            "a status it counts listing entries, which may include jobs expired or deleted since the "
+            "listing last passed them."
         )
     )
     async def total_count(self, info: Info) -> int | None:
