@@ -1,4 +1,4 @@
-"""The per-request GraphQL context, built by a FastAPI dependency shared with the REST routes."""
+"""The per-request GraphQL context, from the same helpers as the REST routes' dependencies."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from typing import TypeAlias
 
 import strawberry
 from starlette.requests import HTTPConnection
-from strawberry.fastapi import BaseContext
 
 from gql_jobs.auth import KeyStore, Principal
 from gql_jobs.deps import get_caller, get_live, get_service
@@ -16,24 +15,20 @@ from gql_jobs.service import JobService
 
 
 @dataclass
-class Context(BaseContext):
+class Context:
     service: JobService
     live: LiveUpdates
     keys: KeyStore
     caller: Principal | None
-
-    def __post_init__(self) -> None:
-        super().__init__()
+    #: A WebSocket's `connection_init` payload (Strawberry sets it; see `router.on_ws_connect`).
+    connection_params: object = None
 
 
 Info: TypeAlias = strawberry.Info[Context, None]
 
 
-async def get_context(connection: HTTPConnection) -> Context:
-    """Per request; a WebSocket's caller is set again from its `connection_init` (see router).
-
-    One dependency that calls the shared ones itself: FastAPI's dependency solving, per dependency
-    and per request, was an eighth of a small query's CPU."""
+async def build_context(connection: HTTPConnection) -> Context:
+    """Per request; a WebSocket's caller is set again from its `connection_init` (see router)."""
     return Context(
         service=await get_service(connection),
         live=await get_live(connection),
