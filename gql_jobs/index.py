@@ -60,7 +60,6 @@ for k = 1, #KEYS do
   end
   at = at + n + 1
 end
-return at - 2
 """
 
 #: The entry field holding the member (one letter: field names are stored once per node anyway).
