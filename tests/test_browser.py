@@ -382,6 +382,46 @@ def test_console_follows_jobs_submitted_elsewhere_cancels_requeues_and_filters(
     traffic.check(tab)
 
 
+#: Delays the answer of every unfiltered job list by `window.slowListMs` (0 until a test sets it).
+SLOW_UNFILTERED_LISTS = """
+const realFetch = window.fetch;
+window.slowListMs = 0;
+window.fetch = async (url, init) => {
+  const response = await realFetch(url, init);
+  const body = String(init?.body || "");
+  if (body.includes("query Jobs") && body.includes('"filter":{}')) {
+    await new Promise((resolve) => setTimeout(resolve, window.slowListMs));
+  }
+  return response;
+};
+"""
+
+
+def test_console_renders_the_latest_filter_when_answers_arrive_out_of_order(
+    page: tuple[Page, Traffic], server: Server
+) -> None:
+    tab, traffic = page
+    tab.add_init_script(f"sessionStorage.setItem('gql-jobs:api-key', {json.dumps(ADMIN_KEY)})")
+    tab.add_init_script(SLOW_UNFILTERED_LISTS)
+    mutation = """mutation ($input: SubmitJobInput!) {
+      submitJob(input: $input) { ... on SubmitJobSuccess { job { id } } } }"""
+    parked = server.gql(mutation, input={"task": "echo", "payload": {}, "queue": "parked-late"})
+    server.gql(mutation, input={"task": "echo", "payload": {}, "queue": "elsewhere"})
+    tab.goto(f"{server.url}/console")
+    tab.get_by_role("status").filter(has_text="Live").wait_for()
+    job_id = parked["submitJob"]["job"]["id"]
+    row(tab, job_id).wait_for()
+
+    tab.evaluate("window.slowListMs = 1500")
+    tab.locator("#filters").get_by_label("Status").select_option("QUEUED")
+    tab.locator("#filters").get_by_label("Status").select_option("")  # slow: unfiltered
+    tab.locator("#filters").get_by_label("Queue").select_option("parked-late")  # fast, and later
+    tab.wait_for_timeout(2500)  # the unfiltered answer has come, late
+
+    assert [r.get_attribute("data-job-id") for r in tab.locator("#jobs tbody tr").all()] == [job_id]
+    traffic.check(tab)
+
+
 def test_console_shows_invalid_payloads_next_to_their_field(
     page: tuple[Page, Traffic], server: Server
 ) -> None:

@@ -244,6 +244,8 @@ async function loadJobs() {
   state.loading = touched;
   try {
     const data = await gql(LIST, { filter: currentFilter(), first: PAGE_SIZE });
+    // Answers can arrive out of order (a filter changed twice quickly): only the latest load renders.
+    if (state.loading !== touched) return;
     const previous = state.jobs;
     state.jobs = new Map();
     ui.tbody.replaceChildren();
@@ -256,7 +258,7 @@ async function loadJobs() {
     updateCounts(data.jobs.totalCount);
     showError(null);
   } catch (error) {
-    showError(error);
+    if (state.loading === touched) showError(error);
   } finally {
     if (state.loading === touched) state.loading = null;
   }
