@@ -40,6 +40,8 @@ Client = Literal["wrk", "httpx"]
 #: Seconds on top of the duration before a client process is killed.
 GRACE = 30.0
 MARKER = "LOADGEN-RESULT "
+#: What the httpx load generator prints once it handles SIGINT (the parent waits for it).
+READY = "LOADGEN-READY"
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,14 @@ class RunningLoad:
             text=True,
             cwd=Path(__file__).resolve().parent.parent,
         )
+        if client == "httpx":
+            # Wait until the child can take SIGINT: before its handler is installed, SIGINT kills
+            # it (on a busy machine its imports alone can outlast a short run).
+            assert self.process.stdout is not None
+            ready = self.process.stdout.readline()
+            if not ready.startswith(READY):
+                self.process.wait()
+                raise RuntimeError(f"the httpx load generator did not start: {ready!r}")
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -295,6 +305,7 @@ async def _drive(spec: LoadSpec) -> LoadResult:
         deadline["end"] = min(deadline["end"], time.monotonic())
 
     asyncio.get_running_loop().add_signal_handler(signal.SIGINT, stop)
+    print(READY, flush=True)  # the parent may send SIGINT from now on (see RunningLoad)
 
     async with httpx.AsyncClient(base_url=spec.base_url, timeout=10.0, limits=limits) as http:
 
