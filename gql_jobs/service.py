@@ -167,6 +167,12 @@ class JobService:
         self._enqueuer = Enqueuer(connection, settings, async_connection)
         self._rate = RateLimiter(connection, settings.rate_limit, settings.rate_limit_burst, async_connection)
         self._quota = QueueQuota(connection, settings, async_connection)
+        self._labels = metrics.LabelBounds(
+            tasks=frozenset(registry.names()),
+            default_queue=settings.queue_name,
+            allowed_queues=settings.allowed_queues if settings.queues else None,
+            max_queues=settings.max_queues,
+        )
 
     def authorize(self, caller: Principal | None, scope: Scope) -> Principal:
         """The caller, if it holds `scope`; for transports that must check before streaming."""
@@ -402,7 +408,7 @@ class JobService:
 
     def metrics(self) -> tuple[bytes, str]:
         """The Prometheus exposition of this process (and the global figures kept in Redis)."""
-        return metrics.render(self.connection)
+        return metrics.render(self.connection, self._labels)
 
     @_redis_guard
     def ping(self) -> bool:
