@@ -17,7 +17,7 @@ again soon.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
@@ -52,11 +52,17 @@ class QueueQuota:
     round trip at most."""
 
     def __init__(
-        self, connection: Redis, settings: Settings, async_connection: AsyncRedis | None = None
+        self,
+        connection: Redis,
+        settings: Settings,
+        async_connection: AsyncRedis | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.limit = settings.max_queues
-        #: With an allow-list every queue was checked without Redis (`submission._queue`).
-        self._free = settings.allowed_queues if not settings.queues else None
+        self._clock = clock
+        #: Queues never looked up; `None`: none are, as the allow-list checked every queue already
+        #: (`submission._queue`).
+        self._free = None if settings.queues else settings.allowed_queues
         self._known: set[str] = set()
         self._known_until = 0.0
         self._admit = connection.register_script(_ADMIT)
@@ -66,7 +72,7 @@ class QueueQuota:
         """The queues of a batch that Redis must admit (no Redis here): usually none."""
         if self._free is None:
             return []
-        now = time.monotonic()
+        now = self._clock()
         if now >= self._known_until:
             self._known = set()
             self._known_until = now + KNOWN_SECONDS
