@@ -1,6 +1,6 @@
 """What one hostile batch leaves in Redis once its jobs are gone (issue #13, "keys that never expire").
 
-    .venv/bin/python -m bench.keys_left [--jobs 500] [--tags 20]
+    .venv/bin/python -m bench.keys_left [--jobs 500] [--tags 20] [--node-bytes 512]
 
 Starts its own redis-server, submits one `submitJobs` of N jobs with T unique tags each and
 `resultTtl: 1` through the app (in-process), runs them with a burst worker, waits until every job
@@ -40,11 +40,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, default=500)
     parser.add_argument("--tags", type=int, default=20)
+    parser.add_argument("--node-bytes", type=int, help="Redis' stream-node-max-bytes (default: Redis')")
     args = parser.parse_args()
     server = RedisServer(Path(tempfile.mkdtemp(prefix="gql-jobs-keys-left-")))
     server.start()
     try:
         connection = redis.Redis.from_url(server.url)
+        if args.node_bytes:
+            connection.config_set("stream-node-max-bytes", args.node_bytes)
         settings = Settings.model_validate({"redis_url": server.url, "max_tags": args.tags})
         with TestClient(create_app(settings)) as client:
             client.get("/healthz")
