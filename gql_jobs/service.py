@@ -130,7 +130,9 @@ class _Batch:
         """Turn the jobs bound for queues over the `max_queues` bound into their error."""
         if not refused:
             return
-        error = InvalidRequestError("queue", f"no new queue: {limit} exist already (see `queues`)")
+        error = InvalidRequestError(
+            "queue", f"is not in use, and no more than {limit} queues may be (see `queues`)"
+        )
         self.slots = [
             error if isinstance(slot, PreparedJob) and slot.queue in refused else slot for slot in self.slots
         ]

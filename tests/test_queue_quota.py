@@ -80,7 +80,7 @@ def test_new_queues_stop_at_max_queues_even_across_api_processes(redis_client: r
     assert second[2] == {
         "__typename": "InvalidInputError",
         "field": "queue",
-        "message": "queue: no new queue: 3 exist already (see `queues`)",
+        "message": "queue: is not in use, and no more than 3 queues may be (see `queues`)",
     }
     assert accepted(third) == [None, "q0", "default"]
     assert rest.status_code == 200
