@@ -145,7 +145,7 @@ def _name(field: str, value: str) -> str:
 
 def _queue(requested: str | None, settings: Settings) -> str:
     """The job's queue: a well-formed name, and one of `settings.queues` when they restrict it
-    (the bound on new queues, `max_queues`, needs Redis: `queue_limit`)."""
+    (the bound on new queues, `max_queues`, needs Redis: `queue_quota`)."""
     queue = _name("queue", requested or settings.queue_name)
     if settings.queues and queue not in settings.allowed_queues:
         raise InvalidRequestError("queue", f"must be one of {', '.join(sorted(settings.allowed_queues))}")
