@@ -37,6 +37,9 @@ TAGS = 20
 SUBMIT_MANY = """mutation ($inputs: [SubmitJobInput!]!) {
   submitJobs(inputs: $inputs) { __typename ... on SubmitJobSuccess { job { id } } ... on Error { message } }
 }"""
+SUBMIT_ONE = """mutation ($tags: [String!]) {
+  submitJob(input: {task: "echo", tags: $tags}) { __typename ... on Error { message } }
+}"""
 
 #: RQ's keys that carry no TTL, each bounded by a count: the set of queues (bounded by
 #: GQL_JOBS_MAX_QUEUES) and a queue's registries of jobs scored by their expiry, which RQ sweeps.
@@ -124,8 +127,12 @@ def test_the_default_bound_refuses_the_attacks_twenty_tags(redis_client: redis.R
     with TestClient(create_app(make_settings())) as client:
         inputs = [{"task": "echo", "tags": unique_tags()}, {"task": "echo", "tags": unique_tags()[:10]}]
         outcomes = client.post("/graphql", json={"query": SUBMIT_MANY, "variables": {"inputs": inputs}})
+        single = client.post(
+            "/graphql", json={"query": SUBMIT_ONE, "variables": {"tags": unique_tags()[:11]}}
+        )
     refused, accepted = outcomes.json()["data"]["submitJobs"]
     assert refused == {"__typename": "InvalidInputError", "message": "tags: at most 10 tags"}
+    assert single.json()["data"]["submitJob"] == refused
     assert accepted["__typename"] == "SubmitJobSuccess"
     assert len(list(redis_client.scan_iter("gql_jobs:listing:tag:*"))) == 10
 

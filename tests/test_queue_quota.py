@@ -23,6 +23,10 @@ SUBMIT_MANY = """mutation ($inputs: [SubmitJobInput!]!) {
   }
 }"""
 
+SUBMIT_ONE = """mutation ($queue: String) {
+  submitJob(input: {task: "echo", queue: $queue}) { __typename ... on InvalidInputError { field message } }
+}"""
+
 
 def submit_many(client: TestClient, *queues: str | None) -> list[dict[str, Any]]:
     """Submit one echo job per queue (`None`: no queue named) in one `submitJobs`."""
@@ -51,12 +55,18 @@ def script_calls(connection: redis.Redis) -> int:
 def test_an_allow_list_refuses_any_other_queue_and_names_the_allowed_ones(redis_client: redis.Redis) -> None:
     with TestClient(create_app(make_settings(queues=["high", "low"]))) as client:
         outcomes = submit_many(client, "high", "elsewhere", None)
+        single = client.post("/graphql", json={"query": SUBMIT_ONE, "variables": {"queue": "nope"}})
         before = script_calls(redis_client)
         rest = client.post("/submit-job", json={"task": "echo", "payload": {}})
         assert script_calls(redis_client) == before  # nothing is looked up with an allow-list
 
     assert accepted(outcomes) == ["high", None, "default"]
     assert outcomes[1] == {
+        "__typename": "InvalidInputError",
+        "field": "queue",
+        "message": "queue: must be one of default, high, low",
+    }
+    assert single.json()["data"]["submitJob"] == {
         "__typename": "InvalidInputError",
         "field": "queue",
         "message": "queue: must be one of default, high, low",
