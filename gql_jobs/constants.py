@@ -12,7 +12,6 @@ JOB_ID_PREFIX = "JOB-"
 JOB_ID_PATTERN = r"[A-Za-z0-9_-]{1,128}"
 #: Queue, task and tag names: short, printable, no spaces or glob characters.
 NAME_PATTERN = r"[A-Za-z0-9_.:-]{1,64}"
-MAX_TAGS = 20
 
 #: Tags the lesson stamps on every job submitted over REST.
 LESSON_TAGS = ("api", "v1")

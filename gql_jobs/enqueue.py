@@ -25,7 +25,7 @@ from gql_jobs import events, index, rq_format
 from gql_jobs.auth import ANONYMOUS
 from gql_jobs.concurrency import run_sync
 from gql_jobs.connections import deadline
-from gql_jobs.constants import IDEMPOTENCY_PREFIX, OWNER_FIELD
+from gql_jobs.constants import IDEMPOTENCY_PREFIX
 from gql_jobs.domain import JobRecord
 from gql_jobs.errors import IdempotencyConflictError, ServiceUnavailableError
 from gql_jobs.settings import Settings
@@ -136,8 +136,6 @@ class Enqueuer:
     def _enqueue_with_dependencies(self, job: PreparedJob) -> JobRecord:
         queue = self.queue(job.queue)
         with self.connection.pipeline(transaction=True) as pipe:
-            if job.owner is not None:  # first: the job is never stored without its owner
-                pipe.hset(Job.key_for(job.job_id), OWNER_FIELD, job.owner)
             self._stage_index([job], pipe)
             pipe.execute()
         rq_job = queue.enqueue_job(self._create(queue, job), at_front=job.at_front)
@@ -186,8 +184,8 @@ class Enqueuer:
         return read_jobs(self.connection, [job_id])[0]
 
     def _create(self, queue: Queue, job: PreparedJob) -> Job:
-        """An RQ job object, for the dependencies path (RQ checks them)."""
-        return queue.create_job(
+        """An RQ job object, for the dependencies path (RQ checks them), saved with its owner."""
+        rq_job = queue.create_job(
             job.spec.func_path,
             args=(job.payload,),
             timeout=job.timeout,
@@ -202,6 +200,9 @@ class Enqueuer:
             if job.retry_max
             else None,
         )
+        assert isinstance(rq_job, rq_format.CompactJob)  # the queue's job class
+        rq_job.owner = job.owner
+        return rq_job
 
 
 def _split(jobs: list[PreparedJob]) -> tuple[list[PreparedJob], list[PreparedJob]]:

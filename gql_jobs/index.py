@@ -14,7 +14,13 @@ processes, so positions never tie.
 
 A stream takes one entry per `XADD`, and six commands per job tripled the cost of a 100-job batch,
 so one `EVAL` (`APPEND_SCRIPT`) writes a whole batch. Each `XADD` also trims its stream to
-`index_retention` (`MINID ~`: whole listpack nodes only, so nearly free).
+`index_retention` (`MINID ~`: whole listpack nodes only, so nearly free), and each stream it
+touches gets a TTL of `index_retention` again: a stream nobody appends to any more (a tag used
+once, a queue no longer used) would otherwise never be trimmed, and stay forever (issue #13: one
+batch of unique tags left 10,000 streams, 44 MB). The TTL counts from the newest entry, so a
+stream expires only once every entry in it is older than the retention, which no listing shows
+anyway: an entry is listable for exactly `index_retention`, whatever its job's own TTLs (a job
+kept forever, `resultTtl: -1`, stays readable by id, not listed).
 
 A cursor is an entry's stream ID, base64-encoded: a position in the stream it came from, i.e. for
 the filter that produced it. (One job's entries in different streams share the millisecond part,
@@ -49,15 +55,16 @@ from gql_jobs.constants import (
 from gql_jobs.domain import JobFilter
 from gql_jobs.errors import InvalidCursorError
 
-#: KEYS: the streams. ARGV: the trim horizon (ms), then for each stream the number of its new
-#: entries followed by their members.
+#: KEYS: the streams. ARGV: the trim horizon (ms), the streams' TTL (ms), then for each stream
+#: the number of its new entries followed by their members.
 APPEND_SCRIPT = """
-local at = 2
+local at = 3
 for k = 1, #KEYS do
   local n = tonumber(ARGV[at])
   for i = at + 1, at + n do
     redis.call('XADD', KEYS[k], 'MINID', '~', ARGV[1], '*', 'j', ARGV[i])
   end
+  redis.call('PEXPIRE', KEYS[k], ARGV[2])
   at = at + n + 1
 end
 """
@@ -138,11 +145,12 @@ def streams_for(queue: str, task: str | None, tags: Iterable[str], owner: str | 
 
 
 def append(pipe: Pipeline | AsyncPipeline, entries: dict[str, list[bytes]], retention_seconds: int) -> None:
-    """Queue one `EVAL` adding `entries` (stream -> members, in order) and trimming those streams."""
+    """Queue one `EVAL` adding `entries` (stream -> members, in order), trimming those streams and
+    setting their TTL to the retention."""
     if not entries:
         return
     horizon_ms = time.time_ns() // 1_000_000 - retention_seconds * 1000
-    args: list[bytes | int] = [max(horizon_ms, 0)]
+    args: list[bytes | int] = [max(horizon_ms, 0), retention_seconds * 1000]
     for members in entries.values():
         args.append(len(members))
         args.extend(members)

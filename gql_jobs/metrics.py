@@ -9,6 +9,12 @@ Two kinds, deliberately:
   small Redis hashes in the same pipeline RQ already sends (no extra round trip), and `/metrics`
   reads them, with queue depths per status, at scrape time. They are global: every API instance
   reports the same totals, so aggregate them with `max`, not `sum`.
+
+Every label's values are bounded by configuration, never by what clients send (issue #13): tasks
+by the task registry, queues by the allow-list or `max_queues`, GraphQL operations by the schema's
+root fields. Anything else is counted under `OTHER`, which no task or queue name can spell. The
+two Redis hashes expire after `METRICS_TTL` without a job outcome (each outcome sets it again): a
+deployment idle that long starts its counters from zero, which Prometheus reads as a reset.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import (
@@ -33,9 +40,14 @@ from redis.client import Pipeline
 
 from gql_jobs import inventory
 from gql_jobs.constants import KEY_PREFIX
+from gql_jobs.domain import JobStatus
 
 JOB_OUTCOMES_KEY = KEY_PREFIX + "metrics:job_outcomes"
 JOB_DURATIONS_KEY = KEY_PREFIX + "metrics:job_durations"
+#: Seconds the job figures in Redis outlive the last job outcome.
+METRICS_TTL = 7 * 86400
+#: The label value of everything outside the bounds (not a valid task or queue name).
+OTHER = "(other)"
 DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0)
 
 REQUESTS = Counter("gql_jobs_requests_total", "API requests handled.", ["transport", "operation", "outcome"])
@@ -55,21 +67,50 @@ def count_submitted(tasks: Iterable[str]) -> None:
         JOBS_SUBMITTED.labels(task).inc()
 
 
-def record_job_outcome(pipe: Pipeline, task: str, outcome: str, seconds: float | None) -> None:
-    """Called by the worker inside its own pipeline: counts and a duration histogram, per task."""
-    label = f"{task}|{outcome}"
+def record_job_outcome(pipe: Pipeline, task: str | None, outcome: str, seconds: float | None) -> None:
+    """Called by the worker inside its own pipeline: counts and a duration histogram, per task.
+
+    `task` is a task declared in the worker (`tasks.declared_name`), or `None` for any other job:
+    the hashes hold a field per task and outcome, so what a stored job says must not name one."""
+    label = f"{task or OTHER}|{outcome}"
     pipe.hincrby(JOB_OUTCOMES_KEY, label, 1)
+    pipe.expire(JOB_OUTCOMES_KEY, METRICS_TTL)
     if seconds is not None:
         bucket = next((str(b) for b in DURATION_BUCKETS if seconds <= b), "+Inf")
         pipe.hincrby(JOB_DURATIONS_KEY, f"{label}|{bucket}", 1)
         pipe.hincrbyfloat(JOB_DURATIONS_KEY, f"{label}|sum", seconds)
+        pipe.expire(JOB_DURATIONS_KEY, METRICS_TTL)
+
+
+@dataclass(frozen=True)
+class LabelBounds:
+    """The label values `/metrics` may show: the API's tasks, and its queues (the allow-list, or
+    the default queue and the first `max_queues` others by name)."""
+
+    tasks: frozenset[str]
+    default_queue: str
+    allowed_queues: frozenset[str] | None
+    max_queues: int
+
+    def task(self, name: str) -> str:
+        return name if name in self.tasks else OTHER
+
+    def queues(self, names: list[str]) -> dict[str, str]:
+        """Each queue's label value."""
+        if self.allowed_queues is not None:
+            shown = self.allowed_queues
+        else:
+            others = sorted(n for n in names if n != self.default_queue)
+            shown = frozenset({self.default_queue, *others[: self.max_queues]})
+        return {name: name if name in shown else OTHER for name in names}
 
 
 class RedisFiguresCollector(Collector):
     """Job outcomes, durations and queue depths, read from Redis at scrape time (2 round trips)."""
 
-    def __init__(self, connection: Redis) -> None:
+    def __init__(self, connection: Redis, bounds: LabelBounds) -> None:
         self.connection = connection
+        self.bounds = bounds
 
     def collect(self) -> Iterator[Any]:
         try:
@@ -87,35 +128,34 @@ class RedisFiguresCollector(Collector):
         up = GaugeMetricFamily("gql_jobs_redis_up", "Whether Redis answered this scrape.")
         up.add_metric([], 1)
         yield up
-        yield _outcome_family(outcomes)
-        yield _duration_family(durations)
-        depth = GaugeMetricFamily(
-            "gql_jobs_queue_jobs", "Jobs per queue and status.", labels=["queue", "status"]
-        )
-        for queue, per_status in depths.items():
-            for status, count in per_status.items():
-                depth.add_metric([queue, status.value], count)
-        yield depth
+        yield _outcome_family(outcomes, self.bounds)
+        yield _duration_family(durations, self.bounds)
+        yield _depth_family(depths, self.bounds)
 
 
-def _outcome_family(raw: dict[bytes, bytes]) -> CounterMetricFamily:
+def _outcome_family(raw: dict[bytes, bytes], bounds: LabelBounds) -> CounterMetricFamily:
     family = CounterMetricFamily(
         "gql_jobs_job_outcomes", "Jobs ended by workers, by task and outcome.", labels=["task", "outcome"]
     )
+    totals: dict[tuple[str, str], int] = {}
     for key, value in raw.items():
         task, _, outcome = key.decode().partition("|")
-        family.add_metric([task, outcome], int(value))
+        labels = (bounds.task(task), outcome)
+        totals[labels] = totals.get(labels, 0) + int(value)
+    for labels, total in sorted(totals.items()):
+        family.add_metric(list(labels), total)
     return family
 
 
-def _duration_family(raw: dict[bytes, bytes]) -> HistogramMetricFamily:
+def _duration_family(raw: dict[bytes, bytes], bounds: LabelBounds) -> HistogramMetricFamily:
     family = HistogramMetricFamily(
         "gql_jobs_job_duration_seconds", "Job run time in workers.", labels=["task", "outcome"]
     )
     series: dict[tuple[str, str], dict[str, float]] = {}
     for key, value in raw.items():
         task, outcome, field = key.decode().split("|", 2)
-        series.setdefault((task, outcome), {})[field] = float(value)
+        fields = series.setdefault((bounds.task(task), outcome), {})
+        fields[field] = fields.get(field, 0.0) + float(value)
     for (task, outcome), fields in sorted(series.items()):
         cumulative = 0.0
         buckets = []
@@ -126,7 +166,20 @@ def _duration_family(raw: dict[bytes, bytes]) -> HistogramMetricFamily:
     return family
 
 
-def render(connection: Redis) -> tuple[bytes, str]:
+def _depth_family(depths: dict[str, dict[JobStatus, int]], bounds: LabelBounds) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(
+        "gql_jobs_queue_jobs", "Jobs per queue and status.", labels=["queue", "status"]
+    )
+    totals: dict[tuple[str, str], int] = {}
+    for queue, label in bounds.queues(sorted(depths)).items():
+        for status, count in depths[queue].items():
+            totals[(label, status.value)] = totals.get((label, status.value), 0) + count
+    for labels, total in totals.items():
+        family.add_metric(list(labels), total)
+    return family
+
+
+def render(connection: Redis, bounds: LabelBounds) -> tuple[bytes, str]:
     """The exposition text of `/metrics`."""
     registry = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -134,7 +187,7 @@ def render(connection: Redis) -> tuple[bytes, str]:
     else:
         for collector in (REQUESTS, REQUEST_SECONDS, JOBS_SUBMITTED):
             registry.register(collector)
-    registry.register(RedisFiguresCollector(connection))
+    registry.register(RedisFiguresCollector(connection, bounds))
     return generate_latest(registry), CONTENT_TYPE_LATEST
 
 

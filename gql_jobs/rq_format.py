@@ -58,10 +58,19 @@ def compact(fields: dict[str, Any]) -> dict[str, Any]:
 
 class CompactJob(Job):
     """RQ's job, saved without the empty set-once fields: for every RQ call that saves our jobs
-    (the dependencies path, requeues, and workers through `worker.EventedJob`)."""
+    (the dependencies path, requeues, and workers through `worker.EventedJob`).
+
+    `owner`, set on a job we create through RQ (the dependencies path), is saved with the job's
+    first write, so the job is never stored without it, and nothing is stored before RQ writes
+    the job. A job read back has none: RQ's later saves (HSET) leave the stored field alone."""
+
+    owner: str | None = None
 
     def to_dict(self, include_meta: bool = True, include_result: bool = True) -> dict[str, Any]:
-        return compact(super().to_dict(include_meta=include_meta, include_result=include_result))
+        fields = compact(super().to_dict(include_meta=include_meta, include_result=include_result))
+        if self.owner is not None:
+            fields[OWNER_FIELD] = self.owner
+        return fields
 
 
 def job_key(job_id: str) -> str:

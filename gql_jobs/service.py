@@ -3,7 +3,7 @@
 REST routes, GraphQL resolvers and the CLI call this and nothing else. It takes and returns plain
 domain objects (`gql_jobs.domain`) and raises domain exceptions (`gql_jobs.errors`); it knows
 nothing of HTTP or GraphQL. Its helpers (`enqueue`, `listing`, `snapshots`, `index`,
-`inventory`, `ratelimit`) are the only other modules that touch Redis for jobs.
+`inventory`, `ratelimit`, `queue_quota`) are the only other modules that touch Redis for jobs.
 
 Every operation takes the caller (`Principal`, or `None` for a caller without a valid key) and
 enforces scopes and ownership here, so both transports behave the same: another tenant's job is
@@ -52,10 +52,12 @@ from gql_jobs.errors import (
     ForbiddenError,
     GqlJobsError,
     InvalidJobStateError,
+    InvalidRequestError,
     JobNotFoundError,
     ServiceUnavailableError,
     UnauthenticatedError,
 )
+from gql_jobs.queue_quota import QueueQuota
 from gql_jobs.ratelimit import RateLimiter
 from gql_jobs.rq_format import CompactJob
 from gql_jobs.settings import Settings
@@ -124,6 +126,17 @@ class _Batch:
     def ready(self) -> list[PreparedJob]:
         return [job for job in self.prepared if job.job_id not in self.missing]
 
+    def refuse_queues(self, refused: set[str], limit: int) -> None:
+        """Turn the jobs bound for queues over the `max_queues` bound into their error."""
+        if not refused:
+            return
+        error = InvalidRequestError(
+            "queue", f"is not in use, and no more than {limit} queues may be (see `queues`)"
+        )
+        self.slots = [
+            error if isinstance(slot, PreparedJob) and slot.queue in refused else slot for slot in self.slots
+        ]
+
     def outcomes(self, done: dict[str, Submitted]) -> list[Submitted | GqlJobsError]:
         """One outcome per request, in order; counts what was newly submitted."""
         metrics.count_submitted(o.record.task or "?" for o in done.values() if not o.deduplicated)
@@ -155,6 +168,13 @@ class JobService:
         self.settings = settings
         self._enqueuer = Enqueuer(connection, settings, async_connection)
         self._rate = RateLimiter(connection, settings.rate_limit, settings.rate_limit_burst, async_connection)
+        self._quota = QueueQuota(connection, settings, async_connection)
+        self._labels = metrics.LabelBounds(
+            tasks=frozenset(registry.names()),
+            default_queue=settings.queue_name,
+            allowed_queues=settings.allowed_queues if settings.queues else None,
+            max_queues=settings.max_queues,
+        )
 
     def authorize(self, caller: Principal | None, scope: Scope) -> Principal:
         """The caller, if it holds `scope`; for transports that must check before streaming."""
@@ -179,10 +199,13 @@ class JobService:
         """Validate each request; enqueue the valid ones together (one MULTI/EXEC round trip).
 
         Returns one outcome per request, in order: the job, or the error that kept it out. Jobs
-        with dependencies or idempotency keys cost round trips of their own (see `enqueue`).
+        with dependencies or idempotency keys cost round trips of their own (see `enqueue`), and
+        a batch naming a queue this process has not seen costs one more (see `queue_quota`).
         """
         batch = self._prepare(caller, requests)
         batch.missing = self._missing_dependencies(batch.prepared)
+        new_queues = self._quota.to_check(job.queue for job in batch.ready)
+        batch.refuse_queues(self._quota.admit(new_queues), self._quota.limit)
         self._rate.take(batch.submitter, len(batch.ready))
         return batch.outcomes(self._enqueuer.enqueue(batch.ready))
 
@@ -194,6 +217,11 @@ class JobService:
         batch = self._prepare(caller, requests)
         if any(job.depends_on for job in batch.prepared):
             batch.missing = await run_sync(self._missing_dependencies, batch.prepared)
+        new_queues = self._quota.to_check(job.queue for job in batch.ready)
+        if new_queues:
+            async with deadline(self.settings):
+                refused = await self._quota.admit_async(new_queues)
+            batch.refuse_queues(refused, self._quota.limit)
         async with deadline(self.settings):
             await self._rate.take_async(batch.submitter, len(batch.ready))
         return batch.outcomes(await self._enqueuer.enqueue_async(batch.ready))
@@ -382,7 +410,7 @@ class JobService:
 
     def metrics(self) -> tuple[bytes, str]:
         """The Prometheus exposition of this process (and the global figures kept in Redis)."""
-        return metrics.render(self.connection)
+        return metrics.render(self.connection, self._labels)
 
     @_redis_guard
     def ping(self) -> bool:

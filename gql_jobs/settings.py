@@ -15,7 +15,7 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from gql_jobs.auth import KeyEntry
-from gql_jobs.constants import NAME_PATTERN
+from gql_jobs.constants import LESSON_TAGS, NAME_PATTERN
 
 _PREFIX = "GQL_JOBS_"
 
@@ -89,6 +89,23 @@ class Settings(BaseSettings):
         validation_alias=_env("QUEUE_NAME", "RQ_QUEUE_NAME"),
         description="Queue a job goes to when the caller names none.",
     )
+    queues: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        validation_alias=_env("QUEUES"),
+        description=(
+            "Comma-separated queues submissions may name, besides the default queue; "
+            "empty: any queue, up to GQL_JOBS_MAX_QUEUES."
+        ),
+    )
+    max_queues: int = Field(
+        default=50,
+        gt=0,
+        validation_alias=_env("MAX_QUEUES"),
+        description=(
+            "Most queues RQ may know of (its `rq:queues` set, which nothing ever shrinks) before a "
+            "submission naming a new queue is refused; not used when GQL_JOBS_QUEUES is set."
+        ),
+    )
     default_timeout: int = Field(
         default=900,
         gt=0,
@@ -115,6 +132,15 @@ class Settings(BaseSettings):
     )
     max_batch_size: int = Field(
         default=500, gt=0, validation_alias=_env("MAX_BATCH_SIZE"), description="Most jobs in one batch."
+    )
+    max_tags: int = Field(
+        default=10,
+        ge=len(LESSON_TAGS),
+        validation_alias=_env("MAX_TAGS"),
+        description=(
+            "Most tags on one job (at least the REST API's own two); each distinct tag is a listing "
+            "stream (~4 kB of Redis) kept for GQL_JOBS_INDEX_RETENTION."
+        ),
     )
     max_page_size: int = Field(
         default=100, gt=0, validation_alias=_env("MAX_PAGE_SIZE"), description="Most jobs in one page."
@@ -232,7 +258,7 @@ class Settings(BaseSettings):
     max_query_tokens: int = Field(default=2000, gt=0, validation_alias=_env("MAX_QUERY_TOKENS"))
     max_query_aliases: int = Field(default=30, gt=0, validation_alias=_env("MAX_QUERY_ALIASES"))
 
-    @field_validator("tasks", "allowed_origins", "sentinels", mode="before")
+    @field_validator("tasks", "allowed_origins", "sentinels", "queues", mode="before")
     @classmethod
     def _split_modules(cls, value: object) -> object:
         if isinstance(value, str):
@@ -261,6 +287,16 @@ class Settings(BaseSettings):
         if not re.fullmatch(NAME_PATTERN, value):
             raise ValueError(f"{value!r} is not a valid queue name ({NAME_PATTERN})")
         return value
+
+    @field_validator("queues")
+    @classmethod
+    def _check_queues(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(cls._check_queue(name) for name in value))
+
+    @property
+    def allowed_queues(self) -> frozenset[str]:
+        """The queues submissions may name when `queues` restricts them (the default one always)."""
+        return frozenset({self.queue_name, *self.queues})
 
     @field_validator("redis_url")
     @classmethod

@@ -18,7 +18,6 @@ from typing import Any
 from gql_jobs.constants import (
     JOB_ID_PATTERN,
     JOB_ID_PREFIX,
-    MAX_TAGS,
     META_JOB_ID,
     META_PAYLOAD,
     META_SUBMITTED_AT,
@@ -85,8 +84,8 @@ def prepare(
     if size > settings.max_payload_bytes:
         raise PayloadTooLargeError(settings.max_payload_bytes, size)
     payload = spec.validate(raw_payload)
-    queue = _name("queue", request.queue or settings.queue_name)
-    tags = _tags(request.tags)
+    queue = _queue(request.queue, settings)
+    tags = _tags(request.tags, settings.max_tags)
     submitted = datetime.now(UTC)
     submitted_at = submitted.isoformat()
     job_id = new_job_id()
@@ -144,9 +143,20 @@ def _name(field: str, value: str) -> str:
     return value
 
 
-def _tags(tags: tuple[str, ...]) -> tuple[str, ...]:
-    if len(tags) > MAX_TAGS:
-        raise InvalidRequestError("tags", f"at most {MAX_TAGS} tags")
+def _queue(requested: str | None, settings: Settings) -> str:
+    """The job's queue: a well-formed name, and one of `settings.queues` when they restrict it
+    (the bound on new queues, `max_queues`, needs Redis: `queue_quota`)."""
+    queue = _name("queue", requested or settings.queue_name)
+    if settings.queues and queue not in settings.allowed_queues:
+        raise InvalidRequestError("queue", f"must be one of {', '.join(sorted(settings.allowed_queues))}")
+    return queue
+
+
+def _tags(tags: tuple[str, ...], limit: int) -> tuple[str, ...]:
+    """Tags, checked and without repeats. Each distinct tag is a listing stream kept for the
+    index retention: `max_tags` bounds what one job can add."""
+    if len(tags) > limit:
+        raise InvalidRequestError("tags", f"at most {limit} tags")
     return tuple(dict.fromkeys(_name("tags", tag) for tag in tags))
 
 

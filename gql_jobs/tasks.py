@@ -146,6 +146,22 @@ class TaskRegistry:
         return None
 
 
+def declared_name(name: str | None, func_path: str | None) -> str | None:
+    """The task a stored job runs, if it is declared in a module this process imported (by its
+    name, else by its function path); `None` for anything else.
+
+    For labels taken from stored jobs (which any RQ client may write): bounded by the code, never
+    by what a job says."""
+    for declared in _DECLARED.values():
+        if name is not None and name in declared:
+            return name
+    for declared in _DECLARED.values():
+        for spec in declared.values():
+            if spec.func_path == func_path:
+                return spec.name
+    return None
+
+
 def task_modules(configured: Iterable[str], builtins: bool) -> list[str]:
     return ([BUILTIN_MODULE] if builtins else []) + list(configured)
 

@@ -28,7 +28,7 @@ from gql_jobs.metrics import record_job_outcome
 from gql_jobs.sentinel import redis_deadline
 from gql_jobs.settings import Settings
 from gql_jobs.snapshots import SERIALIZER
-from gql_jobs.tasks import TaskRegistry, task_modules
+from gql_jobs.tasks import TaskRegistry, declared_name, task_modules
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ class EventedJob(rq_format.CompactJob):
         event = events.of_rq_job(self, retried=retried)
         events.publish(pipeline, event)
         ran = (self.ended_at - self.started_at).total_seconds() if self.started_at and self.ended_at else None
-        record_job_outcome(pipeline, event.task or str(self.func_name), outcome, ran)
+        record_job_outcome(pipeline, declared_name(event.task, self.func_name), outcome, ran)
 
 
 class GqlJobsWorker(Worker):

@@ -11,10 +11,18 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 from fastapi.testclient import TestClient
+from graphql import OperationType
+from rq import Queue
 
+from gql_jobs.app import create_app
 from gql_jobs.dev import free_port
-from tests.conftest import ROOT, subprocess_env, wait_for
+from gql_jobs.graphql.schema import build_schema
+from gql_jobs.metrics import OTHER
+from gql_jobs.snapshots import SERIALIZER
+from gql_jobs.tasks import TaskRegistry, task_modules
+from tests.conftest import ROOT, make_settings, subprocess_env, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -105,3 +113,61 @@ def test_serve_with_several_workers_sums_metrics_and_logs_json(
     assert lines, "serve logs JSON lines"
     assert {"time", "level", "logger", "message"} <= set(lines[0])
     assert any(line.get("request_id") == "r3" for line in lines)
+
+
+def label_values(text: str, name: str, label: str) -> set[str]:
+    """The values one label takes across a metric's samples."""
+    values = set()
+    for line in text.splitlines():
+        if line.startswith(name + "{"):
+            found = dict(re.findall(r'(\w+)="([^"]*)"', line.split(" ")[0]))
+            values.add(found[label])
+    return values
+
+
+def test_metric_labels_stay_bounded_whatever_clients_send(
+    redis_client: redis.Redis, drain: Callable[..., None]
+) -> None:
+    """Made-up root fields, queues and task names (issue #13): every label value is one the
+    configuration allows, or `(other)`."""
+    settings = make_settings(max_queues=3)
+    registry = TaskRegistry.from_modules(task_modules(settings.tasks, settings.builtin_tasks))
+    with TestClient(create_app(settings)) as client:
+        for i in range(30):
+            for query in (
+                f"{{ madeUp{i} }}",
+                f'mutation {{ made{i}(task: "echo") {{ id }} }}',
+                f'mutation {{ submitJob(input: {{task: "echo", queue: "q{i}"}}) {{ __typename }} }}',
+            ):
+                client.post("/graphql", json={"query": query})
+        for i in range(10):  # a plain RQ client: any queue, any function, any meta
+            foreign = Queue(f"foreign{i}", connection=redis_client, serializer=SERIALIZER)
+            foreign.enqueue("builtins.abs", -1, meta={"task_name": f"made_up_{i}"})
+        Queue("default", connection=redis_client, serializer=SERIALIZER).enqueue(
+            "gql_jobs.builtin_tasks.echo", {}
+        )
+        drain("default", *(f"q{i}" for i in range(30)), *(f"foreign{i}" for i in range(10)))
+        text = client.get("/metrics").text
+
+    tasks = label_values(text, "gql_jobs_job_outcomes_total", "task")
+    assert tasks <= {*registry.names(), OTHER} and {"echo", OTHER} <= tasks
+    assert label_values(text, "gql_jobs_job_duration_seconds_count", "task") == tasks
+    assert label_values(text, "gql_jobs_jobs_submitted_total", "task") <= set(registry.names())
+    assert sample(text, "gql_jobs_job_outcomes_total", task=OTHER, outcome="finished") == 10
+
+    queues = label_values(text, "gql_jobs_queue_jobs", "queue")
+    assert len(queues) == 1 + 3 + 1 and {"default", OTHER} <= queues  # the default, max_queues, the rest
+    finished = sum(sample(text, "gql_jobs_queue_jobs", queue=q, status="finished") for q in queues)
+    assert finished == 3 + 1 + 10  # nothing lost by folding: q0..q2, the plain echo, the foreign jobs
+
+    schema = build_schema(settings)._schema  # (the counters are this process's: other tests' too)
+    meta = ["__typename", "__schema", "__type", OTHER, "fragment"]
+    roots = {
+        f"{kind}.{field}"
+        for kind in ("query", "mutation", "subscription")
+        for root_type in [schema.get_root_type(OperationType(kind))]
+        for field in [*(root_type.fields if root_type else ()), *meta]
+    }
+    operations = label_values(text, "gql_jobs_requests_total", "operation")
+    graphql = {op for op in operations if not op.startswith("/")}
+    assert graphql <= roots | {"invalid"} and {"query.(other)", "mutation.(other)"} <= graphql

@@ -49,6 +49,20 @@ def test_task_modules_are_comma_separated(monkeypatch: pytest.MonkeyPatch) -> No
     assert load_settings().tasks == ["myapp.tasks", "other.jobs"]
 
 
+def test_queues_are_comma_separated_and_the_default_queue_is_always_allowed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("GQL_JOBS_QUEUES", "high, low,high")
+    settings = load_settings()
+    assert settings.queues == ["high", "low"]
+    assert settings.allowed_queues == {"default", "high", "low"}
+
+
+def test_the_default_settings_bound_tags_and_queues() -> None:
+    settings = load_settings()
+    assert (settings.max_tags, settings.max_queues, settings.queues) == (10, 50, [])
+
+
 def test_dot_env_file_is_read(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("RQ_DEFAULT_TIMEOUT=77\nGQL_JOBS_MAX_PAGE_SIZE=9\n")
     settings = load_settings()
@@ -64,6 +78,9 @@ def test_dot_env_file_is_read(tmp_path: Path) -> None:
         ("REDIS_URL", "http://nope"),
         ("GQL_JOBS_TASKS", "not a module"),
         ("RQ_QUEUE_NAME", "has space"),
+        ("GQL_JOBS_QUEUES", "high,has space"),
+        ("GQL_JOBS_MAX_QUEUES", "0"),
+        ("GQL_JOBS_MAX_TAGS", "1"),
     ],
 )
 def test_invalid_value_fails_in_one_line_naming_the_variable(

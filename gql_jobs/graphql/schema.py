@@ -12,6 +12,7 @@ from graphql import (
     DocumentNode,
     FieldNode,
     GraphQLError,
+    GraphQLSchema,
     OperationDefinitionNode,
     parse,
     specified_rules,
@@ -28,7 +29,7 @@ from gql_jobs.errors import GqlJobsError
 from gql_jobs.graphql.mutations import Mutation
 from gql_jobs.graphql.queries import Query
 from gql_jobs.graphql.subscriptions import Subscription
-from gql_jobs.metrics import Stopwatch, observe_request
+from gql_jobs.metrics import OTHER, Stopwatch, observe_request
 from gql_jobs.settings import Settings
 
 
@@ -47,19 +48,29 @@ class OperationMetrics(SchemaExtension):
         context = self.execution_context
         result = context.result
         failed = bool(getattr(result, "errors", None))
-        observe_request(
-            "graphql", _operation_label(context.graphql_document), "error" if failed else "ok", watch.elapsed
-        )
+        label = _operation_label(context.graphql_document, context.schema._schema)
+        observe_request("graphql", label, "error" if failed else "ok", watch.elapsed)
 
 
-def _operation_label(document: DocumentNode | None) -> str:
-    """`mutation.submitJob`: bounded by the schema, unlike client-chosen operation names."""
+#: Root fields every operation type has, though no root type lists them.
+_META_FIELDS = frozenset({"__typename", "__schema", "__type"})
+
+
+def _operation_label(document: DocumentNode | None, schema: GraphQLSchema) -> str:
+    """`mutation.submitJob`: bounded by the schema, unlike client-chosen operation names. A root
+    field the schema does not have (the document fails validation) is `OTHER`: a label value per
+    made-up name would let any client grow `/metrics` without end."""
     if document is None:
         return "invalid"
     for definition in document.definitions:
         if isinstance(definition, OperationDefinitionNode):
             fields = [s for s in definition.selection_set.selections if isinstance(s, FieldNode)]
-            root = fields[0].name.value if fields else "fragment"
+            if not fields:
+                return f"{definition.operation.value}.fragment"
+            root = fields[0].name.value
+            root_type = schema.get_root_type(definition.operation)
+            if root not in _META_FIELDS and (root_type is None or root not in root_type.fields):
+                root = OTHER
             return f"{definition.operation.value}.{root}"
     return "invalid"
 
