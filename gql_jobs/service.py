@@ -261,9 +261,8 @@ class JobService:
 
     @_redis_guard
     def queue_signatures(self, caller: Principal | None, queues: Sequence[str]) -> list[QueueSignature]:
-        """What changes whenever a job leaves one of these queues' lists or its scheduled or deferred
-        registries, read in one MULTI/EXEC, O(1) per queue (the live poller's cheap look; see
-        `gql_jobs.polling`)."""
+        """What shows a job leaving one of these queues' lists or registries, read in one
+        MULTI/EXEC, O(1) per queue (the live poller's cheap look; see `inventory.may_have_left`)."""
         _require(caller, Scope.ADMIN)
         with self.connection.pipeline(transaction=True) as pipe:
             inventory.stage_signatures(pipe, queues)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from gql_jobs.domain import JobRecord, JobStatus
+from rq import Queue
+
+from gql_jobs.auth import ANONYMOUS, SYSTEM
+from gql_jobs.domain import JobRecord, JobStatus, SubmitRequest
 from gql_jobs.inventory import QueueSignature, may_have_left
 from gql_jobs.polling import PollPlan
+from gql_jobs.service import JobService
+from gql_jobs.snapshots import SERIALIZER
 
 IDLE: QueueSignature = (3, b"a", b"c", 0, 0, 0, 0)
 
@@ -150,3 +155,18 @@ def test_may_have_left() -> None:
     assert may_have_left(IDLE, (3, b"a", b"d", 0, 0, 0, 0))  # a removal made up by one push
     assert may_have_left(IDLE, (3, b"a", b"c", 0, 0, 0, 1))  # a cancel
     assert may_have_left(IDLE, (3, b"a", b"c", 0, 1, 0, 0))  # a registry changed
+
+
+def test_a_queue_signature_shows_a_workers_pop_but_not_new_jobs(fake_service: JobService) -> None:
+    def signature() -> QueueSignature:
+        [found] = fake_service.queue_signatures(SYSTEM, ["default"])
+        return found
+
+    fake_service.submit_many(ANONYMOUS, [SubmitRequest(task="echo")] * 3)
+    idle = signature()
+    fake_service.submit(ANONYMOUS, SubmitRequest(task="echo"))
+    grown = signature()
+    assert not may_have_left(idle, grown)
+    queue = Queue("default", connection=fake_service.connection, serializer=SERIALIZER)
+    assert Queue.dequeue_any([queue], None, connection=fake_service.connection, serializer=SERIALIZER)
+    assert may_have_left(grown, signature())  # taken into the intermediate list, as a worker does
