@@ -38,7 +38,7 @@ def create_app(settings: Settings | None = None, service: JobService | None = No
     settings = settings or load_settings()
     service = service or build_service(settings)
 
-    live = LiveUpdates(service, pubsub_redis(settings), settings.poll_interval)
+    live = LiveUpdates(service, pubsub_redis(settings), settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -11,6 +11,7 @@ GqlJobsError
  ├── InvalidCursorError        a pagination cursor we did not issue
  ├── IdempotencyConflictError  an idempotency key reused for a different request
  ├── RateLimitedError          the caller submits faster than its rate limit
+ ├── TooManySubscriptionsError the caller holds as many live subscriptions as it may
  ├── UnauthenticatedError      no valid API key (while keys are configured)
  ├── ForbiddenError            the key lacks the scope the operation needs
  └── ServiceUnavailableError   Redis cannot be reached
@@ -106,6 +107,15 @@ class RateLimitedError(GqlJobsError):
     def __init__(self, retry_after_seconds: float) -> None:
         super().__init__(f"Too many submissions; retry in {retry_after_seconds:.1f} s")
         self.retry_after_seconds = retry_after_seconds
+
+
+class TooManySubscriptionsError(GqlJobsError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"Too many subscriptions: this API key may hold {limit} at once in this server process; "
+            "end one before starting another"
+        )
+        self.limit = limit
 
 
 class UnauthenticatedError(GqlJobsError):

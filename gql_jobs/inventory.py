@@ -6,7 +6,12 @@ dashboard that polls must not mutate the store.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from redis import Redis
+from redis.asyncio.client import Pipeline as AsyncPipeline
+from redis.client import Pipeline
 from rq import Queue
 from rq.registry import (
     CanceledJobRegistry,
@@ -47,6 +52,49 @@ COUNTABLE = frozenset(
 
 #: RQ's list of jobs a worker has taken off a queue but not yet started (still QUEUED to RQ).
 INTERMEDIATE_SUFFIX = ":intermediate"
+
+
+#: What `signatures` holds of a queue (see `gql_jobs.polling`): its list's length, head and tail,
+#: its intermediate list's length, the sizes of its scheduled, deferred and canceled registries.
+QueueSignature = tuple[Any, ...]
+_SIGNATURE_LENGTH = 7
+
+
+def stage_signatures(pipe: Pipeline | AsyncPipeline, names: Sequence[str]) -> None:
+    """Stage each queue's signature on a pipeline (sync or async): seven O(1) commands a queue."""
+    for name in names:
+        key = Queue.redis_queue_namespace_prefix + name
+        pipe.llen(key)
+        pipe.lindex(key, 0)
+        pipe.lindex(key, -1)
+        pipe.llen(key + INTERMEDIATE_SUFFIX)
+        for status in (JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.CANCELED):
+            pipe.zcard(_REGISTRIES[status].format(name))
+
+
+def signatures(names: Sequence[str], replies: list[Any]) -> list[QueueSignature]:
+    """The replies of `stage_signatures`, one signature per queue."""
+    size = _SIGNATURE_LENGTH
+    return [tuple(replies[i * size : (i + 1) * size]) for i in range(len(names))]
+
+
+def may_have_left(before: QueueSignature | None, after: QueueSignature) -> bool:
+    """Whether a job can have left the queue's list or its registries between two signatures.
+
+    Jobs join a list at its tail (at its head when `at_front`). They leave it from the head (a
+    worker moves them to the intermediate list), from anywhere (a cancel, a delete: LREM; a cancel
+    also files it as canceled), or leave a scheduled or deferred registry (for the list). So a list
+    that kept its head and only grew, its intermediate list and registries unchanged, lost nothing
+    (a growing queue no worker serves costs no reads), unless a removal from its middle without a
+    registry (RQ's own `delete`, bypassing our service) was made up by pushes within the interval.
+    """
+    if before is None:
+        return True
+    length, head, tail, *rest = before
+    new_length, new_head, new_tail, *new_rest = after
+    if head != new_head or rest != new_rest:
+        return True
+    return bool(new_length < length or (new_length == length and tail != new_tail))
 
 
 def queue_names(connection: Redis) -> list[str]:

@@ -1,14 +1,23 @@
 """Live job updates inside one API process: one Redis subscription, fanned out to every watcher.
 
     Redis channel ──(1 pub/sub connection)──> listener ──┐
-                                                         ├─> read the job once ─> each watcher's queue
-    every `poll_interval`: watched jobs, 1 round trip ───┘
+                                                         ├─> read the job once ─> matching inboxes
+    every `poll_interval`: ≤ poll_max_jobs due jobs ─────┘
 
-Watchers are in-process queues registered by `watch_job` / `watch_events` (context managers: leaving
-them frees everything, even on an abrupt disconnect). The listener turns each event into one read
-of the job, shared by all who care. The poller catches what publishes no event (a plain `rq
-worker`, RQ's scheduler moving a job, a dead worker's job failed by cleanup): it re-reads watched
-jobs in one pipelined round trip and reports those whose state changed.
+Watchers are in-process inboxes registered by `watch_job` / `watch_events` (context managers:
+leaving them frees everything, even on an abrupt disconnect). Each holds one of its principal's
+`subscriptions` slots (`max_subscriptions_per_principal`, whatever the transport); WebSocket
+connections hold `connections` slots (see `graphql/router.py`).
+
+The listener turns each event into at most one read of the job, shared by all who care, and offers
+it only to watchers that may match it (`watchers.EventWatchers`: by owner, then by one filter
+criterion), so an event costs in proportion to its audience, not to every watcher of the process.
+
+The poller catches what publishes no event (a plain `rq worker`, RQ's scheduler moving a job, a
+dead worker's job failed by cleanup). Its cost per interval is bounded, whatever the number of
+followed jobs: at most `poll_max_jobs` jobs read and as many queues signed, and a job that can
+only change through its queue is not read until the queue changes (`polling.PollPlan` says why
+that is sound and what it gives up). `poll_once` runs one cycle (tests drive it directly).
 
 Watchers must register *before* reading a job's current state (then nothing is missed) and skip
 records they have already shown (`fingerprint`), since the same change may arrive twice.
@@ -19,10 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import OrderedDict
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from typing import Any
 
 from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
@@ -32,67 +38,35 @@ from gql_jobs.auth import SYSTEM, Principal
 from gql_jobs.connections import close_async
 from gql_jobs.constants import EVENTS_CHANNEL
 from gql_jobs.domain import EventKind, JobEvent, JobFilter, JobRecord
-from gql_jobs.errors import GqlJobsError
+from gql_jobs.errors import GqlJobsError, TooManySubscriptionsError
+from gql_jobs.polling import PollPlan, PollStats
 from gql_jobs.service import JobService
+from gql_jobs.settings import Settings
 from gql_jobs.snapshots import iso_now
+from gql_jobs.watchers import EventWatchers, Inbox, Slots, Update, Watcher, fingerprint
+
+__all__ = ["Inbox", "LiveUpdates", "Update", "fingerprint"]
 
 log = logging.getLogger(__name__)
 
 #: How many not-yet-final jobs seen in events the poller keeps following for event watchers.
 MAX_TRACKED_JOBS = 10_000
 RECONNECT_DELAY_SECONDS = 1.0
-QUEUE_SIZE = 1000
-
-
-@dataclass(frozen=True)
-class Update:
-    """What a watcher receives: the event and the job as read after it (`None` once deleted).
-
-    `seq` orders reads: a watcher never shows a read older than one it has shown (two reads in
-    flight, say an event's and the poller's, may finish in either order).
-    """
-
-    event: JobEvent
-    record: JobRecord | None
-    seq: int
-
-
-def fingerprint(record: JobRecord | None) -> tuple[Any, ...]:
-    """What makes two reads of a job different to a client."""
-    if record is None:
-        return ("gone",)
-    progress = record.progress.updated_at if record.progress else None
-    return (record.raw_status, progress, record.started_at, record.ended_at, record.enqueued_at)
-
-
-@dataclass(eq=False)
-class _Watcher:
-    queue: asyncio.Queue[Update] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
-    job_filter: JobFilter | None = None
-    principal: Principal = SYSTEM
-
-    def wants(self, event: JobEvent, record: JobRecord | None) -> bool:
-        """An event watcher sees events of jobs it may read that match its filter."""
-        if self.job_filter is not None and not event.matches(self.job_filter):
-            return False
-        return self.principal.owns(record.owner if record is not None else event.owner)
-
-    def offer(self, update: Update) -> None:
-        if self.queue.full():  # a client too slow to read: drop the oldest, keep the newest
-            self.queue.get_nowait()
-        self.queue.put_nowait(update)
 
 
 class LiveUpdates:
     """Fan-out of job events to subscribers of one process. Start lazily; `close()` at shutdown."""
 
-    def __init__(self, service: JobService, redis: AsyncRedis, poll_interval: float) -> None:
+    def __init__(self, service: JobService, redis: AsyncRedis, settings: Settings) -> None:
         self.service = service
         self.redis = redis
-        self.poll_interval = poll_interval
-        self._by_job: dict[str, set[_Watcher]] = {}
-        self._by_filter: set[_Watcher] = set()
-        self._tracked: OrderedDict[str, tuple[Any, ...]] = OrderedDict()
+        self.poll_interval = settings.poll_interval
+        self.connections = Slots(settings.ws_max_connections_per_principal)
+        self.subscriptions = Slots(settings.max_subscriptions_per_principal)
+        self.stats = PollStats()
+        self._by_job: dict[str, set[Watcher]] = {}
+        self._events = EventWatchers()
+        self._plan = PollPlan(settings.poll_max_jobs, MAX_TRACKED_JOBS)
         self._tasks: list[asyncio.Task[None]] = []
         self._subscribed = asyncio.Event()
         self._reads = 0
@@ -105,35 +79,57 @@ class LiveUpdates:
     # -- watching ---------------------------------------------------------------------------------
 
     @contextlib.asynccontextmanager
-    async def watch_job(self, job_id: str) -> AsyncIterator[asyncio.Queue[Update]]:
-        watcher = _Watcher()
-        await self._ensure_running()
-        self._by_job.setdefault(job_id, set()).add(watcher)
-        try:
-            yield watcher.queue
-        finally:
-            watchers = self._by_job.get(job_id, set())
-            watchers.discard(watcher)
-            if not watchers:
-                self._by_job.pop(job_id, None)
+    async def watch_job(self, job_id: str, principal: Principal) -> AsyncIterator[Inbox]:
+        """Updates of one job; raises `TooManySubscriptionsError` past the principal's limit."""
+        watcher = Watcher(principal)
+        async with self._subscription(principal):
+            await self._ensure_running()
+            self._by_job.setdefault(job_id, set()).add(watcher)
+            self._plan.watch(job_id)
+            try:
+                yield watcher.inbox
+            finally:
+                watchers = self._by_job.get(job_id, set())
+                watchers.discard(watcher)
+                if not watchers:
+                    self._by_job.pop(job_id, None)
+                self._plan.unwatch(job_id)
 
     @contextlib.asynccontextmanager
-    async def watch_events(
-        self, job_filter: JobFilter, principal: Principal
-    ) -> AsyncIterator[asyncio.Queue[Update]]:
-        watcher = _Watcher(job_filter=job_filter, principal=principal)
-        await self._ensure_running()
-        self._by_filter.add(watcher)
+    async def watch_events(self, job_filter: JobFilter, principal: Principal) -> AsyncIterator[Inbox]:
+        """Events of the jobs `principal` may read that match the filter; limited like `watch_job`."""
+        watcher = Watcher(principal, job_filter)
+        async with self._subscription(principal):
+            await self._ensure_running()
+            self._events.add(watcher)
+            try:
+                yield watcher.inbox
+            finally:
+                self._events.remove(watcher)
+                if not self._events:
+                    self._plan.untrack_all()
+
+    @contextlib.asynccontextmanager
+    async def _subscription(self, principal: Principal) -> AsyncIterator[None]:
+        if not self.subscriptions.acquire(principal.name):
+            raise TooManySubscriptionsError(self.subscriptions.limit)
         try:
-            yield watcher.queue
+            yield
         finally:
-            self._by_filter.discard(watcher)
-            if not self._by_filter:
-                self._tracked.clear()
+            self.subscriptions.release(principal.name)
 
     @property
     def watcher_count(self) -> int:
-        return sum(len(w) for w in self._by_job.values()) + len(self._by_filter)
+        return sum(len(w) for w in self._by_job.values()) + len(self._events)
+
+    @property
+    def watchers_examined(self) -> int:
+        """Event watchers that events have looked at so far (the fan-out's cost)."""
+        return self._events.examined
+
+    @property
+    def plan(self) -> PollPlan:
+        return self._plan
 
     # -- the background tasks ---------------------------------------------------------------------
 
@@ -178,63 +174,72 @@ class LiveUpdates:
                 await asyncio.sleep(RECONNECT_DELAY_SECONDS)
 
     async def _dispatch(self, event: JobEvent) -> None:
-        """An event arrived: read the job once for everyone who watches it."""
-        if self._by_filter and event.kind != EventKind.DELETED:
-            self._track(event.job_id)
+        """An event arrived: read the job once for everyone who may want it, tell those who do.
+
+        Events from the service name the job's owner; our worker's do not, so while tenants
+        watch, such an event costs a read to learn whose job it is."""
+        deleted = event.kind == EventKind.DELETED
+        unsure = event.owner is None and not deleted and self._events.has_tenants
+        if not deleted and (unsure or self._events.may_see(event.owner)):
+            self._plan.track(event.job_id)
         job_watchers = list(self._by_job.get(event.job_id, ()))
-        filter_watchers = [w for w in self._by_filter if w.job_filter is None or event.matches(w.job_filter)]
-        if not job_watchers and not filter_watchers:
+        subscribers = [] if unsure else self._events.matching(event, event.owner)
+        if not (job_watchers or subscribers or unsure):
+            self._plan.prompt(event.job_id)
             return
         record = None
         seq = self.next_seq()
-        if event.kind != EventKind.DELETED:
+        if not deleted:
             try:
                 [record] = await self.service.get_many_async(SYSTEM, [event.job_id])
             except GqlJobsError:
+                self._plan.prompt(event.job_id)
                 return  # Redis is away; the poller catches up once it is back
-        self._remember(event.job_id, record)
+        owner = record.owner if record is not None else event.owner
+        if unsure or owner != event.owner:  # the channel is not ours alone: trust the job's owner
+            subscribers = self._events.matching(event, owner)
+        self._plan.learn(event.job_id, record, seq)
         update = Update(event, record, seq)
-        for watcher in job_watchers:
-            watcher.offer(update)
-        for watcher in filter_watchers:
-            if watcher.wants(event, record):
-                watcher.offer(update)
-
-    def _track(self, job_id: str) -> None:
-        self._tracked.setdefault(job_id, ())
-        self._tracked.move_to_end(job_id)
-        while len(self._tracked) > MAX_TRACKED_JOBS:
-            self._tracked.popitem(last=False)
-
-    def _remember(self, job_id: str, record: JobRecord | None) -> None:
-        """Note what event watchers last saw of a tracked job; stop tracking it once final."""
-        if job_id not in self._tracked:
-            return
-        if record is None or record.status.is_final:
-            del self._tracked[job_id]
-        else:
-            self._tracked[job_id] = fingerprint(record)
+        for watcher in (*job_watchers, *subscribers):
+            watcher.inbox.offer(update)
 
     async def _poll(self) -> None:
-        """Re-read watched jobs (one round trip) and report changes no event announced."""
         while True:
             await asyncio.sleep(self.poll_interval)
-            ids = list(dict.fromkeys([*self._by_job, *self._tracked]))
-            if not ids:
-                continue
-            seq = self.next_seq()
             try:
-                records = await self.service.get_many_async(SYSTEM, ids)
-                for job_id, record in zip(ids, records, strict=True):
-                    self._deliver_polled(job_id, record, seq)
+                await self.poll_once()
             except GqlJobsError:
                 continue  # Redis is away: try again next time
             except Exception:
                 log.exception("job poller failed; it goes on")
 
+    async def poll_once(self) -> None:
+        """One cycle: sign up to `poll_max_jobs` queues, read up to `poll_max_jobs` due jobs (one
+        round trip each), and report the changes no event announced."""
+        self.stats.cycles += 1
+        queues = self._plan.queues_to_sign()
+        if queues:
+            signatures = await self.service.queue_signatures_async(SYSTEM, queues)
+            after = self.next_seq()
+            self.stats.queues_signed += len(queues)
+            for name, signature in zip(queues, signatures, strict=True):
+                self._plan.signed(name, signature, after)
+        ids = self._plan.take_due()
+        self.stats.count_reads(len(ids))
+        if not ids:
+            return
+        seq = self.next_seq()
+        try:
+            records = await self.service.get_many_async(SYSTEM, ids)
+        except BaseException:
+            self._plan.put_back(ids)
+            raise
+        for job_id, record in zip(ids, records, strict=True):
+            self._deliver_polled(job_id, record, seq)
+
     def _deliver_polled(self, job_id: str, record: JobRecord | None, seq: int) -> None:
-        previous = self._tracked.get(job_id)
-        status_changed = record is None or not previous or previous[0] != record.raw_status
+        shown = self._plan.learn(job_id, record, seq)
+        status_changed = record is None or not shown or shown[0] != record.raw_status
         event = (
             events.of_record(record, EventKind.STATUS if status_changed else EventKind.PROGRESS)
             if record is not None
@@ -242,9 +247,7 @@ class LiveUpdates:
         )
         update = Update(event, record, seq)
         for watcher in self._by_job.get(job_id, ()):
-            watcher.offer(update)  # job watchers skip what they have already shown
-        if previous is not None and previous != fingerprint(record):
-            self._remember(job_id, record)
-            for watcher in self._by_filter:
-                if watcher.wants(event, record):
-                    watcher.offer(update)
+            watcher.inbox.offer(update)  # job watchers skip what they have already shown
+        if shown is not None and shown != fingerprint(record):
+            for watcher in self._events.matching(event, record.owner if record is not None else None):
+                watcher.inbox.offer(update)

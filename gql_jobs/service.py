@@ -57,6 +57,7 @@ from gql_jobs.errors import (
     ServiceUnavailableError,
     UnauthenticatedError,
 )
+from gql_jobs.inventory import QueueSignature
 from gql_jobs.queue_quota import QueueQuota
 from gql_jobs.ratelimit import RateLimiter
 from gql_jobs.rq_format import CompactJob
@@ -285,6 +286,28 @@ class JobService:
         async with deadline(self.settings):
             found = await read_jobs_async(self.async_connection, self.connection, valid)
         return _visible(reader, job_ids, valid, found)
+
+    @_redis_guard
+    def queue_signatures(self, caller: Principal | None, queues: Sequence[str]) -> list[QueueSignature]:
+        """What shows a job leaving one of these queues' lists or registries, read in one
+        MULTI/EXEC, O(1) per queue (the live poller's cheap look; see `inventory.may_have_left`)."""
+        _require(caller, Scope.ADMIN)
+        with self.connection.pipeline(transaction=True) as pipe:
+            inventory.stage_signatures(pipe, queues)
+            return inventory.signatures(queues, pipe.execute())
+
+    @_redis_guard_async
+    async def queue_signatures_async(
+        self, caller: Principal | None, queues: Sequence[str]
+    ) -> list[QueueSignature]:
+        """`queue_signatures` on the event loop."""
+        if self.async_connection is None:
+            return await run_sync(self.queue_signatures, caller, queues)
+        _require(caller, Scope.ADMIN)
+        async with deadline(self.settings), self.async_connection.pipeline(transaction=True) as pipe:
+            inventory.stage_signatures(pipe, queues)
+            replies = await pipe.execute()
+        return inventory.signatures(queues, replies)
 
     @_redis_guard
     def list_jobs(self, caller: Principal | None, job_filter: JobFilter, page: PageRequest) -> Page:

@@ -226,11 +226,35 @@ class Settings(BaseSettings):
         validation_alias=_env("POLL_INTERVAL"),
         description="Seconds between re-reads of watched jobs (catches jobs run by a plain `rq worker`).",
     )
+    poll_max_jobs: int = Field(
+        default=200,
+        gt=0,
+        validation_alias=_env("POLL_MAX_JOBS"),
+        description=(
+            "Most jobs (and most queues) the polling fallback reads per interval, however many are "
+            "watched; more wait their turn (see gql_jobs/polling.py)."
+        ),
+    )
     ws_max_subscriptions: int = Field(
         default=100,
         gt=0,
         validation_alias=_env("WS_MAX_SUBSCRIPTIONS"),
         description="Most subscriptions one WebSocket connection may hold.",
+    )
+    ws_max_connections_per_principal: int = Field(
+        default=50,
+        gt=0,
+        validation_alias=_env("WS_MAX_CONNECTIONS_PER_PRINCIPAL"),
+        description="Most WebSocket connections one principal (API key's tenant) may hold per API process.",
+    )
+    max_subscriptions_per_principal: int = Field(
+        default=500,
+        gt=0,
+        validation_alias=_env("MAX_SUBSCRIPTIONS_PER_PRINCIPAL"),
+        description=(
+            "Most subscriptions one principal may hold per API process, over all its WebSocket "
+            "connections and Server-Sent Events requests."
+        ),
     )
     allowed_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,

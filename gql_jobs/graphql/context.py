@@ -22,6 +22,8 @@ class Context:
     caller: Principal | None
     #: A WebSocket's `connection_init` payload (Strawberry sets it; see `router.on_ws_connect`).
     connection_params: object = None
+    #: The principal whose connection slot this WebSocket holds, once initialised (see router).
+    connection_slot: str | None = None
 
 
 Info: TypeAlias = strawberry.Info[Context, None]

@@ -5,6 +5,12 @@ router runs every request through FastAPI's dependency solving (four dependencie
 its wrapper, the root value, the endpoint), measured at about a tenth of a `submitJob`'s CPU
 (issue #7). The ASGI app builds the same context directly (`context.build_context`); HTTP,
 WebSocket and SSE handling, GraphiQL and origin checks are Strawberry's own either way.
+
+WebSockets are admitted on `connection_init` (`on_ws_connect`): a valid key, then one of the
+principal's `connections` slots (`ws_max_connections_per_principal`), released when the socket
+ends however it ends (the handlers' `handle`). Refusals carry a reason: graphql-transport-ws closes
+4403 with it, legacy graphql-ws sends it in `connection_error`. Legacy graphql-ws would run a second
+`connection_init` (Strawberry re-runs `on_ws_connect`, switching the principal); it is refused.
 """
 
 from __future__ import annotations
@@ -23,6 +29,13 @@ from strawberry.subscriptions import (
     GRAPHQL_TRANSPORT_WS_PROTOCOL,
     GRAPHQL_WS_PROTOCOL,
 )
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ConnectionInitMessage as TransportConnectionInit,
+)
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.subscriptions.protocols.graphql_ws.types import ConnectionErrorMessage
+from strawberry.subscriptions.protocols.graphql_ws.types import ConnectionInitMessage as LegacyConnectionInit
 from strawberry.types.unset import UNSET, UnsetType
 
 from gql_jobs.auth import InvalidKeyError, key_from_headers
@@ -34,7 +47,61 @@ from gql_jobs.settings import Settings
 PATH = "/graphql"
 
 
+class RefusedConnectionError(Exception):
+    """`on_ws_connect` refuses a connection and says why (Strawberry's own `ConnectionRejectionError`
+    closes graphql-transport-ws with a bare "Forbidden")."""
+
+    def __init__(self, close_code: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.close_code = close_code
+        self.code = code
+        self.message = message
+
+
+def _release_connection(context: Context) -> None:
+    if context.connection_slot is not None:
+        context.live.connections.release(context.connection_slot)
+        context.connection_slot = None
+
+
+class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    """Strawberry's graphql-transport-ws handler, with our refusals and the slot released at the end."""
+
+    async def handle_connection_init(self, message: TransportConnectionInit) -> None:
+        try:
+            await super().handle_connection_init(message)
+        except RefusedConnectionError as refusal:
+            await self.websocket.close(code=refusal.close_code, reason=refusal.message[:123])
+
+    async def handle(self) -> None:
+        try:
+            await super().handle()
+        finally:
+            _release_connection(self.context)
+
+
+class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
+    """Strawberry's graphql-ws handler, likewise; refusals are `connection_error` messages."""
+
+    async def handle_connection_init(self, message: LegacyConnectionInit) -> None:
+        try:
+            await super().handle_connection_init(message)
+        except RefusedConnectionError as refusal:
+            payload: dict[str, object] = {"message": refusal.message, "extensions": {"code": refusal.code}}
+            await self.send_message(ConnectionErrorMessage(type="connection_error", payload=payload))
+            await self.websocket.close(code=refusal.close_code, reason=refusal.message[:123])
+
+    async def handle(self) -> None:
+        try:
+            await super().handle()
+        finally:
+            _release_connection(self.context)
+
+
 class JobsGraphQL(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = TransportWSHandler
+    graphql_ws_handler_class = LegacyWSHandler
+
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
         return await build_context(request)
 
@@ -45,6 +112,10 @@ class JobsGraphQL(GraphQL[Context, None]):
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """Browsers cannot set headers on a WebSocket: the key may come in `connection_init`'s
         payload instead (`{"Authorization": "Bearer <key>"}` or `{"X-API-Key": "<key>"}`)."""
+        if context.connection_slot is not None:  # legacy graphql-ws: a second connection_init
+            raise RefusedConnectionError(
+                4429, "ALREADY_INITIALISED", "This connection is already initialised; open another one"
+            )
         params: dict[str, Any] = (
             context.connection_params if isinstance(context.connection_params, dict) else {}
         )
@@ -59,6 +130,15 @@ class JobsGraphQL(GraphQL[Context, None]):
                 raise ConnectionRejectionError({"message": "Invalid API key"}) from None
         if context.caller is None:
             raise ConnectionRejectionError({"message": "A valid API key is required"})
+        connections = context.live.connections
+        if not connections.acquire(context.caller.name):
+            raise RefusedConnectionError(
+                4403,
+                "TOO_MANY_CONNECTIONS",
+                f"Too many WebSocket connections: this API key may hold {connections.limit} at once "
+                "in this server process",
+            )
+        context.connection_slot = context.caller.name
         return UNSET  # type: ignore[no-any-return]
 
 

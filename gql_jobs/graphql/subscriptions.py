@@ -67,27 +67,30 @@ class Subscription:
     async def job_updates(
         self, info: Info, id: Annotated[strawberry.ID, JOB_ID]
     ) -> AsyncGenerator[Job, None]:
-        live = info.context.live
-        async with live.watch_job(str(id)) as updates:  # subscribe first, then read: nothing is missed
-            shown_seq = live.next_seq()
-            try:
-                record = await info.context.service.get_async(info.context.caller, str(id))
-            except JobNotFoundError:
-                raise GraphQLError(
-                    f"Job not found: {str(id)[:140]}", extensions={"code": "NOT_FOUND"}
-                ) from None
-            except GqlJobsError as exc:
-                raise query_error(exc) from None
-            shown = fingerprint(record)
-            yield Job.of(record)
-            while not record.status.is_final:
-                update = await updates.get()
-                if update.seq < shown_seq or fingerprint(update.record) == shown:
-                    continue
-                if update.record is None:
-                    raise GraphQLError("Job was deleted", extensions={"code": "JOB_DELETED"})
-                record, shown, shown_seq = update.record, fingerprint(update.record), update.seq
+        context = info.context
+        try:
+            reader = context.service.authorize(context.caller, Scope.READ)
+            # Subscribe first, then read: nothing is missed.
+            async with context.live.watch_job(str(id), reader) as updates:
+                shown_seq = context.live.next_seq()
+                try:
+                    record = await context.service.get_async(reader, str(id))
+                except JobNotFoundError:
+                    raise GraphQLError(
+                        f"Job not found: {str(id)[:140]}", extensions={"code": "NOT_FOUND"}
+                    ) from None
+                shown = fingerprint(record)
                 yield Job.of(record)
+                while not record.status.is_final:
+                    update = await updates.get()
+                    if update.seq < shown_seq or fingerprint(update.record) == shown:
+                        continue
+                    if update.record is None:
+                        raise GraphQLError("Job was deleted", extensions={"code": "JOB_DELETED"})
+                    record, shown, shown_seq = update.record, fingerprint(update.record), update.seq
+                    yield Job.of(record)
+        except GqlJobsError as exc:  # no key, no scope, too many subscriptions, Redis away
+            raise query_error(exc) from None
 
     @strawberry.subscription(description="Events for every job matching the filter (all jobs when null).")
     async def job_events(
@@ -98,12 +101,13 @@ class Subscription:
         ] = None,
     ) -> AsyncGenerator[JobEvent, None]:
         job_filter = (filter or JobFilter()).to_domain()
+        context = info.context
         try:
-            reader = info.context.service.authorize(info.context.caller, Scope.READ)
+            reader = context.service.authorize(context.caller, Scope.READ)
+            async with context.live.watch_events(job_filter, reader) as updates:
+                while True:
+                    update = await updates.get()
+                    if update.event.kind == EventKind.DELETED or update.record is not None:
+                        yield JobEvent.of(update)
         except GqlJobsError as exc:
             raise query_error(exc) from None
-        async with info.context.live.watch_events(job_filter, reader) as updates:
-            while True:
-                update = await updates.get()
-                if update.event.kind == EventKind.DELETED or update.record is not None:
-                    yield JobEvent.of(update)
