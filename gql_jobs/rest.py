@@ -13,9 +13,12 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Header, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from gql_jobs import jsonvalues
 from gql_jobs.constants import LESSON_TAGS
 from gql_jobs.deps import CallerDep, ServiceDep
 from gql_jobs.domain import JobRecord, JobStatus, SubmitRequest
@@ -35,6 +38,15 @@ from gql_jobs.errors import (
 )
 
 router = APIRouter(tags=["REST (lesson-compatible)"])
+
+
+class SafeJSONResponse(JSONResponse):
+    """Starlette's JSON, except that a value JSON cannot carry, stored before submissions were
+    checked (by an older version, or another RQ client), no longer makes the answer a 500: a
+    non-finite number is sent as null, a lone surrogate escaped (`jsonvalues.utf8`)."""
+
+    def render(self, content: Any) -> bytes:
+        return jsonvalues.utf8(content)
 
 
 class JobPayload(BaseModel):
@@ -87,7 +99,7 @@ async def submit_job(
         task=body.task, payload=body.payload, tags=LESSON_TAGS, idempotency_key=idempotency_key
     )
     record = (await service.submit_async(caller, request)).record
-    return JSONResponse(
+    return SafeJSONResponse(
         {"job_id": record.id, "status": record.status.value, "submitted_at": record.submitted_at}
     )
 
@@ -102,7 +114,7 @@ async def submit_job(
     },
 )
 async def job_status(job_id: str, service: ServiceDep, caller: CallerDep) -> JSONResponse:
-    return JSONResponse(status_body(await service.get_async(caller, job_id)))
+    return SafeJSONResponse(status_body(await service.get_async(caller, job_id)))
 
 
 def status_body(record: JobRecord) -> dict[str, Any]:
@@ -167,9 +179,16 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
         detail = "Job not found"
     else:
         detail = exc.message
-    return JSONResponse({"detail": detail}, status_code=code, headers=headers)
+    return SafeJSONResponse({"detail": detail}, status_code=code, headers=headers)
+
+
+async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's own 422 (its body quotes the input, which may be `NaN` or a lone surrogate)."""
+    assert isinstance(exc, RequestValidationError)
+    return SafeJSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
 
 
 def install(app: FastAPI) -> None:
     app.include_router(router)
     app.add_exception_handler(GqlJobsError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
