@@ -33,6 +33,7 @@ from gql_jobs.errors import (
     PayloadTooLargeError,
     RateLimitedError,
     ServiceUnavailableError,
+    SubmissionOutcomeUnknownError,
     UnauthenticatedError,
     UnknownTaskError,
 )
@@ -77,6 +78,13 @@ class ErrorResponse(BaseModel):
     detail: str
 
 
+class OutcomeUnknownResponse(ErrorResponse):
+    job_id: str | None = Field(
+        default=None,
+        description="Only when the outcome is unknown: the id the job has if it was stored.",
+    )
+
+
 @router.post(
     "/submit-job",
     summary="Submit a job (lesson-compatible)",
@@ -84,7 +92,13 @@ class ErrorResponse(BaseModel):
         200: {"model": SubmitJobResponse},
         400: {"model": ErrorResponse, "description": "Unknown task"},
         413: {"model": ErrorResponse, "description": "Payload too large"},
-        503: {"model": ErrorResponse, "description": "Redis unavailable"},
+        503: {
+            "model": OutcomeUnknownResponse,
+            "description": (
+                "Redis unavailable: nothing stored (`detail` only), or, with `job_id`, Redis failed after "
+                "the job was sent: it may be stored as that job; retry with the same Idempotency-Key"
+            ),
+        },
     },
 )
 async def submit_job(
@@ -179,7 +193,10 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
         detail = "Job not found"
     else:
         detail = exc.message
-    return SafeJSONResponse({"detail": detail}, status_code=code, headers=headers)
+    body: dict[str, Any] = {"detail": detail}
+    if isinstance(exc, SubmissionOutcomeUnknownError):
+        body["job_id"] = exc.job_id
+    return SafeJSONResponse(body, status_code=code, headers=headers)
 
 
 async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:

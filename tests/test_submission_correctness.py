@@ -291,3 +291,66 @@ def test_the_words_nan_and_infinity_in_text_are_fine(client: TestClient) -> None
     payload = {"note": "NaN, Infinity and -Infinity are words here", "NaN": 1}
     response = client.post("/submit-job", json={"task": "echo", "payload": payload})
     assert response.status_code == 200, response.text
+
+
+# -- a batch: each item its own outcome ------------------------------------------------------------
+
+SUBMIT_MANY = """mutation ($inputs: [SubmitJobInput!]!) {
+  submitJobs(inputs: $inputs) {
+    __typename
+    ... on SubmitJobSuccess { deduplicated job { id } }
+    ... on IdempotencyConflictError { idempotencyKey }
+  }
+}"""
+
+
+def stored_jobs(redis_client: redis.Redis) -> set[str]:
+    """Ids of the jobs Redis holds (a job hash has `data`; a bare owner field is no job)."""
+    return {
+        key.decode().removeprefix("rq:job:")
+        for key in redis_client.scan_iter("rq:job:*")
+        if redis_client.hexists(key, "data")
+    }
+
+
+def test_one_items_key_conflict_fails_that_item_alone(client: TestClient, redis_client: redis.Redis) -> None:
+    """The issue's batch: 3 of 4 were stored and ran, yet all 4 were answered the conflict."""
+    inputs = [
+        {"task": "echo", "payload": {"n": 1}, "idempotencyKey": "k1"},
+        {"task": "echo", "payload": {"n": 2}, "idempotencyKey": "k2"},
+        {"task": "echo", "payload": {"n": 3}, "idempotencyKey": "k3"},
+        {"task": "echo", "payload": {"n": 4}, "idempotencyKey": "k1"},  # k1 again, another payload
+    ]
+    first = gql(client, SUBMIT_MANY, inputs=inputs)["data"]["submitJobs"]
+
+    assert [r["__typename"] for r in first] == ["SubmitJobSuccess"] * 3 + ["IdempotencyConflictError"]
+    assert first[3]["idempotencyKey"] == "k1"
+    created = {r["job"]["id"] for r in first[:3]}
+    assert stored_jobs(redis_client) == created
+    assert redis_client.llen("rq:queue:default") == 3
+
+    again = gql(client, SUBMIT_MANY, inputs=inputs)["data"]["submitJobs"]  # the client retries it all
+
+    assert [r["__typename"] for r in again] == ["SubmitJobSuccess"] * 3 + ["IdempotencyConflictError"]
+    assert [(r["job"]["id"], r["deduplicated"]) for r in again[:3]] == [
+        (r["job"]["id"], True) for r in first[:3]
+    ]
+    assert stored_jobs(redis_client) == created
+    assert redis_client.llen("rq:queue:default") == 3
+
+
+def test_plain_jobs_of_a_batch_are_reported_stored_beside_a_conflict(
+    client: TestClient, redis_client: redis.Redis
+) -> None:
+    submit(client, payload={"n": 0}, idempotencyKey="taken")
+    inputs = [
+        {"task": "echo", "payload": {"n": 1}},
+        {"task": "echo", "payload": {"n": 2}, "idempotencyKey": "taken"},
+        {"task": "echo", "payload": {"n": 3}},
+        {"task": "echo", "payload": {"n": 4}, "idempotencyKey": "free"},
+    ]
+    results = gql(client, SUBMIT_MANY, inputs=inputs)["data"]["submitJobs"]
+
+    names = [r["__typename"] for r in results]
+    assert names == ["SubmitJobSuccess", "IdempotencyConflictError", "SubmitJobSuccess", "SubmitJobSuccess"]
+    assert len(stored_jobs(redis_client)) == 1 + 3

@@ -23,6 +23,7 @@ from gql_jobs.graphql.errors import (
     PayloadTooLargeError,
     RateLimitedError,
     ServiceUnavailableError,
+    SubmissionOutcomeUnknownError,
     UnauthorizedError,
     UnknownTaskError,
     error_member,
@@ -136,8 +137,11 @@ SubmitJobResult: TypeAlias = Annotated[
     | IdempotencyConflictError
     | RateLimitedError
     | UnauthorizedError
-    | ServiceUnavailableError,
-    strawberry.union("SubmitJobResult", description="The new job, or why it was refused."),
+    | ServiceUnavailableError
+    | SubmissionOutcomeUnknownError,
+    strawberry.union(
+        "SubmitJobResult", description="The new job, why it was refused, or that its fate is unknown."
+    ),
 ]
 JobErrors: TypeAlias = JobNotFoundError | InvalidJobStateError | UnauthorizedError | ServiceUnavailableError
 CancelJobResult: TypeAlias = Annotated[
@@ -167,7 +171,11 @@ class Mutation:
         return SubmitJobSuccess.of(submitted)
 
     @strawberry.mutation(
-        description="Submit many jobs in one Redis round trip; one result per input, in order (size capped)."
+        description=(
+            "Submit many jobs in one Redis round trip (jobs with an idempotency key or dependencies "
+            "take one each); one result per input, in order, each the outcome of that job alone "
+            "(size capped)."
+        )
     )
     async def submit_jobs(
         self,
@@ -179,7 +187,7 @@ class Mutation:
             outcomes = await info.context.service.submit_many_async(info.context.caller, requests)
         except BatchTooLargeError as exc:
             raise query_error(exc) from None
-        except GqlJobsError as exc:  # Redis down, rate limited, no key: every item gets the same answer
+        except GqlJobsError as exc:  # before any write (no key, rate limited, Redis down): the same for all
             return [error_member(exc, item.idempotency_key) for item in inputs]  # type: ignore[misc]
         return [_submitted(outcome, item) for outcome, item in zip(outcomes, inputs, strict=True)]
 
