@@ -323,10 +323,15 @@ class JobService:
 
     @_redis_guard
     def requeue(self, caller: Principal | None, job_id: str) -> JobRecord:
-        """Put a failed, stopped or canceled job back on its queue."""
-        record = self._own(caller, job_id)
+        """Put a failed, stopped or canceled job back on its queue.
+
+        The job runs again, so it takes a token from the caller's rate limit as a submission
+        does (requeueing one failing job in a loop made 182 runs in 10 s against 5/s)."""
+        manager = _require(caller, Scope.SUBMIT)
+        record = self._own(manager, job_id)
         if record.status not in REQUEUEABLE:
             raise InvalidJobStateError(job_id, record.status.value, "requeue")
+        self._rate.take(manager.name, 1)
         rq_job = self._fetch(job_id)
         registry_class = CanceledJobRegistry if record.status == JobStatus.CANCELED else FailedJobRegistry
         registry = registry_class(record.queue, connection=self.connection, serializer=SERIALIZER)

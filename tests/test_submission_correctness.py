@@ -16,7 +16,7 @@ import redis
 from fastapi.testclient import TestClient
 
 from gql_jobs import index, jsonvalues
-from gql_jobs.app import build_service
+from gql_jobs.app import build_service, create_app
 from gql_jobs.auth import ANONYMOUS
 from gql_jobs.constants import META_PAYLOAD
 from gql_jobs.domain import SubmitRequest
@@ -25,6 +25,7 @@ from gql_jobs.errors import InvalidPayloadError, PayloadTooLargeError
 from gql_jobs.service import JobService
 from gql_jobs.settings import SettingsError, load_settings
 from gql_jobs.submission import prepare
+from tests.auth_helpers import Caller, api_keys_setting
 from tests.conftest import make_settings
 from tests.graphql_helpers import client_with, gql, submit, top_level_error
 
@@ -354,3 +355,50 @@ def test_plain_jobs_of_a_batch_are_reported_stored_beside_a_conflict(
     names = [r["__typename"] for r in results]
     assert names == ["SubmitJobSuccess", "IdempotencyConflictError", "SubmitJobSuccess", "SubmitJobSuccess"]
     assert len(stored_jobs(redis_client)) == 1 + 3
+
+
+# -- limits no path may skip -------------------------------------------------------------------------
+
+REQUEUE = """mutation ($id: ID!) {
+  requeueJob(id: $id) {
+    __typename
+    ... on RequeueJobSuccess { job { status } }
+    ... on RateLimitedError { retryAfterSeconds }
+  }
+}"""
+
+
+def test_requeue_takes_from_the_callers_rate_limit(
+    redis_client: redis.Redis, drain: Callable[..., None]
+) -> None:
+    """The issue: one failing job requeued in a loop ran 182 times in 10 s against 5/s. With a
+    burst of 2 (and a refill too slow to matter here), the submission and one requeue pass."""
+    settings = make_settings(api_keys=api_keys_setting(), rate_limit=0.001, rate_limit_burst=2)
+    with TestClient(create_app(settings)) as client:
+        alice, bob = Caller(client, "key-alice"), Caller(client, "key-bob")
+        job_id = alice.submit("fail")
+        drain()
+        assert alice.gql(REQUEUE, id=job_id)["data"]["requeueJob"]["__typename"] == "RequeueJobSuccess"
+        drain()
+
+        refused = [alice.gql(REQUEUE, id=job_id)["data"]["requeueJob"] for _ in range(5)]
+
+        assert [r["__typename"] for r in refused] == ["RateLimitedError"] * 5
+        assert all(r["retryAfterSeconds"] > 0 for r in refused)
+        assert alice.gql(JOB_STATUS, id=job_id)["data"]["job"]["status"] == "FAILED"
+        assert redis_client.llen("rq:queue:default") == 0
+        assert bob.submit() is not None  # another principal's bucket is its own
+
+
+def test_a_requeue_refused_for_its_state_costs_no_token(redis_client: redis.Redis) -> None:
+    settings = make_settings(api_keys=api_keys_setting(), rate_limit=0.001, rate_limit_burst=2)
+    with TestClient(create_app(settings)) as client:
+        alice = Caller(client, "key-alice")
+        job_id = alice.submit()  # queued: not requeueable
+        for _ in range(3):
+            answer = alice.gql(REQUEUE, id=job_id)["data"]["requeueJob"]
+            assert answer["__typename"] == "InvalidJobStateError"
+        assert alice.submit() is not None  # the second token is still there
+
+
+JOB_STATUS = "query ($id: ID!) { job(id: $id) { status } }"

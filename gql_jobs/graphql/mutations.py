@@ -148,7 +148,10 @@ CancelJobResult: TypeAlias = Annotated[
     CancelJobSuccess | JobErrors, strawberry.union("CancelJobResult", description="The job, or why not.")
 ]
 RequeueJobResult: TypeAlias = Annotated[
-    RequeueJobSuccess | JobErrors, strawberry.union("RequeueJobResult", description="The job, or why not.")
+    RequeueJobSuccess | JobErrors | RateLimitedError,
+    strawberry.union(
+        "RequeueJobResult", description="The job, or why not (a requeue counts against the rate limit)."
+    ),
 ]
 DeleteJobResult: TypeAlias = Annotated[
     DeleteJobSuccess | JobErrors, strawberry.union("DeleteJobResult", description="The id, or why not.")
@@ -199,7 +202,12 @@ class Mutation:
             return error_member(exc)  # type: ignore[return-value]
         return CancelJobSuccess(job=Job.of(record))
 
-    @strawberry.mutation(description="Put a FAILED, STOPPED or CANCELED job back on its queue.")
+    @strawberry.mutation(
+        description=(
+            "Put a FAILED, STOPPED or CANCELED job back on its queue; it runs again, so it counts "
+            "against your rate limit like a submission."
+        )
+    )
     async def requeue_job(self, info: Info, id: Annotated[strawberry.ID, JOB_ID]) -> RequeueJobResult:
         try:
             record = await run_sync(info.context.service.requeue, info.context.caller, str(id))
