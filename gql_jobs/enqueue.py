@@ -34,8 +34,8 @@ from redis.asyncio import Redis as AsyncRedis
 from redis.asyncio.client import Pipeline as AsyncPipeline
 from redis.client import Pipeline
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import OutOfMemoryError, ReadOnlyError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.exceptions import WatchError
 from rq import Queue
 from rq.job import Job, Retry
 
@@ -47,6 +47,7 @@ from gql_jobs.constants import IDEMPOTENCY_PREFIX, OWNER_FIELD
 from gql_jobs.domain import JobRecord
 from gql_jobs.errors import (
     NOT_ATTEMPTED,
+    UNAVAILABLE,
     GqlJobsError,
     IdempotencyConflictError,
     ServiceUnavailableError,
@@ -62,6 +63,11 @@ log = logging.getLogger(__name__)
 MAX_WATCH_ATTEMPTS = 20
 #: What Redis failing looks like (the async client's `connections.deadline` raises the built-in).
 REDIS_FAILURES = (RedisConnectionError, RedisTimeoutError, TimeoutError)
+#: Redis refusing writes for now (over `maxmemory`, or a replica since a failover): it refuses a
+#: MULTI/EXEC as a whole (EXECABORT), so nothing of it was applied.
+REDIS_REFUSALS = (OutOfMemoryError, ReadOnlyError)
+#: Why a job was not written when Redis refused it.
+REFUSED = "The job store (Redis) refused the write (out of memory, or read-only); nothing was written"
 #: Why a write's outcome is unknown when replicas did not confirm it.
 UNCONFIRMED = "The job was stored on the Redis master but not confirmed by enough replicas in time"
 
@@ -100,7 +106,7 @@ class _WriteError(Exception):
             elif self.sent:
                 outcomes[job.job_id] = SubmissionOutcomeUnknownError(job.job_id, self.reason)
             else:
-                outcomes[job.job_id] = ServiceUnavailableError()
+                outcomes[job.job_id] = ServiceUnavailableError(self.reason or UNAVAILABLE)
 
 
 @dataclass
@@ -121,6 +127,8 @@ def _writing(
         yield progress
     except REDIS_FAILURES as exc:
         raise _WriteError(jobs, sent=progress.sent, reason=reason) from exc
+    except REDIS_REFUSALS as exc:
+        raise _WriteError(jobs, sent=False, reason=REFUSED) from exc
 
 
 class Enqueuer:

@@ -92,10 +92,14 @@ class InvalidCursorError(GqlJobsError):
         self.cursor = cursor
 
 
+#: What `ServiceUnavailableError` says unless told more.
+UNAVAILABLE = "Job store (Redis) is unavailable; try again shortly"
+
+
 class ServiceUnavailableError(GqlJobsError):
     """Redis cannot be reached. Raised for a submission only when nothing of it was sent."""
 
-    def __init__(self, message: str = "Job store (Redis) is unavailable; try again shortly") -> None:
+    def __init__(self, message: str = UNAVAILABLE) -> None:
         super().__init__(message)
 
 

@@ -47,7 +47,7 @@ from gql_jobs.domain import (
     TaskInfo,
     WorkerInfo,
 )
-from gql_jobs.enqueue import Enqueuer, Outcome, Submitted
+from gql_jobs.enqueue import REDIS_REFUSALS, Enqueuer, Outcome, Submitted
 from gql_jobs.errors import (
     BatchTooLargeError,
     ForbiddenError,
@@ -82,20 +82,20 @@ def _redis_guard_async(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitab
     async def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
         try:
             return await method(*args, **kwargs)
-        except (RedisConnectionError, RedisTimeoutError, TimeoutError) as exc:
+        except (RedisConnectionError, RedisTimeoutError, TimeoutError, *REDIS_REFUSALS) as exc:
             raise ServiceUnavailableError() from exc
 
     return guarded
 
 
 def _redis_guard(method: Callable[P, T]) -> Callable[P, T]:
-    """Turn "Redis is unreachable" into the domain's `ServiceUnavailableError`."""
+    """Turn "Redis is unreachable" (or refusing writes for now) into `ServiceUnavailableError`."""
 
     @functools.wraps(method)
     def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
         try:
             return method(*args, **kwargs)
-        except (RedisConnectionError, RedisTimeoutError) as exc:
+        except (RedisConnectionError, RedisTimeoutError, *REDIS_REFUSALS) as exc:
             raise ServiceUnavailableError() from exc
 
     return guarded

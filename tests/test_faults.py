@@ -3,6 +3,7 @@ and a submission whose write Redis failed to answer is told the truth about what
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import time
@@ -20,7 +21,9 @@ from redis.connection import Connection
 
 from gql_jobs.app import build_service, create_app
 from gql_jobs.auth import ANONYMOUS as ADMIN
+from gql_jobs.connections import api_async_redis
 from gql_jobs.domain import JobStatus, RetryPolicy, SubmitRequest
+from gql_jobs.errors import NOT_ATTEMPTED, UNAVAILABLE
 from gql_jobs.service import JobService
 from tests.conftest import ROOT, make_settings, redis_test_url, subprocess_env, wait_for
 from tests.redis_server import RedisServer
@@ -402,3 +405,59 @@ def test_unconfirmed_replicas_answer_unknown_for_jobs_stored_on_the_master(redis
     assert answers.stored == set()
     assert (len(answers.maybe), answers.nothing) == (8, 1)  # as above: the batch's keyed job not tried
     assert answers.maybe == stored_jobs(redis_test_url())
+
+
+def test_a_redis_refusing_writes_answers_nothing_written(own_redis: RedisServer) -> None:
+    """Over `maxmemory` Redis refuses a MULTI/EXEC whole (EXECABORT): a 503 saying nothing was
+    written, on every path, instead of a 500 / "Unexpected error."; then it works again."""
+    with TestClient(
+        create_app(make_settings(redis_url=own_redis.url)), raise_server_exceptions=False
+    ) as client:
+        admin = redis.Redis.from_url(own_redis.url)
+        admin.config_set("maxmemory-policy", "noeviction")
+        admin.config_set("maxmemory", "1")
+        try:
+            answers = Answers()
+            submit_everything(client, answers, "full")
+        finally:
+            admin.config_set("maxmemory", "0")
+            admin.close()
+        assert (answers.stored, answers.maybe, answers.nothing) == (set(), set(), 9)
+        assert stored_jobs(own_redis.url) == set()
+        assert rest_submit(client, 0).status_code == 200
+
+
+def test_a_batch_failing_midway_reports_the_jobs_it_wrote(
+    own_redis: RedisServer, redis_client: redis.Redis
+) -> None:
+    """Plain jobs are written first, on the async client; here the synchronous client (keyed
+    jobs) meets a Redis that is gone. The plain jobs are reported stored, the first keyed job
+    not written, the next not tried: each item its own truth."""
+    settings = make_settings(**QUICK)
+    own_redis.stop()
+    dead = redis.Redis.from_url(own_redis.url, socket_connect_timeout=0.3)
+
+    async def submit() -> list[Any]:
+        live = api_async_redis(settings)
+        try:
+            service = JobService(dead, build_service(settings).registry, settings, live)
+            requests = [
+                SubmitRequest("echo", {"n": 1}),
+                SubmitRequest("echo", {"n": 2}, idempotency_key="a"),
+                SubmitRequest("echo", {"n": 3}),
+                SubmitRequest("echo", {"n": 4}, idempotency_key="b"),
+            ]
+            return await service.submit_many_async(ADMIN, requests)
+        finally:
+            await live.aclose()
+
+    outcomes = asyncio.run(submit())
+    assert [type(o).__name__ for o in outcomes] == [
+        "Submitted",
+        "ServiceUnavailableError",
+        "Submitted",
+        "ServiceUnavailableError",
+    ]
+    assert outcomes[1].message == UNAVAILABLE
+    assert outcomes[3].message == NOT_ATTEMPTED
+    assert stored_jobs(redis_test_url()) == {outcomes[0].record.id, outcomes[2].record.id}
