@@ -3,21 +3,39 @@
 Part of the service layer (`JobService` drives it). Three paths:
 
 * plain jobs: all staged on one MULTI/EXEC (written in RQ's format by `rq_format`), so a batch is
-  one round trip and all-or-nothing; on the event loop this path uses the async client;
+  one round trip and all-or-nothing; on the event loop this path uses the async client (the
+  synchronous path WATCHes first: two round trips);
 * jobs with dependencies: RQ must check them under WATCH, so each goes through `enqueue_job`;
 * jobs with an idempotency key: WATCH the key, read it, then MULTI the key and the job together;
   a concurrent twin fails its EXEC, retries, and finds the key (so exactly one job is created).
+
+Every job of a batch gets its own outcome: the job, or the error that kept it out (a key reused
+for another request fails that item alone). When Redis fails, what the client is told depends
+on whether the write was sent: a failure before (refused, or no connection in time) leaves
+nothing written (`ServiceUnavailableError`); one after (a timeout, a connection lost before the
+reply, replicas not confirming) may have stored the job (`SubmissionOutcomeUnknownError`, to be
+settled by a retry with the same idempotency key). Jobs of the batch after the failure are not
+attempted. Nor is a write resent after a timeout: Redis applies a resent MULTI/EXEC twice when
+the first copy was only slow (the synchronous client's retry did so: a 0.7 s stall against a
+0.5 s timeout stored a job twice and answered success), so the synchronous path WATCHes (redis-py
+then raises instead of resending) and the async client has no read timeout (`deadline` cancels).
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypeAlias
 
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 from redis.asyncio.client import Pipeline as AsyncPipeline
 from redis.client import Pipeline
-from redis.exceptions import WatchError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import OutOfMemoryError, ReadOnlyError, WatchError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue
 from rq.job import Job, Retry
 
@@ -27,13 +45,31 @@ from gql_jobs.concurrency import run_sync
 from gql_jobs.connections import deadline
 from gql_jobs.constants import IDEMPOTENCY_PREFIX
 from gql_jobs.domain import JobRecord
-from gql_jobs.errors import IdempotencyConflictError, ServiceUnavailableError
+from gql_jobs.errors import (
+    NOT_ATTEMPTED,
+    UNAVAILABLE,
+    GqlJobsError,
+    IdempotencyConflictError,
+    ServiceUnavailableError,
+    SubmissionOutcomeUnknownError,
+)
 from gql_jobs.settings import Settings
 from gql_jobs.snapshots import SERIALIZER, read_jobs, record_from_job
 from gql_jobs.submission import PreparedJob
 
+log = logging.getLogger(__name__)
+
 #: Attempts at an idempotent submission before giving up (each lost race costs one).
 MAX_WATCH_ATTEMPTS = 20
+#: What Redis failing looks like (the async client's `connections.deadline` raises the built-in).
+REDIS_FAILURES = (RedisConnectionError, RedisTimeoutError, TimeoutError)
+#: Redis refusing writes for now (over `maxmemory`, or a replica since a failover): it refuses a
+#: MULTI/EXEC as a whole (EXECABORT), so nothing of it was applied.
+REDIS_REFUSALS = (OutOfMemoryError, ReadOnlyError)
+#: Why a job was not written when Redis refused it.
+REFUSED = "The job store (Redis) refused the write (out of memory, or read-only); nothing was written"
+#: Why a write's outcome is unknown when replicas did not confirm it.
+UNCONFIRMED = "The job was stored on the Redis master but not confirmed by enough replicas in time"
 
 
 @dataclass(frozen=True)
@@ -42,6 +78,57 @@ class Submitted:
 
     record: JobRecord
     deduplicated: bool = False
+
+
+#: What became of one job of a batch.
+Outcome: TypeAlias = Submitted | GqlJobsError
+
+
+class _WriteError(Exception):
+    """Redis failed while writing `jobs`; `sent` says whether the write may have reached it."""
+
+    def __init__(self, jobs: list[PreparedJob], *, sent: bool, reason: str | None = None) -> None:
+        super().__init__(reason)
+        self.jobs = jobs
+        self.sent = sent
+        self.reason = reason
+
+    def settle(self, batch: list[PreparedJob], outcomes: dict[str, Outcome]) -> None:
+        """Give every job of `batch` not yet settled its answer: maybe stored, or not written."""
+        concerned = {job.job_id for job in self.jobs}
+        if self.sent:
+            log.warning("Redis failed after %d submitted job(s) were sent: outcome unknown", len(concerned))
+        for job in batch:
+            if job.job_id in outcomes:
+                continue
+            if job.job_id not in concerned:
+                outcomes[job.job_id] = ServiceUnavailableError(NOT_ATTEMPTED)
+            elif self.sent:
+                outcomes[job.job_id] = SubmissionOutcomeUnknownError(job.job_id, self.reason)
+            else:
+                outcomes[job.job_id] = ServiceUnavailableError(self.reason or UNAVAILABLE)
+
+
+@dataclass
+class _Progress:
+    """How far a write got: once `sent`, a Redis failure may have left the job stored."""
+
+    sent: bool = False
+
+
+@contextmanager
+def _writing(
+    jobs: list[PreparedJob], *, sent: bool = False, reason: str | None = None
+) -> Iterator[_Progress]:
+    """Turn Redis failing inside into `_WriteError` for `jobs`, sent or not as the caller marked
+    it by then (a mark, not a nested block: cleaning up a pipeline may itself fail)."""
+    progress = _Progress(sent)
+    try:
+        yield progress
+    except REDIS_FAILURES as exc:
+        raise _WriteError(jobs, sent=progress.sent, reason=reason) from exc
+    except REDIS_REFUSALS as exc:
+        raise _WriteError(jobs, sent=False, reason=REFUSED) from exc
 
 
 class Enqueuer:
@@ -69,51 +156,75 @@ class Enqueuer:
             self._queues[name] = queue
         return queue
 
-    def enqueue(self, jobs: list[PreparedJob]) -> dict[str, Submitted]:
+    def enqueue(self, jobs: list[PreparedJob]) -> dict[str, Outcome]:
         """Write the jobs; returns each one's outcome by the job id it was prepared with."""
         plain, special = _split(jobs)
-        outcomes: dict[str, Submitted] = {}
-        if plain:
-            records = [rq_format.new_record(job) for job in plain]
-            with self.connection.pipeline(transaction=True) as pipe:
-                self._stage(plain, records, pipe)
-                pipe.execute()
-            self._await_replicas()
-            outcomes.update((record.id, Submitted(record)) for record in records)
-        outcomes.update(self._enqueue_special(special))
+        outcomes: dict[str, Outcome] = {}
+        try:
+            if plain:
+                outcomes.update(self._enqueue_plain(plain))
+            for job in special:
+                outcomes[job.job_id] = self._enqueue_special(job)
+        except _WriteError as failure:
+            failure.settle(jobs, outcomes)
         return outcomes
 
-    async def enqueue_async(self, jobs: list[PreparedJob]) -> dict[str, Submitted]:
+    async def enqueue_async(self, jobs: list[PreparedJob]) -> dict[str, Outcome]:
         """`enqueue` without blocking the event loop (no thread at all for plain jobs)."""
         if self.async_connection is None:
             return await run_sync(self.enqueue, jobs)
         plain, special = _split(jobs)
-        outcomes: dict[str, Submitted] = {}
-        if plain:
-            records = [rq_format.new_record(job) for job in plain]
-            async with deadline(self.settings), self.async_connection.pipeline(transaction=True) as pipe:
-                self._stage(plain, records, pipe)
-                await pipe.execute()
-            wanted = self.settings.redis_wait_replicas
-            if wanted:
-                waited = self.settings.redis_wait_timeout_ms / 1000
-                async with deadline(self.settings, extra_seconds=waited):
-                    confirmed = await self.async_connection.wait(wanted, self.settings.redis_wait_timeout_ms)
-                _check_replicas(int(confirmed), wanted)
-            outcomes.update((record.id, Submitted(record)) for record in records)
+        outcomes: dict[str, Outcome] = {}
+        try:
+            if plain:
+                outcomes.update(await self._enqueue_plain_async(self.async_connection, plain))
+        except _WriteError as failure:
+            failure.settle(jobs, outcomes)
+            return outcomes
         if special:
-            outcomes.update(await run_sync(self._enqueue_special, special))
+            outcomes.update(await run_sync(self.enqueue, special))
         return outcomes
 
-    def _enqueue_special(self, jobs: list[PreparedJob]) -> dict[str, Submitted]:
-        """Jobs that cost round trips of their own: idempotency keys and dependencies."""
-        outcomes: dict[str, Submitted] = {}
-        for job in jobs:
+    def _enqueue_plain(self, jobs: list[PreparedJob]) -> dict[str, Outcome]:
+        """One MULTI/EXEC under a WATCH of a key no one else writes (the first job's): should the
+        reply be lost, redis-py then raises instead of resending the transaction."""
+        records = [rq_format.new_record(job) for job in jobs]
+        with _writing(jobs) as progress, self.connection.pipeline(transaction=True) as pipe:
+            pipe.watch(Job.key_for(jobs[0].job_id))  # type: ignore[no-untyped-call]
+            pipe.multi()
+            self._stage(jobs, records, pipe)
+            _execute_watched(pipe, progress)
+        self._await_replicas(jobs)
+        return {record.id: Submitted(record) for record in records}
+
+    async def _enqueue_plain_async(self, redis: AsyncRedis, jobs: list[PreparedJob]) -> dict[str, Outcome]:
+        """One MULTI/EXEC on a connection taken (and checked) before anything is sent. The async
+        client has no read timeout and resends nothing on one: `deadline` cancels the wait."""
+        records = [rq_format.new_record(job) for job in jobs]
+        with _writing(jobs) as progress:
+            async with deadline(self.settings), redis.pipeline(transaction=True) as pipe:
+                pipe.connection = await pipe.connection_pool.get_connection()  # type: ignore[no-untyped-call]
+                self._stage(jobs, records, pipe)
+                progress.sent = True
+                await pipe.execute()
+        wanted = self.settings.redis_wait_replicas
+        if wanted:
+            waited = self.settings.redis_wait_timeout_ms / 1000
+            with _writing(jobs, sent=True, reason=UNCONFIRMED):
+                async with deadline(self.settings, extra_seconds=waited):
+                    confirmed = await redis.wait(wanted, self.settings.redis_wait_timeout_ms)
+            _check_replicas(jobs, int(confirmed), wanted)
+        return {record.id: Submitted(record) for record in records}
+
+    def _enqueue_special(self, job: PreparedJob) -> Outcome:
+        """A job that costs round trips of its own (an idempotency key or dependencies); an
+        expected refusal (a key reused for another request) is its outcome alone."""
+        try:
             if job.idempotency_key is not None:
-                outcomes[job.job_id] = self._enqueue_once(job)
-            else:
-                outcomes[job.job_id] = Submitted(self._enqueue_with_dependencies(job))
-        return outcomes
+                return self._enqueue_once(job)
+            return Submitted(self._enqueue_with_dependencies(job))
+        except GqlJobsError as exc:
+            return exc
 
     def _stage(
         self, jobs: list[PreparedJob], records: list[JobRecord], pipe: Pipeline | AsyncPipeline
@@ -135,45 +246,56 @@ class Enqueuer:
 
     def _enqueue_with_dependencies(self, job: PreparedJob) -> JobRecord:
         queue = self.queue(job.queue)
-        with self.connection.pipeline(transaction=True) as pipe:
-            self._stage_index([job], pipe)
-            pipe.execute()
-        rq_job = queue.enqueue_job(self._create(queue, job), at_front=job.at_front)
-        events.publish(self.connection, events.of_rq_job(rq_job))
+        with _writing([job]) as progress:
+            with self.connection.pipeline(transaction=True) as pipe:
+                # The index entries first: without the job itself they read as nothing (readers
+                # drop entries of missing jobs). The owner is saved in RQ's own write (`_create`).
+                self._stage_index([job], pipe)
+                pipe.execute()
+            progress.sent = True
+            rq_job = queue.enqueue_job(self._create(queue, job), at_front=job.at_front)
+        self._await_replicas([job])
+        try:
+            events.publish(self.connection, events.of_rq_job(rq_job))
+        except REDIS_FAILURES:  # the job is stored: say so; only live subscribers miss this event
+            log.warning("could not publish the event of job %s", job.job_id, exc_info=True)
         return record_from_job(rq_job, owner=job.owner)
 
     def _enqueue_once(self, job: PreparedJob) -> Submitted:
+        """Exactly one job per key: WATCH the key, read it, MULTI the key with the job; a twin
+        that got there first makes the EXEC fail, and we look again."""
         key = f"{IDEMPOTENCY_PREFIX}{job.owner or ANONYMOUS.name}:{job.idempotency_key}"
         claim = f"{job.fingerprint}|{job.job_id}"
         for _ in range(MAX_WATCH_ATTEMPTS):
-            with self.connection.pipeline(transaction=True) as pipe:
-                try:
-                    pipe.watch(key)  # type: ignore[no-untyped-call]
-                    existing = pipe.get(key)
-                    if existing is not None:
-                        earlier = self._earlier(job, existing)
-                        if earlier is not None:
-                            return Submitted(earlier, deduplicated=True)
-                    pipe.multi()
-                    pipe.set(key, claim, ex=self.settings.idempotency_ttl)
-                    record = rq_format.new_record(job)
-                    self._stage([job], [record], pipe)
-                    pipe.execute()
-                    self._await_replicas()
-                    return Submitted(record)
-                except WatchError:
-                    continue  # a twin got there first: look again
+            with _writing([job]) as progress, self.connection.pipeline(transaction=True) as pipe:
+                pipe.watch(key)  # type: ignore[no-untyped-call]
+                existing = pipe.get(key)
+                if existing is not None:
+                    earlier = self._earlier(job, existing)
+                    if earlier is not None:
+                        return Submitted(earlier, deduplicated=True)
+                pipe.multi()
+                pipe.set(key, claim, ex=self.settings.idempotency_ttl)
+                record = rq_format.new_record(job)
+                self._stage([job], [record], pipe)
+                if not _execute_watched(pipe, progress):
+                    continue
+            self._await_replicas([job])
+            return Submitted(record)
         raise ServiceUnavailableError("Too much contention on this idempotency key; retry")
 
-    def _await_replicas(self) -> None:
+    def _await_replicas(self, jobs: list[PreparedJob]) -> None:
         """With `redis_wait_replicas`, acknowledge only what that many replicas also hold.
 
-        If they do not confirm in time the job may still exist on the master: the client gets a
-        503 and must retry with the same idempotency key to be sure of exactly one job.
+        If they do not confirm in time the jobs may still exist on the master: the client is
+        told the outcome is unknown, and must retry with the same idempotency key to be sure of
+        exactly one job.
         """
         wanted = self.settings.redis_wait_replicas
         if wanted:
-            _check_replicas(int(self.connection.wait(wanted, self.settings.redis_wait_timeout_ms)), wanted)
+            with _writing(jobs, sent=True, reason=UNCONFIRMED):
+                confirmed = int(self.connection.wait(wanted, self.settings.redis_wait_timeout_ms))
+            _check_replicas(jobs, confirmed, wanted)
 
     def _earlier(self, job: PreparedJob, existing: bytes | str) -> JobRecord | None:
         """The job an idempotency key already stands for; `None` if it has since expired."""
@@ -205,14 +327,30 @@ class Enqueuer:
         return rq_job
 
 
+def _execute_watched(pipe: Pipeline, progress: _Progress) -> bool:
+    """EXEC a transaction under WATCH; False when a watched key changed (nothing was written).
+
+    When Redis fails during EXEC, redis-py raises `WatchError` too, instead of resending (it does
+    resend a transaction without WATCH, which Redis may then apply twice): that one, with the
+    failure as its context, means the write may have been applied, and is raised as the failure.
+    """
+    progress.sent = True
+    try:
+        pipe.execute()
+    except WatchError as exc:
+        if isinstance(exc.__context__, REDIS_FAILURES):
+            pipe.watching = False  # its connection is gone, and the WATCH with it: no UNWATCH
+            raise exc.__context__ from exc
+        return False
+    return True
+
+
 def _split(jobs: list[PreparedJob]) -> tuple[list[PreparedJob], list[PreparedJob]]:
     """Jobs that go in one MULTI/EXEC, and those that need round trips of their own."""
     plain = [job for job in jobs if not job.depends_on and job.idempotency_key is None]
     return plain, [job for job in jobs if job.depends_on or job.idempotency_key is not None]
 
 
-def _check_replicas(confirmed: int, wanted: int) -> None:
+def _check_replicas(jobs: list[PreparedJob], confirmed: int, wanted: int) -> None:
     if confirmed < wanted:
-        raise ServiceUnavailableError(
-            "The job was not confirmed by enough Redis replicas in time; retry with its idempotency key"
-        )
+        raise _WriteError(jobs, sent=True, reason=UNCONFIRMED)

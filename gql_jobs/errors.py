@@ -14,7 +14,8 @@ GqlJobsError
  ├── TooManySubscriptionsError the caller holds as many live subscriptions as it may
  ├── UnauthenticatedError      no valid API key (while keys are configured)
  ├── ForbiddenError            the key lacks the scope the operation needs
- └── ServiceUnavailableError   Redis cannot be reached
+ └── ServiceUnavailableError   Redis cannot be reached (a submission: nothing was written)
+      └── SubmissionOutcomeUnknownError  Redis failed after a job's write was sent: it may be stored
 """
 
 from __future__ import annotations
@@ -92,9 +93,37 @@ class InvalidCursorError(GqlJobsError):
         self.cursor = cursor
 
 
+#: What `ServiceUnavailableError` says unless told more.
+UNAVAILABLE = "Job store (Redis) is unavailable; try again shortly"
+
+
 class ServiceUnavailableError(GqlJobsError):
-    def __init__(self, message: str = "Job store (Redis) is unavailable; try again shortly") -> None:
+    """Redis cannot be reached. Raised for a submission only when nothing of it was sent."""
+
+    def __init__(self, message: str = UNAVAILABLE) -> None:
         super().__init__(message)
+
+
+#: Why a job of a batch was not written, when Redis failed for an earlier one.
+NOT_ATTEMPTED = (
+    "Not submitted: the job store (Redis) failed earlier in this batch; nothing was written for it"
+)
+
+
+class SubmissionOutcomeUnknownError(ServiceUnavailableError):
+    """Redis failed after a job's write was sent (a timeout, or the connection lost before the
+    reply), or replicas did not confirm it in time: the job may be stored, and then it runs.
+
+    Retrying with the same idempotency key settles it (the stored job, or a new one, exactly
+    once); a retry without a key may make a second job."""
+
+    def __init__(self, job_id: str, reason: str | None = None) -> None:
+        super().__init__(
+            f"{reason or 'The job store (Redis) did not answer after the job was sent'}: it may or may "
+            f"not have been stored (as {job_id}, and then it runs). Retry with the same idempotency "
+            "key to get exactly one job; a retry without one may create a second job."
+        )
+        self.job_id = job_id
 
 
 class IdempotencyConflictError(GqlJobsError):

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import time
 import uuid
 from collections.abc import Iterable
@@ -69,6 +70,11 @@ for k = 1, #KEYS do
 end
 """
 
+#: Longest cursor `Position.encode` issues: two 20-digit parts and a dash, in base64.
+MAX_CURSOR_LENGTH = 55
+#: A stream ID as `Position.stream_id` writes it: decimal parts, no sign, no leading zeros.
+_STREAM_ID = re.compile(r"(0|[1-9][0-9]{0,19})-(0|[1-9][0-9]{0,19})", re.ASCII)
+
 #: The entry field holding the member (one letter: field names are stored once per node anyway).
 FIELD = b"j"
 
@@ -89,22 +95,42 @@ class Position:
 
     @classmethod
     def decode(cls, cursor: str) -> Position:
-        try:
-            if len(cursor) > 64:
-                raise ValueError(cursor)
-            padded = cursor + "=" * (-len(cursor) % 4)
-            ms, _, seq = base64.urlsafe_b64decode(padded.encode()).decode().partition("-")
-            position = cls(int(ms), int(seq))
-            if position.ms < 0 or position.seq < 0:
-                raise ValueError(cursor)
-            return position
-        except (ValueError, binascii.Error, UnicodeDecodeError):
-            raise InvalidCursorError(cursor) from None
+        """The position a cursor we issued stands for; anything else is an `InvalidCursorError`.
+
+        Only the exact text `encode` produces is accepted: a crafted cursor that Redis would refuse
+        (a part over 64 bits, `0-0` or the largest ID, which exclusive ranges cannot take) must not
+        reach it and come back as an unexpected error."""
+        position = _parse_cursor(cursor) if len(cursor) <= MAX_CURSOR_LENGTH else None
+        if position is None or not position.assignable or position.encode() != cursor:
+            raise InvalidCursorError(cursor)
+        return position
+
+    @property
+    def assignable(self) -> bool:
+        """Whether Redis could have given an entry this ID (each part 64-bit unsigned, not `0-0`),
+        short of the largest one, which an exclusive range cannot start from."""
+        in_range = min(self.ms, self.seq) >= 0 and max(self.ms, self.seq) <= _MAX_PART
+        return in_range and self not in _UNUSABLE
 
     @classmethod
     def parse(cls, stream_id: bytes) -> Position:
         ms, _, seq = stream_id.partition(b"-")
         return cls(int(ms), int(seq))
+
+
+#: Stream IDs are two 64-bit unsigned parts; `0-0` is never assigned (and `(0-0` is refused as an
+#: end), and the largest ID is refused as an exclusive start.
+_MAX_PART = 2**64 - 1
+_UNUSABLE = frozenset({Position(0, 0), Position(_MAX_PART, _MAX_PART)})
+
+
+def _parse_cursor(cursor: str) -> Position | None:
+    try:
+        text = base64.urlsafe_b64decode(cursor.encode() + b"=" * (-len(cursor) % 4)).decode()
+    except (ValueError, binascii.Error, UnicodeError):
+        return None
+    match = _STREAM_ID.fullmatch(text)
+    return Position(int(match[1]), int(match[2])) if match else None
 
 
 @dataclass(frozen=True)

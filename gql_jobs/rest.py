@@ -13,9 +13,12 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Header, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from gql_jobs import jsonvalues
 from gql_jobs.constants import LESSON_TAGS
 from gql_jobs.deps import CallerDep, ServiceDep
 from gql_jobs.domain import JobRecord, JobStatus, SubmitRequest
@@ -30,11 +33,21 @@ from gql_jobs.errors import (
     PayloadTooLargeError,
     RateLimitedError,
     ServiceUnavailableError,
+    SubmissionOutcomeUnknownError,
     UnauthenticatedError,
     UnknownTaskError,
 )
 
 router = APIRouter(tags=["REST (lesson-compatible)"])
+
+
+class SafeJSONResponse(JSONResponse):
+    """Starlette's JSON, except that a value JSON cannot carry, stored before submissions were
+    checked (by an older version, or another RQ client), no longer makes the answer a 500: a
+    non-finite number is sent as null, a lone surrogate escaped (`jsonvalues.utf8`)."""
+
+    def render(self, content: Any) -> bytes:
+        return jsonvalues.utf8(content)
 
 
 class JobPayload(BaseModel):
@@ -65,6 +78,13 @@ class ErrorResponse(BaseModel):
     detail: str
 
 
+class OutcomeUnknownResponse(ErrorResponse):
+    job_id: str | None = Field(
+        default=None,
+        description="Only when the outcome is unknown: the id the job has if it was stored.",
+    )
+
+
 @router.post(
     "/submit-job",
     summary="Submit a job (lesson-compatible)",
@@ -72,7 +92,13 @@ class ErrorResponse(BaseModel):
         200: {"model": SubmitJobResponse},
         400: {"model": ErrorResponse, "description": "Unknown task"},
         413: {"model": ErrorResponse, "description": "Payload too large"},
-        503: {"model": ErrorResponse, "description": "Redis unavailable"},
+        503: {
+            "model": OutcomeUnknownResponse,
+            "description": (
+                "Redis unavailable: nothing stored (`detail` only), or, with `job_id`, Redis failed after "
+                "the job was sent: it may be stored as that job; retry with the same Idempotency-Key"
+            ),
+        },
     },
 )
 async def submit_job(
@@ -87,7 +113,7 @@ async def submit_job(
         task=body.task, payload=body.payload, tags=LESSON_TAGS, idempotency_key=idempotency_key
     )
     record = (await service.submit_async(caller, request)).record
-    return JSONResponse(
+    return SafeJSONResponse(
         {"job_id": record.id, "status": record.status.value, "submitted_at": record.submitted_at}
     )
 
@@ -102,7 +128,7 @@ async def submit_job(
     },
 )
 async def job_status(job_id: str, service: ServiceDep, caller: CallerDep) -> JSONResponse:
-    return JSONResponse(status_body(await service.get_async(caller, job_id)))
+    return SafeJSONResponse(status_body(await service.get_async(caller, job_id)))
 
 
 def status_body(record: JobRecord) -> dict[str, Any]:
@@ -167,9 +193,19 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
         detail = "Job not found"
     else:
         detail = exc.message
-    return JSONResponse({"detail": detail}, status_code=code, headers=headers)
+    body: dict[str, Any] = {"detail": detail}
+    if isinstance(exc, SubmissionOutcomeUnknownError):
+        body["job_id"] = exc.job_id
+    return SafeJSONResponse(body, status_code=code, headers=headers)
+
+
+async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's own 422 (its body quotes the input, which may be `NaN` or a lone surrogate)."""
+    assert isinstance(exc, RequestValidationError)
+    return SafeJSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
 
 
 def install(app: FastAPI) -> None:
     app.include_router(router)
     app.add_exception_handler(GqlJobsError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _invalid_request)

@@ -9,8 +9,9 @@ Every operation takes the caller (`Principal`, or `None` for a caller without a 
 enforces scopes and ownership here, so both transports behave the same: another tenant's job is
 simply "not found". Every method is synchronous (RQ is), so async callers hand it to a thread
 (`gql_jobs.concurrency.run_sync`), except the hot ones, which also come as `*_async` coroutines.
-A Redis connection failure surfaces as `ServiceUnavailableError`, raised before anything was
-half-written (writes are MULTI/EXEC).
+A Redis connection failure surfaces as `ServiceUnavailableError`; a submission's writes are
+MULTI/EXEC, so each job is stored whole or not at all, and one whose write was sent before Redis
+failed is answered `SubmissionOutcomeUnknownError` (see `enqueue`), never "nothing written".
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from gql_jobs.domain import (
     TaskInfo,
     WorkerInfo,
 )
-from gql_jobs.enqueue import Enqueuer, Submitted
+from gql_jobs.enqueue import REDIS_REFUSALS, Enqueuer, Outcome, Submitted
 from gql_jobs.errors import (
     BatchTooLargeError,
     ForbiddenError,
@@ -84,20 +85,20 @@ def _redis_guard_async(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitab
     async def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
         try:
             return await method(*args, **kwargs)
-        except (RedisConnectionError, RedisTimeoutError, TimeoutError) as exc:
+        except (RedisConnectionError, RedisTimeoutError, TimeoutError, *REDIS_REFUSALS) as exc:
             raise ServiceUnavailableError() from exc
 
     return guarded
 
 
 def _redis_guard(method: Callable[P, T]) -> Callable[P, T]:
-    """Turn "Redis is unreachable" into the domain's `ServiceUnavailableError`."""
+    """Turn "Redis is unreachable" (or refusing writes for now) into `ServiceUnavailableError`."""
 
     @functools.wraps(method)
     def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
         try:
             return method(*args, **kwargs)
-        except (RedisConnectionError, RedisTimeoutError) as exc:
+        except (RedisConnectionError, RedisTimeoutError, *REDIS_REFUSALS) as exc:
             raise ServiceUnavailableError() from exc
 
     return guarded
@@ -138,9 +139,11 @@ class _Batch:
             error if isinstance(slot, PreparedJob) and slot.queue in refused else slot for slot in self.slots
         ]
 
-    def outcomes(self, done: dict[str, Submitted]) -> list[Submitted | GqlJobsError]:
+    def outcomes(self, done: dict[str, Outcome]) -> list[Outcome]:
         """One outcome per request, in order; counts what was newly submitted."""
-        metrics.count_submitted(o.record.task or "?" for o in done.values() if not o.deduplicated)
+        metrics.count_submitted(
+            o.record.task or "?" for o in done.values() if isinstance(o, Submitted) and not o.deduplicated
+        )
         return [
             (done[slot.job_id] if slot.job_id in done else JobNotFoundError(self.missing[slot.job_id]))
             if isinstance(slot, PreparedJob)
@@ -194,9 +197,7 @@ class JobService:
         return _single(await self.submit_many_async(caller, [request]))
 
     @_redis_guard
-    def submit_many(
-        self, caller: Principal | None, requests: Sequence[SubmitRequest]
-    ) -> list[Submitted | GqlJobsError]:
+    def submit_many(self, caller: Principal | None, requests: Sequence[SubmitRequest]) -> list[Outcome]:
         """Validate each request; enqueue the valid ones together (one MULTI/EXEC round trip).
 
         Returns one outcome per request, in order: the job, or the error that kept it out. Jobs
@@ -213,7 +214,7 @@ class JobService:
     @_redis_guard_async
     async def submit_many_async(
         self, caller: Principal | None, requests: Sequence[SubmitRequest]
-    ) -> list[Submitted | GqlJobsError]:
+    ) -> list[Outcome]:
         """`submit_many` for async callers (jobs with dependencies or keys still take a thread)."""
         batch = self._prepare(caller, requests)
         if any(job.depends_on for job in batch.prepared):
@@ -373,10 +374,15 @@ class JobService:
 
     @_redis_guard
     def requeue(self, caller: Principal | None, job_id: str) -> JobRecord:
-        """Put a failed, stopped or canceled job back on its queue."""
-        record = self._own(caller, job_id)
+        """Put a failed, stopped or canceled job back on its queue.
+
+        The job runs again, so it takes a token from the caller's rate limit as a submission
+        does (requeueing one failing job in a loop made 182 runs in 10 s against 5/s)."""
+        manager = _require(caller, Scope.SUBMIT)
+        record = self._own(manager, job_id)
         if record.status not in REQUEUEABLE:
             raise InvalidJobStateError(job_id, record.status.value, "requeue")
+        self._rate.take(manager.name, 1)
         rq_job = self._fetch(job_id)
         registry_class = CanceledJobRegistry if record.status == JobStatus.CANCELED else FailedJobRegistry
         registry = registry_class(record.queue, connection=self.connection, serializer=SERIALIZER)
@@ -440,7 +446,7 @@ class JobService:
         return bool(self.connection.ping())
 
 
-def _single(outcomes: list[Submitted | GqlJobsError]) -> Submitted:
+def _single(outcomes: list[Outcome]) -> Submitted:
     if isinstance(outcomes[0], GqlJobsError):
         raise outcomes[0]
     return outcomes[0]

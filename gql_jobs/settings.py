@@ -130,6 +130,12 @@ class Settings(BaseSettings):
         validation_alias=_env("MAX_PAYLOAD_BYTES"),
         description="Largest payload accepted, measured as compact JSON.",
     )
+    max_payload_depth: int = Field(
+        default=32,
+        gt=0,
+        validation_alias=_env("MAX_PAYLOAD_DEPTH"),
+        description="Deepest nesting of objects and arrays in a payload (the payload itself is 1).",
+    )
     max_batch_size: int = Field(
         default=500, gt=0, validation_alias=_env("MAX_BATCH_SIZE"), description="Most jobs in one batch."
     )

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from gql_jobs import jsonvalues
 from gql_jobs.constants import (
     JOB_ID_PATTERN,
     JOB_ID_PREFIX,
@@ -26,7 +27,7 @@ from gql_jobs.constants import (
     NAME_PATTERN,
 )
 from gql_jobs.domain import SubmitRequest
-from gql_jobs.errors import InvalidRequestError, JobNotFoundError, PayloadTooLargeError
+from gql_jobs.errors import InvalidRequestError, JobNotFoundError
 from gql_jobs.settings import Settings
 from gql_jobs.tasks import TaskRegistry, TaskSpec
 
@@ -70,20 +71,16 @@ def is_valid_job_id(job_id: str) -> bool:
     return re.fullmatch(JOB_ID_PATTERN, job_id) is not None
 
 
-def payload_size(payload: Any) -> int:
-    return len(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode())
-
-
 def prepare(
     request: SubmitRequest, registry: TaskRegistry, settings: Settings, owner: str | None
 ) -> PreparedJob:
     """Check one request and stamp the lesson's metadata. Raises a `GqlJobsError` on bad input."""
     spec = registry.get(request.task)
     raw_payload = {} if request.payload is None else request.payload
-    size = payload_size(raw_payload)
-    if size > settings.max_payload_bytes:
-        raise PayloadTooLargeError(settings.max_payload_bytes, size)
+    jsonvalues.check(raw_payload, settings.max_payload_depth, settings.max_payload_bytes)
     payload = spec.validate(raw_payload)
+    if payload is not raw_payload:  # an input model may make numbers of strings ("inf" -> inf)
+        jsonvalues.check(payload, settings.max_payload_depth)
     queue = _queue(request.queue, settings)
     tags = _tags(request.tags, settings.max_tags)
     submitted = datetime.now(UTC)
@@ -163,6 +160,8 @@ def _tags(tags: tuple[str, ...], limit: int) -> tuple[str, ...]:
 def _description(value: str | None) -> str | None:
     if value is not None and len(value) > MAX_DESCRIPTION:
         raise InvalidRequestError("description", f"at most {MAX_DESCRIPTION} characters")
+    if value is not None and not jsonvalues.is_text(value):
+        raise InvalidRequestError("description", jsonvalues.NOT_TEXT)
     return value
 
 

@@ -45,3 +45,12 @@ def count_run(payload: dict[str, Any]) -> int:
     job = get_current_job()
     assert job is not None
     return int(job.connection.incr(f"test:runs:{job.id}"))
+
+
+class ScaleInput(BaseModel):
+    factor: float
+
+
+@task("scale", input_model=ScaleInput, description="Returns its factor (pydantic reads 'inf' as infinity).")
+def scale(data: ScaleInput) -> float:
+    return data.factor

@@ -1,22 +1,31 @@
-"""Redis going away: fast 503s with a JSON body, no traceback, and recovery without a restart."""
+"""Redis going away: fast 503s with a JSON body, no traceback, and recovery without a restart;
+and a submission whose write Redis failed to answer is told the truth about what was stored."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import httpx
 import psutil
 import pytest
+import redis
 from fastapi.testclient import TestClient
+from redis.connection import Connection
 
-from gql_jobs.app import create_app
+from gql_jobs.app import build_service, create_app
 from gql_jobs.auth import ANONYMOUS as ADMIN
+from gql_jobs.connections import api_async_redis
 from gql_jobs.domain import JobStatus, RetryPolicy, SubmitRequest
+from gql_jobs.errors import NOT_ATTEMPTED, UNAVAILABLE
 from gql_jobs.service import JobService
-from tests.conftest import ROOT, make_settings, subprocess_env, wait_for
+from tests.conftest import ROOT, make_settings, redis_test_url, subprocess_env, wait_for
 from tests.redis_server import RedisServer
 
 pytestmark = pytest.mark.integration
@@ -199,3 +208,256 @@ def test_accepted_jobs_survive_a_redis_restart_with_aof(tmp_path: Path, graceful
         server.stop()
     assert statuses == {200}
     assert listed["data"]["jobs"]["totalCount"] == 200
+
+
+# -- a submission Redis failed to answer: the truth about what was stored ---------------------------
+
+SUBMIT_MANY = """mutation ($inputs: [SubmitJobInput!]!) {
+  submitJobs(inputs: $inputs) {
+    __typename
+    ... on SubmitJobSuccess { job { id } }
+    ... on SubmissionOutcomeUnknownError { jobId idempotencyKey retryAfterSeconds }
+    ... on Error { message }
+  }
+}"""
+#: Settings that give up on a stalled Redis quickly (the answers are asserted, not the time).
+QUICK = {"redis_socket_timeout": 0.3, "redis_connect_timeout": 0.3}
+
+
+def stored_jobs(url: str) -> set[str]:
+    """Ids of the jobs a Redis holds (a job hash has `data`), read once it answers again."""
+    client = redis.Redis.from_url(url)
+    try:
+        return {
+            key.decode().removeprefix("rq:job:")
+            for key in client.scan_iter("rq:job:*")
+            if client.hexists(key, "data")
+        }
+    finally:
+        client.close()
+
+
+@dataclass
+class Answers:
+    """What a client was told: jobs stored for sure, jobs maybe stored, and "nothing written";
+    `retries` resubmit, with the same key, each keyed submission told "unknown"."""
+
+    stored: set[str] = field(default_factory=set)
+    maybe: set[str] = field(default_factory=set)
+    nothing: int = 0
+    retries: list[Callable[[], str]] = field(default_factory=list)
+
+    def rest(self, response: httpx.Response, retry: Callable[[], str] | None = None) -> None:
+        body = response.json()
+        if response.status_code == 200:
+            self.stored.add(body["job_id"])
+            return
+        assert (response.status_code, response.headers["retry-after"]) == (503, "1"), response.text
+        if set(body) == {"detail"}:
+            self.nothing += 1
+            return
+        assert set(body) == {"detail", "job_id"}, body
+        assert "may or may not have been stored" in body["detail"], body
+        assert "same idempotency key" in body["detail"], body
+        self.maybe.add(body["job_id"])
+        if retry is not None:
+            self.retries.append(retry)
+
+    def graphql(self, results: list[dict[str, Any]], retry: Callable[[], str] | None = None) -> None:
+        for result in results:
+            kind = result["__typename"]
+            if kind == "SubmitJobSuccess":
+                self.stored.add(result["job"]["id"])
+            elif kind == "SubmissionOutcomeUnknownError":
+                assert result["retryAfterSeconds"] == 1
+                self.maybe.add(result["jobId"])
+                if result["idempotencyKey"] is not None and retry is not None:
+                    self.retries.append(retry)
+            else:
+                assert kind == "ServiceUnavailableError", result
+                self.nothing += 1
+
+
+def rest_submit(client: TestClient, i: int, key: str | None = None) -> httpx.Response:
+    headers = {"Idempotency-Key": key} if key else {}
+    response: httpx.Response = client.post(
+        "/submit-job", json={"task": "echo", "payload": {"i": i}}, headers=headers
+    )
+    return response
+
+
+def rest_retry(client: TestClient, i: int, key: str) -> Callable[[], str]:
+    return lambda: str(rest_submit(client, i, key).json()["job_id"])
+
+
+def batch_submit(client: TestClient, inputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    response = client.post("/graphql", json={"query": SUBMIT_MANY, "variables": {"inputs": inputs}})
+    results: list[dict[str, Any]] = response.json()["data"]["submitJobs"]
+    return results
+
+
+def submit_everything(client: TestClient, answers: Answers, tag: str) -> None:
+    """Three plain and three keyed REST submissions, then a batch: plain, keyed, plain."""
+    for i in range(3):
+        answers.rest(rest_submit(client, i))
+        key = f"{tag}-{i}"
+        answers.rest(rest_submit(client, i, key), rest_retry(client, i, key))
+    keyed = {"task": "echo", "idempotencyKey": f"{tag}-batch"}
+    answers.graphql(
+        batch_submit(client, [{"task": "echo"}, keyed, {"task": "echo", "payload": {"b": 1}}]),
+        lambda: str(batch_submit(client, [keyed])[0]["job"]["id"]),
+    )
+
+
+def settle_by_retrying(answers: Answers) -> set[str]:
+    """Each retry, twice: one job per key, the same both times."""
+    found: set[str] = set()
+    for retry in answers.retries:
+        ids = {retry(), retry()}
+        assert len(ids) == 1
+        found |= ids
+    return found
+
+
+def test_a_frozen_redis_never_answers_nothing_stored_for_a_job_it_stores(own_redis: RedisServer) -> None:
+    """SIGSTOP (the issue's 10 s freeze): a write sent on an open connection may be applied when
+    Redis wakes, and is answered "unknown" with its job id; one that could not even get a
+    connection is answered "nothing written", and indeed nothing of it is ever stored."""
+    settings = make_settings(redis_url=own_redis.url, **QUICK)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        before = {client.post("/submit-job", json={"task": "echo", "payload": {}}).json()["job_id"]}
+        answers = Answers()
+        assert own_redis.process is not None
+        frozen = psutil.Process(own_redis.process.pid)
+        frozen.suspend()
+        try:
+            submit_everything(client, answers, "frozen")
+        finally:
+            frozen.resume()
+
+        assert answers.stored == set()
+        assert answers.maybe, "the write sent on the open connection must be answered unknown"
+        assert answers.nothing, "a submission that never got a connection must be answered nothing-written"
+        assert stored_jobs(own_redis.url) <= before | answers.maybe
+        retried = settle_by_retrying(answers)
+        assert stored_jobs(own_redis.url) <= before | answers.maybe | retried
+
+
+def test_a_write_paused_redis_answers_unknown_on_every_write_path(own_redis: RedisServer) -> None:
+    """`CLIENT PAUSE WRITE`: connections open and reads answer, but no write does. Every
+    submission reached Redis, so none may be answered "nothing written"; retrying the keyed ones
+    once Redis writes again gives one job per key."""
+    settings = make_settings(redis_url=own_redis.url, **QUICK)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        admin = redis.Redis.from_url(own_redis.url)
+        admin.client_pause(60_000, all=False)  # WRITE mode
+        answers = Answers()
+        try:
+            submit_everything(client, answers, "paused")
+        finally:
+            admin.client_unpause()
+            admin.close()
+
+        assert answers.stored == set()
+        # Six REST submissions and the batch's two plain jobs (one write) were sent; the batch's
+        # keyed job, after that write failed, was not tried.
+        assert (len(answers.maybe), answers.nothing, len(answers.retries)) == (8, 1, 3)
+        assert stored_jobs(own_redis.url) <= answers.maybe
+        retried = settle_by_retrying(answers)
+        assert len(retried) == 3
+        assert stored_jobs(own_redis.url) <= answers.maybe | retried
+
+
+def test_the_synchronous_path_never_resends_a_write_whose_reply_was_lost(
+    own_redis: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """redis-py's retry resends a MULTI/EXEC after a timeout, and Redis applies both copies when
+    the first was only slow (a job stored twice, answered success). Count the EXECs sent."""
+    service = build_service(make_settings(redis_url=own_redis.url, **QUICK))
+    service.submit(ADMIN, SubmitRequest("echo", {}))  # a connection in the pool
+    sent: list[bytes] = []
+    original: Callable[..., None] = Connection.send_packed_command
+
+    def counted(self: Connection, command: Any, check_health: bool = True) -> None:
+        packed = b"".join(command) if isinstance(command, list) else bytes(command)
+        sent.extend([b"EXEC"] * packed.count(b"\r\nEXEC\r\n"))
+        original(self, command, check_health)
+
+    monkeypatch.setattr(Connection, "send_packed_command", counted)
+    admin = redis.Redis.from_url(own_redis.url)
+    admin.client_pause(60_000, all=False)  # WRITE mode
+    try:
+        outcomes = service.submit_many(ADMIN, [SubmitRequest("echo", {"i": i}) for i in range(3)])
+    finally:
+        admin.client_unpause()
+        admin.close()
+    assert [type(o).__name__ for o in outcomes] == ["SubmissionOutcomeUnknownError"] * 3
+    assert sent == [b"EXEC"]
+
+
+def test_unconfirmed_replicas_answer_unknown_for_jobs_stored_on_the_master(redis_client: redis.Redis) -> None:
+    """WAIT with no replica to confirm: the jobs are on the master (and run), so "unavailable,
+    nothing written" would be false; each is answered unknown, with its id."""
+    settings = make_settings(redis_wait_replicas=1, redis_wait_timeout_ms=20)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        answers = Answers()
+        submit_everything(client, answers, "unconfirmed")
+    assert answers.stored == set()
+    assert (len(answers.maybe), answers.nothing) == (8, 1)  # as above: the batch's keyed job not tried
+    assert answers.maybe == stored_jobs(redis_test_url())
+
+
+def test_a_redis_refusing_writes_answers_nothing_written(own_redis: RedisServer) -> None:
+    """Over `maxmemory` Redis refuses a MULTI/EXEC whole (EXECABORT): a 503 saying nothing was
+    written, on every path, instead of a 500 / "Unexpected error."; then it works again."""
+    with TestClient(
+        create_app(make_settings(redis_url=own_redis.url)), raise_server_exceptions=False
+    ) as client:
+        admin = redis.Redis.from_url(own_redis.url)
+        admin.config_set("maxmemory-policy", "noeviction")
+        admin.config_set("maxmemory", "1")
+        try:
+            answers = Answers()
+            submit_everything(client, answers, "full")
+        finally:
+            admin.config_set("maxmemory", "0")
+            admin.close()
+        assert (answers.stored, answers.maybe, answers.nothing) == (set(), set(), 9)
+        assert stored_jobs(own_redis.url) == set()
+        assert rest_submit(client, 0).status_code == 200
+
+
+def test_a_batch_failing_midway_reports_the_jobs_it_wrote(
+    own_redis: RedisServer, redis_client: redis.Redis
+) -> None:
+    """Plain jobs are written first, on the async client; here the synchronous client (keyed
+    jobs) meets a Redis that is gone. The plain jobs are reported stored, the first keyed job
+    not written, the next not tried: each item its own truth."""
+    settings = make_settings(**QUICK)
+    own_redis.stop()
+    dead = redis.Redis.from_url(own_redis.url, socket_connect_timeout=0.3)
+
+    async def submit() -> list[Any]:
+        live = api_async_redis(settings)
+        try:
+            service = JobService(dead, build_service(settings).registry, settings, live)
+            requests = [
+                SubmitRequest("echo", {"n": 1}),
+                SubmitRequest("echo", {"n": 2}, idempotency_key="a"),
+                SubmitRequest("echo", {"n": 3}),
+                SubmitRequest("echo", {"n": 4}, idempotency_key="b"),
+            ]
+            return await service.submit_many_async(ADMIN, requests)
+        finally:
+            await live.aclose()
+
+    outcomes = asyncio.run(submit())
+    assert [type(o).__name__ for o in outcomes] == [
+        "Submitted",
+        "ServiceUnavailableError",
+        "Submitted",
+        "ServiceUnavailableError",
+    ]
+    assert outcomes[1].message == UNAVAILABLE
+    assert outcomes[3].message == NOT_ATTEMPTED
+    assert stored_jobs(redis_test_url()) == {outcomes[0].record.id, outcomes[2].record.id}

@@ -58,8 +58,32 @@ class InvalidJobStateError(Error):
     status: str = strawberry.field(description="Its status when the operation was refused.")
 
 
-@strawberry.type(description="The job store (Redis) cannot be reached; retry shortly. Nothing was written.")
+@strawberry.type(
+    description=(
+        "The job store (Redis) cannot be reached; retry shortly. For a submission, nothing of the job "
+        "was written (when its write may have reached Redis the answer is SubmissionOutcomeUnknownError "
+        "instead). Cancel, requeue and delete are safe to retry."
+    )
+)
 class ServiceUnavailableError(Error):
+    retry_after_seconds: int = strawberry.field(description="A sensible wait before retrying.")
+
+
+@strawberry.type(
+    description=(
+        "The job store (Redis) failed after the job was sent to it (a timeout, a connection lost "
+        "before the reply, or replicas not confirming in time): the job may or may not be stored, "
+        "and if it is, it runs. Retry with the same `idempotencyKey` to get exactly one job (the "
+        "stored one, or a new one); a retry without a key may create a second job."
+    )
+)
+class SubmissionOutcomeUnknownError(Error):
+    job_id: strawberry.ID = strawberry.field(
+        description="The id the job has if it was stored (it may appear a moment after this answer)."
+    )
+    idempotency_key: str | None = strawberry.field(
+        description="The key given, to retry with; null when none was (a retry may then duplicate)."
+    )
     retry_after_seconds: int = strawberry.field(description="A sensible wait before retrying.")
 
 
@@ -123,6 +147,16 @@ def _(exc: domain.InvalidJobStateError, idempotency_key: str | None) -> Error:
 @_member.register
 def _(exc: domain.ServiceUnavailableError, idempotency_key: str | None) -> Error:
     return ServiceUnavailableError(message=exc.message, retry_after_seconds=1)
+
+
+@_member.register
+def _(exc: domain.SubmissionOutcomeUnknownError, idempotency_key: str | None) -> Error:
+    return SubmissionOutcomeUnknownError(
+        message=exc.message,
+        job_id=strawberry.ID(exc.job_id),
+        idempotency_key=idempotency_key,
+        retry_after_seconds=1,
+    )
 
 
 @_member.register

@@ -23,6 +23,7 @@ from gql_jobs.graphql.errors import (
     PayloadTooLargeError,
     RateLimitedError,
     ServiceUnavailableError,
+    SubmissionOutcomeUnknownError,
     UnauthorizedError,
     UnknownTaskError,
     error_member,
@@ -136,15 +137,21 @@ SubmitJobResult: TypeAlias = Annotated[
     | IdempotencyConflictError
     | RateLimitedError
     | UnauthorizedError
-    | ServiceUnavailableError,
-    strawberry.union("SubmitJobResult", description="The new job, or why it was refused."),
+    | ServiceUnavailableError
+    | SubmissionOutcomeUnknownError,
+    strawberry.union(
+        "SubmitJobResult", description="The new job, why it was refused, or that its fate is unknown."
+    ),
 ]
 JobErrors: TypeAlias = JobNotFoundError | InvalidJobStateError | UnauthorizedError | ServiceUnavailableError
 CancelJobResult: TypeAlias = Annotated[
     CancelJobSuccess | JobErrors, strawberry.union("CancelJobResult", description="The job, or why not.")
 ]
 RequeueJobResult: TypeAlias = Annotated[
-    RequeueJobSuccess | JobErrors, strawberry.union("RequeueJobResult", description="The job, or why not.")
+    RequeueJobSuccess | JobErrors | RateLimitedError,
+    strawberry.union(
+        "RequeueJobResult", description="The job, or why not (a requeue counts against the rate limit)."
+    ),
 ]
 DeleteJobResult: TypeAlias = Annotated[
     DeleteJobSuccess | JobErrors, strawberry.union("DeleteJobResult", description="The id, or why not.")
@@ -167,7 +174,11 @@ class Mutation:
         return SubmitJobSuccess.of(submitted)
 
     @strawberry.mutation(
-        description="Submit many jobs in one Redis round trip; one result per input, in order (size capped)."
+        description=(
+            "Submit many jobs in one Redis round trip (jobs with an idempotency key or dependencies "
+            "take one each); one result per input, in order, each the outcome of that job alone "
+            "(size capped)."
+        )
     )
     async def submit_jobs(
         self,
@@ -179,7 +190,7 @@ class Mutation:
             outcomes = await info.context.service.submit_many_async(info.context.caller, requests)
         except BatchTooLargeError as exc:
             raise query_error(exc) from None
-        except GqlJobsError as exc:  # Redis down, rate limited, no key: every item gets the same answer
+        except GqlJobsError as exc:  # before any write (no key, rate limited, Redis down): the same for all
             return [error_member(exc, item.idempotency_key) for item in inputs]  # type: ignore[misc]
         return [_submitted(outcome, item) for outcome, item in zip(outcomes, inputs, strict=True)]
 
@@ -191,7 +202,12 @@ class Mutation:
             return error_member(exc)  # type: ignore[return-value]
         return CancelJobSuccess(job=Job.of(record))
 
-    @strawberry.mutation(description="Put a FAILED, STOPPED or CANCELED job back on its queue.")
+    @strawberry.mutation(
+        description=(
+            "Put a FAILED, STOPPED or CANCELED job back on its queue; it runs again, so it counts "
+            "against your rate limit like a submission."
+        )
+    )
     async def requeue_job(self, info: Info, id: Annotated[strawberry.ID, JOB_ID]) -> RequeueJobResult:
         try:
             record = await run_sync(info.context.service.requeue, info.context.caller, str(id))

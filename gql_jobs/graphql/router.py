@@ -38,6 +38,7 @@ from strawberry.subscriptions.protocols.graphql_ws.types import ConnectionErrorM
 from strawberry.subscriptions.protocols.graphql_ws.types import ConnectionInitMessage as LegacyConnectionInit
 from strawberry.types.unset import UNSET, UnsetType
 
+from gql_jobs import jsonvalues
 from gql_jobs.auth import InvalidKeyError, key_from_headers
 from gql_jobs.graphql.context import Context, build_context
 from gql_jobs.graphql.schema import build_schema
@@ -104,6 +105,11 @@ class JobsGraphQL(GraphQL[Context, None]):
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
         return await build_context(request)
+
+    def encode_json(self, data: object) -> str:
+        """Every answer (HTTP, WebSocket, SSE) as JSON any client parses: a non-finite number
+        stored before submissions were checked is sent as null, not as bare `Infinity`."""
+        return jsonvalues.dumps(data)
 
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
         """GraphiQL from assets shipped in the package, not from a CDN (see gql_jobs/ide.py)."""
