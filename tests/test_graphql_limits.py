@@ -13,7 +13,7 @@ import json
 import re
 import threading
 import tracemalloc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -25,13 +25,14 @@ from fastapi.testclient import TestClient
 from graphql import parse
 from graphql.validation.rules import overlapping_fields_can_be_merged
 from starlette.routing import Route
+from starlette.websockets import WebSocketDisconnect
 from websockets.sync.client import connect
 
 from gql_jobs.app import create_app
 from gql_jobs.graphql import documents
 from gql_jobs.graphql.documents import VALIDATION_BUDGET, DocumentChecker
 from gql_jobs.graphql.measure import Pricing, measure
-from gql_jobs.graphql.router import JobsGraphQL
+from gql_jobs.graphql.router import MAX_JSON_DEPTH, JobsGraphQL
 from gql_jobs.graphql.schema import GuardedSchema
 from gql_jobs.listing import SCAN_BUDGET
 from gql_jobs.settings import Settings
@@ -369,7 +370,52 @@ def test_without_introspection_subscriptions_suggest_nothing_either(redis_client
     assert "Did you mean" not in json.dumps(message)
 
 
-# -- deep literals --------------------------------------------------------------------------------
+# -- deep JSON and deep literals ------------------------------------------------------------------
+
+
+def nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+def post_raw(client: TestClient, body: str) -> Any:
+    return client.post("/graphql", content=body, headers={"Content-Type": "application/json"})
+
+
+@pytest.mark.parametrize("depth", [1000, MAX_JSON_DEPTH - 1])
+def test_json_nested_too_deeply_is_a_400_graphql_error(
+    client: TestClient, caplog: pytest.LogCaptureFixture, depth: int
+) -> None:
+    # The body itself and `variables` are two levels: `depth - 1` more make it just over the limit.
+    response = post_raw(client, '{"query": "{ __typename }", "variables": {"v": ' + nested(depth) + "}}")
+
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/json"
+    assert codes(response.json()) == ["JSON_TOO_DEEP"]
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+
+
+def test_json_at_the_depth_limit_is_accepted(client: TestClient) -> None:
+    body = '{"query": "{ __typename }", "variables": {"v": ' + nested(MAX_JSON_DEPTH - 2) + "}}"
+    response = post_raw(client, body)
+
+    assert response.status_code == 200, response.text
+    assert response.json() == {"data": {"__typename": "Query"}}
+
+
+def test_deep_json_in_get_variables_is_a_400_graphql_error(client: TestClient) -> None:
+    response = client.get("/graphql", params={"query": "{ __typename }", "variables": nested(1000)})
+
+    assert response.status_code == 400
+    assert codes(response.json()) == ["JSON_TOO_DEEP"]
+
+
+def test_deep_json_over_a_websocket_closes_it_as_an_invalid_message(client: TestClient) -> None:
+    with client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+        ws.send_text(nested(1000))
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+
+    assert closed.value.code == 4400
 
 
 def test_a_deeply_nested_literal_in_the_document_is_a_parse_error(client: TestClient) -> None:
@@ -380,7 +426,24 @@ def test_a_deeply_nested_literal_in_the_document_is_a_parse_error(client: TestCl
     assert "nested too deeply" in body["errors"][0]["message"]
 
 
-# -- codes ---------------------------------------------------------------------------------------
+# -- refusals are GraphQL JSON with a code ---------------------------------------------------------
+
+MUTATION = 'mutation { deleteJob(id: "x") { __typename } }'
+REFUSALS: dict[str, Callable[[TestClient], Any]] = {
+    "not JSON": lambda c: post_raw(c, "{"),
+    "no query": lambda c: c.post("/graphql", json={}),
+    "unknown operation": lambda c: c.post("/graphql", json={"query": "{ __typename }", "operationName": "x"}),
+    "mutation over GET": lambda c: c.get("/graphql", params={"query": MUTATION}),
+}
+
+
+@pytest.mark.parametrize("send", REFUSALS.values(), ids=REFUSALS.keys())
+def test_refusals_are_graphql_json_with_a_code(client: TestClient, send: Callable[[TestClient], Any]) -> None:
+    response = send(client)
+
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/json"
+    assert codes(response.json()) == ["BAD_REQUEST"]
 
 
 @pytest.mark.parametrize(

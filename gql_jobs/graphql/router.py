@@ -5,16 +5,24 @@ router runs every request through FastAPI's dependency solving (four dependencie
 its wrapper, the root value, the endpoint), measured at about a tenth of a `submitJob`'s CPU
 (issue #7). The ASGI app builds the same context directly (`context.build_context`); HTTP,
 WebSocket and SSE handling, GraphiQL and origin checks are Strawberry's own either way.
+
+Requests refused before GraphQL runs (a body that is not JSON, or nested too deeply, a missing
+query, a mutation over GET) are answered as GraphQL errors with `extensions.code`, not as
+Strawberry's plain text.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
 from typing import Any
 
+from cross_web import HTTPException
 from fastapi import FastAPI
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -33,8 +41,62 @@ from gql_jobs.settings import Settings
 
 PATH = "/graphql"
 
+#: Deepest nesting of arrays and objects accepted in a GraphQL request's JSON (variables, WebSocket
+#: messages): far above any sensible payload, far below Python's recursion limit, so that nothing
+#: that walks the value later (validation, RQ's serializer, encoding the answer) can overflow on it.
+#: A 1,000-deep body used to fail inside `json.loads` with a RecursionError: a 500.
+MAX_JSON_DEPTH = 128
+
+#: `extensions.code` of Strawberry's own refusals, by HTTP status.
+_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
+
+
+class JSONTooDeepError(json.JSONDecodeError):
+    """Valid JSON, but nested too deeply: for WebSockets it is an invalid message like any other."""
+
+    def __init__(self) -> None:
+        super().__init__(f"JSON nested more than {MAX_JSON_DEPTH} levels deep", "", 0)
+
+
+class Refusal(HTTPException):
+    """A request refused before GraphQL runs, with the `extensions.code` to answer."""
+
+    def __init__(self, status_code: int, reason: str, code: str) -> None:
+        super().__init__(status_code, reason)
+        self.code = code
+
 
 class JobsGraphQL(GraphQL[Context, None]):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Strawberry's, but with refusals as GraphQL JSON rather than text/plain."""
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        try:
+            response = await self.run(Request(scope=scope, receive=receive))
+        except HTTPException as exc:
+            response = refusal_response(exc)
+        await response(scope, receive, send)
+
+    def decode_json(self, data: str | bytes) -> object:
+        """`json.loads`, refusing nesting deeper than `MAX_JSON_DEPTH` (HTTP bodies, query
+        parameters and WebSocket messages all come through here)."""
+        try:
+            value = json.loads(data)
+        except RecursionError:
+            raise JSONTooDeepError from None
+        if _openings(data) > MAX_JSON_DEPTH and nested_deeper(value, MAX_JSON_DEPTH):
+            raise JSONTooDeepError
+        return value
+
+    def parse_json(self, data: str | bytes) -> Any:
+        try:
+            return self.decode_json(data)
+        except JSONTooDeepError as exc:
+            raise Refusal(400, exc.msg, "JSON_TOO_DEEP") from None
+        except json.JSONDecodeError:
+            raise Refusal(400, "Unable to parse request body as JSON", "BAD_REQUEST") from None
+
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
         return await build_context(request)
 
@@ -60,6 +122,35 @@ class JobsGraphQL(GraphQL[Context, None]):
         if context.caller is None:
             raise ConnectionRejectionError({"message": "A valid API key is required"})
         return UNSET  # type: ignore[no-any-return]
+
+
+def refusal_response(exc: HTTPException) -> JSONResponse:
+    code = exc.code if isinstance(exc, Refusal) else _CODES.get(exc.status_code, "BAD_REQUEST")
+    error = {"message": exc.reason, "extensions": {"code": code}}
+    return JSONResponse({"errors": [error]}, status_code=exc.status_code)
+
+
+def _openings(data: str | bytes) -> int:
+    """An upper bound of the nesting depth, at C speed: most bodies need no walk at all."""
+    if isinstance(data, bytes):
+        return data.count(b"[") + data.count(b"{")
+    return data.count("[") + data.count("{")
+
+
+def nested_deeper(value: object, limit: int) -> bool:
+    """Whether arrays and objects nest more than `limit` levels deep (walked level by level)."""
+    level = [value]
+    for _ in range(limit):
+        level = [child for parent in level for child in _members(parent) if isinstance(child, dict | list)]
+        if not level:
+            return False
+    return True
+
+
+def _members(value: object) -> Iterable[object]:
+    if isinstance(value, dict):
+        return value.values()
+    return value if isinstance(value, list) else ()
 
 
 def install(app: FastAPI, settings: Settings) -> None:
