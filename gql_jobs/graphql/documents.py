@@ -192,6 +192,7 @@ def utf8_size(query: str, limit: int) -> int:
 
 
 def token_count(document: DocumentNode) -> int:
+    """Tokens of a parsed document, comments included: the AST keeps them all, linked."""
     token = document.loc.start_token if document.loc else None
     count = 0
     while token is not None:
