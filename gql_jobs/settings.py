@@ -284,9 +284,51 @@ class Settings(BaseSettings):
     introspection: bool = Field(
         default=True, validation_alias=_env("INTROSPECTION"), description="Allow schema introspection."
     )
-    max_query_depth: int = Field(default=10, gt=0, validation_alias=_env("MAX_QUERY_DEPTH"))
-    max_query_tokens: int = Field(default=2000, gt=0, validation_alias=_env("MAX_QUERY_TOKENS"))
-    max_query_aliases: int = Field(default=30, gt=0, validation_alias=_env("MAX_QUERY_ALIASES"))
+    max_query_depth: int = Field(
+        default=10,
+        gt=0,
+        validation_alias=_env("MAX_QUERY_DEPTH"),
+        description="Deepest field level a GraphQL operation may select (`{ job { id } }` is 1).",
+    )
+    max_query_tokens: int = Field(
+        default=2000,
+        gt=0,
+        validation_alias=_env("MAX_QUERY_TOKENS"),
+        description="Most tokens in a GraphQL document (parsing stops there).",
+    )
+    max_query_aliases: int = Field(
+        default=30,
+        gt=0,
+        validation_alias=_env("MAX_QUERY_ALIASES"),
+        description="Most aliases in a GraphQL document, counted through fragments.",
+    )
+    max_document_bytes: int = Field(
+        default=32 * 1024,
+        gt=0,
+        validation_alias=_env("MAX_DOCUMENT_BYTES"),
+        description="Largest GraphQL document (the query text, UTF-8), refused before parsing.",
+    )
+    max_query_cost: int = Field(
+        default=10_000,
+        gt=0,
+        validation_alias=_env("MAX_QUERY_COST"),
+        description=(
+            "Most a GraphQL operation may cost: 1 per field; a `jobs` page its size (the maximum "
+            "when given by a variable) times its selection, plus 2000 when its filter needs a scan."
+        ),
+    )
+    document_cache_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=0,
+        validation_alias=_env("DOCUMENT_CACHE_BYTES"),
+        description="Estimated memory the cache of parsed and validated GraphQL documents may use; 0: none.",
+    )
+    document_cache_entry_bytes: int = Field(
+        default=8 * 1024,
+        gt=0,
+        validation_alias=_env("DOCUMENT_CACHE_ENTRY_BYTES"),
+        description="GraphQL documents larger than this are checked each time, not cached.",
+    )
 
     @field_validator("tasks", "allowed_origins", "sentinels", "queues", mode="before")
     @classmethod

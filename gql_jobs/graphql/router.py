@@ -11,16 +11,24 @@ principal's `connections` slots (`ws_max_connections_per_principal`), released w
 ends however it ends (the handlers' `handle`). Refusals carry a reason: graphql-transport-ws closes
 4403 with it, legacy graphql-ws sends it in `connection_error`. Legacy graphql-ws would run a second
 `connection_init` (Strawberry re-runs `on_ws_connect`, switching the principal); it is refused.
+
+Requests refused before GraphQL runs (a body that is not JSON, or nested too deeply, a missing
+query, a mutation over GET) are answered as GraphQL errors with `extensions.code`, not as
+Strawberry's plain text.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
 from typing import Any
 
+from cross_web import HTTPException
 from fastapi import FastAPI
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -46,6 +54,30 @@ from gql_jobs.ide import graphiql_page
 from gql_jobs.settings import Settings
 
 PATH = "/graphql"
+
+#: Deepest nesting of arrays and objects accepted in a GraphQL request's JSON (variables, WebSocket
+#: messages): far above any sensible payload, far below Python's recursion limit, so that nothing
+#: that walks the value later (validation, RQ's serializer, encoding the answer) can overflow on it.
+#: A 1,000-deep body used to fail inside `json.loads` with a RecursionError: a 500.
+MAX_JSON_DEPTH = 128
+
+#: `extensions.code` of Strawberry's own refusals, by HTTP status.
+_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
+
+
+class JSONTooDeepError(json.JSONDecodeError):
+    """Valid JSON, but nested too deeply: for WebSockets it is an invalid message like any other."""
+
+    def __init__(self) -> None:
+        super().__init__(f"JSON nested more than {MAX_JSON_DEPTH} levels deep", "", 0)
+
+
+class Refusal(HTTPException):
+    """A request refused before GraphQL runs, with the `extensions.code` to answer."""
+
+    def __init__(self, status_code: int, reason: str, code: str) -> None:
+        super().__init__(status_code, reason)
+        self.code = code
 
 
 class RefusedConnectionError(Exception):
@@ -102,6 +134,35 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
 class JobsGraphQL(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = TransportWSHandler
     graphql_ws_handler_class = LegacyWSHandler
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Strawberry's, but with refusals as GraphQL JSON rather than text/plain."""
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        try:
+            response = await self.run(Request(scope=scope, receive=receive))
+        except HTTPException as exc:
+            response = refusal_response(exc)
+        await response(scope, receive, send)
+
+    def decode_json(self, data: str | bytes) -> object:
+        """`json.loads`, refusing nesting deeper than `MAX_JSON_DEPTH` (HTTP bodies, query
+        parameters and WebSocket messages all come through here)."""
+        try:
+            value = json.loads(data)
+        except RecursionError:
+            raise JSONTooDeepError from None
+        if _openings(data) > MAX_JSON_DEPTH and nested_deeper(value, MAX_JSON_DEPTH):
+            raise JSONTooDeepError
+        return value
+
+    def parse_json(self, data: str | bytes) -> Any:
+        try:
+            return self.decode_json(data)
+        except JSONTooDeepError as exc:
+            raise Refusal(400, exc.msg, "JSON_TOO_DEEP") from None
+        except json.JSONDecodeError:
+            raise Refusal(400, "Unable to parse request body as JSON", "BAD_REQUEST") from None
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
         return await build_context(request)
@@ -146,6 +207,35 @@ class JobsGraphQL(GraphQL[Context, None]):
             )
         context.connection_slot = context.caller.name
         return UNSET  # type: ignore[no-any-return]
+
+
+def refusal_response(exc: HTTPException) -> JSONResponse:
+    code = exc.code if isinstance(exc, Refusal) else _CODES.get(exc.status_code, "BAD_REQUEST")
+    error = {"message": exc.reason, "extensions": {"code": code}}
+    return JSONResponse({"errors": [error]}, status_code=exc.status_code)
+
+
+def _openings(data: str | bytes) -> int:
+    """An upper bound of the nesting depth, at C speed: most bodies need no walk at all."""
+    if isinstance(data, bytes):
+        return data.count(b"[") + data.count(b"{")
+    return data.count("[") + data.count("{")
+
+
+def nested_deeper(value: object, limit: int) -> bool:
+    """Whether arrays and objects nest more than `limit` levels deep (walked level by level)."""
+    level = [value]
+    for _ in range(limit):
+        level = [child for parent in level for child in _members(parent) if isinstance(child, dict | list)]
+        if not level:
+            return False
+    return True
+
+
+def _members(value: object) -> Iterable[object]:
+    if isinstance(value, dict):
+        return value.values()
+    return value if isinstance(value, list) else ()
 
 
 def install(app: FastAPI, settings: Settings) -> None:

@@ -1,34 +1,35 @@
-"""The Strawberry schema, its protective extensions, and the SDL export."""
+"""The Strawberry schema, the checks every operation goes through (`documents.py`), and the SDL export."""
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import strawberry
 from graphql import (
-    ASTValidationRule,
     DocumentNode,
     FieldNode,
     GraphQLError,
     GraphQLSchema,
     OperationDefinitionNode,
-    parse,
-    specified_rules,
 )
+from graphql.execution import Executor
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import MaskErrors, SchemaExtension
-from strawberry.extensions.max_aliases import create_validator as aliases_rule
-from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
+from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.schema.config import StrawberryConfig
-from strawberry.schema.schema import validate_document
-from strawberry.types import ExecutionContext
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.execution import PreExecutionError
 
+from gql_jobs.auth import Principal
 from gql_jobs.errors import GqlJobsError
+from gql_jobs.graphql.documents import BAD_USER_INPUT, DocumentCache, DocumentChecker, Limits, coded
+from gql_jobs.graphql.measure import Pricing
 from gql_jobs.graphql.mutations import Mutation
 from gql_jobs.graphql.queries import Query
 from gql_jobs.graphql.subscriptions import Subscription
+from gql_jobs.listing import SCAN_BUDGET
 from gql_jobs.metrics import OTHER, Stopwatch, observe_request
 from gql_jobs.settings import Settings
 
@@ -76,72 +77,106 @@ def _operation_label(document: DocumentNode | None, schema: GraphQLSchema) -> st
 
 
 class GuardedSchema(strawberry.Schema):
-    """A schema that checks each operation against its limits, once per distinct document.
+    """A schema that checks each operation's document against its limits, once per distinct document.
 
-    Each operation's context is created here with its document already parsed (with the token
-    limit) and validated (with the depth, alias and, when off, introspection rules), both cached by
-    query text: Strawberry then skips its own parsing and validation. This does what its
-    `ParserCache`, `ValidationCache`, `AddValidationRules`, `MaxTokensLimiter` and
+    Each operation's context is created here with its document already checked by a
+    `DocumentChecker` (size, tokens, depth, aliases, cost, validation; see `documents.py`), whose
+    verdicts are cached by query text: Strawberry then skips its own parsing and validation. This
+    does what its `ParserCache`, `ValidationCache`, `AddValidationRules`, `MaxTokensLimiter` and
     `DisableIntrospection` extensions do together, without their cost: every extension costs every
     request a set of hooks in every phase (measured: the hook machinery was a quarter of a
-    `submitJob`'s execution time). A document that does not parse is left to Strawberry, which
-    reports the syntax error as usual."""
+    `submitJob`'s execution time). A document refused before or while parsing has no AST: its
+    errors are answered without Strawberry ever parsing it."""
 
-    def __init__(
-        self,
-        *args: Any,
-        limits: tuple[type[ASTValidationRule], ...],
-        max_tokens: int,
-        cache_size: int = 256,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *args: Any, limits: Limits, cache: DocumentCache, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.limits = limits
-        self.max_tokens = max_tokens
-        self._checked = functools.lru_cache(maxsize=cache_size)(self._check)
+        self.documents = DocumentChecker(self._schema, limits, cache)
 
     def _create_execution_context(self, *args: Any, **kwargs: Any) -> ExecutionContext:
         context = super()._create_execution_context(*args, **kwargs)
-        context.validation_rules = context.validation_rules + self.limits
-        context.parse_options["max_tokens"] = self.max_tokens
         if context.query and context.graphql_document is None:
-            checked = self._checked(context.query)
-            if checked is not None:
-                context.graphql_document, errors = checked
-                context.pre_execution_errors = list(errors)
+            checked = self.documents.check(context.query)
+            context.graphql_document = checked.document
+            errors = checked.errors or self.documents.over_budget(checked, tenant=_tenant(context))
+            context.pre_execution_errors = list(errors)
         return context
 
-    def _check(self, query: str) -> tuple[DocumentNode, tuple[GraphQLError, ...]] | None:
-        """The parsed document and its validation errors; `None` if it does not parse."""
-        try:
-            document = parse(query, max_tokens=self.max_tokens)
-        except GraphQLError:
-            return None
-        rules = (*specified_rules, *self.limits)
-        return document, tuple(validate_document(self._schema, document, rules))
+    async def _prepare_operation_async(
+        self, context: ExecutionContext, extensions_runner: SchemaExtensionsRunner
+    ) -> PreExecutionError | None:
+        refused = _refused(context)
+        if refused is not None:
+            return refused
+        return await super()._prepare_operation_async(context, extensions_runner)
+
+    def _prepare_operation_sync(
+        self, context: ExecutionContext, extensions_runner: SchemaExtensionsRunner
+    ) -> ExecutionResult | None:
+        refused = _refused(context)
+        if refused is None:
+            return super()._prepare_operation_sync(context, extensions_runner)
+        self._process_errors(refused.errors or [], context)
+        return refused
+
+
+def _refused(context: ExecutionContext) -> PreExecutionError | None:
+    """The errors of a document refused before it had an AST (Strawberry would parse it)."""
+    if context.graphql_document is None and context.pre_execution_errors:
+        return PreExecutionError(data=None, errors=context.pre_execution_errors)
+    return None
+
+
+def _tenant(context: ExecutionContext) -> bool:
+    """Whether the caller's listings walk its own index (any caller but an admin, unknown ones too)."""
+    caller = getattr(context.context, "caller", None)
+    return not (isinstance(caller, Principal) and caller.is_admin)
+
+
+class CodedExecutor(StrawberryGraphQLCoreExecutionContext):
+    """Gives the request errors of execution (variables that do not coerce) `extensions.code`."""
+
+    quiet: ClassVar[bool] = False
+
+    @classmethod
+    def build(cls, *args: Any, **kwargs: Any) -> list[GraphQLError] | Executor[Any]:
+        built = super().build(*args, **{**kwargs, "hide_suggestions": cls.quiet})
+        if isinstance(built, list):
+            return [coded(error, BAD_USER_INPUT) for error in built]
+        return built
+
+
+class QuietExecutor(CodedExecutor):
+    """Coerces variables without "Did you mean ..." (graphql-core's `hide_suggestions`), for
+    queries, mutations and subscriptions alike: Strawberry passes no such option itself."""
+
+    quiet = True
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
-    # The same rule classes on every request: ValidationCache keys on them, so building them per
-    # request (what QueryDepthLimiter/MaxAliasesLimiter factories do) made it miss every time.
-    limits: list[type[ASTValidationRule]] = [
-        depth_rule(settings.max_query_depth, None),
-        aliases_rule(settings.max_query_aliases),
-    ]
-    if not settings.introspection:
-        limits.append(NoSchemaIntrospectionCustomRule)  # what DisableIntrospection adds
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         OperationMetrics,
         lambda: MaskErrors(should_mask_error=should_mask),
     ]
+    limits = Limits(
+        max_document_bytes=settings.max_document_bytes,
+        max_tokens=settings.max_query_tokens,
+        max_depth=settings.max_query_depth,
+        max_aliases=settings.max_query_aliases,
+        max_cost=settings.max_query_cost,
+        pricing=Pricing(max_page_size=settings.max_page_size, scan_budget=SCAN_BUDGET),
+        hide_suggestions=not settings.introspection,
+        # What DisableIntrospection adds.
+        extra_rules=() if settings.introspection else (NoSchemaIntrospectionCustomRule,),
+    )
     return GuardedSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         extensions=extensions,
         config=StrawberryConfig(disable_field_suggestions=not settings.introspection),
-        limits=tuple(limits),
-        max_tokens=settings.max_query_tokens,
+        execution_context_class=CodedExecutor if settings.introspection else QuietExecutor,
+        limits=limits,
+        cache=DocumentCache(settings.document_cache_bytes, settings.document_cache_entry_bytes),
     )
 
 
