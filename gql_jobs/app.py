@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from gql_jobs import __version__, health, rest
 from gql_jobs.auth import KeyStore
+from gql_jobs.concurrency import size_request_pool
 from gql_jobs.connections import api_async_redis, api_redis, close_async, pubsub_redis
 from gql_jobs.ide import install as install_browser_ui
 from gql_jobs.limits import BodySizeLimit
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None, service: JobService | None = No
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        size_request_pool(settings.request_threads)  # on the loop that serves the requests
         yield
         await live.close()
         service.connection.close()

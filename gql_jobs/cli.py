@@ -52,7 +52,9 @@ def _parser() -> argparse.ArgumentParser:
         "create-key", help="make an API key and print its GQL_JOBS_API_KEYS entry"
     )
     create_key.add_argument("--principal", required=True, help="the tenant the key stands for")
-    create_key.add_argument("--scopes", default="submit,read", help="comma-separated: submit, read, admin")
+    create_key.add_argument(
+        "--scopes", default="submit,read", help="comma-separated: submit, read, metrics, admin"
+    )
     create_key.set_defaults(handler=_create_key)
 
     export = commands.add_parser("export-schema", help="print the GraphQL SDL")

@@ -11,6 +11,7 @@ GqlJobsError
  ├── InvalidCursorError        a pagination cursor we did not issue
  ├── IdempotencyConflictError  an idempotency key reused for a different request
  ├── RateLimitedError          the caller submits faster than its rate limit
+ ├── TooManyConcurrentReadsError  the caller runs more expensive reads at once than it may
  ├── UnauthenticatedError      no valid API key (while keys are configured)
  ├── ForbiddenError            the key lacks the scope the operation needs
  └── ServiceUnavailableError   Redis cannot be reached
@@ -106,6 +107,14 @@ class RateLimitedError(GqlJobsError):
     def __init__(self, retry_after_seconds: float) -> None:
         super().__init__(f"Too many submissions; retry in {retry_after_seconds:.1f} s")
         self.retry_after_seconds = retry_after_seconds
+
+
+class TooManyConcurrentReadsError(GqlJobsError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"Too many expensive reads at once for this principal (at most {limit}); retry shortly"
+        )
+        self.limit = limit
 
 
 class UnauthenticatedError(GqlJobsError):

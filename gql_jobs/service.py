@@ -32,7 +32,7 @@ from rq.registry import CanceledJobRegistry, FailedJobRegistry
 
 from gql_jobs import events, inventory, listing, metrics
 from gql_jobs.auth import SYSTEM, Principal, Scope, owner_of
-from gql_jobs.concurrency import run_sync
+from gql_jobs.concurrency import ReadSlots, run_sync, run_sync_operator
 from gql_jobs.connections import deadline
 from gql_jobs.domain import (
     EventKind,
@@ -140,7 +140,11 @@ class JobService:
 
     The hot operations (submit, read) also come as `*_async` coroutines that talk to Redis with the
     async client on the event loop; without one (`async_connection=None`) they run the synchronous
-    operation on a thread. Both give the same results (the test suite runs both)."""
+    operation on a thread. Both give the same results (the test suite runs both).
+
+    The expensive reads (listing, counting, positions, queues, workers) come as `*_async`
+    coroutines too, which run the synchronous operation on a request thread within the caller's
+    `read_slots`: one principal cannot take every thread of the process."""
 
     def __init__(
         self,
@@ -155,6 +159,7 @@ class JobService:
         self.settings = settings
         self._enqueuer = Enqueuer(connection, settings, async_connection)
         self._rate = RateLimiter(connection, settings.rate_limit, settings.rate_limit_burst, async_connection)
+        self.read_slots = ReadSlots(settings.max_concurrent_reads_per_principal, settings.read_slot_wait)
 
     def authorize(self, caller: Principal | None, scope: Scope) -> Principal:
         """The caller, if it holds `scope`; for transports that must check before streaming."""
@@ -257,6 +262,40 @@ class JobService:
         async with deadline(self.settings):
             found = await read_jobs_async(self.async_connection, self.connection, valid)
         return _visible(reader, job_ids, valid, found)
+
+    async def _bounded_read(
+        self, caller: Principal | None, read: Callable[P, T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Run an expensive read on a request thread within one of the caller's read slots.
+
+        A caller without a valid key is refused here, before it waits for a slot or a thread."""
+        reader = _require(caller, Scope.READ)
+        async with self.read_slots.slot(reader.name):
+            return await run_sync(read, *args, **kwargs)
+
+    async def list_jobs_async(
+        self, caller: Principal | None, job_filter: JobFilter, page: PageRequest
+    ) -> Page:
+        """`list_jobs` within the caller's read slots."""
+        return await self._bounded_read(caller, self.list_jobs, caller, job_filter, page)
+
+    async def count_jobs_async(self, caller: Principal | None, job_filter: JobFilter) -> int | None:
+        """`count_jobs` within the caller's read slots."""
+        return await self._bounded_read(caller, self.count_jobs, caller, job_filter)
+
+    async def position_async(self, caller: Principal | None, record: JobRecord) -> int | None:
+        """`position` within the caller's read slots (free for a job that is not queued)."""
+        if record.status != JobStatus.QUEUED:
+            return None
+        return await self._bounded_read(caller, self.position, record)
+
+    async def queues_async(self, caller: Principal | None) -> list[QueueInfo]:
+        """`queues` within the caller's read slots."""
+        return await self._bounded_read(caller, self.queues, caller)
+
+    async def workers_async(self, caller: Principal | None) -> list[WorkerInfo]:
+        """`workers` within the caller's read slots."""
+        return await self._bounded_read(caller, self.workers, caller)
 
     @_redis_guard
     def list_jobs(self, caller: Principal | None, job_filter: JobFilter, page: PageRequest) -> Page:
@@ -387,6 +426,15 @@ class JobService:
     @_redis_guard
     def ping(self) -> bool:
         return bool(self.connection.ping())
+
+    @_redis_guard_async
+    async def ping_async(self) -> bool:
+        """`ping` for the readiness check: on the event loop with the async client (no thread to
+        wait for however busy the request pool is), else on the operator pool."""
+        if self.async_connection is None:
+            return await run_sync_operator(self.ping)
+        async with deadline(self.settings):
+            return bool(await self.async_connection.ping())
 
 
 def _single(outcomes: list[Submitted | GqlJobsError]) -> Submitted:

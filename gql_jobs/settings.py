@@ -176,6 +176,30 @@ class Settings(BaseSettings):
         validation_alias=_env("RATE_LIMIT_BURST"),
         description="Jobs a principal may submit at once before the rate applies.",
     )
+    request_threads: int = Field(
+        default=32,
+        gt=0,
+        validation_alias=_env("REQUEST_THREADS"),
+        description=(
+            "Threads per API process for request work (RQ calls), apart from the health checks' "
+            "and anyio's default pool; keep it at or under REDIS_MAX_CONNECTIONS."
+        ),
+    )
+    max_concurrent_reads_per_principal: int = Field(
+        default=4,
+        gt=0,
+        validation_alias=_env("MAX_CONCURRENT_READS_PER_PRINCIPAL"),
+        description=(
+            "Expensive reads (job listings, counts, positions, queues, workers) one principal may run "
+            "at once per API process; more wait for a slot. With no keys every caller is one principal."
+        ),
+    )
+    read_slot_wait: float = Field(
+        default=10.0,
+        gt=0,
+        validation_alias=_env("READ_SLOT_WAIT"),
+        description="Seconds a read waits for a slot of its principal before failing (CONCURRENCY_LIMITED).",
+    )
     worker_heartbeat_interval: int = Field(
         default=10,
         gt=0,
@@ -218,6 +242,14 @@ class Settings(BaseSettings):
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", validation_alias=_env("LOG_LEVEL"), description="Least severe level logged."
+    )
+    metrics_access: Literal["auto", "open", "key"] = Field(
+        default="auto",
+        validation_alias=_env("METRICS_ACCESS"),
+        description=(
+            "Who may scrape /metrics: `key` (a key with the `metrics` or `admin` scope), `open`, or "
+            "`auto`: `key` when API keys are configured, else `open`."
+        ),
     )
     console: bool = Field(
         default=True, validation_alias=_env("CONSOLE"), description="Serve the job console at /console."

@@ -157,6 +157,7 @@ _CODES: dict[type[domain.GqlJobsError], str] = {
     domain.InvalidRequestError: "BAD_USER_INPUT",
     domain.UnauthenticatedError: "UNAUTHENTICATED",
     domain.ForbiddenError: "FORBIDDEN",
+    domain.TooManyConcurrentReadsError: "CONCURRENCY_LIMITED",
 }
 
 

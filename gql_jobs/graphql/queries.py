@@ -7,7 +7,6 @@ from typing import Annotated, cast
 import strawberry
 from strawberry.scalars import JSON
 
-from gql_jobs.concurrency import run_sync
 from gql_jobs.domain import PageRequest
 from gql_jobs.errors import GqlJobsError, JobNotFoundError
 from gql_jobs.graphql.context import Info
@@ -52,7 +51,7 @@ class Query:
         job_filter = (filter or JobFilter()).to_domain()
         request = PageRequest(first=first, after=after, last=last, before=before)
         try:
-            page = await run_sync(info.context.service.list_jobs, info.context.caller, job_filter, request)
+            page = await info.context.service.list_jobs_async(info.context.caller, job_filter, request)
         except GqlJobsError as exc:
             raise query_error(exc) from None
         return JobConnection.of(page, job_filter)
@@ -71,7 +70,7 @@ class Query:
     @strawberry.field(description="Every queue RQ knows, with its job counts per status.")
     async def queues(self, info: Info) -> list[QueueInfo]:
         try:
-            queues = await run_sync(info.context.service.queues, info.context.caller)
+            queues = await info.context.service.queues_async(info.context.caller)
         except GqlJobsError as exc:
             raise query_error(exc) from None
         return [
@@ -88,7 +87,7 @@ class Query:
     @strawberry.field(description="The RQ workers registered in Redis.")
     async def workers(self, info: Info) -> list[WorkerInfo]:
         try:
-            workers = await run_sync(info.context.service.workers, info.context.caller)
+            workers = await info.context.service.workers_async(info.context.caller)
         except GqlJobsError as exc:
             raise query_error(exc) from None
         return [

@@ -14,10 +14,11 @@ from typing import Any, cast
 import strawberry
 from strawberry.scalars import JSON
 
-from gql_jobs.concurrency import run_sync
 from gql_jobs.domain import JobRecord
 from gql_jobs.domain import JobStatus as DomainStatus
+from gql_jobs.errors import GqlJobsError
 from gql_jobs.graphql.context import Info
+from gql_jobs.graphql.errors import query_error
 
 
 @strawberry.enum(description="Where a job is in its life. Values follow RQ's statuses.")
@@ -99,7 +100,10 @@ class Job:
 
     @strawberry.field(description="0-based place in its queue while QUEUED (costs O(queue length)).")
     async def position(self, info: Info) -> int | None:
-        return await run_sync(info.context.service.position, self.record)
+        try:
+            return await info.context.service.position_async(info.context.caller, self.record)
+        except GqlJobsError as exc:
+            raise query_error(exc) from None
 
     @classmethod
     def of(cls, record: JobRecord) -> Job:
