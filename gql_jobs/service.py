@@ -16,6 +16,8 @@ half-written (writes are MULTI/EXEC).
 from __future__ import annotations
 
 import functools
+import hashlib
+import hmac
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -68,6 +70,8 @@ T = TypeVar("T")
 
 CANCELABLE = frozenset({JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED})
 REQUEUEABLE = frozenset({JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED})
+#: How many of a tenant's newest jobs `queues` and `workers` look at to find its queues.
+OWN_QUEUES_SCAN = listing.SCAN_BUDGET
 #: How long `cancel` waits for a worker to confirm it stopped a running job.
 STOP_CONFIRM_SECONDS = 3.0
 
@@ -160,6 +164,7 @@ class JobService:
         self._enqueuer = Enqueuer(connection, settings, async_connection)
         self._rate = RateLimiter(connection, settings.rate_limit, settings.rate_limit_burst, async_connection)
         self.read_slots = ReadSlots(settings.max_concurrent_reads_per_principal, settings.read_slot_wait)
+        self._pseudonym_key = pseudonym_key(settings)
 
     def authorize(self, caller: Principal | None, scope: Scope) -> Principal:
         """The caller, if it holds `scope`; for transports that must check before streaming."""
@@ -404,20 +409,33 @@ class JobService:
 
     @_redis_guard
     def queues(self, caller: Principal | None) -> list[QueueInfo]:
-        """Queues and counts per status (aggregates over all tenants: no job is named)."""
-        _require(caller, Scope.READ)
+        """For an admin every queue, with its counts per status (over all tenants). For anyone
+        else only the queues its own newest jobs are in, without counts: those would tell how
+        busy the other tenants are."""
+        reader = _require(caller, Scope.READ)
+        if not reader.is_admin:
+            return [QueueInfo(name, None) for name in self._own_queues(reader)]
         names = inventory.queue_names(self.connection)
         counts = inventory.status_counts(self.connection, names)
         return [QueueInfo(name, counts[name]) for name in names]
 
     @_redis_guard
     def workers(self, caller: Principal | None) -> list[WorkerInfo]:
-        """Workers; the job each one runs is named only to admins."""
+        """Every worker, in full, for an admin. Anyone else sees only the workers serving its own
+        queues (`queues`), and of those nothing that names a host, a process, another tenant's
+        queue or job, or counts over all tenants (see `_as_seen_by`)."""
         reader = _require(caller, Scope.READ)
         found = inventory.workers(self.connection)
         if reader.is_admin:
             return found
-        return [_without_job(worker) for worker in found]
+        own_queues = set(self._own_queues(reader))
+        serving = [worker for worker in found if own_queues.intersection(worker.queues)]
+        running = [worker.current_job_id for worker in serving if worker.current_job_id]
+        owners = inventory.job_owners(self.connection, running)
+        return [_as_seen_by(reader, worker, own_queues, owners, self._pseudonym_key) for worker in serving]
+
+    def _own_queues(self, reader: Principal) -> list[str]:
+        return inventory.owner_queues(self.connection, reader.name, OWN_QUEUES_SCAN)
 
     def metrics(self) -> tuple[bytes, str]:
         """The Prometheus exposition of this process (and the global figures kept in Redis)."""
@@ -467,5 +485,31 @@ def _reader_of(manager: Principal) -> Principal:
     return Principal(manager.name, frozenset({Scope.READ}))
 
 
-def _without_job(worker: WorkerInfo) -> WorkerInfo:
-    return replace(worker, current_job_id=None)
+def _as_seen_by(
+    reader: Principal,
+    worker: WorkerInfo,
+    own_queues: set[str],
+    owners: dict[str, str | None],
+    pseudonym_key: bytes,
+) -> WorkerInfo:
+    """A worker as a non-admin may see it: a pseudonym for its name (which RQ or an operator may
+    make of the host and pid), no host or pid, only the reader's queues, its current job only if it
+    is the reader's, and no job counts (they add up every tenant's jobs)."""
+    job = worker.current_job_id
+    return replace(
+        worker,
+        name="worker-" + hmac.new(pseudonym_key, worker.name.encode(), "sha256").hexdigest()[:16],
+        queues=[queue for queue in worker.queues if queue in own_queues],
+        current_job_id=job if job is not None and owners.get(job) == reader.name else None,
+        successful_job_count=None,
+        failed_job_count=None,
+        pid=None,
+        hostname=None,
+        extra={},
+    )
+
+
+def pseudonym_key(settings: Settings) -> bytes:
+    """The key of workers' pseudonyms: the same in every API process with the same keys (so a name
+    stays the same), and unknown to tenants (who never see the configured key hashes)."""
+    return hashlib.sha256(" ".join(sorted(settings.api_keys)).encode()).digest()
