@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -17,9 +18,10 @@ from gql_jobs.auth import KeyStore
 from gql_jobs.concurrency import size_request_pool
 from gql_jobs.connections import api_async_redis, api_redis, close_async, pubsub_redis
 from gql_jobs.ide import install as install_browser_ui
-from gql_jobs.limits import BodySizeLimit
+from gql_jobs.limits import BodyReadTimeout, BodySizeLimit
 from gql_jobs.live import LiveUpdates
 from gql_jobs.observability import RequestContext
+from gql_jobs.server import HEADER_TIMEOUT_STATE
 from gql_jobs.service import JobService
 from gql_jobs.settings import Settings, load_settings
 from gql_jobs.tasks import TaskRegistry, task_modules
@@ -42,9 +44,9 @@ def create_app(settings: Settings | None = None, service: JobService | None = No
     live = LiveUpdates(service, pubsub_redis(settings), settings.poll_interval)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         size_request_pool(settings.request_threads)  # on the loop that serves the requests
-        yield
+        yield {HEADER_TIMEOUT_STATE: settings.header_timeout}  # for `server`'s protocols
         await live.close()
         service.connection.close()
         if service.async_connection is not None:
@@ -72,6 +74,7 @@ def create_app(settings: Settings | None = None, service: JobService | None = No
     install_browser_ui(app, settings)
     limit = settings.max_payload_bytes * min(settings.max_batch_size, 64) + BODY_OVERHEAD_BYTES
     app.add_middleware(BodySizeLimit, max_bytes=limit)
+    app.add_middleware(BodyReadTimeout, seconds=settings.body_timeout)
     app.add_middleware(RequestContext)
     return app
 

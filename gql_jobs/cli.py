@@ -68,6 +68,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from gql_jobs.connections import RedisNotConfiguredError, api_redis, describe  # noqa: PLC0415
     from gql_jobs.observability import logging_config  # noqa: PLC0415
+    from gql_jobs.server import GuardedHttpToolsProtocol  # noqa: PLC0415
 
     production_defaults()
     if args.workers > 1:
@@ -91,6 +92,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         proxy_headers=args.proxy_headers,
         forwarded_allow_ips=args.forwarded_allow_ips,
         timeout_graceful_shutdown=args.graceful_timeout,
+        http=GuardedHttpToolsProtocol,  # with the header deadline (GQL_JOBS_HEADER_TIMEOUT)
         log_config=logging_config(settings.log_format, settings.log_level),
     )
     return 0

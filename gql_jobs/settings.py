@@ -230,6 +230,21 @@ class Settings(BaseSettings):
         validation_alias=_env("WS_MAX_SUBSCRIPTIONS"),
         description="Most subscriptions one WebSocket connection may hold.",
     )
+    header_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        validation_alias=_env("HEADER_TIMEOUT"),
+        description=(
+            "Seconds a client has to send a request's headers (from connecting, or from the previous "
+            "response) before `serve`/`dev` close the connection."
+        ),
+    )
+    body_timeout: float = Field(
+        default=60.0,
+        gt=0,
+        validation_alias=_env("BODY_TIMEOUT"),
+        description="Seconds from a request's start to the end of its body; a slower body gets 408.",
+    )
     allowed_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         validation_alias=_env("ALLOWED_ORIGINS"),

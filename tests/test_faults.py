@@ -208,7 +208,7 @@ def test_accepted_jobs_survive_a_redis_restart_with_aof(tmp_path: Path, graceful
 
 def family(pid: int) -> dict[int, str]:
     """The children of a process, by pid, with their status (`zombie` for an unreaped one)."""
-    found = {}
+    found: dict[int, str] = {}
     for child in psutil.Process(pid).children():
         try:
             found[child.pid] = child.status()
