@@ -52,11 +52,15 @@ def create_app(settings: Settings | None = None, service: JobService | None = No
         if service.async_connection is not None:
             await close_async(service.async_connection)
 
+    docs = docs_enabled(settings)
     app = FastAPI(
         title="gql-jobs",
         version=__version__,
         description="Submit and follow RQ jobs over GraphQL (/graphql) or the lesson's REST routes.",
         lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
     )
     app.state.settings = settings
     app.state.service = service
@@ -77,6 +81,12 @@ def create_app(settings: Settings | None = None, service: JobService | None = No
     app.add_middleware(BodyReadTimeout, seconds=settings.body_timeout)
     app.add_middleware(RequestContext)
     return app
+
+
+def docs_enabled(settings: Settings) -> bool:
+    """The REST docs go with GraphiQL unless set apart: both are browser tools for developers,
+    off under `serve`, and FastAPI's doc pages load their scripts from a public CDN."""
+    return settings.graphiql if settings.api_docs is None else settings.api_docs
 
 
 def app_from_env() -> FastAPI:

@@ -272,6 +272,14 @@ class Settings(BaseSettings):
     graphiql: bool = Field(
         default=True, validation_alias=_env("GRAPHIQL"), description="Serve the GraphiQL IDE at /graphql."
     )
+    api_docs: bool | None = Field(
+        default=None,
+        validation_alias=_env("API_DOCS"),
+        description=(
+            "Serve the REST docs (/docs, /redoc, /openapi.json); unset: as GQL_JOBS_GRAPHIQL. FastAPI's "
+            "pages load Swagger UI and ReDoc from a public CDN."
+        ),
+    )
     introspection: bool = Field(
         default=True, validation_alias=_env("INTROSPECTION"), description="Allow schema introspection."
     )
