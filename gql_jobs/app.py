@@ -9,16 +9,19 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
 from gql_jobs import __version__, health, rest
 from gql_jobs.auth import KeyStore
+from gql_jobs.concurrency import size_request_pool
 from gql_jobs.connections import api_async_redis, api_redis, close_async, pubsub_redis
 from gql_jobs.ide import install as install_browser_ui
-from gql_jobs.limits import BodySizeLimit
+from gql_jobs.limits import BodyReadTimeout, BodySizeLimit
 from gql_jobs.live import LiveUpdates
 from gql_jobs.observability import RequestContext
+from gql_jobs.server import HEADER_TIMEOUT_STATE
 from gql_jobs.service import JobService
 from gql_jobs.settings import Settings, load_settings
 from gql_jobs.tasks import TaskRegistry, task_modules
@@ -41,18 +44,23 @@ def create_app(settings: Settings | None = None, service: JobService | None = No
     live = LiveUpdates(service, pubsub_redis(settings), settings)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        size_request_pool(settings.request_threads)  # on the loop that serves the requests
+        yield {HEADER_TIMEOUT_STATE: settings.header_timeout}  # for `server`'s protocols
         await live.close()
         service.connection.close()
         if service.async_connection is not None:
             await close_async(service.async_connection)
 
+    docs = docs_enabled(settings)
     app = FastAPI(
         title="gql-jobs",
         version=__version__,
         description="Submit and follow RQ jobs over GraphQL (/graphql) or the lesson's REST routes.",
         lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
     )
     app.state.settings = settings
     app.state.service = service
@@ -70,8 +78,15 @@ def create_app(settings: Settings | None = None, service: JobService | None = No
     install_browser_ui(app, settings)
     limit = settings.max_payload_bytes * min(settings.max_batch_size, 64) + BODY_OVERHEAD_BYTES
     app.add_middleware(BodySizeLimit, max_bytes=limit)
+    app.add_middleware(BodyReadTimeout, seconds=settings.body_timeout)
     app.add_middleware(RequestContext)
     return app
+
+
+def docs_enabled(settings: Settings) -> bool:
+    """The REST docs go with GraphiQL unless set apart: both are browser tools for developers,
+    off under `serve`, and FastAPI's doc pages load their scripts from a public CDN."""
+    return settings.graphiql if settings.api_docs is None else settings.api_docs
 
 
 def app_from_env() -> FastAPI:

@@ -27,6 +27,7 @@ from gql_jobs.constants import NAME_PATTERN
 class Scope(StrEnum):
     SUBMIT = "submit"  # submit jobs, and cancel/requeue/delete one's own
     READ = "read"  # read one's own jobs
+    METRICS = "metrics"  # scrape /metrics (which names every tenant's queues and tasks)
     ADMIN = "admin"  # everything, on every tenant's jobs
 
 

@@ -52,7 +52,9 @@ def _parser() -> argparse.ArgumentParser:
         "create-key", help="make an API key and print its GQL_JOBS_API_KEYS entry"
     )
     create_key.add_argument("--principal", required=True, help="the tenant the key stands for")
-    create_key.add_argument("--scopes", default="submit,read", help="comma-separated: submit, read, admin")
+    create_key.add_argument(
+        "--scopes", default="submit,read", help="comma-separated: submit, read, metrics, admin"
+    )
     create_key.set_defaults(handler=_create_key)
 
     export = commands.add_parser("export-schema", help="print the GraphQL SDL")
@@ -66,6 +68,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from gql_jobs.connections import RedisNotConfiguredError, api_redis, describe  # noqa: PLC0415
     from gql_jobs.observability import logging_config  # noqa: PLC0415
+    from gql_jobs.server import GuardedHttpToolsProtocol  # noqa: PLC0415
 
     production_defaults()
     if args.workers > 1:
@@ -89,6 +92,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         proxy_headers=args.proxy_headers,
         forwarded_allow_ips=args.forwarded_allow_ips,
         timeout_graceful_shutdown=args.graceful_timeout,
+        http=GuardedHttpToolsProtocol,  # with the header deadline (GQL_JOBS_HEADER_TIMEOUT)
         log_config=logging_config(settings.log_format, settings.log_level),
     )
     return 0

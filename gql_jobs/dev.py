@@ -20,6 +20,7 @@ from types import FrameType
 import uvicorn
 
 from gql_jobs.connections import describe
+from gql_jobs.server import GuardedHttpToolsProtocol
 from gql_jobs.settings import Settings
 
 
@@ -58,7 +59,14 @@ def run_dev(settings: Settings, host: str, port: int) -> None:
             os.environ.update({"REDIS_URL": url, "GQL_JOBS_REDIS_URL": url})
         worker = subprocess.Popen([sys.executable, "-m", "gql_jobs", "worker"], env=dict(os.environ))
         try:
-            uvicorn.run("gql_jobs.app:app_from_env", factory=True, host=host, port=port, log_level="info")
+            uvicorn.run(
+                "gql_jobs.app:app_from_env",
+                factory=True,
+                host=host,
+                port=port,
+                log_level="info",
+                http=GuardedHttpToolsProtocol,
+            )
         finally:
             worker.terminate()
             try:

@@ -174,7 +174,7 @@ class TaskInfo:
 @dataclass(frozen=True)
 class QueueInfo:
     name: str
-    counts: dict[JobStatus, int]
+    counts: dict[JobStatus, int] | None  # None: not shown to this caller (they span every tenant)
 
 
 @dataclass(frozen=True)
@@ -185,8 +185,8 @@ class WorkerInfo:
     current_job_id: str | None
     last_heartbeat: datetime | None
     birth: datetime | None
-    successful_job_count: int
-    failed_job_count: int
+    successful_job_count: int | None  # None: not shown to this caller (they span every tenant)
+    failed_job_count: int | None
     pid: int | None = None
     hostname: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)

@@ -12,6 +12,7 @@ GqlJobsError
  ├── IdempotencyConflictError  an idempotency key reused for a different request
  ├── RateLimitedError          the caller submits faster than its rate limit
  ├── TooManySubscriptionsError the caller holds as many live subscriptions as it may
+ ├── TooManyConcurrentReadsError  the caller runs more expensive reads at once than it may
  ├── UnauthenticatedError      no valid API key (while keys are configured)
  ├── ForbiddenError            the key lacks the scope the operation needs
  └── ServiceUnavailableError   Redis cannot be reached (a submission: nothing was written)
@@ -143,6 +144,14 @@ class TooManySubscriptionsError(GqlJobsError):
         super().__init__(
             f"Too many subscriptions: this API key may hold {limit} at once in this server process; "
             "end one before starting another"
+        )
+        self.limit = limit
+
+
+class TooManyConcurrentReadsError(GqlJobsError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"Too many expensive reads at once for this principal (at most {limit}); retry shortly"
         )
         self.limit = limit
 

@@ -1,13 +1,24 @@
-"""Liveness (`/healthz`), readiness (`/readyz`: Redis answers) and metrics (`/metrics`)."""
+"""Liveness (`/healthz`), readiness (`/readyz`: Redis answers) and metrics (`/metrics`).
+
+None of them waits for the request thread pool (`gql_jobs.concurrency`): `/healthz` does no I/O,
+`/readyz` pings Redis on the event loop, and `/metrics` runs on the operator pool. So a process
+busy with slow queries still reports itself alive and ready, and can still be scraped.
+
+`/metrics` names queues and tasks of every tenant, so it is guarded like the API: with
+`GQL_JOBS_METRICS_ACCESS=auto` (the default) it needs a key with the `metrics` (or `admin`) scope
+whenever API keys are configured, and is open when the API is; `open` and `key` force either way.
+"""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 
-from gql_jobs.concurrency import run_sync
-from gql_jobs.deps import ServiceDep
+from gql_jobs.auth import ANONYMOUS, Principal, Scope
+from gql_jobs.concurrency import run_sync_operator
+from gql_jobs.deps import CallerDep, ServiceDep
 from gql_jobs.errors import ServiceUnavailableError
+from gql_jobs.service import JobService
 
 router = APIRouter(tags=["health"])
 
@@ -18,15 +29,24 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
-async def metrics(service: ServiceDep) -> Response:
-    body, content_type = await run_sync(service.metrics)
+async def metrics(service: ServiceDep, caller: CallerDep) -> Response:
+    _authorize_scrape(service, caller)
+    body, content_type = await run_sync_operator(service.metrics)
     return Response(body, media_type=content_type)
+
+
+def _authorize_scrape(service: JobService, caller: Principal | None) -> None:
+    """Refuse (401/403) a scrape the `metrics_access` setting does not allow."""
+    access = service.settings.metrics_access
+    if access == "open" or (access == "auto" and caller == ANONYMOUS):
+        return  # `caller` is ANONYMOUS exactly when no API keys are configured
+    service.authorize(caller, Scope.METRICS)
 
 
 @router.get("/readyz", summary="Redis answers: the API can take traffic")
 async def readyz(service: ServiceDep) -> JSONResponse:
     try:
-        await run_sync(service.ping)
+        await service.ping_async()
     except ServiceUnavailableError as exc:
         return JSONResponse({"status": "unavailable", "detail": exc.message}, status_code=503)
     return JSONResponse({"status": "ready"})

@@ -2,6 +2,9 @@
 
 Counting never calls RQ's `registry.count`/`get_job_ids`, which run a cleanup (a write) first: a
 dashboard that polls must not mutate the store.
+
+A tenant's own queues are read from its listing index (`owner_queues`): the queue of each of its
+newest jobs, one XREVRANGE and one pipelined HGET per job, bounded by the number of jobs looked at.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from redis import Redis
 from redis.asyncio.client import Pipeline as AsyncPipeline
 from redis.client import Pipeline
 from rq import Queue
+from rq.job import Job
 from rq.registry import (
     CanceledJobRegistry,
     DeferredJobRegistry,
@@ -24,6 +28,8 @@ from rq.registry import (
 from rq.utils import utcparse
 from rq.worker_registration import REDIS_WORKER_KEYS
 
+from gql_jobs import index
+from gql_jobs.constants import INDEX_BY_OWNER, OWNER_FIELD
 from gql_jobs.domain import JobStatus, WorkerInfo
 
 _REGISTRIES = {
@@ -147,3 +153,22 @@ def workers(connection: Redis) -> list[WorkerInfo]:
             )
         )
     return infos
+
+
+def owner_queues(connection: Redis, owner: str, newest: int) -> list[str]:
+    """The queues of `owner`'s `newest` most recent listable jobs (expired ones are skipped)."""
+    entries = index.older_than(connection, INDEX_BY_OWNER + owner, None, newest)
+    with connection.pipeline(transaction=False) as pipe:
+        for entry in entries:
+            pipe.hget(Job.key_for(entry.job_id), "origin")
+        origins = pipe.execute()
+    return sorted({origin.decode() for origin in origins if origin})
+
+
+def job_owners(connection: Redis, job_ids: list[str]) -> dict[str, str | None]:
+    """Who owns each job (`None`: nobody, or the job is gone), one pipelined HGET each."""
+    with connection.pipeline(transaction=False) as pipe:
+        for job_id in job_ids:
+            pipe.hget(Job.key_for(job_id), OWNER_FIELD)
+        owners = pipe.execute()
+    return {job_id: owner.decode() if owner else None for job_id, owner in zip(job_ids, owners, strict=True)}

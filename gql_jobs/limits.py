@@ -1,9 +1,10 @@
-"""An ASGI guard on request body size, so an oversized body is refused before it is buffered."""
+"""ASGI guards on request bodies: their size (refused before it is buffered) and the time they take."""
 
 from __future__ import annotations
 
 import json
 
+import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
@@ -53,18 +54,17 @@ class BodySizeLimit:
                 await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
-        body = json.dumps({"detail": f"Request body is larger than {self.max_bytes} bytes"}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await _send_json(send, 413, f"Request body is larger than {self.max_bytes} bytes")
+
+
+async def _send_json(send: Send, status: int, detail: str, *, close: bool = False) -> None:
+    """A `{"detail": ...}` answer (the REST routes' shape); `close` ends the connection after it."""
+    body = json.dumps({"detail": detail}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -72,3 +72,57 @@ def _content_length(scope: Scope) -> int | None:
         if name == b"content-length":
             return int(value) if value.isdigit() else None
     return None
+
+
+class BodyReadTimeoutError(Exception):
+    pass
+
+
+class BodyReadTimeout:
+    """Answer 408 (and close the connection) when a request's body is not all in `seconds` after
+    the request began: a client trickling its body cannot hold a connection and a task for ever.
+
+    Only reads of the body are timed: a request whose app never reads one, and the wait for a
+    disconnect once the body is in (streaming responses), are not. Whatever the app does with the
+    error raised from `receive` (FastAPI turns it into a 400, Strawberry into a 500), the client
+    gets the 408.
+    """
+
+    def __init__(self, app: ASGIApp, seconds: float) -> None:
+        self.app = app
+        self.seconds = seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        deadline = anyio.current_time() + self.seconds
+        body_in = timed_out = started = False
+
+        async def timed_receive() -> Message:
+            nonlocal body_in, timed_out
+            if body_in:
+                return await receive()
+            try:
+                with anyio.fail_after(max(deadline - anyio.current_time(), 0)):
+                    message = await receive()
+            except TimeoutError:
+                timed_out = True
+                raise BodyReadTimeoutError from None
+            body_in = message["type"] != "http.request" or not message.get("more_body", False)
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if timed_out:
+                return  # the answer is ours: 408
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, timed_receive, guarded_send)
+        except Exception:
+            if not timed_out:
+                raise
+        if timed_out and not started:
+            await _send_json(send, 408, "Request body not received in time", close=True)

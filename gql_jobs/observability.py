@@ -3,6 +3,10 @@
 Every HTTP request gets an id (the client's `X-Request-ID` if it sent a sane one, else 128 random
 bits in hex), echoed in the response and attached to every log record written while it is handled.
 Logs are JSON lines (python-json-logger) unless `GQL_JOBS_LOG_FORMAT=text`.
+
+Log records carry what clients wrote (a job's description, a request path), so the text format
+escapes control characters (`TextFormatter`): one record is one line, and a description holding
+"\n2026-01-01 ... ERROR" cannot forge a record. JSON escapes them by itself.
 """
 
 from __future__ import annotations
@@ -20,6 +24,43 @@ from gql_jobs.metrics import Stopwatch, observe_request
 
 REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 _SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+#: C0 and C1 controls, DEL, and the Unicode line and paragraph separators.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
+#: Starts every line of a traceback in text logs: no traceback line can pass for a record.
+CONTINUATION = "  | "
+
+
+def escape_controls(text: str) -> str:
+    r"""`text` with every control character written as an escape (`\n`, `\x1b`, `\u2028`)."""
+    return _CONTROL.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match[0]
+    return _NAMED_ESCAPES.get(char) or (f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
+
+
+class TextFormatter(logging.Formatter):
+    """The text log format, one line per record: control characters in the message and every other
+    field are escaped; a traceback follows on lines of its own, each starting with `CONTINUATION`."""
+
+    def __init__(self, fmt: str = TEXT_FORMAT, *args: Any, **kwargs: Any) -> None:
+        super().__init__(fmt, *args, **kwargs)
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+        return escape_controls(super().formatMessage(record))
+
+    def formatException(self, ei: Any) -> str:  # noqa: N802
+        return _continuation(super().formatException(ei))
+
+    def formatStack(self, stack_info: str) -> str:  # noqa: N802
+        return _continuation(super().formatStack(stack_info))
+
+
+def _continuation(text: str) -> str:
+    return "\n".join(CONTINUATION + escape_controls(line) for line in text.splitlines())
 
 
 class RequestIdFilter(logging.Filter):
@@ -37,7 +78,7 @@ def logging_config(log_format: str, level: str = "INFO") -> dict[str, Any]:
             "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
         }
         if log_format == "json"
-        else {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"}
+        else {"()": TextFormatter}
     )
     return {
         "version": 1,

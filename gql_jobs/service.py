@@ -17,6 +17,8 @@ failed is answered `SubmissionOutcomeUnknownError` (see `enqueue`), never "nothi
 from __future__ import annotations
 
 import functools
+import hashlib
+import hmac
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -33,7 +35,7 @@ from rq.registry import CanceledJobRegistry, FailedJobRegistry
 
 from gql_jobs import events, inventory, listing, metrics
 from gql_jobs.auth import SYSTEM, Principal, Scope, owner_of
-from gql_jobs.concurrency import run_sync
+from gql_jobs.concurrency import ReadSlots, run_sync, run_sync_operator
 from gql_jobs.connections import deadline
 from gql_jobs.domain import (
     EventKind,
@@ -72,6 +74,8 @@ T = TypeVar("T")
 
 CANCELABLE = frozenset({JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED})
 REQUEUEABLE = frozenset({JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED})
+#: How many of a tenant's newest jobs `queues` and `workers` look at to find its queues.
+OWN_QUEUES_SCAN = listing.SCAN_BUDGET
 #: How long `cancel` waits for a worker to confirm it stopped a running job.
 STOP_CONFIRM_SECONDS = 3.0
 
@@ -157,7 +161,11 @@ class JobService:
 
     The hot operations (submit, read) also come as `*_async` coroutines that talk to Redis with the
     async client on the event loop; without one (`async_connection=None`) they run the synchronous
-    operation on a thread. Both give the same results (the test suite runs both)."""
+    operation on a thread. Both give the same results (the test suite runs both).
+
+    The expensive reads (listing, counting, positions, queues, workers) come as `*_async`
+    coroutines too, which run the synchronous operation on a request thread within the caller's
+    `read_slots`: one principal cannot take every thread of the process."""
 
     def __init__(
         self,
@@ -179,6 +187,8 @@ class JobService:
             allowed_queues=settings.allowed_queues if settings.queues else None,
             max_queues=settings.max_queues,
         )
+        self.read_slots = ReadSlots(settings.max_concurrent_reads_per_principal, settings.read_slot_wait)
+        self._pseudonym_key = pseudonym_key(settings)
 
     def authorize(self, caller: Principal | None, scope: Scope) -> Principal:
         """The caller, if it holds `scope`; for transports that must check before streaming."""
@@ -287,6 +297,40 @@ class JobService:
         async with deadline(self.settings):
             found = await read_jobs_async(self.async_connection, self.connection, valid)
         return _visible(reader, job_ids, valid, found)
+
+    async def _bounded_read(
+        self, caller: Principal | None, read: Callable[P, T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Run an expensive read on a request thread within one of the caller's read slots.
+
+        A caller without a valid key is refused here, before it waits for a slot or a thread."""
+        reader = _require(caller, Scope.READ)
+        async with self.read_slots.slot(reader.name):
+            return await run_sync(read, *args, **kwargs)
+
+    async def list_jobs_async(
+        self, caller: Principal | None, job_filter: JobFilter, page: PageRequest
+    ) -> Page:
+        """`list_jobs` within the caller's read slots."""
+        return await self._bounded_read(caller, self.list_jobs, caller, job_filter, page)
+
+    async def count_jobs_async(self, caller: Principal | None, job_filter: JobFilter) -> int | None:
+        """`count_jobs` within the caller's read slots."""
+        return await self._bounded_read(caller, self.count_jobs, caller, job_filter)
+
+    async def position_async(self, caller: Principal | None, record: JobRecord) -> int | None:
+        """`position` within the caller's read slots (free for a job that is not queued)."""
+        if record.status != JobStatus.QUEUED:
+            return None
+        return await self._bounded_read(caller, self.position, record)
+
+    async def queues_async(self, caller: Principal | None) -> list[QueueInfo]:
+        """`queues` within the caller's read slots."""
+        return await self._bounded_read(caller, self.queues, caller)
+
+    async def workers_async(self, caller: Principal | None) -> list[WorkerInfo]:
+        """`workers` within the caller's read slots."""
+        return await self._bounded_read(caller, self.workers, caller)
 
     @_redis_guard
     def queue_signatures(self, caller: Principal | None, queues: Sequence[str]) -> list[QueueSignature]:
@@ -422,20 +466,33 @@ class JobService:
 
     @_redis_guard
     def queues(self, caller: Principal | None) -> list[QueueInfo]:
-        """Queues and counts per status (aggregates over all tenants: no job is named)."""
-        _require(caller, Scope.READ)
+        """For an admin every queue, with its counts per status (over all tenants). For anyone
+        else only the queues its own newest jobs are in, without counts: those would tell how
+        busy the other tenants are."""
+        reader = _require(caller, Scope.READ)
+        if not reader.is_admin:
+            return [QueueInfo(name, None) for name in self._own_queues(reader)]
         names = inventory.queue_names(self.connection)
         counts = inventory.status_counts(self.connection, names)
         return [QueueInfo(name, counts[name]) for name in names]
 
     @_redis_guard
     def workers(self, caller: Principal | None) -> list[WorkerInfo]:
-        """Workers; the job each one runs is named only to admins."""
+        """Every worker, in full, for an admin. Anyone else sees only the workers serving its own
+        queues (`queues`), and of those nothing that names a host, a process, another tenant's
+        queue or job, or counts over all tenants (see `_as_seen_by`)."""
         reader = _require(caller, Scope.READ)
         found = inventory.workers(self.connection)
         if reader.is_admin:
             return found
-        return [_without_job(worker) for worker in found]
+        own_queues = set(self._own_queues(reader))
+        serving = [worker for worker in found if own_queues.intersection(worker.queues)]
+        running = [worker.current_job_id for worker in serving if worker.current_job_id]
+        owners = inventory.job_owners(self.connection, running)
+        return [_as_seen_by(reader, worker, own_queues, owners, self._pseudonym_key) for worker in serving]
+
+    def _own_queues(self, reader: Principal) -> list[str]:
+        return inventory.owner_queues(self.connection, reader.name, OWN_QUEUES_SCAN)
 
     def metrics(self) -> tuple[bytes, str]:
         """The Prometheus exposition of this process (and the global figures kept in Redis)."""
@@ -444,6 +501,15 @@ class JobService:
     @_redis_guard
     def ping(self) -> bool:
         return bool(self.connection.ping())
+
+    @_redis_guard_async
+    async def ping_async(self) -> bool:
+        """`ping` for the readiness check: on the event loop with the async client (no thread to
+        wait for however busy the request pool is), else on the operator pool."""
+        if self.async_connection is None:
+            return await run_sync_operator(self.ping)
+        async with deadline(self.settings):
+            return bool(await self.async_connection.ping())
 
 
 def _single(outcomes: list[Outcome]) -> Submitted:
@@ -476,5 +542,31 @@ def _reader_of(manager: Principal) -> Principal:
     return Principal(manager.name, frozenset({Scope.READ}))
 
 
-def _without_job(worker: WorkerInfo) -> WorkerInfo:
-    return replace(worker, current_job_id=None)
+def _as_seen_by(
+    reader: Principal,
+    worker: WorkerInfo,
+    own_queues: set[str],
+    owners: dict[str, str | None],
+    pseudonym_key: bytes,
+) -> WorkerInfo:
+    """A worker as a non-admin may see it: a pseudonym for its name (which RQ or an operator may
+    make of the host and pid), no host or pid, only the reader's queues, its current job only if it
+    is the reader's, and no job counts (they add up every tenant's jobs)."""
+    job = worker.current_job_id
+    return replace(
+        worker,
+        name="worker-" + hmac.new(pseudonym_key, worker.name.encode(), "sha256").hexdigest()[:16],
+        queues=[queue for queue in worker.queues if queue in own_queues],
+        current_job_id=job if job is not None and owners.get(job) == reader.name else None,
+        successful_job_count=None,
+        failed_job_count=None,
+        pid=None,
+        hostname=None,
+        extra={},
+    )
+
+
+def pseudonym_key(settings: Settings) -> bytes:
+    """The key of workers' pseudonyms: the same in every API process with the same keys (so a name
+    stays the same), and unknown to tenants (who never see the configured key hashes)."""
+    return hashlib.sha256(" ".join(sorted(settings.api_keys)).encode()).digest()

@@ -208,6 +208,30 @@ class Settings(BaseSettings):
         validation_alias=_env("RATE_LIMIT_BURST"),
         description="Jobs a principal may submit at once before the rate applies.",
     )
+    request_threads: int = Field(
+        default=32,
+        gt=0,
+        validation_alias=_env("REQUEST_THREADS"),
+        description=(
+            "Threads per API process for request work (RQ calls), apart from the health checks' "
+            "and anyio's default pool; keep it at or under REDIS_MAX_CONNECTIONS."
+        ),
+    )
+    max_concurrent_reads_per_principal: int = Field(
+        default=4,
+        gt=0,
+        validation_alias=_env("MAX_CONCURRENT_READS_PER_PRINCIPAL"),
+        description=(
+            "Expensive reads (job listings, counts, positions, queues, workers) one principal may run "
+            "at once per API process; more wait for a slot. With no keys every caller is one principal."
+        ),
+    )
+    read_slot_wait: float = Field(
+        default=10.0,
+        gt=0,
+        validation_alias=_env("READ_SLOT_WAIT"),
+        description="Seconds a read waits for a slot of its principal before failing (CONCURRENCY_LIMITED).",
+    )
     worker_heartbeat_interval: int = Field(
         default=10,
         gt=0,
@@ -262,6 +286,21 @@ class Settings(BaseSettings):
             "connections and Server-Sent Events requests."
         ),
     )
+    header_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        validation_alias=_env("HEADER_TIMEOUT"),
+        description=(
+            "Seconds a client has to send a request's headers (from connecting, or from the previous "
+            "response) before `serve`/`dev` close the connection."
+        ),
+    )
+    body_timeout: float = Field(
+        default=60.0,
+        gt=0,
+        validation_alias=_env("BODY_TIMEOUT"),
+        description="Seconds from a request's start to the end of its body; a slower body gets 408.",
+    )
     allowed_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         validation_alias=_env("ALLOWED_ORIGINS"),
@@ -275,11 +314,27 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", validation_alias=_env("LOG_LEVEL"), description="Least severe level logged."
     )
+    metrics_access: Literal["auto", "open", "key"] = Field(
+        default="auto",
+        validation_alias=_env("METRICS_ACCESS"),
+        description=(
+            "Who may scrape /metrics: `key` (a key with the `metrics` or `admin` scope), `open`, or "
+            "`auto`: `key` when API keys are configured, else `open`."
+        ),
+    )
     console: bool = Field(
         default=True, validation_alias=_env("CONSOLE"), description="Serve the job console at /console."
     )
     graphiql: bool = Field(
         default=True, validation_alias=_env("GRAPHIQL"), description="Serve the GraphiQL IDE at /graphql."
+    )
+    api_docs: bool | None = Field(
+        default=None,
+        validation_alias=_env("API_DOCS"),
+        description=(
+            "Serve the REST docs (/docs, /redoc, /openapi.json); unset: as GQL_JOBS_GRAPHIQL. FastAPI's "
+            "pages load Swagger UI and ReDoc from a public CDN."
+        ),
     )
     introspection: bool = Field(
         default=True, validation_alias=_env("INTROSPECTION"), description="Allow schema introspection."

@@ -114,15 +114,7 @@ class GqlJobsWorker(Worker):
         RQ joins it without a timeout; a scheduler waiting for a Redis master would hold up the
         shutdown. Its lock then expires by itself (RQ re-acquires expired locks).
         """
-        process = self.scheduler._process if self.scheduler else None
-        if process is None or not process.pid or not process.is_alive():
-            return
-        os.kill(process.pid, signal.SIGTERM)
-        process.join(TEARDOWN_WAIT)
-        if process.is_alive():
-            log.warning("scheduler process %s did not stop in time; killing it", process.pid)
-            process.kill()
-            process.join()
+        _stop_scheduler(self)
 
 
 def worker_class_for(settings: Settings) -> type[GqlJobsWorker]:
@@ -215,14 +207,42 @@ def _supervise(
 
 
 def _release(worker: Worker) -> None:
-    """Let go of a finished worker's pub/sub thread and connections without a word to Redis.
+    """Let go of a finished worker's processes, pub/sub thread and connections, without a word to
+    Redis.
 
-    RQ's teardown unsubscribes, but it is skipped when an earlier step raised (Redis away), and
-    unsubscribing from an unreachable Redis would only raise again (or wait for a master).
+    RQ's teardown unsubscribes and stops the scheduler, but it is skipped when an earlier step
+    raised (Redis away), and unsubscribing from an unreachable Redis would only raise again (or wait
+    for a master). A worker that quits that way leaves its children to us: a work horse still
+    running its job (which the abandoned-job sweep fails or retries, so the horse must not finish it
+    too), and a scheduler process that died on the same error. Both are stopped and reaped here, or
+    each outage would leave a zombie (or a stray job) behind.
     """
+    _stop_horse(worker)
+    _stop_scheduler(worker)
     thread = worker.pubsub_thread
     if thread is not None:
         thread.stop()
         thread.join(timeout=1)
         worker.pubsub.close()
     worker.connection.close()
+
+
+def _stop_horse(worker: Worker) -> None:
+    """Kill and reap the work horse of a worker that quit in the middle of a job."""
+    if worker.horse_pid:
+        log.warning("worker %s quit during a job; killing its work horse %s", worker.name, worker.horse_pid)
+        worker.kill_horse(signal.SIGKILL)  # its whole process group; a horse already gone is fine
+        worker.wait_for_horse()
+
+
+def _stop_scheduler(worker: Worker) -> None:
+    """Stop (or just reap, if it already died) the worker's scheduler process, waiting briefly."""
+    process = worker.scheduler._process if worker.scheduler else None
+    if process is None or not process.pid or not process.is_alive():  # `is_alive` reaps a dead one
+        return
+    os.kill(process.pid, signal.SIGTERM)
+    process.join(TEARDOWN_WAIT)
+    if process.is_alive():
+        log.warning("scheduler process %s did not stop in time; killing it", process.pid)
+        process.kill()
+        process.join()

@@ -15,6 +15,7 @@ KEYS: dict[str, tuple[str, list[Scope]]] = {
     "key-root": ("ops", [Scope.ADMIN]),
     "key-alice-reader": ("alice", [Scope.READ]),
     "key-alice-submitter": ("alice", [Scope.SUBMIT]),
+    "key-scraper": ("prometheus", [Scope.METRICS]),
 }
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +17,7 @@ from gql_jobs.app import create_app
 from gql_jobs.auth import KeyEntry, Scope, hash_key, new_key
 from gql_jobs.constants import INDEX_BY_OWNER, OWNER_FIELD
 from tests.auth_helpers import SUBMIT, Caller, api_keys_setting, bearer
-from tests.conftest import make_settings
+from tests.conftest import make_settings, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -209,13 +211,78 @@ def test_depending_on_another_tenants_job_is_not_found(alice: Caller, bob: Calle
     assert result["__typename"] == "JobNotFoundError"
 
 
-def test_workers_show_their_current_job_only_to_admins(
-    alice: Caller, root: Caller, worker_process: Callable[..., object]
+QUEUES = "{ queues { name queued started failed counts { status count } } }"
+WORKERS = (
+    "{ workers { name state queues currentJobId successfulJobCount failedJobCount pid hostname birth } }"
+)
+
+
+def queues_of(caller: Caller) -> dict[str, dict[str, Any]]:
+    return {q["name"]: q for q in caller.gql(QUEUES)["data"]["queues"]}
+
+
+def workers_of(caller: Caller) -> list[dict[str, Any]]:
+    workers: list[dict[str, Any]] = caller.gql(WORKERS)["data"]["workers"]
+    return sorted(workers, key=lambda w: w["birth"])
+
+
+def test_queues_show_a_tenant_only_its_own_queues_and_no_counts(
+    alice: Caller, bob: Caller, root: Caller
 ) -> None:
-    worker_process()
-    query = "{ workers { name currentJobId } }"
-    assert alice.gql(query)["data"]["workers"]
-    assert root.gql(query)["data"]["workers"]
+    alice.submit(queue="alice-q")
+    alice.submit(queue="shared")
+    bob.submit(queue="bob-q")
+    bob.submit(queue="shared")
+
+    assert set(queues_of(alice)) == {"alice-q", "shared"}
+    assert set(queues_of(bob)) == {"bob-q", "shared"}
+    for queue in [*queues_of(alice).values(), *queues_of(bob).values()]:
+        assert (queue["queued"], queue["started"], queue["failed"], queue["counts"]) == (None,) * 4
+    everything = queues_of(root)
+    assert set(everything) == {"alice-q", "bob-q", "shared"}
+    assert everything["shared"]["queued"] == 2
+
+
+def test_workers_show_a_tenant_only_its_queues_workers_without_host_pid_counts_or_others_jobs(
+    alice: Caller,
+    bob: Caller,
+    root: Caller,
+    worker_process: Callable[..., subprocess.Popen[bytes]],
+    tmp_path: Path,
+) -> None:
+    bob.submit(queue="bob-q")
+    bobs_shared = bob.submit(queue="shared")
+    shared_worker = worker_process("shared")
+    bobs_worker = worker_process("bob-q", "ops-internal")
+    wait_for(lambda: len(workers_of(root)) == 2 and job_status(bob, bobs_shared) == "FINISHED")
+    release = tmp_path / "release"
+    alices = alice.submit("wait_for_file", {"path": str(release)}, queue="shared")
+    try:
+        wait_for(lambda: job_status(alice, alices) == "STARTED")
+        full = workers_of(root)
+        assert [w["pid"] for w in full] == [shared_worker.pid, bobs_worker.pid]
+        assert full[0]["currentJobId"] == alices
+        assert full[1]["queues"] == ["bob-q", "ops-internal"]
+
+        [seen_by_alice] = workers_of(alice)  # bob's worker serves none of alice's queues
+        seen_by_bob = workers_of(bob)
+        assert [w["queues"] for w in seen_by_bob] == [["shared"], ["bob-q"]]  # not ops-internal
+        assert seen_by_alice["currentJobId"] == alices
+        assert seen_by_bob[0]["currentJobId"] is None  # alice's job, not bob's
+        assert seen_by_alice["name"] == seen_by_bob[0]["name"] == workers_of(alice)[0]["name"]
+        for worker in [seen_by_alice, *seen_by_bob]:
+            assert worker["name"] not in {w["name"] for w in full}
+            assert worker["name"].startswith("worker-")
+            assert worker["pid"] is worker["hostname"] is None
+            assert worker["successfulJobCount"] is worker["failedJobCount"] is None
+            assert worker["state"]
+        assert full[0]["hostname"] and full[0]["successfulJobCount"] == 1
+    finally:
+        release.touch()
+
+
+def job_status(caller: Caller, job_id: str) -> str:
+    return str(caller.gql(f'{{ job(id: "{job_id}") {{ status }} }}')["data"]["job"]["status"])
 
 
 # -- subscriptions --------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ and a submission whose write Redis failed to answer is told the truth about what
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import sys
 import time
@@ -461,3 +462,55 @@ def test_a_batch_failing_midway_reports_the_jobs_it_wrote(
     assert outcomes[1].message == UNAVAILABLE
     assert outcomes[3].message == NOT_ATTEMPTED
     assert stored_jobs(redis_test_url()) == {outcomes[0].record.id, outcomes[2].record.id}
+
+
+# -- the worker supervisor leaves nothing behind ----------------------------------------------------
+
+
+def family(pid: int) -> dict[int, str]:
+    """The children of a process, by pid, with their status (`zombie` for an unreaped one)."""
+    found: dict[int, str] = {}
+    for child in psutil.Process(pid).children():
+        try:
+            found[child.pid] = child.status()
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
+def test_each_redis_outage_during_a_job_leaves_no_zombie_or_stray_horse(
+    own_redis: RedisServer, tmp_path: Path
+) -> None:
+    """A worker that loses Redis mid-job quits; the supervisor starts a new one. The old worker's
+    horse (still running its job) and its scheduler (dead of the same error) are its children:
+    before the fix, each outage left them behind, unreaped."""
+    env = subprocess_env(REDIS_URL=own_redis.url, GQL_JOBS_WORKER_HEARTBEAT_INTERVAL="1")
+    supervisor = start_worker(env)
+    try:
+        for outage in range(2):
+            outage_during_a_job(own_redis, supervisor.pid, tmp_path / f"never-{outage}")
+            assert "zombie" not in family(supervisor.pid).values()
+            assert supervisor.poll() is None
+    finally:
+        for pid in family(supervisor.pid):
+            with contextlib.suppress(psutil.NoSuchProcess):
+                psutil.Process(pid).kill()
+        supervisor.kill()
+        supervisor.wait()
+
+
+def outage_during_a_job(server: RedisServer, supervisor: int, never: Path) -> None:
+    """Stop Redis while a job runs; start it again once the worker's children are gone."""
+    service = build_service(make_settings(redis_url=server.url))
+    job = service.submit(ADMIN, SubmitRequest("wait_for_file", {"path": str(never), "timeout": 120})).record
+    wait_for(lambda: service.get(ADMIN, job.id).status == JobStatus.STARTED)
+    wait_for(lambda: len(family(supervisor)) == 2)  # the horse and the scheduler
+    before = set(family(supervisor))
+    service.connection.close()
+    server.stop()
+    # The worker notices at its next heartbeat and quits; the supervisor stops and reaps its children.
+    wait_for(lambda: not before & set(family(supervisor)), timeout=60)
+    server.start()  # empty: a worker registering again shows that the supervisor went on
+    probe = redis.Redis.from_url(server.url)
+    wait_for(lambda: probe.scard("rq:workers") > 0, timeout=60)
+    probe.close()

@@ -160,6 +160,39 @@ def test_graphiql_off_serves_neither_the_ide_nor_its_assets(fake_service: JobSer
         assert client.get("/static/console/console.js").status_code == 200
 
 
+DOCS = ("/docs", "/redoc", "/openapi.json")
+
+
+def test_rest_docs_go_off_with_graphiql(fake_service: JobService) -> None:
+    """FastAPI's doc pages load Swagger UI and ReDoc from a public CDN: a production API (GraphiQL
+    off, as under `serve`) serves none of them."""
+    with make_client(fake_service, graphiql=False) as client:
+        assert [client.get(path).status_code for path in DOCS] == [404, 404, 404]
+    with make_client(fake_service) as client:
+        assert [client.get(path).status_code for path in DOCS] == [200, 200, 200]
+
+
+@pytest.mark.parametrize(("graphiql", "api_docs"), [(False, True), (True, False)])
+def test_rest_docs_have_a_setting_of_their_own(
+    fake_service: JobService, graphiql: bool, api_docs: bool
+) -> None:
+    with make_client(fake_service, graphiql=graphiql, api_docs=api_docs) as client:
+        assert client.get("/docs").status_code == (200 if api_docs else 404)
+        assert client.get("/graphql", headers=HTML).status_code == (200 if graphiql else 404)
+
+
+def test_serve_turns_the_rest_docs_off_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gql_jobs.app import docs_enabled
+    from gql_jobs.cli import production_defaults
+    from gql_jobs.settings import load_settings
+
+    for name in ("GQL_JOBS_GRAPHIQL", "GQL_JOBS_INTROSPECTION", "GQL_JOBS_API_DOCS"):
+        monkeypatch.setenv(name, "")  # so that monkeypatch restores what production_defaults sets
+        monkeypatch.delenv(name)
+    production_defaults()
+    assert not docs_enabled(load_settings(redis_url="redis://unused"))
+
+
 def test_a_console_setting_can_turn_the_console_off(fake_service: JobService) -> None:
     settings = Settings.model_validate({"redis_url": "redis://unused"})
     object.__setattr__(settings, "console", False)  # what a GQL_JOBS_CONSOLE setting would do

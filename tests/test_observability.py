@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
+import logging
+import logging.config
 import re
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -14,14 +17,16 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 from graphql import OperationType
-from rq import Queue
+from rq import Queue, SimpleWorker
 
 from gql_jobs.app import create_app
 from gql_jobs.dev import free_port
 from gql_jobs.graphql.schema import build_schema
 from gql_jobs.metrics import OTHER
+from gql_jobs.observability import CONTINUATION, RequestIdFilter, logging_config
 from gql_jobs.snapshots import SERIALIZER
 from gql_jobs.tasks import TaskRegistry, task_modules
+from gql_jobs.worker import EventedJob
 from tests.conftest import ROOT, make_settings, subprocess_env, wait_for
 
 pytestmark = pytest.mark.integration
@@ -171,3 +176,65 @@ def test_metric_labels_stay_bounded_whatever_clients_send(
     operations = label_values(text, "gql_jobs_requests_total", "operation")
     graphql = {op for op in operations if not op.startswith("/")}
     assert graphql <= roots | {"invalid"} and {"query.(other)", "mutation.(other)"} <= graphql
+
+
+# -- text logs cannot be forged ---------------------------------------------------------------------
+
+FORGED = "2026-01-01 00:00:00,000 ERROR gql_jobs.auth [None] admin key accepted"
+
+
+@pytest.fixture
+def text_log() -> Iterator[io.StringIO]:
+    """Records of `rq.worker` and `gql_jobs`, formatted by the text format's configured formatter."""
+    config = logging_config("text")
+    formatter = logging.config.DictConfigurator(config).configure_custom(
+        dict(config["formatters"]["default"])
+    )
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter)
+    handler.addFilter(RequestIdFilter())
+    loggers = [logging.getLogger(name) for name in ("rq.worker", "gql_jobs.test")]
+    saved = [(lg.handlers, lg.propagate, lg.level) for lg in loggers]
+    for lg in loggers:
+        lg.handlers, lg.propagate = [handler], False
+    yield stream
+    for lg, (handlers, propagate, level) in zip(loggers, saved, strict=True):
+        lg.handlers, lg.propagate = handlers, propagate
+        lg.setLevel(level)
+
+
+def test_a_job_description_with_newlines_stays_on_one_line_of_the_text_log(
+    client: TestClient, redis_client: redis.Redis, text_log: io.StringIO
+) -> None:
+    description = f"nightly\n{FORGED}\r\x1b[2K{FORGED}\u2028{FORGED}"
+    body = {"query": SUBMIT_WITH_DESCRIPTION, "variables": {"description": description}}
+    assert client.post("/graphql", json=body).json()["data"]["submitJob"]["job"]["id"]
+    worker = SimpleWorker(["default"], connection=redis_client, serializer=SERIALIZER, job_class=EventedJob)
+    worker.work(burst=True, logging_level="INFO")
+
+    lines = text_log.getvalue().splitlines()
+    assert lines
+    assert not any(line.startswith("2026-01-01") for line in lines)
+    assert all(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [A-Z]+ ", line) for line in lines)
+    started = [line for line in lines if "nightly" in line]
+    assert started
+    assert f"nightly\\n{FORGED}\\r\\x1b[2K{FORGED}\\u2028{FORGED}" in started[0]
+
+
+def test_a_traceback_in_the_text_log_cannot_pass_for_a_record(text_log: io.StringIO) -> None:
+    log = logging.getLogger("gql_jobs.test")
+    try:
+        raise ValueError(f"bad input\n{FORGED}")
+    except ValueError:
+        log.exception("task failed: %s", f"x\n{FORGED}")
+    first, *rest = text_log.getvalue().splitlines()
+    assert first.endswith(f"task failed: x\\n{FORGED}")
+    assert rest
+    assert all(line.startswith(CONTINUATION) for line in rest)
+    assert any(FORGED in line for line in rest)
+
+
+SUBMIT_WITH_DESCRIPTION = """mutation ($description: String!) {
+  submitJob(input: {task: "echo", description: $description}) { ... on SubmitJobSuccess { job { id } } }
+}"""

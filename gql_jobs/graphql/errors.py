@@ -192,6 +192,7 @@ _CODES: dict[type[domain.GqlJobsError], str] = {
     domain.UnauthenticatedError: "UNAUTHENTICATED",
     domain.ForbiddenError: "FORBIDDEN",
     domain.TooManySubscriptionsError: "TOO_MANY_SUBSCRIPTIONS",
+    domain.TooManyConcurrentReadsError: "CONCURRENCY_LIMITED",
 }
 
 

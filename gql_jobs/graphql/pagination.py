@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import strawberry
 
-from gql_jobs.concurrency import run_sync
 from gql_jobs.domain import JobFilter as DomainFilter
 from gql_jobs.domain import Page
 from gql_jobs.errors import GqlJobsError
@@ -61,7 +60,7 @@ class JobConnection:
     )
     async def total_count(self, info: Info) -> int | None:
         try:
-            return await run_sync(info.context.service.count_jobs, info.context.caller, self.job_filter)
+            return await info.context.service.count_jobs_async(info.context.caller, self.job_filter)
         except GqlJobsError as exc:
             raise query_error(exc) from None
 

@@ -7,7 +7,7 @@ from typing import Annotated, cast
 import strawberry
 from strawberry.scalars import JSON
 
-from gql_jobs.concurrency import run_sync
+from gql_jobs.domain import JobStatus as DomainStatus
 from gql_jobs.domain import PageRequest
 from gql_jobs.errors import GqlJobsError, JobNotFoundError
 from gql_jobs.graphql.context import Info
@@ -52,7 +52,7 @@ class Query:
         job_filter = (filter or JobFilter()).to_domain()
         request = PageRequest(first=first, after=after, last=last, before=before)
         try:
-            page = await run_sync(info.context.service.list_jobs, info.context.caller, job_filter, request)
+            page = await info.context.service.list_jobs_async(info.context.caller, job_filter, request)
         except GqlJobsError as exc:
             raise query_error(exc) from None
         return JobConnection.of(page, job_filter)
@@ -68,27 +68,25 @@ class Query:
             for t in tasks
         ]
 
-    @strawberry.field(description="Every queue RQ knows, with its job counts per status.")
+    @strawberry.field(
+        description=(
+            "Every queue RQ knows, with its job counts per status, for admins; for other keys the "
+            "queues their own newest jobs are in, without counts (see QueueInfo)."
+        )
+    )
     async def queues(self, info: Info) -> list[QueueInfo]:
         try:
-            queues = await run_sync(info.context.service.queues, info.context.caller)
+            queues = await info.context.service.queues_async(info.context.caller)
         except GqlJobsError as exc:
             raise query_error(exc) from None
-        return [
-            QueueInfo(
-                name=q.name,
-                counts=[StatusCount(status=JobStatus.of(s), count=n) for s, n in q.counts.items()],
-                queued=q.counts.get(JobStatus.QUEUED.to_domain(), 0),
-                started=q.counts.get(JobStatus.STARTED.to_domain(), 0),
-                failed=q.counts.get(JobStatus.FAILED.to_domain(), 0),
-            )
-            for q in queues
-        ]
+        return [_queue(q.name, q.counts) for q in queues]
 
-    @strawberry.field(description="The RQ workers registered in Redis.")
+    @strawberry.field(
+        description="The RQ workers registered in Redis (for other keys than admin's: see WorkerInfo)."
+    )
     async def workers(self, info: Info) -> list[WorkerInfo]:
         try:
-            workers = await run_sync(info.context.service.workers, info.context.caller)
+            workers = await info.context.service.workers_async(info.context.caller)
         except GqlJobsError as exc:
             raise query_error(exc) from None
         return [
@@ -106,3 +104,15 @@ class Query:
             )
             for w in workers
         ]
+
+
+def _queue(name: str, counts: dict[DomainStatus, int] | None) -> QueueInfo:
+    if counts is None:
+        return QueueInfo(name=name, counts=None, queued=None, started=None, failed=None)
+    return QueueInfo(
+        name=name,
+        counts=[StatusCount(status=JobStatus.of(s), count=n) for s, n in counts.items()],
+        queued=counts.get(DomainStatus.QUEUED, 0),
+        started=counts.get(DomainStatus.STARTED, 0),
+        failed=counts.get(DomainStatus.FAILED, 0),
+    )

@@ -134,6 +134,7 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
 class JobsGraphQL(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = TransportWSHandler
     graphql_ws_handler_class = LegacyWSHandler
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Strawberry's, but with refusals as GraphQL JSON rather than text/plain."""
         if scope["type"] != "http":

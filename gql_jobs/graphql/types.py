@@ -14,10 +14,11 @@ from typing import Any, cast
 import strawberry
 from strawberry.scalars import JSON
 
-from gql_jobs.concurrency import run_sync
 from gql_jobs.domain import JobRecord
 from gql_jobs.domain import JobStatus as DomainStatus
+from gql_jobs.errors import GqlJobsError
 from gql_jobs.graphql.context import Info
+from gql_jobs.graphql.errors import query_error
 
 
 @strawberry.enum(description="Where a job is in its life. Values follow RQ's statuses.")
@@ -99,7 +100,10 @@ class Job:
 
     @strawberry.field(description="0-based place in its queue while QUEUED (costs O(queue length)).")
     async def position(self, info: Info) -> int | None:
-        return await run_sync(info.context.service.position, self.record)
+        try:
+            return await info.context.service.position_async(info.context.caller, self.record)
+        except GqlJobsError as exc:
+            raise query_error(exc) from None
 
     @classmethod
     def of(cls, record: JobRecord) -> Job:
@@ -163,24 +167,39 @@ class StatusCount:
     count: int = strawberry.field(description="Jobs in that status (RQ's queue or registry size).")
 
 
-@strawberry.type(description="A queue and the number of its jobs per status.")
+@strawberry.type(
+    description=(
+        "A queue and the number of its jobs per status. Counts span every tenant's jobs, so only "
+        "admins get them; other keys see only the queues their own newest jobs are in, with null counts."
+    )
+)
 class QueueInfo:
     name: str = strawberry.field(description="The queue's name.")
-    counts: list[StatusCount] = strawberry.field(description="Jobs per status.")
-    queued: int = strawberry.field(description="Jobs waiting in the queue.")
-    started: int = strawberry.field(description="Jobs running now.")
-    failed: int = strawberry.field(description="Failed jobs still stored (RQ counts STOPPED ones here too).")
+    counts: list[StatusCount] | None = strawberry.field(description="Jobs per status; null unless admin.")
+    queued: int | None = strawberry.field(description="Jobs waiting in the queue; null unless admin.")
+    started: int | None = strawberry.field(description="Jobs running now; null unless admin.")
+    failed: int | None = strawberry.field(
+        description="Failed jobs still stored (RQ counts STOPPED ones here too); null unless admin."
+    )
 
 
-@strawberry.type(description="An RQ worker registered in Redis.")
+@strawberry.type(
+    description=(
+        "An RQ worker registered in Redis. Admins see every worker in full. Other keys see only the "
+        "workers serving their own queues, under a pseudonym, without host, pid or job counts, with "
+        "only their own queues and their own running job."
+    )
+)
 class WorkerInfo:
-    name: str = strawberry.field(description="The worker's name.")
+    name: str = strawberry.field(description="The worker's name (a stable pseudonym unless admin).")
     state: str = strawberry.field(description="RQ's worker state: idle, busy, suspended, ...")
     queues: list[str] = strawberry.field(description="Queues it listens to, in priority order.")
-    current_job_id: str | None = strawberry.field(description="The job it runs now.")
+    current_job_id: str | None = strawberry.field(
+        description="The job it runs now (unless admin: only when that job is the caller's)."
+    )
     last_heartbeat: datetime | None = strawberry.field(description="When it last said it was alive.")
     birth: datetime | None = strawberry.field(description="When it started.")
-    successful_job_count: int = strawberry.field(description="Jobs it finished.")
-    failed_job_count: int = strawberry.field(description="Jobs that failed on it.")
-    pid: int | None = strawberry.field(description="Its process id.")
-    hostname: str | None = strawberry.field(description="The host it runs on.")
+    successful_job_count: int | None = strawberry.field(description="Jobs it finished; null unless admin.")
+    failed_job_count: int | None = strawberry.field(description="Jobs that failed on it; null unless admin.")
+    pid: int | None = strawberry.field(description="Its process id; null unless admin.")
+    hostname: str | None = strawberry.field(description="The host it runs on; null unless admin.")
