@@ -74,6 +74,8 @@ class Stack:
         self.apis: dict[str, Api] = {}
         self.others: list[Proc] = []
         self._count = 0
+        #: Settings for every process started from now on (e.g. API keys).
+        self.extra_env: dict[str, str] = {}
 
     # -- processes --------------------------------------------------------------------------------
 
@@ -95,6 +97,7 @@ class Stack:
             GQL_JOBS_LOG_FORMAT="text",
             PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p),
         )
+        env.update(self.extra_env)
         return env
 
     def start_redis(self) -> None:

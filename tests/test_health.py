@@ -193,7 +193,8 @@ def test_a_read_that_waits_too_long_for_a_slot_fails_with_a_code(
 
 def test_aliases_of_one_query_share_their_principals_slots(redis_client: redis.Redis, gate: Gate) -> None:
     gate.release.set()  # nothing waits here: the test watches how many listings ever ran at once
-    settings = make_settings(max_concurrent_reads_per_principal=2)
+    # Eight scans cost more than the default budget (`max_query_cost`): raise it, the slots are tested.
+    settings = make_settings(max_concurrent_reads_per_principal=2, max_query_cost=100_000)
     aliases = " ".join(f"a{i}: jobs(first: 1, filter: {{status: FAILED}}) {{ totalCount }}" for i in range(8))
     with TestClient(create_app(settings)) as client:
         body = client.post("/graphql", json={"query": "{ " + aliases + " }"}).json()
