@@ -17,6 +17,9 @@ from gql_jobs.snapshots import read_jobs
 
 #: How many index entries one page may examine when criteria must be checked on the jobs.
 SCAN_BUDGET = 2000
+#: Entries read at a time while criteria are checked on the jobs: a small page (`first: 1`) would
+#: otherwise walk its scan budget a page at a time, a thousand round trips.
+SCAN_CHUNK = 100
 
 
 def list_jobs(
@@ -32,8 +35,9 @@ def list_jobs(
     matches: list[tuple[index.Position, JobRecord]] = []
     examined = 0
     exhausted = False
+    chunk = SCAN_CHUNK if needs_checking(job_filter, owner) else 0
     while len(matches) <= size and examined < SCAN_BUDGET:
-        want = size + 1 - len(matches)
+        want = max(size + 1 - len(matches), chunk)
         entries = fetch(connection, key, start, want)
         records = read_jobs(connection, [e.job_id for e in entries])
         _prune(connection, key, [e.position for e, r in zip(entries, records, strict=True) if r is None])
@@ -80,6 +84,13 @@ def page_size(requested: int | None, max_page_size: int) -> int:
     if not 0 <= size <= max_page_size:
         raise InvalidRequestError("first/last", f"must be between 0 and {max_page_size}")
     return size
+
+
+def needs_checking(job_filter: JobFilter, owner: str | None) -> bool:
+    """Whether the walked index may hold jobs the filter excludes (then a page reads ahead): a
+    status, or more criteria than the index covers (one; none for a tenant's own index)."""
+    dimensions = sum(1 for v in (job_filter.queue, job_filter.task, job_filter.tag) if v)
+    return job_filter.status is not None or dimensions > (0 if owner is not None else 1)
 
 
 def matches_filter(record: JobRecord, job_filter: JobFilter) -> bool:

@@ -18,6 +18,7 @@ from gql_jobs.auth import ANONYMOUS
 from gql_jobs.constants import INDEX_ALL
 from gql_jobs.domain import SubmitRequest
 from gql_jobs.errors import GqlJobsError
+from gql_jobs.listing import SCAN_BUDGET, SCAN_CHUNK
 from gql_jobs.service import JobService
 from tests.conftest import wait_for
 from tests.graphql_helpers import data, gql, job, submit, top_level_error
@@ -350,3 +351,17 @@ def test_a_page_costs_the_same_round_trips_at_ten_thousand_jobs_as_at_ten(
     assert data(client, "{ jobs { totalCount } }")["jobs"]["totalCount"] == 10_000
     assert at_ten_thousand == at_ten
     assert 1 <= at_ten <= 3  # at least one: the counter does see the traffic
+
+
+def test_a_small_filtered_page_reads_its_scan_in_chunks_not_a_page_at_a_time(
+    client: TestClient, service: JobService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`first: 1` with a status no job has walks the whole scan budget: in chunks of `SCAN_CHUNK`
+    entries (two round trips each: the entries, then their jobs), not 1,000 pairs of one."""
+    fill(service, 0, SCAN_BUDGET + 50)
+    query = "{ jobs(first: 1, filter: {status: FAILED}) { edges { cursor } pageInfo { hasNextPage } } }"
+    with counting_round_trips(monkeypatch) as count:
+        connection = data(client, query)["jobs"]
+
+    assert connection == {"edges": [], "pageInfo": {"hasNextPage": True}}  # the budget ran out first
+    assert count[0] <= 2 * -(-SCAN_BUDGET // SCAN_CHUNK) + 1
