@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
@@ -52,7 +51,6 @@ def test_dev_runs_a_job_end_to_end_in_memory() -> None:
 def test_serve_refuses_to_start_without_redis() -> None:
     env = subprocess_env()
     del env["REDIS_URL"]
-    started = time.monotonic()
     result = subprocess.run(
         [sys.executable, "-m", "gql_jobs", "serve", "--port", str(free_port())],
         env=env,
@@ -63,7 +61,6 @@ def test_serve_refuses_to_start_without_redis() -> None:
     )
     assert result.returncode == 2
     assert b"REDIS_URL is not set" in result.stderr
-    assert time.monotonic() - started < 60
 
 
 def test_serve_says_clearly_when_redis_is_unreachable() -> None:

@@ -223,12 +223,10 @@ def test_an_interrupted_blocking_read_leaves_no_reply_behind(cluster: tuple[Node
         signal.setitimer(signal.ITIMER_REAL, 0.3)
         with pytest.raises(Interrupted):
             client.blmove("empty", "elsewhere", 5)
-        started = time.monotonic()
         with client.pipeline() as pipeline:
             pipeline.hset("worker", "death", "now")
             pipeline.expire("worker", 60)
             assert pipeline.execute() == [1, True]
-        assert time.monotonic() - started < 1
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
