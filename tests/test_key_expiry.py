@@ -113,7 +113,7 @@ def test_a_batch_of_unique_tags_leaves_no_key_without_a_bound(
     assert rest.status_code == 200, rest.text
 
     drain("default", "other")
-    assert client.get("/metrics").status_code == 200
+    assert client.get("/metrics", headers=bearer("key-root")).status_code == 200  # a scrape, as an admin
 
     tag_streams = list(redis_client.scan_iter("gql_jobs:listing:tag:*", count=1000))
     assert len(tag_streams) == (JOBS + 2) * TAGS + 2  # the unique tags, and REST's two

@@ -193,7 +193,13 @@ def test_the_issues_600_deep_payload_is_refused_on_both_transports(
     assert rest.json()["detail"][0]["type"] == "too_deep"
     assert len(rest.json()["detail"][0]["loc"]) == 2 + 32  # body, payload, then the path to level 33
 
-    result = gql(client, SUBMIT_PAYLOAD, task="echo", payload=nested(600))["data"]["submitJob"]
+    # GraphQL refuses a 600-deep request body before it runs (JSON nesting is bounded for every
+    # request); a payload under that bound but past the payload's own limit is refused by the service.
+    body = {"query": SUBMIT_PAYLOAD, "variables": {"task": "echo", "payload": nested(600)}}
+    refused = client.post("/graphql", json=body)
+    assert refused.status_code == 400
+    assert refused.json()["errors"][0]["extensions"]["code"] == "JSON_TOO_DEEP"
+    result = gql(client, SUBMIT_PAYLOAD, task="echo", payload=nested(100))["data"]["submitJob"]
     assert result["__typename"] == "InvalidPayloadError"
     assert result["fieldErrors"][0]["code"] == "too_deep"
     assert redis_client.keys("*") == []
