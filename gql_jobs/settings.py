@@ -1,8 +1,9 @@
 """Settings, read from the environment and an optional `.env` file.
 
 The lesson's variable names (`REDIS_URL`, `RQ_QUEUE_NAME`, `RQ_DEFAULT_TIMEOUT`) keep working as they
-are; everything we added is prefixed `GQL_JOBS_`. Settings are never built at import time: the app
-factory, the worker and the CLI each call `load_settings()` (or receive a `Settings` from a test).
+are; everything we added is prefixed `GQL_JOBS_` (`env_prefix`; only those three have aliases).
+Settings are never built at import time: the app factory, the worker and the CLI each call
+`load_settings()` (or receive a `Settings` from a test).
 """
 
 from __future__ import annotations
@@ -20,40 +21,43 @@ from gql_jobs.constants import LESSON_TAGS, NAME_PATTERN
 _PREFIX = "GQL_JOBS_"
 
 
-def _env(name: str, *legacy: str) -> AliasChoices:
-    """Accept `GQL_JOBS_<NAME>` and, for the lesson's settings, its unprefixed name."""
-    return AliasChoices(_PREFIX + name, *legacy)
+def _lesson(name: str, lesson: str) -> AliasChoices:
+    """Accept the lesson's unprefixed name besides `GQL_JOBS_<NAME>`.
+
+    An alias is not prefixed, so the prefixed name is spelled out, and first: when both are set it
+    wins, as it always has. `populate_by_name` keeps the field name working for tests and overrides.
+    """
+    return AliasChoices(_PREFIX + name, lesson)
 
 
 class Settings(BaseSettings):
     """Everything gql-jobs can be told; see the README's configuration table."""
 
     model_config = SettingsConfigDict(
-        env_file=".env", extra="ignore", populate_by_name=True, validate_default=True
+        env_prefix=_PREFIX,
+        env_file=".env",
+        extra="ignore",
+        populate_by_name=True,
+        validate_default=True,
     )
 
     redis_url: str | None = Field(
         default=None,
-        validation_alias=_env("REDIS_URL", "REDIS_URL"),
+        validation_alias=_lesson("REDIS_URL", "REDIS_URL"),
         description="Redis to store jobs in. `gql-jobs dev` starts an in-memory one when unset.",
     )
     sentinels: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        validation_alias=_env("SENTINELS"),
         description="Comma-separated host:port of Redis Sentinels; when set, REDIS_URL is not used.",
     )
     sentinel_master: str = Field(
         default="mymaster",
-        validation_alias=_env("SENTINEL_MASTER"),
         description="Sentinel's name of the master.",
     )
-    sentinel_password: SecretStr | None = Field(
-        default=None, validation_alias=_env("SENTINEL_PASSWORD"), description="Password of the sentinels."
-    )
+    sentinel_password: SecretStr | None = Field(default=None, description="Password of the sentinels.")
     sentinel_failover_wait: float = Field(
         default=60.0,
         gt=0,
-        validation_alias=_env("SENTINEL_FAILOVER_WAIT"),
         description=(
             "Seconds a worker's Redis call waits for a new master during a failover: more than the "
             "sentinels' down-after-milliseconds (30 s by default) plus the promotion."
@@ -61,37 +65,30 @@ class Settings(BaseSettings):
     )
     redis_username: str | None = Field(
         default=None,
-        validation_alias=_env("REDIS_USERNAME"),
         description="ACL user of the master (Sentinel mode).",
     )
     redis_password: SecretStr | None = Field(
         default=None,
-        validation_alias=_env("REDIS_PASSWORD"),
         description="Password of the master (Sentinel mode).",
     )
-    redis_db: int = Field(
-        default=0, ge=0, validation_alias=_env("REDIS_DB"), description="Database (Sentinel mode)."
-    )
+    redis_db: int = Field(default=0, ge=0, description="Database (Sentinel mode).")
     redis_wait_replicas: int = Field(
         default=0,
         ge=0,
-        validation_alias=_env("REDIS_WAIT_REPLICAS"),
         description="Replicas that must confirm a submission before it is acknowledged (WAIT); 0: none.",
     )
     redis_wait_timeout_ms: int = Field(
         default=1000,
         gt=0,
-        validation_alias=_env("REDIS_WAIT_TIMEOUT_MS"),
         description="How long a submission waits for those replicas before answering 503.",
     )
     queue_name: str = Field(
         default="default",
-        validation_alias=_env("QUEUE_NAME", "RQ_QUEUE_NAME"),
+        validation_alias=_lesson("QUEUE_NAME", "RQ_QUEUE_NAME"),
         description="Queue a job goes to when the caller names none.",
     )
     queues: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        validation_alias=_env("QUEUES"),
         description=(
             "Comma-separated queues submissions may name, besides the default queue; "
             "empty: any queue, up to GQL_JOBS_MAX_QUEUES."
@@ -100,7 +97,6 @@ class Settings(BaseSettings):
     max_queues: int = Field(
         default=50,
         gt=0,
-        validation_alias=_env("MAX_QUEUES"),
         description=(
             "Most queues RQ may know of (its `rq:queues` set, which nothing ever shrinks) before a "
             "submission naming a new queue is refused; not used when GQL_JOBS_QUEUES is set."
@@ -109,109 +105,89 @@ class Settings(BaseSettings):
     default_timeout: int = Field(
         default=900,
         gt=0,
-        validation_alias=_env("DEFAULT_TIMEOUT", "RQ_DEFAULT_TIMEOUT"),
+        validation_alias=_lesson("DEFAULT_TIMEOUT", "RQ_DEFAULT_TIMEOUT"),
         description="Seconds a job may run before the worker kills it.",
     )
     result_ttl: int = Field(
         default=3600,
         ge=-1,
-        validation_alias=_env("RESULT_TTL"),
         description="Seconds a finished job and its result are kept (-1: forever). The lesson's value.",
     )
     failure_ttl: int = Field(
         default=86400,
         gt=0,
-        validation_alias=_env("FAILURE_TTL"),
         description="Seconds a failed job is kept. The lesson's value.",
     )
     max_payload_bytes: int = Field(
         default=64 * 1024,
         gt=0,
-        validation_alias=_env("MAX_PAYLOAD_BYTES"),
         description="Largest payload accepted, measured as compact JSON.",
     )
     max_payload_depth: int = Field(
         default=32,
         gt=0,
-        validation_alias=_env("MAX_PAYLOAD_DEPTH"),
         description="Deepest nesting of objects and arrays in a payload (the payload itself is 1).",
     )
-    max_batch_size: int = Field(
-        default=500, gt=0, validation_alias=_env("MAX_BATCH_SIZE"), description="Most jobs in one batch."
-    )
+    max_batch_size: int = Field(default=500, gt=0, description="Most jobs in one batch.")
     max_tags: int = Field(
         default=10,
         ge=len(LESSON_TAGS),
-        validation_alias=_env("MAX_TAGS"),
         description=(
             "Most tags on one job (at least the REST API's own two); each distinct tag is a listing "
             "stream (~4 kB of Redis) kept for GQL_JOBS_INDEX_RETENTION."
         ),
     )
-    max_page_size: int = Field(
-        default=100, gt=0, validation_alias=_env("MAX_PAGE_SIZE"), description="Most jobs in one page."
-    )
+    max_page_size: int = Field(default=100, gt=0, description="Most jobs in one page.")
     index_retention: int = Field(
         default=7 * 86400,
         gt=0,
-        validation_alias=_env("INDEX_RETENTION"),
         description="Seconds a job stays listable in `jobs` after submission (bounds the index).",
     )
     tasks: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        validation_alias=_env("TASKS"),
         description="Comma-separated modules whose `@gql_jobs.task` functions may be enqueued.",
     )
     builtin_tasks: bool = Field(
         default=True,
-        validation_alias=_env("BUILTIN_TASKS"),
         description="Register the built-in tasks (heavy_compute, echo, sleep, fail).",
     )
     redis_socket_timeout: float = Field(
         default=2.0,
         gt=0,
-        validation_alias=_env("REDIS_SOCKET_TIMEOUT"),
         description="Seconds the API waits on a Redis reply before answering 503.",
     )
     redis_connect_timeout: float = Field(
         default=1.0,
         gt=0,
-        validation_alias=_env("REDIS_CONNECT_TIMEOUT"),
         description="Seconds the API waits to connect to Redis before answering 503.",
     )
     redis_max_connections: int = Field(
         default=64,
         gt=0,
-        validation_alias=_env("REDIS_MAX_CONNECTIONS"),
         description="Size of the API's Redis connection pool per process.",
     )
     api_keys: dict[str, KeyEntry] = Field(
         default_factory=dict,
-        validation_alias=_env("API_KEYS"),
         description='JSON {"<sha256 of key>": {"principal": ..., "scopes": [...]}}; empty: open API.',
     )
     idempotency_ttl: int = Field(
         default=86400,
         gt=0,
-        validation_alias=_env("IDEMPOTENCY_TTL"),
         description="Seconds an idempotency key keeps returning its job.",
     )
     rate_limit: float = Field(
         default=0,
         ge=0,
-        validation_alias=_env("RATE_LIMIT"),
         description="Jobs per second each principal may submit (token bucket); 0 turns the limit off.",
     )
     rate_limit_burst: int = Field(
         default=100,
         gt=0,
-        validation_alias=_env("RATE_LIMIT_BURST"),
         description="Jobs a principal may submit at once before the rate applies.",
     )
     request_threads: int = Field(
         default=32,
         gt=0,
-        validation_alias=_env("REQUEST_THREADS"),
         description=(
             "Threads per API process for request work (RQ calls), apart from the health checks' "
             "and anyio's default pool; keep it at or under REDIS_MAX_CONNECTIONS."
@@ -220,7 +196,6 @@ class Settings(BaseSettings):
     max_concurrent_reads_per_principal: int = Field(
         default=4,
         gt=0,
-        validation_alias=_env("MAX_CONCURRENT_READS_PER_PRINCIPAL"),
         description=(
             "Expensive reads (job listings, counts, positions, queues, workers) one principal may run "
             "at once per API process; more wait for a slot. With no keys every caller is one principal."
@@ -229,37 +204,31 @@ class Settings(BaseSettings):
     read_slot_wait: float = Field(
         default=10.0,
         gt=0,
-        validation_alias=_env("READ_SLOT_WAIT"),
         description="Seconds a read waits for a slot of its principal before failing (CONCURRENCY_LIMITED).",
     )
     worker_heartbeat_interval: int = Field(
         default=10,
         gt=0,
-        validation_alias=_env("WORKER_HEARTBEAT_INTERVAL"),
         description="Seconds between a busy worker's heartbeats.",
     )
     worker_heartbeat_grace: int = Field(
         default=60,
         gt=0,
-        validation_alias=_env("WORKER_HEARTBEAT_GRACE"),
         description="Seconds past a missed heartbeat before a running job counts as abandoned.",
     )
     worker_maintenance_interval: int = Field(
         default=60,
         gt=0,
-        validation_alias=_env("WORKER_MAINTENANCE_INTERVAL"),
         description="Seconds between a worker's registry sweeps (how soon a dead worker's job is failed).",
     )
     poll_interval: float = Field(
         default=1.0,
         gt=0,
-        validation_alias=_env("POLL_INTERVAL"),
         description="Seconds between re-reads of watched jobs (catches jobs run by a plain `rq worker`).",
     )
     poll_max_jobs: int = Field(
         default=200,
         gt=0,
-        validation_alias=_env("POLL_MAX_JOBS"),
         description=(
             "Most jobs (and most queues) the polling fallback reads per interval, however many are "
             "watched; more wait their turn (see gql_jobs/polling.py)."
@@ -268,19 +237,16 @@ class Settings(BaseSettings):
     ws_max_subscriptions: int = Field(
         default=100,
         gt=0,
-        validation_alias=_env("WS_MAX_SUBSCRIPTIONS"),
         description="Most subscriptions one WebSocket connection may hold.",
     )
     ws_max_connections_per_principal: int = Field(
         default=50,
         gt=0,
-        validation_alias=_env("WS_MAX_CONNECTIONS_PER_PRINCIPAL"),
         description="Most WebSocket connections one principal (API key's tenant) may hold per API process.",
     )
     max_subscriptions_per_principal: int = Field(
         default=500,
         gt=0,
-        validation_alias=_env("MAX_SUBSCRIPTIONS_PER_PRINCIPAL"),
         description=(
             "Most subscriptions one principal may hold per API process, over all its WebSocket "
             "connections and Server-Sent Events requests."
@@ -289,7 +255,6 @@ class Settings(BaseSettings):
     header_timeout: float = Field(
         default=10.0,
         gt=0,
-        validation_alias=_env("HEADER_TIMEOUT"),
         description=(
             "Seconds a client has to send a request's headers (from connecting, or from the previous "
             "response) before `serve`/`dev` close the connection."
@@ -298,75 +263,59 @@ class Settings(BaseSettings):
     body_timeout: float = Field(
         default=60.0,
         gt=0,
-        validation_alias=_env("BODY_TIMEOUT"),
         description="Seconds from a request's start to the end of its body; a slower body gets 408.",
     )
     allowed_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        validation_alias=_env("ALLOWED_ORIGINS"),
         description="Comma-separated origins allowed to open WebSockets (same-origin always is).",
     )
     log_format: Literal["json", "text"] = Field(
         default="json",
-        validation_alias=_env("LOG_FORMAT"),
         description="`json` (one object a line, with request ids) or `text` (the `gql-jobs dev` default).",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
-        default="INFO", validation_alias=_env("LOG_LEVEL"), description="Least severe level logged."
+        default="INFO", description="Least severe level logged."
     )
     metrics_access: Literal["auto", "open", "key"] = Field(
         default="auto",
-        validation_alias=_env("METRICS_ACCESS"),
         description=(
             "Who may scrape /metrics: `key` (a key with the `metrics` or `admin` scope), `open`, or "
             "`auto`: `key` when API keys are configured, else `open`."
         ),
     )
-    console: bool = Field(
-        default=True, validation_alias=_env("CONSOLE"), description="Serve the job console at /console."
-    )
-    graphiql: bool = Field(
-        default=True, validation_alias=_env("GRAPHIQL"), description="Serve the GraphiQL IDE at /graphql."
-    )
+    console: bool = Field(default=True, description="Serve the job console at /console.")
+    graphiql: bool = Field(default=True, description="Serve the GraphiQL IDE at /graphql.")
     api_docs: bool | None = Field(
         default=None,
-        validation_alias=_env("API_DOCS"),
         description=(
             "Serve the REST docs (/docs, /redoc, /openapi.json); unset: as GQL_JOBS_GRAPHIQL. FastAPI's "
             "pages load Swagger UI and ReDoc from a public CDN."
         ),
     )
-    introspection: bool = Field(
-        default=True, validation_alias=_env("INTROSPECTION"), description="Allow schema introspection."
-    )
+    introspection: bool = Field(default=True, description="Allow schema introspection.")
     max_query_depth: int = Field(
         default=10,
         gt=0,
-        validation_alias=_env("MAX_QUERY_DEPTH"),
         description="Deepest field level a GraphQL operation may select (`{ job { id } }` is 1).",
     )
     max_query_tokens: int = Field(
         default=2000,
         gt=0,
-        validation_alias=_env("MAX_QUERY_TOKENS"),
         description="Most tokens in a GraphQL document (parsing stops there).",
     )
     max_query_aliases: int = Field(
         default=30,
         gt=0,
-        validation_alias=_env("MAX_QUERY_ALIASES"),
         description="Most aliases in a GraphQL document, counted through fragments.",
     )
     max_document_bytes: int = Field(
         default=32 * 1024,
         gt=0,
-        validation_alias=_env("MAX_DOCUMENT_BYTES"),
         description="Largest GraphQL document (the query text, UTF-8), refused before parsing.",
     )
     max_query_cost: int = Field(
         default=10_000,
         gt=0,
-        validation_alias=_env("MAX_QUERY_COST"),
         description=(
             "Most a GraphQL operation may cost: 1 per field; a `jobs` page its size (the maximum "
             "when given by a variable) times its selection, plus 2000 when its filter needs a scan."
@@ -375,13 +324,11 @@ class Settings(BaseSettings):
     document_cache_bytes: int = Field(
         default=16 * 1024 * 1024,
         ge=0,
-        validation_alias=_env("DOCUMENT_CACHE_BYTES"),
         description="Estimated memory the cache of parsed and validated GraphQL documents may use; 0: none.",
     )
     document_cache_entry_bytes: int = Field(
         default=8 * 1024,
         gt=0,
-        validation_alias=_env("DOCUMENT_CACHE_ENTRY_BYTES"),
         description="GraphQL documents larger than this are checked each time, not cached.",
     )
 
@@ -450,15 +397,29 @@ def load_settings(**overrides: object) -> Settings:
         raise SettingsError("invalid settings: " + "; ".join(problems)) from None
 
 
+def variable_names(field: str) -> tuple[str, ...]:
+    """The environment variables that set `field`, in the order pydantic-settings reads them.
+
+    Derived from the model config, as pydantic-settings does it: an alias is used as it is (the
+    prefix is not added to it), and the prefixed field name is read when the field has no alias or
+    `populate_by_name` is on. Names are case-insensitive; they are shown upper-case.
+    """
+    config = Settings.model_config
+    alias = Settings.model_fields[field].validation_alias
+    names = [str(choice) for choice in alias.choices] if isinstance(alias, AliasChoices) else []
+    if not names or config.get("populate_by_name"):
+        names.append(config.get("env_prefix", "") + field)
+    return tuple(dict.fromkeys(name.upper() for name in names))
+
+
 def _variable_name(loc: str) -> str:
-    """The environment variable behind an error location: the one the user set, when we can tell."""
-    for name, info in Settings.model_fields.items():
-        choices = (
-            [str(c) for c in info.validation_alias.choices]
-            if isinstance(info.validation_alias, AliasChoices)
-            else [name.upper()]
-        )
-        if loc == name or loc in choices:
-            present = [c for c in choices if c in os.environ]
-            return " or ".join(present or choices)
+    """The environment variable behind an error location: the one the user set, when we can tell.
+
+    The location is the field name (overrides) or the first variable of the field (environment).
+    """
+    for field in Settings.model_fields:
+        names = variable_names(field)
+        if loc == field or loc.upper() in names:
+            present = [name for name in names if name in os.environ]
+            return " or ".join(present or names)
     return loc.upper()
