@@ -13,7 +13,8 @@ import re
 from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, DotEnvSettingsSource, NoDecode, SettingsConfigDict
+from pydantic_settings import SettingsError as SourceError
 
 from gql_jobs.auth import KeyEntry
 from gql_jobs.constants import LESSON_TAGS, NAME_PATTERN
@@ -389,12 +390,21 @@ def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
+        given = _variables_set()
         problems = []
         for error in exc.errors():
-            field = str(error["loc"][0]) if error["loc"] else "?"
-            variable = _variable_name(field)
+            variable = _variable_name(str(error["loc"][0]) if error["loc"] else "?", given)
             problems.append(f"{variable}: {error['msg']}")
         raise SettingsError("invalid settings: " + "; ".join(problems)) from None
+    except SourceError as exc:  # a JSON setting (GQL_JOBS_API_KEYS) that is not JSON
+        field = re.search(r'field "(\w+)"', str(exc))
+        variable = _variable_name(field.group(1), _variables_set()) if field else "?"
+        raise SettingsError(f"invalid settings: {variable}: Invalid JSON, {exc.__cause__ or exc}") from None
+
+
+def _variables_set() -> set[str]:
+    """The names set in the environment or the `.env` file, upper-cased: pydantic-settings ignores case."""
+    return {name.upper() for name in [*os.environ, *DotEnvSettingsSource(Settings).env_vars]}
 
 
 def variable_names(field: str) -> tuple[str, ...]:
@@ -412,7 +422,7 @@ def variable_names(field: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(name.upper() for name in names))
 
 
-def _variable_name(loc: str) -> str:
+def _variable_name(loc: str, given: set[str]) -> str:
     """The environment variable behind an error location: the one the user set, when we can tell.
 
     The location is the field name (overrides) or the first variable of the field (environment).
@@ -420,6 +430,6 @@ def _variable_name(loc: str) -> str:
     for field in Settings.model_fields:
         names = variable_names(field)
         if loc == field or loc.upper() in names:
-            present = [name for name in names if name in os.environ]
+            present = [name for name in names if name in given]
             return " or ".join(present or names)
     return loc.upper()
