@@ -75,3 +75,29 @@ def test_in_process_measurement_runs() -> None:
     rows = re.findall(r"^\s+(\S+).*?\s(\d+) us CPU per request", done.stdout, re.MULTILINE)
     assert [name for name, _ in rows] == ["gql_floor", "rest_submit", "rest_submit"]  # the last: stubbed
     assert all(int(micros) > 0 for _, micros in rows)
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(300)
+def test_abuse_bench_runs_and_every_attack_is_refused_or_bounded(tmp_path: Path) -> None:
+    """The harness of `python -m bench.abuse` works against the current code, and its answers (not
+    its figures, which depend on the machine) are the ones the README quotes."""
+    if redis_server_binary() is None:
+        pytest.skip("no redis-server binary")
+    output = tmp_path / "abuse.json"
+    run_module("bench.abuse", "--quick", "--output", str(output), timeout=280)
+    rows = {row["case"]: row for row in json.loads(output.read_text())}
+    answers = {case: row.get("answer") for case, row in rows.items()}
+    assert answers["fragment fan-out, 40 levels"] == "200 QUERY_TOO_COMPLEX"
+    assert answers["one huge comment"] == "200 DOCUMENT_TOO_LARGE"
+    assert answers["1,000-deep JSON body"] == "400 JSON_TOO_DEEP"
+    keys = next(row for case, row in rows.items() if "unique tags" in case)
+    assert keys["keys_without_ttl"] == 0
+    assert answers["2 x 30-alias jobs(first: 100, status: FAILED) + /readyz"] == "200 QUERY_TOO_COMPLEX"
+    assert all(row["readyz"] == 200 for case, row in rows.items() if case.startswith("2 x "))
+    frozen = {case: answer for case, answer in answers.items() if case.startswith("Redis frozen")}
+    assert len(frozen) == 6
+    assert all(
+        str(a).startswith("503") or "Unavailable" in str(a) or "UNAVAILABLE" in str(a)
+        for a in frozen.values()
+    )
