@@ -235,12 +235,13 @@ class Bench:
                 "payload": {"query": "subscription { jobEvents { type } }"},
             }
             await ws.send(json.dumps(message))
-        # Errors come back at once; an accepted subscription says nothing until an event arrives.
+        # Refusals come back at once; an accepted subscription says nothing until an event arrives.
         refused = 0
         with contextlib.suppress(TimeoutError):
             while True:
                 reply = json.loads(await asyncio.wait_for(ws.recv(), 1.0))
-                refused += reply.get("type") == "error"
+                # A refusal is an `error` message, or (Strawberry, limits) `next` with errors then `complete`.
+                refused += reply.get("type") == "error" or bool((reply.get("payload") or {}).get("errors"))
         return ws, count - refused
 
     def idle_polling(self) -> None:
