@@ -13,18 +13,19 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from gql_jobs import __version__, health, rest
+from gql_jobs import __version__
 from gql_jobs.auth import KeyStore
 from gql_jobs.concurrency import size_request_pool
-from gql_jobs.connections import api_async_redis, api_redis, close_async, pubsub_redis
-from gql_jobs.ide import install as install_browser_ui
-from gql_jobs.limits import BodyReadTimeout, BodySizeLimit
-from gql_jobs.live import LiveUpdates
 from gql_jobs.observability import RequestContext
-from gql_jobs.server import HEADER_TIMEOUT_STATE
-from gql_jobs.service import JobService
+from gql_jobs.service.jobs import JobService
+from gql_jobs.service.live import LiveUpdates
 from gql_jobs.settings import Settings, load_settings
+from gql_jobs.store.connections import api_async_redis, api_redis, close_async, pubsub_redis
 from gql_jobs.tasks import TaskRegistry, task_modules
+from gql_jobs.web import health, rest
+from gql_jobs.web.ide import install as install_browser_ui
+from gql_jobs.web.limits import BodyReadTimeout, BodySizeLimit
+from gql_jobs.web.server import HEADER_TIMEOUT_STATE
 
 log = logging.getLogger(__name__)
 

@@ -66,9 +66,9 @@ def _parser() -> argparse.ArgumentParser:
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn  # noqa: PLC0415
 
-    from gql_jobs.connections import RedisNotConfiguredError, api_redis, describe  # noqa: PLC0415
     from gql_jobs.observability import logging_config  # noqa: PLC0415
-    from gql_jobs.server import GuardedHttpToolsProtocol  # noqa: PLC0415
+    from gql_jobs.store.connections import RedisNotConfiguredError, api_redis, describe  # noqa: PLC0415
+    from gql_jobs.web.server import GuardedHttpToolsProtocol  # noqa: PLC0415
 
     production_defaults()
     if args.workers > 1:
@@ -111,11 +111,11 @@ def multiprocess_metrics_dir() -> None:
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
-    from gql_jobs.connections import RedisNotConfiguredError  # noqa: PLC0415
     from gql_jobs.observability import configure_logging  # noqa: PLC0415
+    from gql_jobs.store.connections import RedisNotConfiguredError  # noqa: PLC0415
 
     configure_logging(settings.log_format, args.log_level)
-    from gql_jobs.worker import run_worker  # noqa: PLC0415
+    from gql_jobs.worker.supervisor import run_worker  # noqa: PLC0415
 
     try:
         clean = run_worker(

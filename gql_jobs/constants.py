@@ -17,7 +17,7 @@ NAME_PATTERN = r"[A-Za-z0-9_.:-]{1,64}"
 LESSON_TAGS = ("api", "v1")
 
 KEY_PREFIX = "gql_jobs:"
-#: Streams of job ids in submission order (`gql_jobs.index`). Before 0.2 the index was sorted
+#: Streams of job ids in submission order (`gql_jobs.store.index`). Before 0.2 the index was sorted
 #: sets under `gql_jobs:index:*`, which nothing reads any more.
 INDEX_ALL = KEY_PREFIX + "listing:all"
 INDEX_BY_QUEUE = KEY_PREFIX + "listing:queue:"
@@ -39,5 +39,5 @@ META_TASK = "task_name"
 META_TAGS = "tags"
 META_PROGRESS = "progress"
 
-#: Pub/sub channel of job events (see `gql_jobs.events`).
+#: Pub/sub channel of job events (see `gql_jobs.store.events`).
 EVENTS_CHANNEL = KEY_PREFIX + "events"

@@ -38,9 +38,9 @@ from prometheus_client.registry import Collector
 from redis import Redis
 from redis.client import Pipeline
 
-from gql_jobs import inventory
 from gql_jobs.constants import KEY_PREFIX
 from gql_jobs.domain import JobStatus
+from gql_jobs.store import inventory
 
 JOB_OUTCOMES_KEY = KEY_PREFIX + "metrics:job_outcomes"
 JOB_DURATIONS_KEY = KEY_PREFIX + "metrics:job_durations"

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from rq import get_current_job
 
-from gql_jobs import events
 from gql_jobs.constants import META_PROGRESS
 from gql_jobs.domain import EventKind
-from gql_jobs.snapshots import SERIALIZER, iso_now
+from gql_jobs.store import events
+from gql_jobs.store.reads import SERIALIZER, iso_now
 
 
 def report_progress(current: float, total: float | None = None, message: str | None = None) -> None:

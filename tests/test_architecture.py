@@ -9,8 +9,8 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "gql_jobs"
 TRANSPORTS = [
-    "rest.py",
-    "health.py",
+    "web/rest.py",
+    "web/health.py",
     "cli.py",
     *(f"graphql/{p.name}" for p in (PACKAGE / "graphql").glob("*.py")),
 ]
@@ -30,7 +30,7 @@ def imported_modules(path: Path) -> set[str]:
 @pytest.mark.parametrize("module", TRANSPORTS)
 def test_transport_imports_neither_rq_nor_redis(module: str) -> None:
     roots = {name.split(".")[0] for name in imported_modules(PACKAGE / module)}
-    assert not roots & {"rq", "redis"}, f"{module} must go through gql_jobs.service"
+    assert not roots & {"rq", "redis"}, f"{module} must go through gql_jobs.service.jobs"
 
 
 def test_public_api_is_locked() -> None:

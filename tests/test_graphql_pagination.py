@@ -13,13 +13,13 @@ import redis
 from fastapi.testclient import TestClient
 from redis.connection import Connection
 
-from gql_jobs import index
 from gql_jobs.auth import ANONYMOUS
 from gql_jobs.constants import INDEX_ALL
 from gql_jobs.domain import SubmitRequest
 from gql_jobs.errors import GqlJobsError
-from gql_jobs.listing import SCAN_BUDGET, SCAN_CHUNK
-from gql_jobs.service import JobService
+from gql_jobs.service.jobs import JobService
+from gql_jobs.store import index
+from gql_jobs.store.listing import SCAN_BUDGET, SCAN_CHUNK
 from tests.conftest import wait_for
 from tests.graphql_helpers import data, gql, job, submit, top_level_error
 

@@ -1,17 +1,17 @@
-"""The listing index (`gql_jobs.index`): members, cursors, one command per batch, retention."""
+"""The listing index (`gql_jobs.store.index`): members, cursors, one command per batch, retention."""
 
 from __future__ import annotations
 
 import pytest
 import redis
 
-from gql_jobs import index
 from gql_jobs.app import build_service
 from gql_jobs.auth import ANONYMOUS
 from gql_jobs.constants import INDEX_ALL, INDEX_BY_QUEUE, INDEX_BY_TAG, INDEX_BY_TASK
 from gql_jobs.domain import JobFilter, PageRequest, SubmitRequest
 from gql_jobs.errors import InvalidCursorError
-from gql_jobs.submission import new_job_id
+from gql_jobs.service.submission import new_job_id
+from gql_jobs.store import index
 from tests.conftest import make_settings
 
 

@@ -24,9 +24,9 @@ from gql_jobs.dev import free_port
 from gql_jobs.graphql.schema import build_schema
 from gql_jobs.metrics import OTHER
 from gql_jobs.observability import CONTINUATION, RequestIdFilter, logging_config
-from gql_jobs.snapshots import SERIALIZER
+from gql_jobs.store.reads import SERIALIZER
 from gql_jobs.tasks import TaskRegistry, task_modules
-from gql_jobs.worker import EventedJob
+from gql_jobs.worker.supervisor import EventedJob
 from tests.conftest import ROOT, make_settings, subprocess_env, wait_for
 
 pytestmark = pytest.mark.integration

@@ -15,16 +15,17 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from gql_jobs import index, jsonvalues
+from gql_jobs import jsonvalues
 from gql_jobs.app import build_service, create_app
 from gql_jobs.auth import ANONYMOUS
 from gql_jobs.constants import META_PAYLOAD
 from gql_jobs.domain import SubmitRequest
-from gql_jobs.enqueue import Enqueuer
 from gql_jobs.errors import InvalidPayloadError, PayloadTooLargeError
-from gql_jobs.service import JobService
+from gql_jobs.service.jobs import JobService
+from gql_jobs.service.submission import prepare
 from gql_jobs.settings import SettingsError, load_settings
-from gql_jobs.submission import prepare
+from gql_jobs.store import index
+from gql_jobs.store.writes import Enqueuer
 from tests.auth_helpers import Caller, api_keys_setting
 from tests.conftest import make_settings
 from tests.graphql_helpers import client_with, gql, submit, top_level_error

@@ -50,8 +50,8 @@ from gql_jobs import jsonvalues
 from gql_jobs.auth import InvalidKeyError, key_from_headers
 from gql_jobs.graphql.context import Context, build_context
 from gql_jobs.graphql.schema import build_schema
-from gql_jobs.ide import graphiql_page
 from gql_jobs.settings import Settings
+from gql_jobs.web.ide import graphiql_page
 
 PATH = "/graphql"
 

@@ -29,9 +29,9 @@ from gql_jobs.graphql.measure import Pricing
 from gql_jobs.graphql.mutations import Mutation
 from gql_jobs.graphql.queries import Query
 from gql_jobs.graphql.subscriptions import Subscription
-from gql_jobs.listing import SCAN_BUDGET
 from gql_jobs.metrics import OTHER, Stopwatch, observe_request
 from gql_jobs.settings import Settings
+from gql_jobs.store.listing import SCAN_BUDGET
 
 
 def should_mask(error: GraphQLError) -> bool:

@@ -17,7 +17,7 @@ from gql_jobs.graphql.context import Info
 from gql_jobs.graphql.errors import query_error
 from gql_jobs.graphql.pagination import JobFilter
 from gql_jobs.graphql.types import Job, JobStatus
-from gql_jobs.live import Update, fingerprint
+from gql_jobs.service.live import Update, fingerprint
 
 
 @strawberry.enum(description="What happened to a job.")

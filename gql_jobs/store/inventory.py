@@ -28,9 +28,9 @@ from rq.registry import (
 from rq.utils import utcparse
 from rq.worker_registration import REDIS_WORKER_KEYS
 
-from gql_jobs import index
 from gql_jobs.constants import INDEX_BY_OWNER, OWNER_FIELD
 from gql_jobs.domain import JobStatus, WorkerInfo
+from gql_jobs.store import index
 
 _REGISTRIES = {
     JobStatus.STARTED: StartedJobRegistry.key_template,
@@ -60,7 +60,7 @@ COUNTABLE = frozenset(
 INTERMEDIATE_SUFFIX = ":intermediate"
 
 
-#: What `signatures` holds of a queue (see `gql_jobs.polling`): its list's length, head and tail,
+#: What `signatures` holds of a queue (see `gql_jobs.service.polling`): its list's length, head and tail,
 #: its intermediate list's length, the sizes of its scheduled, deferred and canceled registries.
 QueueSignature = tuple[Any, ...]
 _SIGNATURE_LENGTH = 7

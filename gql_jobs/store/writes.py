@@ -39,10 +39,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue
 from rq.job import Job, Retry
 
-from gql_jobs import events, index, rq_format
 from gql_jobs.auth import ANONYMOUS
 from gql_jobs.concurrency import run_sync
-from gql_jobs.connections import deadline
 from gql_jobs.constants import IDEMPOTENCY_PREFIX
 from gql_jobs.domain import JobRecord
 from gql_jobs.errors import (
@@ -53,9 +51,11 @@ from gql_jobs.errors import (
     ServiceUnavailableError,
     SubmissionOutcomeUnknownError,
 )
+from gql_jobs.service.submission import PreparedJob
 from gql_jobs.settings import Settings
-from gql_jobs.snapshots import SERIALIZER, read_jobs, record_from_job
-from gql_jobs.submission import PreparedJob
+from gql_jobs.store import events, index, rq_format
+from gql_jobs.store.connections import deadline
+from gql_jobs.store.reads import SERIALIZER, read_jobs, record_from_job
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from rq.job import Job
 
 from gql_jobs.constants import EVENTS_CHANNEL, META_TAGS, META_TASK
 from gql_jobs.domain import EventKind, JobEvent, JobRecord
-from gql_jobs.snapshots import iso_now
+from gql_jobs.store.reads import iso_now
 
 
 def _as_json(event: JobEvent) -> dict[str, Any]:

@@ -33,10 +33,9 @@ from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
 from rq.registry import CanceledJobRegistry, FailedJobRegistry
 
-from gql_jobs import events, inventory, listing, metrics
+from gql_jobs import metrics
 from gql_jobs.auth import SYSTEM, Principal, Scope, owner_of
 from gql_jobs.concurrency import ReadSlots, run_sync, run_sync_operator
-from gql_jobs.connections import deadline
 from gql_jobs.domain import (
     EventKind,
     JobFilter,
@@ -49,7 +48,6 @@ from gql_jobs.domain import (
     TaskInfo,
     WorkerInfo,
 )
-from gql_jobs.enqueue import REDIS_REFUSALS, Enqueuer, Outcome, Submitted
 from gql_jobs.errors import (
     BatchTooLargeError,
     ForbiddenError,
@@ -60,13 +58,16 @@ from gql_jobs.errors import (
     ServiceUnavailableError,
     UnauthenticatedError,
 )
-from gql_jobs.inventory import QueueSignature
-from gql_jobs.queue_quota import QueueQuota
-from gql_jobs.ratelimit import RateLimiter
-from gql_jobs.rq_format import CompactJob
+from gql_jobs.service.submission import PreparedJob, is_valid_job_id, prepare
 from gql_jobs.settings import Settings
-from gql_jobs.snapshots import SERIALIZER, read_jobs, read_jobs_async, results_key
-from gql_jobs.submission import PreparedJob, is_valid_job_id, prepare
+from gql_jobs.store import events, inventory, listing
+from gql_jobs.store.connections import deadline
+from gql_jobs.store.inventory import QueueSignature
+from gql_jobs.store.queue_quota import QueueQuota
+from gql_jobs.store.ratelimit import RateLimiter
+from gql_jobs.store.reads import SERIALIZER, read_jobs, read_jobs_async, results_key
+from gql_jobs.store.rq_format import CompactJob
+from gql_jobs.store.writes import REDIS_REFUSALS, Enqueuer, Outcome, Submitted
 from gql_jobs.tasks import TaskRegistry
 
 P = ParamSpec("P")

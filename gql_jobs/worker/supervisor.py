@@ -22,12 +22,12 @@ from rq.exceptions import StopRequested
 from rq.job import Job
 from rq.worker_pool import WorkerPool
 
-from gql_jobs import events, rq_format
-from gql_jobs.connections import worker_redis
 from gql_jobs.metrics import record_job_outcome
-from gql_jobs.sentinel import redis_deadline
 from gql_jobs.settings import Settings
-from gql_jobs.snapshots import SERIALIZER
+from gql_jobs.store import events, rq_format
+from gql_jobs.store.connections import worker_redis
+from gql_jobs.store.reads import SERIALIZER
+from gql_jobs.store.sentinel import redis_deadline
 from gql_jobs.tasks import TaskRegistry, declared_name, task_modules
 
 log = logging.getLogger(__name__)
@@ -174,7 +174,7 @@ def _supervise(
     e.g. Redis restarting, or failing over, while a job runs), start a fresh one after a pause.
 
     The job in hand at that moment is failed or retried by the abandoned-job sweep, as after a
-    crash (with Sentinel, a worker first waits out a failover: see `gql_jobs.sentinel`). Only a
+    crash (with Sentinel, a worker first waits out a failover: see `gql_jobs.store.sentinel`). Only a
     stop request (SIGTERM/SIGINT) or the end of a burst ends the process.
     """
     pause = 1.0

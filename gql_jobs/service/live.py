@@ -33,17 +33,17 @@ from collections.abc import AsyncIterator
 from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
 
-from gql_jobs import events
 from gql_jobs.auth import SYSTEM, Principal
-from gql_jobs.connections import close_async
 from gql_jobs.constants import EVENTS_CHANNEL
 from gql_jobs.domain import EventKind, JobEvent, JobFilter, JobRecord
 from gql_jobs.errors import GqlJobsError, TooManySubscriptionsError
-from gql_jobs.polling import PollPlan, PollStats
-from gql_jobs.service import JobService
+from gql_jobs.service.jobs import JobService
+from gql_jobs.service.polling import PollPlan, PollStats
+from gql_jobs.service.watchers import EventWatchers, Inbox, Slots, Update, Watcher, fingerprint
 from gql_jobs.settings import Settings
-from gql_jobs.snapshots import iso_now
-from gql_jobs.watchers import EventWatchers, Inbox, Slots, Update, Watcher, fingerprint
+from gql_jobs.store import events
+from gql_jobs.store.connections import close_async
+from gql_jobs.store.reads import iso_now
 
 __all__ = ["Inbox", "LiveUpdates", "Update", "fingerprint"]
 

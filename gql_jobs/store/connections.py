@@ -30,8 +30,8 @@ from redis.exceptions import DataError
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
-from gql_jobs.sentinel import FailoverRetry, MasterConnection
 from gql_jobs.settings import Settings
+from gql_jobs.store.sentinel import FailoverRetry, MasterConnection
 
 #: Names shown by `CLIENT LIST`, so operators (and the leak test) can tell our connections apart.
 API_CLIENT_NAME = "gql-jobs-api"
@@ -188,10 +188,10 @@ def worker_redis(settings: Settings) -> Redis:
     """Client for workers: no read timeout (RQ blocks on BLMOVE), keep-alive on.
 
     Commands retry briefly (under a second) to ride over a blip. A longer outage (a restart) makes
-    RQ quit, and `gql_jobs.worker` starts a fresh worker: that also gives RQ's scheduler process,
+    RQ quit, and `gql_jobs.worker.supervisor` starts a fresh worker: that also gives RQ's scheduler process,
     which copies these settings, a quick death and a clean restart. With Sentinel, commands wait up
     to `sentinel_failover_wait` for the new master instead, so the job in hand completes on it (see
-    `gql_jobs.sentinel`).
+    `gql_jobs.store.sentinel`).
     """
     options: dict[str, Any] = {
         "socket_connect_timeout": settings.redis_connect_timeout,

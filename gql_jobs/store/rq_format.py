@@ -32,7 +32,7 @@ from rq.job import Job
 
 from gql_jobs.constants import OWNER_FIELD
 from gql_jobs.domain import JobRecord, JobStatus
-from gql_jobs.submission import PreparedJob
+from gql_jobs.service.submission import PreparedJob
 
 #: RQ's key names (`rq.job.Job.key_for`, `rq.queue.Queue.key`, `Queue.redis_queues_keys`, ...).
 JOB_KEY_PREFIX = "rq:job:"

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from redis import Redis
 
-from gql_jobs import index, inventory
 from gql_jobs.domain import JobFilter, JobRecord, Page, PageRequest
 from gql_jobs.errors import InvalidRequestError
-from gql_jobs.snapshots import read_jobs
+from gql_jobs.store import index, inventory
+from gql_jobs.store.reads import read_jobs
 
 #: How many index entries one page may examine when criteria must be checked on the jobs.
 SCAN_BUDGET = 2000
