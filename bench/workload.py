@@ -146,7 +146,7 @@ def drain(url: str, evented: bool) -> int:
     """Run queued jobs to completion in this process (burst); returns how many this worker ran."""
     job_class: type[Job] = Job
     if evented:
-        from gql_jobs.worker.supervisor import EventedJob  # noqa: PLC0415
+        from gql_jobs.worker.job import EventedJob  # noqa: PLC0415
 
         job_class = EventedJob
     connection = redis.Redis.from_url(url)

@@ -24,6 +24,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+class RedisNotConfiguredError(RuntimeError):
+    """Neither `REDIS_URL` nor Sentinel is configured, and nothing provided an embedded Redis.
+
+    A configuration error found at start-up (not a `GqlJobsError`: no client ever sees it)."""
+
+
 class GqlJobsError(Exception):
     """Base of every error the service raises on purpose."""
 

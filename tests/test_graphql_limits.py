@@ -29,13 +29,13 @@ from starlette.websockets import WebSocketDisconnect
 from websockets.sync.client import connect
 
 from gql_jobs.app import create_app
+from gql_jobs.constants import SCAN_BUDGET
 from gql_jobs.graphql import documents
 from gql_jobs.graphql.documents import VALIDATION_BUDGET, DocumentChecker
 from gql_jobs.graphql.measure import Pricing, measure
 from gql_jobs.graphql.router import MAX_JSON_DEPTH, JobsGraphQL
 from gql_jobs.graphql.schema import GuardedSchema
 from gql_jobs.settings import Settings
-from gql_jobs.store.listing import SCAN_BUDGET
 from tests.auth_helpers import api_keys_setting, bearer
 from tests.conftest import make_settings, wait_for
 from tests.graphql_helpers import client_with, data, gql

@@ -9,7 +9,7 @@ from gql_jobs.domain import JobRecord, JobStatus, SubmitRequest
 from gql_jobs.service.jobs import JobService
 from gql_jobs.service.polling import PollPlan
 from gql_jobs.store.inventory import QueueSignature, may_have_left
-from gql_jobs.store.reads import SERIALIZER
+from gql_jobs.store.rq_format import SERIALIZER
 
 IDLE: QueueSignature = (3, b"a", b"c", 0, 0, 0, 0)
 

@@ -24,8 +24,7 @@ from gql_jobs.auth import ANONYMOUS as ADMIN
 from gql_jobs.constants import OWNER_FIELD
 from gql_jobs.domain import JobStatus, RetryPolicy, SubmitRequest
 from gql_jobs.service.jobs import JobService
-from gql_jobs.store.reads import SERIALIZER
-from gql_jobs.store.rq_format import RQ_TIME_FORMAT, SET_ONCE_FIELDS
+from gql_jobs.store.rq_format import RQ_TIME_FORMAT, SERIALIZER, SET_ONCE_FIELDS
 
 pytestmark = pytest.mark.integration
 

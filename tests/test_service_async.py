@@ -17,11 +17,10 @@ import pytest
 from gql_jobs.app import build_service
 from gql_jobs.auth import ANONYMOUS as ADMIN
 from gql_jobs.auth import Principal, Scope
-from gql_jobs.domain import JobRecord, RetryPolicy, SubmitRequest
+from gql_jobs.domain import JobRecord, RetryPolicy, SubmitRequest, Submitted
 from gql_jobs.errors import GqlJobsError, UnknownTaskError
 from gql_jobs.service.jobs import JobService
 from gql_jobs.settings import Settings
-from gql_jobs.store.writes import Submitted
 
 pytestmark = pytest.mark.integration
 T = TypeVar("T")

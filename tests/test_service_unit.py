@@ -25,7 +25,7 @@ from gql_jobs.errors import (
     UnknownTaskError,
 )
 from gql_jobs.service.jobs import JobService
-from gql_jobs.store.reads import SERIALIZER
+from gql_jobs.store.rq_format import SERIALIZER
 
 
 @contextmanager

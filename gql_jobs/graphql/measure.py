@@ -35,7 +35,7 @@ from graphql import (
     ValueNode,
 )
 
-#: Filter fields that each have their own listing index (`gql_jobs.store.index.base_key`).
+#: Filter fields that each have their own listing index (`gql_jobs.store.listing.base_key`).
 DIMENSIONS = frozenset({"queue", "task", "tag"})
 
 

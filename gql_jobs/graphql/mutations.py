@@ -9,7 +9,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from gql_jobs.concurrency import run_sync
-from gql_jobs.domain import RetryPolicy, SubmitRequest
+from gql_jobs.domain import RetryPolicy, SubmitRequest, Submitted
 from gql_jobs.errors import BatchTooLargeError, GqlJobsError
 from gql_jobs.graphql.context import Info
 from gql_jobs.graphql.direct_inputs import build_directly
@@ -29,7 +29,6 @@ from gql_jobs.graphql.errors import (
     query_error,
 )
 from gql_jobs.graphql.types import Job
-from gql_jobs.store.writes import Submitted
 
 
 @build_directly

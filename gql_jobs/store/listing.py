@@ -1,22 +1,230 @@
-"""Pages and counts of jobs from the listing indexes (part of the service layer).
+"""Listing jobs: Redis streams of job ids in submission order (the index), and pages read from them.
 
-A page walks one index (`index.base_key`) newest first: one XREVRANGE for the ids and one pipelined
-read of those jobs, whatever the number of jobs stored. Criteria the index does not cover (a
-status, or a second dimension) are checked on the records, reading further chunks only while the
-page is not full, within `SCAN_BUDGET` entries; the page then ends early with `hasNextPage`.
+RQ's registries are scored by *expiry*, and its queues are lists, so neither gives "newest first,
+stable cursors, O(page)". At submission each job gets an entry in `listing:all` and in one stream
+per queue, task, tag and owner (same MULTI/EXEC as the enqueue). A page is then one
+`XREVRANGE ... COUNT` (O(log N + page)) and one pipelined read of the page's jobs, whatever the
+number of jobs stored.
+
+Why streams (issue #7): an entry costs ~30 bytes in a stream's listpack nodes against ~145 in a
+sorted set's skiplist, and a job has up to six entries; as sorted sets, the index was an eighth of
+a finished job's memory. An entry holds the 16 bytes of the job id's UUID (`member`), and its
+stream ID is assigned by Redis: order is arrival order at Redis, strict even across API
+processes, so positions never tie.
+
+A stream takes one entry per `XADD`, and six commands per job tripled the cost of a 100-job batch,
+so one `EVAL` (`APPEND_SCRIPT`) writes a whole batch. Each `XADD` also trims its stream to
+`index_retention` (`MINID ~`: whole listpack nodes only, so nearly free), and each stream it
+touches gets a TTL of `index_retention` again: a stream nobody appends to any more (a tag used
+once, a queue no longer used) would otherwise never be trimmed, and stay forever (issue #13: one
+batch of unique tags left 10,000 streams, 44 MB). The TTL counts from the newest entry, so a
+stream expires only once every entry in it is older than the retention, which no listing shows
+anyway: an entry is listable for exactly `index_retention`, whatever its job's own TTLs (a job
+kept forever, `resultTtl: -1`, stays readable by id, not listed).
+
+A cursor is an entry's stream ID, base64-encoded: a position in the stream it came from, i.e. for
+the filter that produced it. (One job's entries in different streams share the millisecond part,
+so a cursor carried to another filter resumes at about the same time.)
+
+Entries outlive their jobs (RQ expires jobs by TTL without telling anyone, and a deleted job's
+entries are not looked for): readers drop entries whose job is gone, and retention trims the rest.
+
+A page walks one index (`base_key`) newest first: one XREVRANGE for the ids and one pipelined read
+of those jobs, whatever the number of jobs stored. Criteria the index does not cover (a status, or
+a second dimension) are checked on the records, reading further chunks only while the page is not
+full, within `SCAN_BUDGET` entries; the page then ends early with `hasNextPage`.
 """
 
 from __future__ import annotations
 
-from redis import Redis
+import base64
+import binascii
+import re
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
 
+from redis import Redis
+from redis.asyncio.client import Pipeline as AsyncPipeline
+from redis.client import Pipeline
+
+from gql_jobs.constants import (
+    INDEX_ALL,
+    INDEX_BY_OWNER,
+    INDEX_BY_QUEUE,
+    INDEX_BY_TAG,
+    INDEX_BY_TASK,
+    JOB_ID_PREFIX,
+    SCAN_BUDGET,
+)
 from gql_jobs.domain import JobFilter, JobRecord, Page, PageRequest
-from gql_jobs.errors import InvalidRequestError
-from gql_jobs.store import index, inventory
+from gql_jobs.errors import InvalidCursorError, InvalidRequestError
+from gql_jobs.store import inventory
+from gql_jobs.store.keys import job_key
 from gql_jobs.store.reads import read_jobs
 
-#: How many index entries one page may examine when criteria must be checked on the jobs.
-SCAN_BUDGET = 2000
+#: KEYS: the streams. ARGV: the trim horizon (ms), the streams' TTL (ms), then for each stream
+#: the number of its new entries followed by their members.
+APPEND_SCRIPT = """
+local at = 3
+for k = 1, #KEYS do
+  local n = tonumber(ARGV[at])
+  for i = at + 1, at + n do
+    redis.call('XADD', KEYS[k], 'MINID', '~', ARGV[1], '*', 'j', ARGV[i])
+  end
+  redis.call('PEXPIRE', KEYS[k], ARGV[2])
+  at = at + n + 1
+end
+"""
+
+#: Longest cursor `Position.encode` issues: two 20-digit parts and a dash, in base64.
+MAX_CURSOR_LENGTH = 55
+#: A stream ID as `Position.stream_id` writes it: decimal parts, no sign, no leading zeros.
+_STREAM_ID = re.compile(r"(0|[1-9][0-9]{0,19})-(0|[1-9][0-9]{0,19})", re.ASCII)
+
+#: The entry field holding the member (one letter: field names are stored once per node anyway).
+FIELD = b"j"
+
+
+@dataclass(frozen=True, order=True)
+class Position:
+    """A stream ID: where an entry sits in its stream; larger is newer."""
+
+    ms: int
+    seq: int
+
+    @property
+    def stream_id(self) -> str:
+        return f"{self.ms}-{self.seq}"
+
+    def encode(self) -> str:
+        return base64.urlsafe_b64encode(self.stream_id.encode()).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, cursor: str) -> Position:
+        """The position a cursor we issued stands for; anything else is an `InvalidCursorError`.
+
+        Only the exact text `encode` produces is accepted: a crafted cursor that Redis would refuse
+        (a part over 64 bits, `0-0` or the largest ID, which exclusive ranges cannot take) must not
+        reach it and come back as an unexpected error."""
+        position = _parse_cursor(cursor) if len(cursor) <= MAX_CURSOR_LENGTH else None
+        if position is None or not position.assignable or position.encode() != cursor:
+            raise InvalidCursorError(cursor)
+        return position
+
+    @property
+    def assignable(self) -> bool:
+        """Whether Redis could have given an entry this ID (each part 64-bit unsigned, not `0-0`),
+        short of the largest one, which an exclusive range cannot start from."""
+        in_range = min(self.ms, self.seq) >= 0 and max(self.ms, self.seq) <= _MAX_PART
+        return in_range and self not in _UNUSABLE
+
+    @classmethod
+    def parse(cls, stream_id: bytes) -> Position:
+        ms, _, seq = stream_id.partition(b"-")
+        return cls(int(ms), int(seq))
+
+
+#: Stream IDs are two 64-bit unsigned parts; `0-0` is never assigned (and `(0-0` is refused as an
+#: end), and the largest ID is refused as an exclusive start.
+_MAX_PART = 2**64 - 1
+_UNUSABLE = frozenset({Position(0, 0), Position(_MAX_PART, _MAX_PART)})
+
+
+def _parse_cursor(cursor: str) -> Position | None:
+    try:
+        text = base64.urlsafe_b64decode(cursor.encode() + b"=" * (-len(cursor) % 4)).decode()
+    except (ValueError, binascii.Error, UnicodeError):
+        return None
+    match = _STREAM_ID.fullmatch(text)
+    return Position(int(match[1]), int(match[2])) if match else None
+
+
+@dataclass(frozen=True)
+class Entry:
+    position: Position
+    job_id: str
+
+
+def member(job_id: str) -> bytes:
+    """A job id as stored in an entry: its UUID's 16 bytes (40 characters as text).
+
+    Only the ids we mint are indexed (`JOB-<uuid4>`, see `submission.new_job_id`)."""
+    try:
+        parsed = uuid.UUID(job_id.removeprefix(JOB_ID_PREFIX))
+    except ValueError:
+        parsed = None
+    if parsed is None or f"{JOB_ID_PREFIX}{parsed}" != job_id:
+        raise ValueError(f"not a job id we mint: {job_id!r}")
+    return parsed.bytes
+
+
+def job_id_of(stored: bytes) -> str:
+    """The job id an entry holds (`member`'s inverse; any other value is read as the id's text)."""
+    if len(stored) == 16:
+        return f"{JOB_ID_PREFIX}{uuid.UUID(bytes=stored)}"
+    return stored.decode()
+
+
+def streams_for(queue: str, task: str | None, tags: Iterable[str], owner: str | None) -> list[str]:
+    """The streams a job is listed in."""
+    keys = [INDEX_ALL, INDEX_BY_QUEUE + queue]
+    if owner:
+        keys.append(INDEX_BY_OWNER + owner)
+    if task:
+        keys.append(INDEX_BY_TASK + task)
+    keys.extend(INDEX_BY_TAG + tag for tag in dict.fromkeys(tags))
+    return keys
+
+
+def append(pipe: Pipeline | AsyncPipeline, entries: dict[str, list[bytes]], retention_seconds: int) -> None:
+    """Queue one `EVAL` adding `entries` (stream -> members, in order), trimming those streams and
+    setting their TTL to the retention."""
+    if not entries:
+        return
+    horizon_ms = time.time_ns() // 1_000_000 - retention_seconds * 1000
+    args: list[bytes | int] = [max(horizon_ms, 0), retention_seconds * 1000]
+    for members in entries.values():
+        args.append(len(members))
+        args.extend(members)
+    pipe.eval(APPEND_SCRIPT, len(entries), *entries, *args)
+
+
+def base_key(job_filter: JobFilter, owner: str | None = None) -> str:
+    """The narrowest index that covers the filter; other criteria are checked on the records.
+
+    A tenant's listing walks its own index (`owner`), so it never even reads another's jobs.
+    """
+    if owner is not None:
+        return INDEX_BY_OWNER + owner
+    if job_filter.tag:
+        return INDEX_BY_TAG + job_filter.tag
+    if job_filter.task:
+        return INDEX_BY_TASK + job_filter.task
+    if job_filter.queue:
+        return INDEX_BY_QUEUE + job_filter.queue
+    return INDEX_ALL
+
+
+def older_than(connection: Redis, key: str, start: Position | None, count: int) -> list[Entry]:
+    """Up to `count` entries strictly older than `start` (or the newest ones), newest first."""
+    upper = "+" if start is None else f"({start.stream_id}"
+    return _entries(connection.xrevrange(key, upper, "-", count=count))
+
+
+def newer_than(connection: Redis, key: str, start: Position | None, count: int) -> list[Entry]:
+    """Up to `count` entries strictly newer than `start` (or the oldest ones), oldest first."""
+    lower = "-" if start is None else f"({start.stream_id}"
+    return _entries(connection.xrange(key, lower, "+", count=count))
+
+
+def _entries(raw: Iterable[tuple[Any, Any]] | None) -> list[Entry]:
+    """Parse an `XRANGE` reply: (stream id, {field: value}) pairs."""
+    return [Entry(Position.parse(stream_id), job_id_of(fields[FIELD])) for stream_id, fields in raw or ()]
+
+
 #: Entries read at a time while criteria are checked on the jobs: a small page (`first: 1`) would
 #: otherwise walk its scan budget a page at a time, a thousand round trips.
 SCAN_CHUNK = 100
@@ -29,10 +237,10 @@ def list_jobs(
     backwards = page.last is not None and page.first is None
     size = page_size(page.last if backwards else page.first, max_page_size)
     cursor = page.before if backwards else page.after
-    start = index.Position.decode(cursor) if cursor else None
-    key = index.base_key(job_filter, owner)
-    fetch = index.newer_than if backwards else index.older_than
-    matches: list[tuple[index.Position, JobRecord]] = []
+    start = Position.decode(cursor) if cursor else None
+    key = base_key(job_filter, owner)
+    fetch = newer_than if backwards else older_than
+    matches: list[tuple[Position, JobRecord]] = []
     examined = 0
     exhausted = False
     chunk = SCAN_CHUNK if needs_checking(job_filter, owner) else 0
@@ -69,9 +277,9 @@ def count_jobs(connection: Redis, job_filter: JobFilter, owner: str | None) -> i
     if owner is not None:
         if dimensions or job_filter.status is not None:
             return None
-        return int(connection.xlen(index.base_key(job_filter, owner)))
+        return int(connection.xlen(base_key(job_filter, owner)))
     if job_filter.status is None:
-        return None if dimensions > 1 else int(connection.xlen(index.base_key(job_filter)))
+        return None if dimensions > 1 else int(connection.xlen(base_key(job_filter)))
     if job_filter.task or job_filter.tag or job_filter.status not in inventory.COUNTABLE:
         return None
     queues = [job_filter.queue] if job_filter.queue else inventory.queue_names(connection)
@@ -102,8 +310,18 @@ def matches_filter(record: JobRecord, job_filter: JobFilter) -> bool:
     )
 
 
-def _prune(connection: Redis, key: str, gone: list[index.Position]) -> None:
+def _prune(connection: Redis, key: str, gone: list[Position]) -> None:
     """Drop the walked index's entries whose job has expired or been deleted (the job's entries
     in other indexes go when those are walked, or trimmed)."""
     if gone:
         connection.xdel(key, *(p.stream_id for p in gone))
+
+
+def owner_queues(connection: Redis, owner: str, newest: int) -> list[str]:
+    """The queues of `owner`'s `newest` most recent listable jobs (expired ones are skipped)."""
+    entries = older_than(connection, INDEX_BY_OWNER + owner, None, newest)
+    with connection.pipeline(transaction=False) as pipe:
+        for entry in entries:
+            pipe.hget(job_key(entry.job_id), "origin")
+        origins = pipe.execute()
+    return sorted({origin.decode() for origin in origins if origin})

@@ -1,4 +1,4 @@
-"""Run RQ workers with gql-jobs' settings, serializer and task modules.
+"""Run RQ workers with gql-jobs' settings, serializer and task modules, and keep them running.
 
 A plain `rq worker -S json -u $REDIS_URL` runs our jobs just as well (the stored function paths are
 importable module attributes); this entry point adds the settings, fails fast when a task module
@@ -9,125 +9,25 @@ is RQ's warm shutdown: the current job finishes, then the worker exits.
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
 
-from redis.client import Pipeline
 from redis.exceptions import RedisError
-from rq import Queue, Worker
+from rq import Worker
 from rq.exceptions import StopRequested
-from rq.job import Job
 from rq.worker_pool import WorkerPool
 
-from gql_jobs.metrics import record_job_outcome
+from gql_jobs.constants import MAX_RESTART_PAUSE
 from gql_jobs.settings import Settings
-from gql_jobs.store import events, rq_format
+from gql_jobs.store import rq_adapter
 from gql_jobs.store.connections import worker_redis
-from gql_jobs.store.reads import SERIALIZER
-from gql_jobs.store.sentinel import redis_deadline
-from gql_jobs.tasks import TaskRegistry, declared_name, task_modules
+from gql_jobs.store.rq_format import SERIALIZER
+from gql_jobs.tasks import TaskRegistry, task_modules
+from gql_jobs.worker.job import EventedJob
+from gql_jobs.worker.worker import stop_scheduler_process, worker_class_for
 
 log = logging.getLogger(__name__)
-
-#: Longest pause between restarts of a worker that keeps losing Redis.
-MAX_RESTART_PAUSE = 30.0
-
-#: A stopping worker's last writes (its death, its scheduler's locks) wait this long at most for
-#: Redis (with Sentinel, a worker otherwise waits up to `sentinel_failover_wait` for a master).
-TEARDOWN_WAIT = 3.0
-
-
-class EventedJob(rq_format.CompactJob):
-    """RQ's job, publishing a job event inside the pipeline RQ already sends at each transition.
-
-    Hooking the job (which RQ hands the pipeline) rather than the worker's methods keeps the cost
-    of events at zero extra round trips: the drain rate of `gql-jobs worker` stays RQ's own.
-    """
-
-    def prepare_for_execution(self, worker_name: str, pipeline: Pipeline) -> None:
-        super().prepare_for_execution(worker_name, pipeline)
-        events.publish(pipeline, events.of_rq_job(self))  # started
-
-    def _handle_success(self, result_ttl: int, pipeline: Pipeline, *args: Any, **kwargs: Any) -> None:
-        super()._handle_success(result_ttl, pipeline, *args, **kwargs)
-        self._report(pipeline, "finished")
-
-    def _handle_failure(self, exc_string: str, pipeline: Pipeline, *args: Any, **kwargs: Any) -> None:
-        super()._handle_failure(exc_string, pipeline, *args, **kwargs)
-        self._report(pipeline, self.get_status(refresh=False).value)  # failed or stopped
-
-    def retry(self, queue: Queue, pipeline: Pipeline) -> None:
-        super().retry(queue, pipeline)
-        self._report(pipeline, "retried", retried=True)  # queued or scheduled again
-
-    def _report(self, pipeline: Pipeline, outcome: str, *, retried: bool = False) -> None:
-        """The event, and the outcome metrics, ride on RQ's own pipeline."""
-        event = events.of_rq_job(self, retried=retried)
-        events.publish(pipeline, event)
-        ran = (self.ended_at - self.started_at).total_seconds() if self.started_at and self.ended_at else None
-        record_job_outcome(pipeline, declared_name(event.task, self.func_name), outcome, ran)
-
-
-class GqlJobsWorker(Worker):
-    """RQ's fork worker with our heartbeat and maintenance timing (see `worker_class_for`).
-
-    RQ declares a running job abandoned when its heartbeat is `job_monitoring_interval + 60` s
-    late, and sweeps for such jobs every `maintenance_interval` (600 s by default). A SIGKILLed
-    worker's job is therefore failed (or retried, per its retry policy) by another worker within
-    heartbeat interval + heartbeat grace + maintenance interval: 10 + 60 + 60 = 130 s with our
-    defaults, all three being settings.
-    """
-
-    heartbeat_grace = 60
-    sweep_interval = 60
-    heartbeat_interval = 10
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("job_class", EventedJob)
-        kwargs.setdefault("serializer", SERIALIZER)
-        super().__init__(*args, **kwargs)
-        self.maintenance_interval = self.sweep_interval
-        self.job_monitoring_interval = self.heartbeat_interval
-
-    @property
-    def dequeue_timeout(self) -> int:
-        """Wake from an idle BLPOP at least every sweep interval: RQ sweeps only between waits."""
-        return max(1, min(self.worker_ttl - 15, self.sweep_interval))
-
-    def get_heartbeat_ttl(self, job: Job) -> int:
-        interval = self.job_monitoring_interval
-        if job.timeout and job.timeout > 0:
-            interval = int(min(job.timeout - self.current_job_working_time, interval))
-        return int(interval) + self.heartbeat_grace
-
-    def teardown(self) -> None:
-        """RQ's teardown, waiting only briefly for a Redis that is away: a warm shutdown stays short."""
-        with redis_deadline(TEARDOWN_WAIT):
-            super().teardown()  # type: ignore[no-untyped-call]
-
-    def stop_scheduler(self) -> None:
-        """Stop the scheduler process like RQ, but kill it if it does not stop in time.
-
-        RQ joins it without a timeout; a scheduler waiting for a Redis master would hold up the
-        shutdown. Its lock then expires by itself (RQ re-acquires expired locks).
-        """
-        _stop_scheduler(self)
-
-
-def worker_class_for(settings: Settings) -> type[GqlJobsWorker]:
-    """A worker class carrying the settings (RQ's pool builds workers from a class alone)."""
-    return type(
-        "ConfiguredGqlJobsWorker",
-        (GqlJobsWorker,),
-        {
-            "heartbeat_grace": settings.worker_heartbeat_grace,
-            "sweep_interval": settings.worker_maintenance_interval,
-            "heartbeat_interval": settings.worker_heartbeat_interval,
-        },
-    )
 
 
 def run_worker(
@@ -193,7 +93,7 @@ def _supervise(
             return True
         if worker is not None:
             _release(worker)
-            if worker._shutdown_requested_date is not None:  # set by RQ on SIGTERM/SIGINT
+            if rq_adapter.shutdown_requested(worker):  # SIGTERM/SIGINT
                 return True
         if burst:
             return not failed
@@ -218,7 +118,7 @@ def _release(worker: Worker) -> None:
     each outage would leave a zombie (or a stray job) behind.
     """
     _stop_horse(worker)
-    _stop_scheduler(worker)
+    stop_scheduler_process(worker)
     thread = worker.pubsub_thread
     if thread is not None:
         thread.stop()
@@ -233,16 +133,3 @@ def _stop_horse(worker: Worker) -> None:
         log.warning("worker %s quit during a job; killing its work horse %s", worker.name, worker.horse_pid)
         worker.kill_horse(signal.SIGKILL)  # its whole process group; a horse already gone is fine
         worker.wait_for_horse()
-
-
-def _stop_scheduler(worker: Worker) -> None:
-    """Stop (or just reap, if it already died) the worker's scheduler process, waiting briefly."""
-    process = worker.scheduler._process if worker.scheduler else None
-    if process is None or not process.pid or not process.is_alive():  # `is_alive` reaps a dead one
-        return
-    os.kill(process.pid, signal.SIGTERM)
-    process.join(TEARDOWN_WAIT)
-    if process.is_alive():
-        log.warning("scheduler process %s did not stop in time; killing it", process.pid)
-        process.kill()
-        process.join()
