@@ -11,7 +11,7 @@ simply "not found". Every method is synchronous (RQ is), so async callers hand i
 (`gql_jobs.concurrency.run_sync`), except the hot ones, which also come as `*_async` coroutines.
 A Redis connection failure surfaces as `ServiceUnavailableError`; a submission's writes are
 MULTI/EXEC, so each job is stored whole or not at all, and one whose write was sent before Redis
-failed is answered `SubmissionOutcomeUnknownError` (see `enqueue`), never "nothing written".
+failed is answered `SubmissionOutcomeUnknownError` (see `store.writes`), never "nothing written".
 """
 
 from __future__ import annotations
@@ -177,7 +177,7 @@ class JobService:
         """Validate each request; enqueue the valid ones together (one MULTI/EXEC round trip).
 
         Returns one outcome per request, in order: the job, or the error that kept it out. Jobs
-        with dependencies or idempotency keys cost round trips of their own (see `enqueue`), and
+        with dependencies or idempotency keys cost round trips of their own (see `store.writes`), and
         a batch naming a queue this process has not seen costs one more (see `queue_quota`).
         """
         batch = self._prepare(caller, requests)
