@@ -65,3 +65,12 @@ MAX_RESTART_PAUSE = 30.0
 #: A stopping worker's last writes (its death, its scheduler's locks) wait this long at most for
 #: Redis (with Sentinel, a worker otherwise waits up to `sentinel_failover_wait` for a master).
 TEARDOWN_WAIT = 3.0
+
+#: How long `JobService.cancel` waits for a worker to confirm it stopped a running job.
+STOP_CONFIRM_SECONDS = 3.0
+#: How many not-yet-final jobs seen in events the poller keeps following for event watchers.
+MAX_TRACKED_JOBS = 10_000
+#: Attempts at an idempotent submission before giving up (each lost race costs one).
+MAX_WATCH_ATTEMPTS = 20
+#: Pause before subscribing again after the subscription failed.
+RECONNECT_DELAY_SECONDS = 1.0

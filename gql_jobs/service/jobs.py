@@ -27,7 +27,7 @@ from typing import ParamSpec, TypeVar
 from gql_jobs import metrics
 from gql_jobs.auth import SYSTEM, Principal, Scope, owner_of
 from gql_jobs.concurrency import ReadSlots, run_sync, run_sync_operator
-from gql_jobs.constants import SCAN_BUDGET
+from gql_jobs.constants import SCAN_BUDGET, STOP_CONFIRM_SECONDS
 from gql_jobs.domain import (
     JobFilter,
     JobRecord,
@@ -68,8 +68,6 @@ T = TypeVar("T")
 
 CANCELABLE = frozenset({JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED})
 REQUEUEABLE = frozenset({JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED})
-#: How long `cancel` waits for a worker to confirm it stopped a running job.
-STOP_CONFIRM_SECONDS = 3.0
 
 __all__ = ["JobService", "Submitted"]
 

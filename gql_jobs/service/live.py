@@ -31,6 +31,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from gql_jobs.auth import SYSTEM, Principal
+from gql_jobs.constants import MAX_TRACKED_JOBS
 from gql_jobs.domain import EventKind, JobEvent, JobFilter, JobRecord
 from gql_jobs.errors import GqlJobsError, TooManySubscriptionsError
 from gql_jobs.service.jobs import JobService
@@ -45,9 +46,6 @@ from gql_jobs.store.reads import iso_now
 __all__ = ["Inbox", "LiveUpdates", "Update", "fingerprint"]
 
 log = logging.getLogger(__name__)
-
-#: How many not-yet-final jobs seen in events the poller keeps following for event watchers.
-MAX_TRACKED_JOBS = 10_000
 
 
 class LiveUpdates:

@@ -22,15 +22,12 @@ from redis.asyncio.client import Pipeline as AsyncPipeline
 from redis.client import Pipeline
 from rq.job import Job
 
-from gql_jobs.constants import EVENTS_CHANNEL, META_TAGS, META_TASK
+from gql_jobs.constants import EVENTS_CHANNEL, META_TAGS, META_TASK, RECONNECT_DELAY_SECONDS
 from gql_jobs.domain import EventKind, JobEvent, JobRecord
 from gql_jobs.store.guard import REDIS_ERRORS
 from gql_jobs.store.reads import iso_now
 
 log = logging.getLogger(__name__)
-
-#: Pause before subscribing again after the subscription failed.
-RECONNECT_DELAY_SECONDS = 1.0
 
 
 def _as_json(event: JobEvent) -> dict[str, Any]:

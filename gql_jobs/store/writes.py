@@ -38,7 +38,7 @@ from rq.job import Job, Retry
 
 from gql_jobs.auth import ANONYMOUS
 from gql_jobs.concurrency import run_sync
-from gql_jobs.constants import IDEMPOTENCY_PREFIX
+from gql_jobs.constants import IDEMPOTENCY_PREFIX, MAX_WATCH_ATTEMPTS
 from gql_jobs.domain import JobRecord, Outcome, PreparedJob, Submitted
 from gql_jobs.errors import (
     NOT_ATTEMPTED,
@@ -58,8 +58,6 @@ from gql_jobs.store.rq_format import SERIALIZER
 
 log = logging.getLogger(__name__)
 
-#: Attempts at an idempotent submission before giving up (each lost race costs one).
-MAX_WATCH_ATTEMPTS = 20
 #: Why a job was not written when Redis refused it.
 REFUSED = "The job store (Redis) refused the write (out of memory, or read-only); nothing was written"
 #: Why a write's outcome is unknown when replicas did not confirm it.
