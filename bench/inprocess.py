@@ -28,12 +28,11 @@ from bench.stack import Stack
 from bench.tasks import TASK_MODULES
 from gql_jobs.app import create_app
 from gql_jobs.auth import Principal, owner_of
-from gql_jobs.domain import SubmitRequest
-from gql_jobs.enqueue import Submitted
-from gql_jobs.rq_format import new_record
-from gql_jobs.service import JobService
+from gql_jobs.domain import SubmitRequest, Submitted
+from gql_jobs.service.jobs import JobService
+from gql_jobs.service.submission import prepare
 from gql_jobs.settings import Settings
-from gql_jobs.submission import prepare
+from gql_jobs.store.rq_format import new_record
 
 DEFAULT_OPS = ("gql_floor", "rest_status", "gql_job", "rest_submit", "gql_submit", "gql_submit_batch")
 Request = tuple[str, str, bytes]

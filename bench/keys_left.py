@@ -23,8 +23,8 @@ from rq import SimpleWorker
 
 from gql_jobs.app import create_app
 from gql_jobs.settings import Settings
-from gql_jobs.snapshots import SERIALIZER
-from gql_jobs.worker import EventedJob
+from gql_jobs.store.rq_format import SERIALIZER
+from gql_jobs.worker.job import EventedJob
 from tests.redis_server import RedisServer
 
 SUBMIT_MANY = "mutation($inputs: [SubmitJobInput!]!) { submitJobs(inputs: $inputs) { __typename } }"

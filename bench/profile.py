@@ -37,7 +37,7 @@ def py_spy() -> str:
 #: Frames of the server's plumbing, on nearly every stack: left out of the inclusive list.
 PLUMBING: tuple[str, ...] = ("<frozen runpy>", "uvicorn/", "asyncio/", "starlette/", "fastapi/", "anyio/")
 PLUMBING += ("threading.py", "contextlib.py", "gql_jobs/__main__.py", "gql_jobs/cli.py")
-PLUMBING += ("gql_jobs/observability.py", "gql_jobs/limits.py")
+PLUMBING += ("gql_jobs/web/requests.py", "gql_jobs/web/limits.py")
 
 
 def hottest(collapsed: Path, top: int) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:

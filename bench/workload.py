@@ -104,7 +104,7 @@ def raw_rq(url: str, batch: int, duration: float, max_jobs: int) -> dict[str, An
 
 def bench_service(url: str) -> Any:
     """A `JobService` like the API's (our task modules, default settings) on a plain client."""
-    from gql_jobs.service import JobService  # noqa: PLC0415 (heavy; only the children need it)
+    from gql_jobs.service.jobs import JobService  # noqa: PLC0415 (heavy; only the children need it)
     from gql_jobs.settings import Settings  # noqa: PLC0415
     from gql_jobs.tasks import TaskRegistry, task_modules  # noqa: PLC0415
 
@@ -146,7 +146,7 @@ def drain(url: str, evented: bool) -> int:
     """Run queued jobs to completion in this process (burst); returns how many this worker ran."""
     job_class: type[Job] = Job
     if evented:
-        from gql_jobs.worker import EventedJob  # noqa: PLC0415
+        from gql_jobs.worker.job import EventedJob  # noqa: PLC0415
 
         job_class = EventedJob
     connection = redis.Redis.from_url(url)

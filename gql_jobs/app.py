@@ -2,6 +2,10 @@
 
 `create_app(settings)` builds everything from the settings it is given (tests pass their own);
 `gql-jobs serve` and uvicorn's `--factory` call it with settings read from the environment.
+
+This is the composition root: the one module above the store that builds Redis clients
+(`gql_jobs.store.connections`) and hands them to the service; the web and GraphQL floors above
+it never see them.
 """
 
 from __future__ import annotations
@@ -13,18 +17,20 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from gql_jobs import __version__, health, rest
+from gql_jobs import __version__
 from gql_jobs.auth import KeyStore
 from gql_jobs.concurrency import size_request_pool
-from gql_jobs.connections import api_async_redis, api_redis, close_async, pubsub_redis
-from gql_jobs.ide import install as install_browser_ui
-from gql_jobs.limits import BodyReadTimeout, BodySizeLimit
-from gql_jobs.live import LiveUpdates
-from gql_jobs.observability import RequestContext
-from gql_jobs.server import HEADER_TIMEOUT_STATE
-from gql_jobs.service import JobService
+from gql_jobs.errors import RedisNotConfiguredError
+from gql_jobs.service.jobs import JobService
+from gql_jobs.service.live import LiveUpdates
 from gql_jobs.settings import Settings, load_settings
+from gql_jobs.store.connections import api_async_redis, api_redis, close_async, describe, pubsub_redis
 from gql_jobs.tasks import TaskRegistry, task_modules
+from gql_jobs.web import health, rest
+from gql_jobs.web.ide import install as install_browser_ui
+from gql_jobs.web.limits import BodyReadTimeout, BodySizeLimit
+from gql_jobs.web.requests import RequestContext
+from gql_jobs.web.server import HEADER_TIMEOUT_STATE
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +41,17 @@ BODY_OVERHEAD_BYTES = 1 << 20
 def build_service(settings: Settings) -> JobService:
     registry = TaskRegistry.from_modules(task_modules(settings.tasks, settings.builtin_tasks))
     return JobService(api_redis(settings), registry, settings, api_async_redis(settings))
+
+
+def redis_problem(settings: Settings) -> str | None:
+    """Why the API cannot work with the configured Redis (`None`: it answers a PING)."""
+    try:
+        api_redis(settings).ping()
+    except RedisNotConfiguredError as exc:
+        return str(exc)
+    except Exception as exc:
+        return f"cannot reach Redis at {describe(settings)}: {exc}"
+    return None
 
 
 def create_app(settings: Settings | None = None, service: JobService | None = None) -> FastAPI:

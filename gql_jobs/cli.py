@@ -66,21 +66,18 @@ def _parser() -> argparse.ArgumentParser:
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn  # noqa: PLC0415
 
-    from gql_jobs.connections import RedisNotConfiguredError, api_redis, describe  # noqa: PLC0415
     from gql_jobs.observability import logging_config  # noqa: PLC0415
-    from gql_jobs.server import GuardedHttpToolsProtocol  # noqa: PLC0415
+    from gql_jobs.web.server import GuardedHttpToolsProtocol  # noqa: PLC0415
 
     production_defaults()
     if args.workers > 1:
         multiprocess_metrics_dir()
 
-    try:
-        api_redis(settings).ping()
-    except RedisNotConfiguredError as exc:
-        print(f"gql-jobs serve: {exc}", file=sys.stderr)
-        return 2
-    except Exception as exc:
-        print(f"gql-jobs serve: cannot reach Redis at {describe(settings)}: {exc}", file=sys.stderr)
+    from gql_jobs.app import redis_problem  # noqa: PLC0415 (after the metrics directory is set)
+
+    problem = redis_problem(settings)
+    if problem is not None:
+        print(f"gql-jobs serve: {problem}", file=sys.stderr)
         return 2
     uvicorn.run(
         "gql_jobs.app:app_from_env",
@@ -111,11 +108,11 @@ def multiprocess_metrics_dir() -> None:
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
-    from gql_jobs.connections import RedisNotConfiguredError  # noqa: PLC0415
+    from gql_jobs.errors import RedisNotConfiguredError  # noqa: PLC0415
     from gql_jobs.observability import configure_logging  # noqa: PLC0415
 
     configure_logging(settings.log_format, args.log_level)
-    from gql_jobs.worker import run_worker  # noqa: PLC0415
+    from gql_jobs.worker.supervisor import run_worker  # noqa: PLC0415
 
     try:
         clean = run_worker(

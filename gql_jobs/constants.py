@@ -1,10 +1,15 @@
 """Names and limits shared across modules: every Redis key we own is spelled here.
 
-RQ owns its own keys (`rq:job:<id>`, `rq:queue:<name>`, registries, `rq:results:<id>`); we only add
-the listing indexes below, all under one prefix so they are easy to find and to drop.
+RQ owns its own keys (`rq:job:<id>`, `rq:queue:<name>`, registries, `rq:results:<id>`): their names
+are taken from RQ's classes in `gql_jobs.store.keys` (this module imports no RQ, so every floor may
+use it). We only add the keys below, all under one prefix so they are easy to find and to drop.
 """
 
 from __future__ import annotations
+
+#: The RQ serializer of every job we write and read, and of our workers (`rq worker -S json`):
+#: RQ's alias for `rq.serializers.JSONSerializer` (resolved in `gql_jobs.store.rq_format`).
+SERIALIZER_NAME = "json"
 
 #: Job ids we create: the lesson's `JOB-<uuid4>` form.
 JOB_ID_PREFIX = "JOB-"
@@ -17,13 +22,16 @@ NAME_PATTERN = r"[A-Za-z0-9_.:-]{1,64}"
 LESSON_TAGS = ("api", "v1")
 
 KEY_PREFIX = "gql_jobs:"
-#: Streams of job ids in submission order (`gql_jobs.index`). Before 0.2 the index was sorted
+#: Streams of job ids in submission order (`gql_jobs.store.index`). Before 0.2 the index was sorted
 #: sets under `gql_jobs:index:*`, which nothing reads any more.
 INDEX_ALL = KEY_PREFIX + "listing:all"
 INDEX_BY_QUEUE = KEY_PREFIX + "listing:queue:"
 INDEX_BY_TASK = KEY_PREFIX + "listing:task:"
 INDEX_BY_TAG = KEY_PREFIX + "listing:tag:"
 INDEX_BY_OWNER = KEY_PREFIX + "listing:owner:"
+#: How many index entries one page may examine when criteria must be checked on the jobs (also how
+#: many of a tenant's newest jobs `queues` and `workers` look at to find its queues).
+SCAN_BUDGET = 2000
 #: `<prefix><principal>:<client's key>` -> `<request fingerprint>|<job id>`, for `idempotency_ttl`.
 IDEMPOTENCY_PREFIX = KEY_PREFIX + "idempotency:"
 #: Token buckets of the per-principal submission rate limit.
@@ -39,5 +47,30 @@ META_TASK = "task_name"
 META_TAGS = "tags"
 META_PROGRESS = "progress"
 
-#: Pub/sub channel of job events (see `gql_jobs.events`).
+#: Pub/sub channel of job events (see `gql_jobs.store.events`).
 EVENTS_CHANNEL = KEY_PREFIX + "events"
+
+#: The job figures of `/metrics` kept in Redis (`gql_jobs.store.figures`), and how long they outlive
+#: the last job outcome.
+JOB_OUTCOMES_KEY = KEY_PREFIX + "metrics:job_outcomes"
+JOB_DURATIONS_KEY = KEY_PREFIX + "metrics:job_durations"
+METRICS_TTL = 7 * 86400
+#: Upper bounds (seconds) of the job duration histogram's buckets.
+DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0)
+#: The metric label value of everything outside the bounds (not a valid task or queue name).
+OTHER = "(other)"
+
+#: Longest pause between restarts of a worker that keeps losing Redis.
+MAX_RESTART_PAUSE = 30.0
+#: A stopping worker's last writes (its death, its scheduler's locks) wait this long at most for
+#: Redis (with Sentinel, a worker otherwise waits up to `sentinel_failover_wait` for a master).
+TEARDOWN_WAIT = 3.0
+
+#: How long `JobService.cancel` waits for a worker to confirm it stopped a running job.
+STOP_CONFIRM_SECONDS = 3.0
+#: How many not-yet-final jobs seen in events the poller keeps following for event watchers.
+MAX_TRACKED_JOBS = 10_000
+#: Attempts at an idempotent submission before giving up (each lost race costs one).
+MAX_WATCH_ATTEMPTS = 20
+#: Pause before subscribing again after the subscription failed.
+RECONNECT_DELAY_SECONDS = 1.0

@@ -19,9 +19,9 @@ from types import FrameType
 
 import uvicorn
 
-from gql_jobs.connections import describe
-from gql_jobs.server import GuardedHttpToolsProtocol
 from gql_jobs.settings import Settings
+from gql_jobs.store.connections import describe
+from gql_jobs.web.server import GuardedHttpToolsProtocol
 
 
 def free_port() -> int:

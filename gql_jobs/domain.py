@@ -1,7 +1,7 @@
 """Plain data the job service takes and returns: no RQ, no HTTP, no GraphQL.
 
-Transports convert these at their edge (`rest.py`, `graphql/`); the service builds them from RQ
-jobs in `snapshots.py`.
+Transports convert these at their edge (`web/rest.py`, `graphql/`); the store builds them from RQ
+jobs (`store/reads.py`) and takes `PreparedJob`s, the requests the service has checked, to write.
 """
 
 from __future__ import annotations
@@ -9,7 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+from gql_jobs.errors import GqlJobsError
+
+if TYPE_CHECKING:
+    from gql_jobs.tasks import TaskSpec
 
 
 class JobStatus(StrEnum):
@@ -221,3 +226,39 @@ class JobEvent:
             and (job_filter.task is None or self.task == job_filter.task)
             and (job_filter.tag is None or job_filter.tag in self.tags)
         )
+
+
+@dataclass(frozen=True)
+class PreparedJob:
+    """A request that passed every check, with the id, metadata and options RQ will store."""
+
+    job_id: str
+    spec: TaskSpec
+    queue: str
+    payload: Any
+    meta: dict[str, Any]
+    description: str
+    timeout: int
+    result_ttl: int
+    failure_ttl: int
+    retry_max: int
+    retry_intervals: tuple[int, ...]
+    run_at: datetime | None
+    depends_on: tuple[str, ...]
+    at_front: bool
+    submitted_at: datetime
+    owner: str | None  # `auth.owner_of` the submitter
+    idempotency_key: str | None
+    fingerprint: str | None  # only with an idempotency key: hashing every request is hot-path work
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """A submission's outcome: the job, and whether it is an earlier one returned again."""
+
+    record: JobRecord
+    deduplicated: bool = False
+
+
+#: What became of one job of a batch.
+Outcome: TypeAlias = Submitted | GqlJobsError

@@ -22,6 +22,45 @@ GqlJobsError
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    """Every `extensions.code` the API answers with, in one place (both GraphQL transports, HTTP
+    and WebSocket, take theirs from here; `tests/test_architecture.py` checks none is spelled
+    elsewhere). REST answers with HTTP statuses and the lesson's `{"detail": ...}` bodies instead.
+    """
+
+    # Failures of the service (`gql_jobs.graphql.errors` maps each `GqlJobsError` to one).
+    BAD_USER_INPUT = "BAD_USER_INPUT"
+    BATCH_TOO_LARGE = "BATCH_TOO_LARGE"
+    SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    FORBIDDEN = "FORBIDDEN"
+    TOO_MANY_SUBSCRIPTIONS = "TOO_MANY_SUBSCRIPTIONS"
+    CONCURRENCY_LIMITED = "CONCURRENCY_LIMITED"
+    # A followed job.
+    NOT_FOUND = "NOT_FOUND"
+    JOB_DELETED = "JOB_DELETED"
+    # Documents refused before they run (`gql_jobs.graphql.documents`).
+    GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
+    GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+    DOCUMENT_TOO_LARGE = "DOCUMENT_TOO_LARGE"
+    QUERY_TOO_DEEP = "QUERY_TOO_DEEP"
+    TOO_MANY_ALIASES = "TOO_MANY_ALIASES"
+    QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
+    # Requests refused before GraphQL runs (`gql_jobs.graphql.router`).
+    BAD_REQUEST = "BAD_REQUEST"
+    METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+    JSON_TOO_DEEP = "JSON_TOO_DEEP"
+    ALREADY_INITIALISED = "ALREADY_INITIALISED"
+    TOO_MANY_CONNECTIONS = "TOO_MANY_CONNECTIONS"
+
+
+class RedisNotConfiguredError(RuntimeError):
+    """Neither `REDIS_URL` nor Sentinel is configured, and nothing provided an embedded Redis.
+
+    A configuration error found at start-up (not a `GqlJobsError`: no client ever sees it)."""
 
 
 class GqlJobsError(Exception):

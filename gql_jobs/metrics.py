@@ -1,4 +1,4 @@
-"""Prometheus metrics: per API process (multi-process safe) plus global job figures read from Redis.
+"""Prometheus metrics: per API process (multi-process safe) plus global job figures kept in Redis.
 
 Two kinds, deliberately:
 
@@ -7,8 +7,9 @@ Two kinds, deliberately:
   processes; `gql-jobs serve` sets one up) and `/metrics` sums every process.
 * Job outcomes and durations happen in workers, possibly on other machines. The worker adds them to
   small Redis hashes in the same pipeline RQ already sends (no extra round trip), and `/metrics`
-  reads them, with queue depths per status, at scrape time. They are global: every API instance
-  reports the same totals, so aggregate them with `max`, not `sum`.
+  reads them, with queue depths per status, at scrape time (`gql_jobs.store.figures` reads and
+  writes them; this module only makes metric families of them, and speaks no Redis). They are
+  global: every API instance reports the same totals, so aggregate them with `max`, not `sum`.
 
 Every label's values are bounded by configuration, never by what clients send (issue #13): tasks
 by the task registry, queues by the allow-list or `max_queues`, GraphQL operations by the schema's
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,20 +36,9 @@ from prometheus_client import (
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
-from redis import Redis
-from redis.client import Pipeline
 
-from gql_jobs import inventory
-from gql_jobs.constants import KEY_PREFIX
+from gql_jobs.constants import DURATION_BUCKETS, OTHER
 from gql_jobs.domain import JobStatus
-
-JOB_OUTCOMES_KEY = KEY_PREFIX + "metrics:job_outcomes"
-JOB_DURATIONS_KEY = KEY_PREFIX + "metrics:job_durations"
-#: Seconds the job figures in Redis outlive the last job outcome.
-METRICS_TTL = 7 * 86400
-#: The label value of everything outside the bounds (not a valid task or queue name).
-OTHER = "(other)"
-DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0)
 
 REQUESTS = Counter("gql_jobs_requests_total", "API requests handled.", ["transport", "operation", "outcome"])
 REQUEST_SECONDS = Histogram(
@@ -67,19 +57,14 @@ def count_submitted(tasks: Iterable[str]) -> None:
         JOBS_SUBMITTED.labels(task).inc()
 
 
-def record_job_outcome(pipe: Pipeline, task: str | None, outcome: str, seconds: float | None) -> None:
-    """Called by the worker inside its own pipeline: counts and a duration histogram, per task.
+@dataclass(frozen=True)
+class JobFigures:
+    """What `/metrics` reads from Redis at scrape time (`gql_jobs.store.figures.read`): the raw
+    outcome and duration hashes, and the jobs per status of each queue."""
 
-    `task` is a task declared in the worker (`tasks.declared_name`), or `None` for any other job:
-    the hashes hold a field per task and outcome, so what a stored job says must not name one."""
-    label = f"{task or OTHER}|{outcome}"
-    pipe.hincrby(JOB_OUTCOMES_KEY, label, 1)
-    pipe.expire(JOB_OUTCOMES_KEY, METRICS_TTL)
-    if seconds is not None:
-        bucket = next((str(b) for b in DURATION_BUCKETS if seconds <= b), "+Inf")
-        pipe.hincrby(JOB_DURATIONS_KEY, f"{label}|{bucket}", 1)
-        pipe.hincrbyfloat(JOB_DURATIONS_KEY, f"{label}|sum", seconds)
-        pipe.expire(JOB_DURATIONS_KEY, METRICS_TTL)
+    outcomes: dict[bytes, bytes]
+    durations: dict[bytes, bytes]
+    depths: dict[str, dict[JobStatus, int]]
 
 
 @dataclass(frozen=True)
@@ -105,21 +90,16 @@ class LabelBounds:
         return {name: name if name in shown else OTHER for name in names}
 
 
-class RedisFiguresCollector(Collector):
-    """Job outcomes, durations and queue depths, read from Redis at scrape time (2 round trips)."""
+class JobFiguresCollector(Collector):
+    """Job outcomes, durations and queue depths, read at scrape time by `read` (from Redis)."""
 
-    def __init__(self, connection: Redis, bounds: LabelBounds) -> None:
-        self.connection = connection
+    def __init__(self, read: Callable[[], JobFigures], bounds: LabelBounds) -> None:
+        self.read = read
         self.bounds = bounds
 
     def collect(self) -> Iterator[Any]:
         try:
-            with self.connection.pipeline(transaction=False) as pipe:
-                pipe.hgetall(JOB_OUTCOMES_KEY)
-                pipe.hgetall(JOB_DURATIONS_KEY)
-                outcomes, durations = pipe.execute()
-            names = inventory.queue_names(self.connection)
-            depths = inventory.status_counts(self.connection, names)
+            figures = self.read()
         except Exception:
             up = GaugeMetricFamily("gql_jobs_redis_up", "Whether Redis answered this scrape.")
             up.add_metric([], 0)
@@ -128,9 +108,9 @@ class RedisFiguresCollector(Collector):
         up = GaugeMetricFamily("gql_jobs_redis_up", "Whether Redis answered this scrape.")
         up.add_metric([], 1)
         yield up
-        yield _outcome_family(outcomes, self.bounds)
-        yield _duration_family(durations, self.bounds)
-        yield _depth_family(depths, self.bounds)
+        yield _outcome_family(figures.outcomes, self.bounds)
+        yield _duration_family(figures.durations, self.bounds)
+        yield _depth_family(figures.depths, self.bounds)
 
 
 def _outcome_family(raw: dict[bytes, bytes], bounds: LabelBounds) -> CounterMetricFamily:
@@ -179,15 +159,15 @@ def _depth_family(depths: dict[str, dict[JobStatus, int]], bounds: LabelBounds) 
     return family
 
 
-def render(connection: Redis, bounds: LabelBounds) -> tuple[bytes, str]:
-    """The exposition text of `/metrics`."""
+def render(read_figures: Callable[[], JobFigures], bounds: LabelBounds) -> tuple[bytes, str]:
+    """The exposition text of `/metrics` (`read_figures` reads the global figures)."""
     registry = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     else:
         for collector in (REQUESTS, REQUEST_SECONDS, JOBS_SUBMITTED):
             registry.register(collector)
-    registry.register(RedisFiguresCollector(connection, bounds))
+    registry.register(JobFiguresCollector(read_figures, bounds))
     return generate_latest(registry), CONTENT_TYPE_LATEST
 
 

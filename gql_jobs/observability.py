@@ -1,8 +1,8 @@
-"""Request ids, structured logs and request metrics: the operator's view of the API.
+"""Structured logs, for the API and workers alike, carrying the request id of what they log about.
 
-Every HTTP request gets an id (the client's `X-Request-ID` if it sent a sane one, else 128 random
-bits in hex), echoed in the response and attached to every log record written while it is handled.
-Logs are JSON lines (python-json-logger) unless `GQL_JOBS_LOG_FORMAT=text`.
+`REQUEST_ID` holds the id of the HTTP request being handled (set by `gql_jobs.web.requests`), and
+every log record written meanwhile carries it. Logs are JSON lines (python-json-logger) unless
+`GQL_JOBS_LOG_FORMAT=text`.
 
 Log records carry what clients wrote (a job's description, a request path), so the text format
 escapes control characters (`TextFormatter`): one record is one line, and a description holding
@@ -14,16 +14,10 @@ from __future__ import annotations
 import contextvars
 import logging
 import logging.config
-import os
 import re
 from typing import Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from gql_jobs.metrics import Stopwatch, observe_request
-
 REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
-_SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 #: C0 and C1 controls, DEL, and the Unicode line and paragraph separators.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -99,53 +93,3 @@ def logging_config(log_format: str, level: str = "INFO") -> dict[str, Any]:
 
 def configure_logging(log_format: str, level: str = "INFO") -> None:
     logging.config.dictConfig(logging_config(log_format, level))
-
-
-class RequestContext:
-    """ASGI middleware: request id in, request id out, and REST request metrics.
-
-    GraphQL operations are measured by `graphql.schema.OperationMetrics`, which knows the operation.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        request_id = _offered_id(scope) or os.urandom(16).hex()
-        token = REQUEST_ID.set(request_id)
-        watch = Stopwatch()
-        status = 500
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            REQUEST_ID.reset(token)
-            route = scope.get("route")
-            path = getattr(route, "path", None)
-            if path is not None and not path.startswith("/graphql"):
-                observe_request("rest", path, _outcome(status), watch.elapsed)
-
-
-def _offered_id(scope: Scope) -> str | None:
-    """The client's `X-Request-ID`, if it sent a sane one."""
-    for name, value in scope.get("headers") or ():
-        if name == b"x-request-id":
-            offered = value.decode("latin-1")
-            return offered if _SANE_ID.fullmatch(offered) else None
-    return None
-
-
-def _outcome(status: int) -> str:
-    if status < 400:
-        return "ok"
-    return "client_error" if status < 500 else "server_error"

@@ -24,11 +24,11 @@ from fastapi.testclient import TestClient
 from rq import SimpleWorker
 
 from gql_jobs.app import create_app
-from gql_jobs.service import JobService
+from gql_jobs.service.jobs import JobService
 from gql_jobs.settings import Settings
-from gql_jobs.snapshots import SERIALIZER
+from gql_jobs.store.rq_format import SERIALIZER
 from gql_jobs.tasks import TaskRegistry, task_modules
-from gql_jobs.worker import EventedJob
+from gql_jobs.worker.job import EventedJob
 from tests.redis_server import RedisServer, redis_server_binary
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -21,10 +21,10 @@ from redis.connection import Connection
 
 from gql_jobs.app import build_service, create_app
 from gql_jobs.auth import ANONYMOUS as ADMIN
-from gql_jobs.connections import api_async_redis
 from gql_jobs.domain import JobFilter, JobStatus, PageRequest, RetryPolicy, SubmitRequest
 from gql_jobs.errors import NOT_ATTEMPTED, UNAVAILABLE, ServiceUnavailableError
-from gql_jobs.service import JobService
+from gql_jobs.service.jobs import JobService
+from gql_jobs.store.connections import api_async_redis
 from tests.conftest import ROOT, make_settings, redis_test_url, subprocess_env, wait_for
 from tests.redis_server import RedisServer
 

@@ -11,7 +11,7 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from gql_jobs.service import JobService
+from gql_jobs.service.jobs import JobService
 from tests.graphql_helpers import client_with, data, gql, job, submit, top_level_error
 
 pytestmark = pytest.mark.integration

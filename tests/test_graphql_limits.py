@@ -29,12 +29,12 @@ from starlette.websockets import WebSocketDisconnect
 from websockets.sync.client import connect
 
 from gql_jobs.app import create_app
+from gql_jobs.constants import SCAN_BUDGET
 from gql_jobs.graphql import documents
 from gql_jobs.graphql.documents import VALIDATION_BUDGET, DocumentChecker
 from gql_jobs.graphql.measure import Pricing, measure
 from gql_jobs.graphql.router import MAX_JSON_DEPTH, JobsGraphQL
 from gql_jobs.graphql.schema import GuardedSchema
-from gql_jobs.listing import SCAN_BUDGET
 from gql_jobs.settings import Settings
 from tests.auth_helpers import api_keys_setting, bearer
 from tests.conftest import make_settings, wait_for
@@ -302,7 +302,7 @@ def test_a_filter_that_the_tenant_index_cannot_serve_costs_a_tenant_a_scan(redis
 
 def shipped_documents() -> Iterator[tuple[str, str]]:
     """The documents the console sends (console.js) and the README shows."""
-    script = (ROOT / "gql_jobs/static/console/console.js").read_text(encoding="utf-8")
+    script = (ROOT / "gql_jobs/web/static/console/console.js").read_text(encoding="utf-8")
     constants = dict(re.findall(r'^const ([A-Z]+) = [`"](.*?)[`"];$', script, re.MULTILINE | re.DOTALL))
     for name in ("META", "LIST", "EVENTS", "SUBMIT"):
         yield f"console {name}", constants[name].replace("${JOB}", constants["JOB"])

@@ -13,13 +13,13 @@ import redis
 from fastapi.testclient import TestClient
 from redis.connection import Connection
 
-from gql_jobs import index
 from gql_jobs.auth import ANONYMOUS
-from gql_jobs.constants import INDEX_ALL
+from gql_jobs.constants import INDEX_ALL, SCAN_BUDGET
 from gql_jobs.domain import SubmitRequest
 from gql_jobs.errors import GqlJobsError
-from gql_jobs.listing import SCAN_BUDGET, SCAN_CHUNK
-from gql_jobs.service import JobService
+from gql_jobs.service.jobs import JobService
+from gql_jobs.store import listing
+from gql_jobs.store.listing import SCAN_CHUNK
 from tests.conftest import wait_for
 from tests.graphql_helpers import data, gql, job, submit, top_level_error
 
@@ -174,7 +174,7 @@ def test_jobs_submitted_in_one_batch_are_paged_without_duplicates_or_gaps(
     )
     submitted = [o.record.id for o in outcomes if not isinstance(o, GqlJobsError)]
     expected = list(reversed(submitted))
-    entries = index.newer_than(redis_client, INDEX_ALL, None, 100)
+    entries = listing.newer_than(redis_client, INDEX_ALL, None, 100)
     assert len({entry.position.ms for entry in entries}) < len(entries) == 12  # instants are shared
 
     forward: list[str] = []

@@ -14,9 +14,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from gql_jobs.app import create_app
-from gql_jobs.service import JobService
+from gql_jobs.service.jobs import JobService
 from gql_jobs.settings import Settings
-from gql_jobs.static_assets import STATIC_DIR, TEMPLATES_DIR
+from gql_jobs.web.static_assets import STATIC_DIR, TEMPLATES_DIR
 from tests.conftest import ROOT
 
 VENDOR = STATIC_DIR / "vendor"
@@ -248,7 +248,7 @@ def test_vendored_bundles_need_no_eval_and_no_source_maps() -> None:
 
 def test_package_data_ships_the_static_files_and_templates() -> None:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    patterns = config["tool"]["setuptools"]["package-data"]["gql_jobs"]
+    patterns = config["tool"]["setuptools"]["package-data"]["gql_jobs.web"]
     package = STATIC_DIR.parent
     shipped = {p for pattern in patterns for p in package.glob(pattern) if p.is_file()}
     needed = {p for p in [*STATIC_DIR.rglob("*"), *TEMPLATES_DIR.glob("*")] if p.is_file()}

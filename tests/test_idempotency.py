@@ -11,8 +11,7 @@ from fastapi.testclient import TestClient
 
 from gql_jobs.app import build_service, create_app
 from gql_jobs.auth import ANONYMOUS, Principal, Scope
-from gql_jobs.domain import JobFilter, PageRequest, SubmitRequest
-from gql_jobs.enqueue import Submitted
+from gql_jobs.domain import JobFilter, PageRequest, SubmitRequest, Submitted
 from gql_jobs.errors import IdempotencyConflictError, InvalidRequestError
 from tests.auth_helpers import SUBMIT, Caller, api_keys_setting, bearer
 from tests.conftest import make_settings

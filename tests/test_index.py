@@ -1,26 +1,26 @@
-"""The listing index (`gql_jobs.index`): members, cursors, one command per batch, retention."""
+"""The listing index (`gql_jobs.store.listing`): members, cursors, one command per batch, retention."""
 
 from __future__ import annotations
 
 import pytest
 import redis
 
-from gql_jobs import index
 from gql_jobs.app import build_service
 from gql_jobs.auth import ANONYMOUS
 from gql_jobs.constants import INDEX_ALL, INDEX_BY_QUEUE, INDEX_BY_TAG, INDEX_BY_TASK
 from gql_jobs.domain import JobFilter, PageRequest, SubmitRequest
 from gql_jobs.errors import InvalidCursorError
-from gql_jobs.submission import new_job_id
+from gql_jobs.service.submission import new_job_id
+from gql_jobs.store import listing
 from tests.conftest import make_settings
 
 
 def test_a_member_is_the_16_bytes_of_the_job_ids_uuid() -> None:
     job_id = new_job_id()
-    stored = index.member(job_id)
+    stored = listing.member(job_id)
     assert len(stored) == 16
-    assert index.job_id_of(stored) == job_id
-    assert index.job_id_of(b"some-other-id") == "some-other-id"  # any other value reads as text
+    assert listing.job_id_of(stored) == job_id
+    assert listing.job_id_of(b"some-other-id") == "some-other-id"  # any other value reads as text
 
 
 @pytest.mark.parametrize(
@@ -29,14 +29,14 @@ def test_a_member_is_the_16_bytes_of_the_job_ids_uuid() -> None:
 )
 def test_only_ids_we_mint_are_indexed(foreign: str) -> None:
     with pytest.raises(ValueError, match="not a job id we mint"):
-        index.member(foreign)
+        listing.member(foreign)
 
 
 def test_a_cursor_is_a_stream_position() -> None:
-    position = index.Position(1_795_891_813_518, 42)
-    assert index.Position.decode(position.encode()) == position
-    assert index.Position.parse(b"1795891813518-42") == position
-    assert index.Position(1, 0) < index.Position(1, 1) < index.Position(2, 0)
+    position = listing.Position(1_795_891_813_518, 42)
+    assert listing.Position.decode(position.encode()) == position
+    assert listing.Position.parse(b"1795891813518-42") == position
+    assert listing.Position(1, 0) < listing.Position(1, 1) < listing.Position(2, 0)
 
 
 @pytest.mark.parametrize(
@@ -51,7 +51,7 @@ def test_a_cursor_is_a_stream_position() -> None:
 )
 def test_a_bad_cursor_is_an_invalid_cursor_error(cursor: str) -> None:
     with pytest.raises(InvalidCursorError):
-        index.Position.decode(cursor)
+        listing.Position.decode(cursor)
 
 
 @pytest.mark.integration
@@ -72,7 +72,7 @@ def test_a_batch_writes_each_jobs_entries_with_one_command(redis_client: redis.R
         INDEX_BY_TAG + "a",
         INDEX_BY_TAG + "b",
     ):
-        assert [entry.job_id for entry in index.newer_than(redis_client, key, None, 100)] == ids, key
+        assert [entry.job_id for entry in listing.newer_than(redis_client, key, None, 100)] == ids, key
 
 
 @pytest.mark.integration
@@ -81,7 +81,7 @@ def test_retention_trims_old_entries_as_new_ones_arrive(redis_client: redis.Redi
     keys = (INDEX_ALL, INDEX_BY_QUEUE + "default", INDEX_BY_TASK + "echo")
     for key in keys:  # entries from long ago (stream IDs are milliseconds since 1970): no sleeping
         for ms in range(1, 251):
-            redis_client.xadd(key, {index.FIELD: index.member(new_job_id())}, id=f"{ms}-0")
+            redis_client.xadd(key, {listing.FIELD: listing.member(new_job_id())}, id=f"{ms}-0")
     fresh = service.submit(ANONYMOUS, SubmitRequest(task="echo", payload={})).record
 
     # `MINID ~` drops whole listpack nodes (100 entries each), never the node still being filled.

@@ -21,9 +21,9 @@ from rq import Queue
 
 from gql_jobs.app import build_service, create_app
 from gql_jobs.auth import Principal, Scope
+from gql_jobs.constants import METRICS_TTL
 from gql_jobs.domain import SubmitRequest
 from gql_jobs.errors import ServiceUnavailableError
-from gql_jobs.metrics import METRICS_TTL
 from gql_jobs.settings import Settings
 from tests.auth_helpers import Caller, api_keys_setting, bearer
 from tests.conftest import make_settings

@@ -19,10 +19,10 @@ import redis
 from fastapi.testclient import TestClient
 from starlette.testclient import WebSocketTestSession
 
-from gql_jobs import events
 from gql_jobs.app import create_app
-from gql_jobs.connections import API_CLIENT_NAME, EVENTS_CLIENT_NAME
 from gql_jobs.constants import EVENTS_CHANNEL
+from gql_jobs.store import events
+from gql_jobs.store.connections import API_CLIENT_NAME, EVENTS_CLIENT_NAME
 from tests.conftest import ROOT, make_settings, redis_test_url, subprocess_env, wait_for
 
 pytestmark = pytest.mark.integration

@@ -31,11 +31,10 @@ from websockets.typing import Subprotocol
 from gql_jobs.app import create_app
 from gql_jobs.auth import ANONYMOUS
 from gql_jobs.dev import free_port
-from gql_jobs.domain import SubmitRequest
-from gql_jobs.enqueue import Submitted
-from gql_jobs.live import LiveUpdates
+from gql_jobs.domain import SubmitRequest, Submitted
+from gql_jobs.service.live import LiveUpdates
 from gql_jobs.settings import SettingsError, load_settings
-from gql_jobs.snapshots import SERIALIZER
+from gql_jobs.store.rq_format import SERIALIZER
 from tests.auth_helpers import Caller, api_keys_setting, bearer
 from tests.conftest import make_settings, wait_for
 

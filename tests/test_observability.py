@@ -20,13 +20,13 @@ from graphql import OperationType
 from rq import Queue, SimpleWorker
 
 from gql_jobs.app import create_app
+from gql_jobs.constants import OTHER
 from gql_jobs.dev import free_port
 from gql_jobs.graphql.schema import build_schema
-from gql_jobs.metrics import OTHER
 from gql_jobs.observability import CONTINUATION, RequestIdFilter, logging_config
-from gql_jobs.snapshots import SERIALIZER
+from gql_jobs.store.rq_format import SERIALIZER
 from gql_jobs.tasks import TaskRegistry, task_modules
-from gql_jobs.worker import EventedJob
+from gql_jobs.worker.job import EventedJob
 from tests.conftest import ROOT, make_settings, subprocess_env, wait_for
 
 pytestmark = pytest.mark.integration

@@ -6,10 +6,10 @@ from rq import Queue
 
 from gql_jobs.auth import ANONYMOUS, SYSTEM
 from gql_jobs.domain import JobRecord, JobStatus, SubmitRequest
-from gql_jobs.inventory import QueueSignature, may_have_left
-from gql_jobs.polling import PollPlan
-from gql_jobs.service import JobService
-from gql_jobs.snapshots import SERIALIZER
+from gql_jobs.service.jobs import JobService
+from gql_jobs.service.polling import PollPlan
+from gql_jobs.store.inventory import QueueSignature, may_have_left
+from gql_jobs.store.rq_format import SERIALIZER
 
 IDLE: QueueSignature = (3, b"a", b"c", 0, 0, 0, 0)
 

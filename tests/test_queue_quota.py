@@ -1,4 +1,4 @@
-"""The bound on distinct queues (`gql_jobs.queue_quota`): an allow-list, or `max_queues` (issue #13).
+"""The bound on distinct queues (`gql_jobs.store.queue_quota`): an allow-list, or `max_queues` (issue #13).
 
 RQ never forgets a queue (`rq:queues`), and each is a `/metrics` label value: a client naming a
 new queue per job must be refused, on every path, without costing known queues a round trip.
@@ -14,7 +14,7 @@ import redis
 from fastapi.testclient import TestClient
 
 from gql_jobs.app import create_app
-from gql_jobs.queue_quota import KNOWN_SECONDS, QueueQuota
+from gql_jobs.store.queue_quota import KNOWN_SECONDS, QueueQuota
 from tests.conftest import make_settings
 
 SUBMIT_MANY = """mutation ($inputs: [SubmitJobInput!]!) {

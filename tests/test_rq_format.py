@@ -1,4 +1,4 @@
-"""We write new jobs ourselves (`gql_jobs.rq_format`): hold that to what RQ itself writes.
+"""We write new jobs ourselves (`gql_jobs.store.rq_format`): hold that to what RQ itself writes.
 
 For each option we use, the same job is written once by RQ (`Queue.create_job` + `enqueue_job` /
 `schedule_job`) and once by the service; the hashes must hold the same fields and values (ids and
@@ -23,9 +23,8 @@ from rq.registry import ScheduledJobRegistry
 from gql_jobs.auth import ANONYMOUS as ADMIN
 from gql_jobs.constants import OWNER_FIELD
 from gql_jobs.domain import JobStatus, RetryPolicy, SubmitRequest
-from gql_jobs.rq_format import RQ_TIME_FORMAT, SET_ONCE_FIELDS
-from gql_jobs.service import JobService
-from gql_jobs.snapshots import SERIALIZER
+from gql_jobs.service.jobs import JobService
+from gql_jobs.store.rq_format import RQ_TIME_FORMAT, SERIALIZER, SET_ONCE_FIELDS
 
 pytestmark = pytest.mark.integration
 

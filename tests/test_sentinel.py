@@ -23,8 +23,8 @@ import redis
 from fastapi.testclient import TestClient
 
 from gql_jobs.app import create_app
-from gql_jobs.connections import worker_redis
 from gql_jobs.dev import free_port
+from gql_jobs.store.connections import worker_redis
 from tests.conftest import ROOT, make_settings, subprocess_env, wait_for
 from tests.redis_server import redis_server_binary
 

@@ -20,7 +20,7 @@ from websockets.sync.client import connect as ws_connect
 
 from gql_jobs import cli
 from gql_jobs.app import create_app
-from gql_jobs.server import MAX_HEADER_BYTES, GuardedH11Protocol, GuardedHttpToolsProtocol
+from gql_jobs.web.server import MAX_HEADER_BYTES, GuardedH11Protocol, GuardedHttpToolsProtocol
 from tests.conftest import make_settings
 from tests.server_helpers import running_server
 
@@ -173,7 +173,7 @@ def test_serve_runs_the_guarded_protocol(monkeypatch: pytest.MonkeyPatch, redis_
 
 
 def test_the_app_publishes_the_header_deadline_to_the_protocol(redis_client: redis.Redis) -> None:
-    from gql_jobs.server import HEADER_TIMEOUT_STATE
+    from gql_jobs.web.server import HEADER_TIMEOUT_STATE
 
     app = create_app(make_settings(header_timeout=7.5))
 

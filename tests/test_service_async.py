@@ -17,10 +17,9 @@ import pytest
 from gql_jobs.app import build_service
 from gql_jobs.auth import ANONYMOUS as ADMIN
 from gql_jobs.auth import Principal, Scope
-from gql_jobs.domain import JobRecord, RetryPolicy, SubmitRequest
-from gql_jobs.enqueue import Submitted
+from gql_jobs.domain import JobRecord, RetryPolicy, SubmitRequest, Submitted
 from gql_jobs.errors import GqlJobsError, UnknownTaskError
-from gql_jobs.service import JobService
+from gql_jobs.service.jobs import JobService
 from gql_jobs.settings import Settings
 
 pytestmark = pytest.mark.integration

@@ -24,8 +24,8 @@ from gql_jobs.errors import (
     PayloadTooLargeError,
     UnknownTaskError,
 )
-from gql_jobs.service import JobService
-from gql_jobs.snapshots import SERIALIZER
+from gql_jobs.service.jobs import JobService
+from gql_jobs.store.rq_format import SERIALIZER
 
 
 @contextmanager

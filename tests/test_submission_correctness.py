@@ -15,16 +15,17 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from gql_jobs import index, jsonvalues
+from gql_jobs import jsonvalues
 from gql_jobs.app import build_service, create_app
 from gql_jobs.auth import ANONYMOUS
 from gql_jobs.constants import META_PAYLOAD
 from gql_jobs.domain import SubmitRequest
-from gql_jobs.enqueue import Enqueuer
 from gql_jobs.errors import InvalidPayloadError, PayloadTooLargeError
-from gql_jobs.service import JobService
+from gql_jobs.service.jobs import JobService
+from gql_jobs.service.submission import prepare
 from gql_jobs.settings import SettingsError, load_settings
-from gql_jobs.submission import prepare
+from gql_jobs.store import listing
+from gql_jobs.store.writes import Enqueuer
 from tests.auth_helpers import Caller, api_keys_setting
 from tests.conftest import make_settings
 from tests.graphql_helpers import client_with, gql, submit, top_level_error
@@ -72,10 +73,10 @@ def test_a_crafted_cursor_is_a_typed_bad_user_input_error(
 
 
 @pytest.mark.parametrize(
-    "position", [index.Position(0, 1), index.Position(2**64 - 1, 2**64 - 2)], ids=["first", "last"]
+    "position", [listing.Position(0, 1), listing.Position(2**64 - 1, 2**64 - 2)], ids=["first", "last"]
 )
 def test_the_extreme_positions_redis_can_assign_are_valid_cursors(
-    client: TestClient, position: index.Position
+    client: TestClient, position: listing.Position
 ) -> None:
     """The bounds of what `decode` accepts are IDs Redis takes in both exclusive ranges."""
     submit(client)

@@ -6,7 +6,7 @@ import asyncio
 
 from gql_jobs.auth import Principal, Scope
 from gql_jobs.domain import EventKind, JobEvent, JobFilter, JobStatus
-from gql_jobs.watchers import INBOX_JOBS, EventWatchers, Inbox, Slots, Update, Watcher
+from gql_jobs.service.watchers import INBOX_JOBS, EventWatchers, Inbox, Slots, Update, Watcher
 
 ADMIN = Principal("ops", frozenset({Scope.ADMIN}))
 ALICE = Principal("alice", frozenset({Scope.READ}))

@@ -15,9 +15,8 @@ import redis
 from fastapi.testclient import TestClient
 
 from gql_jobs.auth import ANONYMOUS as ADMIN
-from gql_jobs.domain import JobFilter, JobStatus, PageRequest, SubmitRequest
-from gql_jobs.enqueue import Submitted
-from gql_jobs.service import JobService
+from gql_jobs.domain import JobFilter, JobStatus, PageRequest, SubmitRequest, Submitted
+from gql_jobs.service.jobs import JobService
 from tests.conftest import ROOT, redis_test_url, subprocess_env, wait_for
 
 pytestmark = pytest.mark.integration

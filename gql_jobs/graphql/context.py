@@ -9,9 +9,9 @@ import strawberry
 from starlette.requests import HTTPConnection
 
 from gql_jobs.auth import KeyStore, Principal
-from gql_jobs.deps import get_caller, get_live, get_service
-from gql_jobs.live import LiveUpdates
-from gql_jobs.service import JobService
+from gql_jobs.service.jobs import JobService
+from gql_jobs.service.live import LiveUpdates
+from gql_jobs.web.deps import get_caller, get_live, get_service
 
 
 @dataclass

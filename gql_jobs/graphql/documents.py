@@ -41,16 +41,17 @@ from graphql.validation.validate import ValidationAbortedError
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
+from gql_jobs.errors import ErrorCode
 from gql_jobs.graphql.measure import DocumentMeasure, Pricing, measure
 
-DOCUMENT_TOO_LARGE = "DOCUMENT_TOO_LARGE"
-QUERY_TOO_DEEP = "QUERY_TOO_DEEP"
-TOO_MANY_ALIASES = "TOO_MANY_ALIASES"
-QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
-PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
-VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+DOCUMENT_TOO_LARGE = ErrorCode.DOCUMENT_TOO_LARGE.value
+QUERY_TOO_DEEP = ErrorCode.QUERY_TOO_DEEP.value
+TOO_MANY_ALIASES = ErrorCode.TOO_MANY_ALIASES.value
+QUERY_TOO_COMPLEX = ErrorCode.QUERY_TOO_COMPLEX.value
+PARSE_FAILED = ErrorCode.GRAPHQL_PARSE_FAILED.value
+VALIDATION_FAILED = ErrorCode.GRAPHQL_VALIDATION_FAILED.value
 #: Variables that do not coerce (given at execution, see `schema.CodedExecutor`).
-BAD_USER_INPUT = "BAD_USER_INPUT"
+BAD_USER_INPUT = ErrorCode.BAD_USER_INPUT.value
 
 #: Units of graphql-core's field-comparison budget one document may spend (each ~2 µs here):
 #: the documents we send spend none; repeating one field hundreds of times spends it all.

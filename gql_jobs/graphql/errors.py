@@ -12,6 +12,7 @@ import strawberry
 from graphql import GraphQLError
 
 from gql_jobs import errors as domain
+from gql_jobs.errors import ErrorCode
 
 
 @strawberry.interface(description="An expected failure: every error member of a result union has these.")
@@ -184,18 +185,20 @@ def _(exc: domain.RateLimitedError, idempotency_key: str | None) -> Error:
     return RateLimitedError(message=exc.message, retry_after_seconds=exc.retry_after_seconds)
 
 
-_CODES: dict[type[domain.GqlJobsError], str] = {
-    domain.ServiceUnavailableError: "SERVICE_UNAVAILABLE",
-    domain.BatchTooLargeError: "BATCH_TOO_LARGE",
-    domain.InvalidCursorError: "BAD_USER_INPUT",
-    domain.InvalidRequestError: "BAD_USER_INPUT",
-    domain.UnauthenticatedError: "UNAUTHENTICATED",
-    domain.ForbiddenError: "FORBIDDEN",
-    domain.TooManySubscriptionsError: "TOO_MANY_SUBSCRIPTIONS",
-    domain.TooManyConcurrentReadsError: "CONCURRENCY_LIMITED",
+#: The code of a query's failure, by its exact type (any other: `DEFAULT_CODE`).
+CODES: dict[type[domain.GqlJobsError], ErrorCode] = {
+    domain.ServiceUnavailableError: ErrorCode.SERVICE_UNAVAILABLE,
+    domain.BatchTooLargeError: ErrorCode.BATCH_TOO_LARGE,
+    domain.InvalidCursorError: ErrorCode.BAD_USER_INPUT,
+    domain.InvalidRequestError: ErrorCode.BAD_USER_INPUT,
+    domain.UnauthenticatedError: ErrorCode.UNAUTHENTICATED,
+    domain.ForbiddenError: ErrorCode.FORBIDDEN,
+    domain.TooManySubscriptionsError: ErrorCode.TOO_MANY_SUBSCRIPTIONS,
+    domain.TooManyConcurrentReadsError: ErrorCode.CONCURRENCY_LIMITED,
 }
+DEFAULT_CODE = ErrorCode.BAD_USER_INPUT
 
 
 def query_error(exc: domain.GqlJobsError) -> GraphQLError:
     """A top-level error for failures of queries (which return data, not unions), with a code."""
-    return GraphQLError(exc.message, extensions={"code": _CODES.get(type(exc), "BAD_USER_INPUT")})
+    return GraphQLError(exc.message, extensions={"code": CODES.get(type(exc), DEFAULT_CODE).value})

@@ -35,7 +35,7 @@ from graphql import (
     ValueNode,
 )
 
-#: Filter fields that each have their own listing index (`gql_jobs.index.base_key`).
+#: Filter fields that each have their own listing index (`gql_jobs.store.listing.base_key`).
 DIMENSIONS = frozenset({"queue", "task", "tag"})
 
 
@@ -59,7 +59,7 @@ EMPTY = Measure()
 
 @dataclass(frozen=True)
 class Pricing:
-    """What a `jobs` field may read (see `gql_jobs.listing.list_jobs`).
+    """What a `jobs` field may read (see `gql_jobs.store.listing.list_jobs`).
 
     A page reads its size in index entries; when the index does not cover the filter, the
     listing checks criteria on the jobs and may examine `scan_budget` entries more. Page sizes

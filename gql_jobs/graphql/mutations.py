@@ -9,8 +9,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from gql_jobs.concurrency import run_sync
-from gql_jobs.domain import RetryPolicy, SubmitRequest
-from gql_jobs.enqueue import Submitted
+from gql_jobs.domain import RetryPolicy, SubmitRequest, Submitted
 from gql_jobs.errors import BatchTooLargeError, GqlJobsError
 from gql_jobs.graphql.context import Info
 from gql_jobs.graphql.direct_inputs import build_directly

@@ -48,10 +48,11 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from gql_jobs import jsonvalues
 from gql_jobs.auth import InvalidKeyError, key_from_headers
+from gql_jobs.errors import ErrorCode
 from gql_jobs.graphql.context import Context, build_context
 from gql_jobs.graphql.schema import build_schema
-from gql_jobs.ide import graphiql_page
 from gql_jobs.settings import Settings
+from gql_jobs.web.ide import graphiql_page
 
 PATH = "/graphql"
 
@@ -62,7 +63,7 @@ PATH = "/graphql"
 MAX_JSON_DEPTH = 128
 
 #: `extensions.code` of Strawberry's own refusals, by HTTP status.
-_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
+CODES = {400: ErrorCode.BAD_REQUEST, 404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED}
 
 
 class JSONTooDeepError(json.JSONDecodeError):
@@ -75,7 +76,7 @@ class JSONTooDeepError(json.JSONDecodeError):
 class Refusal(HTTPException):
     """A request refused before GraphQL runs, with the `extensions.code` to answer."""
 
-    def __init__(self, status_code: int, reason: str, code: str) -> None:
+    def __init__(self, status_code: int, reason: str, code: ErrorCode) -> None:
         super().__init__(status_code, reason)
         self.code = code
 
@@ -84,7 +85,7 @@ class RefusedConnectionError(Exception):
     """`on_ws_connect` refuses a connection and says why (Strawberry's own `ConnectionRejectionError`
     closes graphql-transport-ws with a bare "Forbidden")."""
 
-    def __init__(self, close_code: int, code: str, message: str) -> None:
+    def __init__(self, close_code: int, code: ErrorCode, message: str) -> None:
         super().__init__(message)
         self.close_code = close_code
         self.code = code
@@ -120,7 +121,10 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
         try:
             await super().handle_connection_init(message)
         except RefusedConnectionError as refusal:
-            payload: dict[str, object] = {"message": refusal.message, "extensions": {"code": refusal.code}}
+            payload: dict[str, object] = {
+                "message": refusal.message,
+                "extensions": {"code": refusal.code.value},
+            }
             await self.send_message(ConnectionErrorMessage(type="connection_error", payload=payload))
             await self.websocket.close(code=refusal.close_code, reason=refusal.message[:123])
 
@@ -161,9 +165,9 @@ class JobsGraphQL(GraphQL[Context, None]):
         try:
             return self.decode_json(data)
         except JSONTooDeepError as exc:
-            raise Refusal(400, exc.msg, "JSON_TOO_DEEP") from None
+            raise Refusal(400, exc.msg, ErrorCode.JSON_TOO_DEEP) from None
         except json.JSONDecodeError:
-            raise Refusal(400, "Unable to parse request body as JSON", "BAD_REQUEST") from None
+            raise Refusal(400, "Unable to parse request body as JSON", ErrorCode.BAD_REQUEST) from None
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
         return await build_context(request)
@@ -182,7 +186,9 @@ class JobsGraphQL(GraphQL[Context, None]):
         payload instead (`{"Authorization": "Bearer <key>"}` or `{"X-API-Key": "<key>"}`)."""
         if context.connection_slot is not None:  # legacy graphql-ws: a second connection_init
             raise RefusedConnectionError(
-                4429, "ALREADY_INITIALISED", "This connection is already initialised; open another one"
+                4429,
+                ErrorCode.ALREADY_INITIALISED,
+                "This connection is already initialised; open another one",
             )
         params: dict[str, Any] = (
             context.connection_params if isinstance(context.connection_params, dict) else {}
@@ -202,7 +208,7 @@ class JobsGraphQL(GraphQL[Context, None]):
         if not connections.acquire(context.caller.name):
             raise RefusedConnectionError(
                 4403,
-                "TOO_MANY_CONNECTIONS",
+                ErrorCode.TOO_MANY_CONNECTIONS,
                 f"Too many WebSocket connections: this API key may hold {connections.limit} at once "
                 "in this server process",
             )
@@ -211,8 +217,8 @@ class JobsGraphQL(GraphQL[Context, None]):
 
 
 def refusal_response(exc: HTTPException) -> JSONResponse:
-    code = exc.code if isinstance(exc, Refusal) else _CODES.get(exc.status_code, "BAD_REQUEST")
-    error = {"message": exc.reason, "extensions": {"code": code}}
+    code = exc.code if isinstance(exc, Refusal) else CODES.get(exc.status_code, ErrorCode.BAD_REQUEST)
+    error = {"message": exc.reason, "extensions": {"code": code.value}}
     return JSONResponse({"errors": [error]}, status_code=exc.status_code)
 
 

@@ -23,14 +23,14 @@ from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.execution import PreExecutionError
 
 from gql_jobs.auth import Principal
+from gql_jobs.constants import OTHER, SCAN_BUDGET
 from gql_jobs.errors import GqlJobsError
 from gql_jobs.graphql.documents import BAD_USER_INPUT, DocumentCache, DocumentChecker, Limits, coded
 from gql_jobs.graphql.measure import Pricing
 from gql_jobs.graphql.mutations import Mutation
 from gql_jobs.graphql.queries import Query
 from gql_jobs.graphql.subscriptions import Subscription
-from gql_jobs.listing import SCAN_BUDGET
-from gql_jobs.metrics import OTHER, Stopwatch, observe_request
+from gql_jobs.metrics import Stopwatch, observe_request
 from gql_jobs.settings import Settings
 
 

@@ -12,12 +12,12 @@ from graphql import GraphQLError
 
 from gql_jobs.auth import Scope
 from gql_jobs.domain import EventKind
-from gql_jobs.errors import GqlJobsError, JobNotFoundError
+from gql_jobs.errors import ErrorCode, GqlJobsError, JobNotFoundError
 from gql_jobs.graphql.context import Info
 from gql_jobs.graphql.errors import query_error
 from gql_jobs.graphql.pagination import JobFilter
 from gql_jobs.graphql.types import Job, JobStatus
-from gql_jobs.live import Update, fingerprint
+from gql_jobs.service.live import Update, fingerprint
 
 
 @strawberry.enum(description="What happened to a job.")
@@ -77,7 +77,7 @@ class Subscription:
                     record = await context.service.get_async(reader, str(id))
                 except JobNotFoundError:
                     raise GraphQLError(
-                        f"Job not found: {str(id)[:140]}", extensions={"code": "NOT_FOUND"}
+                        f"Job not found: {str(id)[:140]}", extensions={"code": ErrorCode.NOT_FOUND.value}
                     ) from None
                 shown = fingerprint(record)
                 yield Job.of(record)
@@ -86,7 +86,9 @@ class Subscription:
                     if update.seq < shown_seq or fingerprint(update.record) == shown:
                         continue
                     if update.record is None:
-                        raise GraphQLError("Job was deleted", extensions={"code": "JOB_DELETED"})
+                        raise GraphQLError(
+                            "Job was deleted", extensions={"code": ErrorCode.JOB_DELETED.value}
+                        )
                     record, shown, shown_seq = update.record, fingerprint(update.record), update.seq
                     yield Job.of(record)
         except GqlJobsError as exc:  # no key, no scope, too many subscriptions, Redis away

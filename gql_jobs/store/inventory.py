@@ -3,8 +3,7 @@
 Counting never calls RQ's `registry.count`/`get_job_ids`, which run a cleanup (a write) first: a
 dashboard that polls must not mutate the store.
 
-A tenant's own queues are read from its listing index (`owner_queues`): the queue of each of its
-newest jobs, one XREVRANGE and one pipelined HGET per job, bounded by the number of jobs looked at.
+A tenant's own queues are read from its listing index instead (`listing.owner_queues`).
 """
 
 from __future__ import annotations
@@ -13,34 +12,24 @@ from collections.abc import Sequence
 from typing import Any
 
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
 from redis.asyncio.client import Pipeline as AsyncPipeline
 from redis.client import Pipeline
-from rq import Queue
-from rq.job import Job
-from rq.registry import (
-    CanceledJobRegistry,
-    DeferredJobRegistry,
-    FailedJobRegistry,
-    FinishedJobRegistry,
-    ScheduledJobRegistry,
-    StartedJobRegistry,
-)
 from rq.utils import utcparse
-from rq.worker_registration import REDIS_WORKER_KEYS
 
-from gql_jobs import index
-from gql_jobs.constants import INDEX_BY_OWNER, OWNER_FIELD
+from gql_jobs.constants import OWNER_FIELD
 from gql_jobs.domain import JobStatus, WorkerInfo
-
-_REGISTRIES = {
-    JobStatus.STARTED: StartedJobRegistry.key_template,
-    JobStatus.FINISHED: FinishedJobRegistry.key_template,
-    JobStatus.FAILED: FailedJobRegistry.key_template,
-    JobStatus.DEFERRED: DeferredJobRegistry.key_template,
-    JobStatus.SCHEDULED: ScheduledJobRegistry.key_template,
-    JobStatus.CANCELED: CanceledJobRegistry.key_template,
-}
-
+from gql_jobs.store.keys import (
+    QUEUE_KEY_PREFIX,
+    QUEUES_SET,
+    REGISTRY_KEY_TEMPLATES,
+    WORKER_KEY_PREFIX,
+    WORKERS_SET,
+    intermediate_key,
+    job_key,
+    queue_key,
+    registry_key,
+)
 
 #: Statuses whose count is one queue or registry size. RQ files STOPPED jobs in the failed
 #: registry, so neither FAILED nor STOPPED can be counted without reading every job there.
@@ -56,11 +45,7 @@ COUNTABLE = frozenset(
 )
 
 
-#: RQ's list of jobs a worker has taken off a queue but not yet started (still QUEUED to RQ).
-INTERMEDIATE_SUFFIX = ":intermediate"
-
-
-#: What `signatures` holds of a queue (see `gql_jobs.polling`): its list's length, head and tail,
+#: What `signatures` holds of a queue (see `gql_jobs.service.polling`): its list's length, head and tail,
 #: its intermediate list's length, the sizes of its scheduled, deferred and canceled registries.
 QueueSignature = tuple[Any, ...]
 _SIGNATURE_LENGTH = 7
@@ -69,19 +54,40 @@ _SIGNATURE_LENGTH = 7
 def stage_signatures(pipe: Pipeline | AsyncPipeline, names: Sequence[str]) -> None:
     """Stage each queue's signature on a pipeline (sync or async): seven O(1) commands a queue."""
     for name in names:
-        key = Queue.redis_queue_namespace_prefix + name
+        key = queue_key(name)
         pipe.llen(key)
         pipe.lindex(key, 0)
         pipe.lindex(key, -1)
-        pipe.llen(key + INTERMEDIATE_SUFFIX)
+        pipe.llen(intermediate_key(name))
         for status in (JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.CANCELED):
-            pipe.zcard(_REGISTRIES[status].format(name))
+            pipe.zcard(registry_key(status, name))
 
 
 def signatures(names: Sequence[str], replies: list[Any]) -> list[QueueSignature]:
     """The replies of `stage_signatures`, one signature per queue."""
     size = _SIGNATURE_LENGTH
     return [tuple(replies[i * size : (i + 1) * size]) for i in range(len(names))]
+
+
+def read_signatures(connection: Redis, names: Sequence[str]) -> list[QueueSignature]:
+    """Each queue's signature, read in one MULTI/EXEC, O(1) per queue."""
+    with connection.pipeline(transaction=True) as pipe:
+        stage_signatures(pipe, names)
+        return signatures(names, pipe.execute())
+
+
+async def read_signatures_async(connection: AsyncRedis, names: Sequence[str]) -> list[QueueSignature]:
+    """`read_signatures` on the event loop."""
+    async with connection.pipeline(transaction=True) as pipe:
+        stage_signatures(pipe, names)
+        replies = await pipe.execute()
+    return signatures(names, replies)
+
+
+def queue_position(connection: Redis, queue: str, job_id: str) -> int | None:
+    """0-based place of a job in its queue's list (O(queue length)); `None` if it is not there."""
+    place = connection.lpos(queue_key(queue), job_id)
+    return int(place) if place is not None else None  # type: ignore[arg-type]
 
 
 def may_have_left(before: QueueSignature | None, after: QueueSignature) -> bool:
@@ -104,31 +110,30 @@ def may_have_left(before: QueueSignature | None, after: QueueSignature) -> bool:
 
 
 def queue_names(connection: Redis) -> list[str]:
-    prefix = Queue.redis_queue_namespace_prefix
-    keys = connection.smembers(Queue.redis_queues_keys)
-    return sorted(key.decode().removeprefix(prefix) for key in keys)  # type: ignore[union-attr]
+    keys = connection.smembers(QUEUES_SET)
+    return sorted(key.decode().removeprefix(QUEUE_KEY_PREFIX) for key in keys)  # type: ignore[union-attr]
 
 
 def status_counts(connection: Redis, names: list[str]) -> dict[str, dict[JobStatus, int]]:
     """Jobs per status per queue: LLEN of the queue and ZCARD of each registry, pipelined."""
     with connection.pipeline(transaction=False) as pipe:
         for name in names:
-            pipe.llen(Queue.redis_queue_namespace_prefix + name)
-            pipe.llen(Queue.redis_queue_namespace_prefix + name + INTERMEDIATE_SUFFIX)
-            for template in _REGISTRIES.values():
+            pipe.llen(queue_key(name))
+            pipe.llen(intermediate_key(name))
+            for template in REGISTRY_KEY_TEMPLATES.values():
                 pipe.zcard(template.format(name))
         replies = iter(pipe.execute())
     counts: dict[str, dict[JobStatus, int]] = {}
     for name in names:
         per_status = {JobStatus.QUEUED: int(next(replies)) + int(next(replies))}
-        for status in _REGISTRIES:
+        for status in REGISTRY_KEY_TEMPLATES:
             per_status[status] = int(next(replies))
         counts[name] = per_status
     return counts
 
 
 def workers(connection: Redis) -> list[WorkerInfo]:
-    keys = sorted(k.decode() for k in connection.smembers(REDIS_WORKER_KEYS))  # type: ignore[union-attr]
+    keys = sorted(k.decode() for k in connection.smembers(WORKERS_SET))  # type: ignore[union-attr]
     with connection.pipeline(transaction=False) as pipe:
         for key in keys:
             pipe.hgetall(key)
@@ -140,7 +145,7 @@ def workers(connection: Redis) -> list[WorkerInfo]:
         data = {k.decode(): v.decode() for k, v in raw.items()}
         infos.append(
             WorkerInfo(
-                name=key.removeprefix("rq:worker:"),
+                name=key.removeprefix(WORKER_KEY_PREFIX),
                 state=data.get("state", "?"),
                 queues=[q for q in data.get("queues", "").split(",") if q],
                 current_job_id=data.get("current_job") or None,
@@ -155,20 +160,10 @@ def workers(connection: Redis) -> list[WorkerInfo]:
     return infos
 
 
-def owner_queues(connection: Redis, owner: str, newest: int) -> list[str]:
-    """The queues of `owner`'s `newest` most recent listable jobs (expired ones are skipped)."""
-    entries = index.older_than(connection, INDEX_BY_OWNER + owner, None, newest)
-    with connection.pipeline(transaction=False) as pipe:
-        for entry in entries:
-            pipe.hget(Job.key_for(entry.job_id), "origin")
-        origins = pipe.execute()
-    return sorted({origin.decode() for origin in origins if origin})
-
-
 def job_owners(connection: Redis, job_ids: list[str]) -> dict[str, str | None]:
     """Who owns each job (`None`: nobody, or the job is gone), one pipelined HGET each."""
     with connection.pipeline(transaction=False) as pipe:
         for job_id in job_ids:
-            pipe.hget(Job.key_for(job_id), OWNER_FIELD)
+            pipe.hget(job_key(job_id), OWNER_FIELD)
         owners = pipe.execute()
     return {job_id: owner.decode() if owner else None for job_id, owner in zip(job_ids, owners, strict=True)}

@@ -20,7 +20,6 @@ from pydantic import BaseModel, Field
 
 from gql_jobs import jsonvalues
 from gql_jobs.constants import LESSON_TAGS
-from gql_jobs.deps import CallerDep, ServiceDep
 from gql_jobs.domain import JobRecord, JobStatus, SubmitRequest
 from gql_jobs.errors import (
     BatchTooLargeError,
@@ -37,6 +36,7 @@ from gql_jobs.errors import (
     UnauthenticatedError,
     UnknownTaskError,
 )
+from gql_jobs.web.deps import CallerDep, ServiceDep
 
 router = APIRouter(tags=["REST (lesson-compatible)"])
 

@@ -18,7 +18,6 @@ from redis.asyncio.client import Pipeline as AsyncPipeline
 from redis.client import Pipeline
 from rq.job import Job
 from rq.results import Result
-from rq.serializers import JSONSerializer
 
 from gql_jobs.constants import (
     META_PAYLOAD,
@@ -29,13 +28,9 @@ from gql_jobs.constants import (
     OWNER_FIELD,
 )
 from gql_jobs.domain import JobError, JobRecord, JobStatus, Progress
-
-SERIALIZER = JSONSerializer
-
-
-def results_key(job_id: str) -> str:
-    """RQ's stream of results of one job."""
-    return str(Result.get_key(job_id))  # type: ignore[no-untyped-call]
+from gql_jobs.store import rq_adapter
+from gql_jobs.store.keys import job_key, results_key
+from gql_jobs.store.rq_format import SERIALIZER
 
 
 def iso_now() -> str:
@@ -66,7 +61,7 @@ async def read_jobs_async(
 
 def stage_reads(pipe: Pipeline | AsyncPipeline, job_ids: Sequence[str]) -> None:
     for job_id in job_ids:
-        pipe.hgetall(Job.key_for(job_id))
+        pipe.hgetall(job_key(job_id))
         pipe.xrevrange(results_key(job_id), "+", "-", count=1)
 
 
@@ -107,8 +102,8 @@ def _record(job: Job, raw_status: str, latest: Result | None, owner: str | None)
             result = latest.return_value
         elif latest.type == Result.Type.FAILED or status in (JobStatus.FAILED, JobStatus.STOPPED):
             error = _error(latest.exc_string)
-    if error is None and status in (JobStatus.FAILED, JobStatus.STOPPED) and job._exc_info:
-        error = _error(job._exc_info)
+    if error is None and status in (JobStatus.FAILED, JobStatus.STOPPED) and rq_adapter.stored_traceback(job):
+        error = _error(rq_adapter.stored_traceback(job))
     return JobRecord(
         id=job.id,
         status=status,
@@ -129,7 +124,7 @@ def _record(job: Job, raw_status: str, latest: Result | None, owner: str | None)
         error=error,
         progress=_progress(meta.get(META_PROGRESS)),
         retries_left=job.retries_left,
-        depends_on=tuple(job._dependency_ids),
+        depends_on=tuple(rq_adapter.dependency_ids(job)),
         timeout=int(job.timeout) if job.timeout is not None else None,
         result_ttl=job.result_ttl,
         failure_ttl=job.failure_ttl,

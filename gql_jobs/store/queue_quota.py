@@ -23,8 +23,8 @@ from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
 from gql_jobs.concurrency import run_sync
-from gql_jobs.rq_format import QUEUE_KEY_PREFIX, QUEUES_SET, queue_key
 from gql_jobs.settings import Settings
+from gql_jobs.store.keys import QUEUE_KEY_PREFIX, QUEUES_SET, queue_key
 
 #: How long a process trusts that a queue it admitted still exists.
 KNOWN_SECONDS = 60.0

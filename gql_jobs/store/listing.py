@@ -1,4 +1,4 @@
-"""The listing index: Redis streams of job ids in submission order, for cursor pagination.
+"""Listing jobs: Redis streams of job ids in submission order (the index), and pages read from them.
 
 RQ's registries are scored by *expiry*, and its queues are lists, so neither gives "newest first,
 stable cursors, O(page)". At submission each job gets an entry in `listing:all` and in one stream
@@ -28,6 +28,11 @@ so a cursor carried to another filter resumes at about the same time.)
 
 Entries outlive their jobs (RQ expires jobs by TTL without telling anyone, and a deleted job's
 entries are not looked for): readers drop entries whose job is gone, and retention trims the rest.
+
+A page walks one index (`base_key`) newest first: one XREVRANGE for the ids and one pipelined read
+of those jobs, whatever the number of jobs stored. Criteria the index does not cover (a status, or
+a second dimension) are checked on the records, reading further chunks only while the page is not
+full, within `SCAN_BUDGET` entries; the page then ends early with `hasNextPage`.
 """
 
 from __future__ import annotations
@@ -52,9 +57,13 @@ from gql_jobs.constants import (
     INDEX_BY_TAG,
     INDEX_BY_TASK,
     JOB_ID_PREFIX,
+    SCAN_BUDGET,
 )
-from gql_jobs.domain import JobFilter
-from gql_jobs.errors import InvalidCursorError
+from gql_jobs.domain import JobFilter, JobRecord, Page, PageRequest
+from gql_jobs.errors import InvalidCursorError, InvalidRequestError
+from gql_jobs.store import inventory
+from gql_jobs.store.keys import job_key
+from gql_jobs.store.reads import read_jobs
 
 #: KEYS: the streams. ARGV: the trim horizon (ms), the streams' TTL (ms), then for each stream
 #: the number of its new entries followed by their members.
@@ -214,3 +223,105 @@ def newer_than(connection: Redis, key: str, start: Position | None, count: int) 
 def _entries(raw: Iterable[tuple[Any, Any]] | None) -> list[Entry]:
     """Parse an `XRANGE` reply: (stream id, {field: value}) pairs."""
     return [Entry(Position.parse(stream_id), job_id_of(fields[FIELD])) for stream_id, fields in raw or ()]
+
+
+#: Entries read at a time while criteria are checked on the jobs: a small page (`first: 1`) would
+#: otherwise walk its scan budget a page at a time, a thousand round trips.
+SCAN_CHUNK = 100
+
+
+def list_jobs(
+    connection: Redis, job_filter: JobFilter, page: PageRequest, max_page_size: int, owner: str | None
+) -> Page:
+    """One page of jobs, newest first; `owner` restricts it to one tenant's jobs."""
+    backwards = page.last is not None and page.first is None
+    size = page_size(page.last if backwards else page.first, max_page_size)
+    cursor = page.before if backwards else page.after
+    start = Position.decode(cursor) if cursor else None
+    key = base_key(job_filter, owner)
+    fetch = newer_than if backwards else older_than
+    matches: list[tuple[Position, JobRecord]] = []
+    examined = 0
+    exhausted = False
+    chunk = SCAN_CHUNK if needs_checking(job_filter, owner) else 0
+    while len(matches) <= size and examined < SCAN_BUDGET:
+        want = max(size + 1 - len(matches), chunk)
+        entries = fetch(connection, key, start, want)
+        records = read_jobs(connection, [e.job_id for e in entries])
+        _prune(connection, key, [e.position for e, r in zip(entries, records, strict=True) if r is None])
+        matches.extend(
+            (e.position, r)
+            for e, r in zip(entries, records, strict=True)
+            if r is not None and matches_filter(r, job_filter)
+        )
+        examined += len(entries)
+        if len(entries) < want:
+            exhausted = True
+            break
+        start = entries[-1].position
+    more = len(matches) > size or not exhausted
+    window = matches[:size]
+    if backwards:
+        window.reverse()
+    return Page(
+        items=[(p.encode(), r) for p, r in window],
+        has_next_page=(cursor is not None) if backwards else more,
+        has_previous_page=more if backwards else (cursor is not None),
+        total_count=None,
+    )
+
+
+def count_jobs(connection: Redis, job_filter: JobFilter, owner: str | None) -> int | None:
+    """Count matching jobs where that is cheap; `None` where it would mean reading every job."""
+    dimensions = sum(1 for v in (job_filter.queue, job_filter.task, job_filter.tag) if v)
+    if owner is not None:
+        if dimensions or job_filter.status is not None:
+            return None
+        return int(connection.xlen(base_key(job_filter, owner)))
+    if job_filter.status is None:
+        return None if dimensions > 1 else int(connection.xlen(base_key(job_filter)))
+    if job_filter.task or job_filter.tag or job_filter.status not in inventory.COUNTABLE:
+        return None
+    queues = [job_filter.queue] if job_filter.queue else inventory.queue_names(connection)
+    counts = inventory.status_counts(connection, queues)
+    return sum(per_queue.get(job_filter.status, 0) for per_queue in counts.values())
+
+
+def page_size(requested: int | None, max_page_size: int) -> int:
+    size = max_page_size if requested is None else requested
+    if not 0 <= size <= max_page_size:
+        raise InvalidRequestError("first/last", f"must be between 0 and {max_page_size}")
+    return size
+
+
+def needs_checking(job_filter: JobFilter, owner: str | None) -> bool:
+    """Whether the walked index may hold jobs the filter excludes (then a page reads ahead): a
+    status, or more criteria than the index covers (one; none for a tenant's own index)."""
+    dimensions = sum(1 for v in (job_filter.queue, job_filter.task, job_filter.tag) if v)
+    return job_filter.status is not None or dimensions > (0 if owner is not None else 1)
+
+
+def matches_filter(record: JobRecord, job_filter: JobFilter) -> bool:
+    return (
+        (job_filter.status is None or record.status == job_filter.status)
+        and (job_filter.queue is None or record.queue == job_filter.queue)
+        and (job_filter.task is None or record.task == job_filter.task)
+        and (job_filter.tag is None or job_filter.tag in record.tags)
+    )
+
+
+def _prune(connection: Redis, key: str, gone: list[Position]) -> None:
+    """Drop the walked index's entries whose job has expired or been deleted (the job's entries
+    in other indexes go when those are walked, or trimmed)."""
+    if gone:
+        connection.xdel(key, *(p.stream_id for p in gone))
+
+
+def owner_queues(connection: Redis, owner: str, newest: int) -> list[str]:
+    """The queues of `owner`'s `newest` most recent listable jobs (expired ones are skipped)."""
+    entries = older_than(connection, INDEX_BY_OWNER + owner, None, newest)
+    with connection.pipeline(transaction=False) as pipe:
+        for entry in entries:
+            pipe.hget(job_key(entry.job_id), "origin")
+        origins = pipe.execute()
+    return sorted({origin.decode() for origin in origins if origin})

@@ -5,22 +5,29 @@ subscribing, so an event is only a prompt to look again: losing one (no subscrib
 reconnect) costs nothing but latency, which the API's polling fallback bounds. A stream would add
 replay we do not need, plus trimming and per-reader offsets. Events are published inside the same
 MULTI/EXEC (or pipeline) as the write they describe, so publishing costs no extra round trip.
+`listen` holds the one subscription of an API process (see `gql_jobs.service.live`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Sequence
+import logging
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
 from redis.asyncio.client import Pipeline as AsyncPipeline
 from redis.client import Pipeline
 from rq.job import Job
 
-from gql_jobs.constants import EVENTS_CHANNEL, META_TAGS, META_TASK
+from gql_jobs.constants import EVENTS_CHANNEL, META_TAGS, META_TASK, RECONNECT_DELAY_SECONDS
 from gql_jobs.domain import EventKind, JobEvent, JobRecord
-from gql_jobs.snapshots import iso_now
+from gql_jobs.store.guard import REDIS_ERRORS
+from gql_jobs.store.reads import iso_now
+
+log = logging.getLogger(__name__)
 
 
 def _as_json(event: JobEvent) -> dict[str, Any]:
@@ -102,3 +109,30 @@ def of_record(record: JobRecord, kind: EventKind = EventKind.STATUS) -> JobEvent
         at=iso_now(),
         owner=record.owner,
     )
+
+
+async def listen(
+    redis: AsyncRedis, subscribed: asyncio.Event, dispatch: Callable[[JobEvent], Awaitable[None]]
+) -> None:
+    """Hand every event published on the channel to `dispatch`, for ever (until cancelled).
+
+    `subscribed` is set while the channel is subscribed. A lost subscription is taken again after
+    `RECONNECT_DELAY_SECONDS`; so is one that `dispatch` broke (a bug must not silence every
+    subscriber of the process for good)."""
+    while True:
+        try:
+            async with redis.pubsub(ignore_subscribe_messages=True) as pubsub:
+                await pubsub.subscribe(EVENTS_CHANNEL)
+                subscribed.set()
+                async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        for event in decode(message["data"]):
+                            await dispatch(event)
+        except REDIS_ERRORS as exc:
+            subscribed.clear()
+            log.warning("job event subscription lost (%s); retrying", exc)
+            await asyncio.sleep(RECONNECT_DELAY_SECONDS)
+        except Exception:
+            subscribed.clear()
+            log.exception("job event listener failed; restarting it")
+            await asyncio.sleep(RECONNECT_DELAY_SECONDS)

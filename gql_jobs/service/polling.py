@@ -37,8 +37,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gql_jobs.domain import JobRecord, JobStatus
-from gql_jobs.inventory import QueueSignature, may_have_left
-from gql_jobs.watchers import fingerprint
+from gql_jobs.service.watchers import fingerprint
+from gql_jobs.store.inventory import QueueSignature, may_have_left
 
 #: Statuses a job leaves only through its queue's list or registries, which its signature shows.
 WAITING_STATUSES = frozenset({JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED})

@@ -29,16 +29,14 @@ from redis.asyncio.client import Pipeline as AsyncPipeline
 from redis.client import Pipeline
 from redis.typing import EncodableT, FieldT
 from rq.job import Job
+from rq.serializers import resolve_serializer
 
-from gql_jobs.constants import OWNER_FIELD
-from gql_jobs.domain import JobRecord, JobStatus
-from gql_jobs.submission import PreparedJob
+from gql_jobs.constants import OWNER_FIELD, SERIALIZER_NAME
+from gql_jobs.domain import JobRecord, JobStatus, PreparedJob
+from gql_jobs.store.keys import QUEUES_SET, job_key, queue_key, registry_key
 
-#: RQ's key names (`rq.job.Job.key_for`, `rq.queue.Queue.key`, `Queue.redis_queues_keys`, ...).
-JOB_KEY_PREFIX = "rq:job:"
-QUEUE_KEY_PREFIX = "rq:queue:"
-QUEUES_SET = "rq:queues"
-SCHEDULED_KEY_PREFIX = "rq:scheduled:"
+#: The serializer of every job we write and read, and of our workers (`rq worker -S json`).
+SERIALIZER = resolve_serializer(SERIALIZER_NAME)
 
 #: `rq.utils.utcformat`'s format.
 RQ_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -71,14 +69,6 @@ class CompactJob(Job):
         if self.owner is not None:
             fields[OWNER_FIELD] = self.owner
         return fields
-
-
-def job_key(job_id: str) -> str:
-    return JOB_KEY_PREFIX + job_id
-
-
-def queue_key(queue: str) -> str:
-    return QUEUE_KEY_PREFIX + queue
 
 
 def job_hash(job: PreparedJob) -> dict[FieldT, EncodableT]:
@@ -122,7 +112,7 @@ def stage(jobs: Sequence[PreparedJob], pipe: Pipeline | AsyncPipeline) -> None:
         pipe.sadd(QUEUES_SET, queue_key(queue))
         scheduled = {j.job_id: calendar.timegm(j.run_at.utctimetuple()) for j in queued if j.run_at}
         if scheduled:
-            pipe.zadd(SCHEDULED_KEY_PREFIX + queue, scheduled)
+            pipe.zadd(registry_key(JobStatus.SCHEDULED, queue), scheduled)
         for at_front, group in itertools.groupby((j for j in queued if not j.run_at), lambda j: j.at_front):
             ids = [j.job_id for j in group]
             if at_front:

@@ -2,7 +2,7 @@
 
 Strawberry's own GraphiQL page loads React and GraphiQL from a public CDN, so it renders nothing
 offline or behind a strict Content-Security-Policy. Ours loads the same kind of UMD bundles, vendored
-in `gql_jobs/static/vendor/` by `scripts/vendor-graphiql` (pinned versions, committed output), plus
+in `gql_jobs/web/static/vendor/` by `scripts/vendor-graphiql` (pinned versions, committed output), plus
 `static/ide/ide.js`: an explorer plugin, a default document that submits a job and follows it, the
 headers editor for the API key, and subscriptions over graphql-transport-ws with the key in
 `connection_init`. Both pages only ever talk to their own origin.
@@ -14,9 +14,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.routing import BaseRoute
 
-from gql_jobs import console
 from gql_jobs.settings import Settings
-from gql_jobs.static_assets import asset_router, csp, public_path, render_page, root_path, servable
+from gql_jobs.web import console
+from gql_jobs.web.static_assets import asset_router, csp, public_path, render_page, root_path, servable
 
 #: GraphiQL needs no eval, no inline script and no inline <style>: the strict policy holds.
 GRAPHIQL_CSP = csp()

@@ -16,9 +16,9 @@ from fastapi.responses import JSONResponse, Response
 
 from gql_jobs.auth import ANONYMOUS, Principal, Scope
 from gql_jobs.concurrency import run_sync_operator
-from gql_jobs.deps import CallerDep, ServiceDep
 from gql_jobs.errors import ServiceUnavailableError
-from gql_jobs.service import JobService
+from gql_jobs.service.jobs import JobService
+from gql_jobs.web.deps import CallerDep, ServiceDep
 
 router = APIRouter(tags=["health"])
 

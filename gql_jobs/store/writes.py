@@ -1,6 +1,6 @@
 """Writing checked jobs to Redis in RQ's own layout, with their index entries, owner and event.
 
-Part of the service layer (`JobService` drives it). Three paths:
+Part of the store (`service.jobs.JobService` drives it). Three paths:
 
 * plain jobs: all staged on one MULTI/EXEC (written in RQ's format by `rq_format`), so a batch is
   one round trip and all-or-nothing; on the event loop this path uses the async client (the
@@ -27,24 +27,19 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TypeAlias
 
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 from redis.asyncio.client import Pipeline as AsyncPipeline
 from redis.client import Pipeline
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import OutOfMemoryError, ReadOnlyError, WatchError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import WatchError
 from rq import Queue
 from rq.job import Job, Retry
 
-from gql_jobs import events, index, rq_format
 from gql_jobs.auth import ANONYMOUS
 from gql_jobs.concurrency import run_sync
-from gql_jobs.connections import deadline
-from gql_jobs.constants import IDEMPOTENCY_PREFIX
-from gql_jobs.domain import JobRecord
+from gql_jobs.constants import IDEMPOTENCY_PREFIX, MAX_WATCH_ATTEMPTS
+from gql_jobs.domain import JobRecord, Outcome, PreparedJob, Submitted
 from gql_jobs.errors import (
     NOT_ATTEMPTED,
     UNAVAILABLE,
@@ -54,34 +49,19 @@ from gql_jobs.errors import (
     SubmissionOutcomeUnknownError,
 )
 from gql_jobs.settings import Settings
-from gql_jobs.snapshots import SERIALIZER, read_jobs, record_from_job
-from gql_jobs.submission import PreparedJob
+from gql_jobs.store import events, listing, rq_format
+from gql_jobs.store.connections import deadline
+from gql_jobs.store.guard import REDIS_FAILURES, REDIS_REFUSALS
+from gql_jobs.store.keys import job_key
+from gql_jobs.store.reads import read_jobs, record_from_job
+from gql_jobs.store.rq_format import SERIALIZER
 
 log = logging.getLogger(__name__)
 
-#: Attempts at an idempotent submission before giving up (each lost race costs one).
-MAX_WATCH_ATTEMPTS = 20
-#: What Redis failing looks like (the async client's `connections.deadline` raises the built-in).
-REDIS_FAILURES = (RedisConnectionError, RedisTimeoutError, TimeoutError)
-#: Redis refusing writes for now (over `maxmemory`, or a replica since a failover): it refuses a
-#: MULTI/EXEC as a whole (EXECABORT), so nothing of it was applied.
-REDIS_REFUSALS = (OutOfMemoryError, ReadOnlyError)
 #: Why a job was not written when Redis refused it.
 REFUSED = "The job store (Redis) refused the write (out of memory, or read-only); nothing was written"
 #: Why a write's outcome is unknown when replicas did not confirm it.
 UNCONFIRMED = "The job was stored on the Redis master but not confirmed by enough replicas in time"
-
-
-@dataclass(frozen=True)
-class Submitted:
-    """A submission's outcome: the job, and whether it is an earlier one returned again."""
-
-    record: JobRecord
-    deduplicated: bool = False
-
-
-#: What became of one job of a batch.
-Outcome: TypeAlias = Submitted | GqlJobsError
 
 
 class _WriteError(Exception):
@@ -190,7 +170,7 @@ class Enqueuer:
         reply be lost, redis-py then raises instead of resending the transaction."""
         records = [rq_format.new_record(job) for job in jobs]
         with _writing(jobs) as progress, self.connection.pipeline(transaction=True) as pipe:
-            pipe.watch(Job.key_for(jobs[0].job_id))  # type: ignore[no-untyped-call]
+            pipe.watch(job_key(jobs[0].job_id))  # type: ignore[no-untyped-call]
             pipe.multi()
             self._stage(jobs, records, pipe)
             _execute_watched(pipe, progress)
@@ -236,13 +216,13 @@ class Enqueuer:
         events.publish(pipe, *(events.of_record(record) for record in records))
 
     def _stage_index(self, jobs: list[PreparedJob], pipe: Pipeline | AsyncPipeline) -> None:
-        """The whole batch's index entries, in one command (`index.append`)."""
+        """The whole batch's index entries, in one command (`listing.append`)."""
         entries: dict[str, list[bytes]] = {}
         for job in jobs:
-            member = index.member(job.job_id)
-            for key in index.streams_for(job.queue, job.spec.name, job.meta["tags"], job.owner):
+            member = listing.member(job.job_id)
+            for key in listing.streams_for(job.queue, job.spec.name, job.meta["tags"], job.owner):
                 entries.setdefault(key, []).append(member)
-        index.append(pipe, entries, self.settings.index_retention)
+        listing.append(pipe, entries, self.settings.index_retention)
 
     def _enqueue_with_dependencies(self, job: PreparedJob) -> JobRecord:
         queue = self.queue(job.queue)

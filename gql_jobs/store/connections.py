@@ -14,7 +14,7 @@ itself once Redis is back.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, TypeAlias
 
 import hiredis
 import redis.asyncio
@@ -30,8 +30,9 @@ from redis.exceptions import DataError
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
-from gql_jobs.sentinel import FailoverRetry, MasterConnection
+from gql_jobs.errors import RedisNotConfiguredError
 from gql_jobs.settings import Settings
+from gql_jobs.store.sentinel import FailoverRetry, MasterConnection
 
 #: Names shown by `CLIENT LIST`, so operators (and the leak test) can tell our connections apart.
 API_CLIENT_NAME = "gql-jobs-api"
@@ -73,8 +74,9 @@ class AsyncSentinelConnection(_HiredisPacking, redis.asyncio.sentinel.SentinelMa
     pass
 
 
-class RedisNotConfiguredError(RuntimeError):
-    """Neither `REDIS_URL` nor Sentinel is configured, and nothing provided an embedded Redis."""
+#: The clients handed to the service and the store (the service names them, never `redis`).
+Client: TypeAlias = Redis
+AsyncClient: TypeAlias = AsyncRedis
 
 
 def redis_url(settings: Settings) -> str:
@@ -188,10 +190,10 @@ def worker_redis(settings: Settings) -> Redis:
     """Client for workers: no read timeout (RQ blocks on BLMOVE), keep-alive on.
 
     Commands retry briefly (under a second) to ride over a blip. A longer outage (a restart) makes
-    RQ quit, and `gql_jobs.worker` starts a fresh worker: that also gives RQ's scheduler process,
-    which copies these settings, a quick death and a clean restart. With Sentinel, commands wait up
+    RQ quit, and `gql_jobs.worker.supervisor` starts a fresh worker: that also gives RQ's scheduler
+    process, which copies these settings, a quick death and a clean restart. With Sentinel, commands wait up
     to `sentinel_failover_wait` for the new master instead, so the job in hand completes on it (see
-    `gql_jobs.sentinel`).
+    `gql_jobs.store.sentinel`).
     """
     options: dict[str, Any] = {
         "socket_connect_timeout": settings.redis_connect_timeout,
@@ -234,3 +236,11 @@ def _auth(settings: Settings) -> dict[str, Any]:
     if settings.redis_username:
         auth["username"] = settings.redis_username
     return auth
+
+
+def ping(client: Redis) -> bool:
+    return bool(client.ping())
+
+
+async def ping_async(client: AsyncRedis) -> bool:
+    return bool(await client.ping())

@@ -11,7 +11,6 @@ import hashlib
 import json
 import re
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,10 +25,10 @@ from gql_jobs.constants import (
     META_TASK,
     NAME_PATTERN,
 )
-from gql_jobs.domain import SubmitRequest
+from gql_jobs.domain import PreparedJob, SubmitRequest
 from gql_jobs.errors import InvalidRequestError, JobNotFoundError
 from gql_jobs.settings import Settings
-from gql_jobs.tasks import TaskRegistry, TaskSpec
+from gql_jobs.tasks import TaskRegistry
 
 MAX_TIMEOUT = 7 * 86400
 MAX_TTL = 366 * 86400
@@ -37,30 +36,6 @@ MAX_RETRIES = 100
 MAX_DEPENDENCIES = 50
 MAX_DESCRIPTION = 1000
 MAX_IDEMPOTENCY_KEY = 255
-
-
-@dataclass(frozen=True)
-class PreparedJob:
-    """A request that passed every check, with the id, metadata and options RQ will store."""
-
-    job_id: str
-    spec: TaskSpec
-    queue: str
-    payload: Any
-    meta: dict[str, Any]
-    description: str
-    timeout: int
-    result_ttl: int
-    failure_ttl: int
-    retry_max: int
-    retry_intervals: tuple[int, ...]
-    run_at: datetime | None
-    depends_on: tuple[str, ...]
-    at_front: bool
-    submitted_at: datetime
-    owner: str | None  # `auth.owner_of` the submitter
-    idempotency_key: str | None
-    fingerprint: str | None  # only with an idempotency key: hashing every request is hot-path work
 
 
 def new_job_id() -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from gql_jobs.static_assets import csp, render_page, root_path
+from gql_jobs.web.static_assets import csp, render_page, root_path
 
 PATH = "/console"
 FOLDER = "console"

@@ -30,34 +30,28 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from redis.asyncio import Redis as AsyncRedis
-from redis.exceptions import RedisError
-
-from gql_jobs import events
 from gql_jobs.auth import SYSTEM, Principal
-from gql_jobs.connections import close_async
-from gql_jobs.constants import EVENTS_CHANNEL
+from gql_jobs.constants import MAX_TRACKED_JOBS
 from gql_jobs.domain import EventKind, JobEvent, JobFilter, JobRecord
 from gql_jobs.errors import GqlJobsError, TooManySubscriptionsError
-from gql_jobs.polling import PollPlan, PollStats
-from gql_jobs.service import JobService
+from gql_jobs.service.jobs import JobService
+from gql_jobs.service.polling import PollPlan, PollStats
+from gql_jobs.service.watchers import EventWatchers, Inbox, Slots, Update, Watcher, fingerprint
 from gql_jobs.settings import Settings
-from gql_jobs.snapshots import iso_now
-from gql_jobs.watchers import EventWatchers, Inbox, Slots, Update, Watcher, fingerprint
+from gql_jobs.store import events
+from gql_jobs.store.connections import AsyncClient, close_async
+from gql_jobs.store.guard import REDIS_ERRORS
+from gql_jobs.store.reads import iso_now
 
 __all__ = ["Inbox", "LiveUpdates", "Update", "fingerprint"]
 
 log = logging.getLogger(__name__)
 
-#: How many not-yet-final jobs seen in events the poller keeps following for event watchers.
-MAX_TRACKED_JOBS = 10_000
-RECONNECT_DELAY_SECONDS = 1.0
-
 
 class LiveUpdates:
     """Fan-out of job events to subscribers of one process. Start lazily; `close()` at shutdown."""
 
-    def __init__(self, service: JobService, redis: AsyncRedis, settings: Settings) -> None:
+    def __init__(self, service: JobService, redis: AsyncClient, settings: Settings) -> None:
         self.service = service
         self.redis = redis
         self.poll_interval = settings.poll_interval
@@ -149,29 +143,13 @@ class LiveUpdates:
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, RedisError):
+            with contextlib.suppress(asyncio.CancelledError, *REDIS_ERRORS):
                 await task
         self._tasks = []
         await close_async(self.redis)
 
     async def _listen(self) -> None:
-        while True:
-            try:
-                async with self.redis.pubsub(ignore_subscribe_messages=True) as pubsub:
-                    await pubsub.subscribe(EVENTS_CHANNEL)
-                    self._subscribed.set()
-                    async for message in pubsub.listen():
-                        if message.get("type") == "message":
-                            for event in events.decode(message["data"]):
-                                await self._dispatch(event)
-            except (RedisError, OSError) as exc:
-                self._subscribed.clear()
-                log.warning("job event subscription lost (%s); retrying", exc)
-                await asyncio.sleep(RECONNECT_DELAY_SECONDS)
-            except Exception:  # a bug must not silence every subscriber of the process for good
-                self._subscribed.clear()
-                log.exception("job event listener failed; restarting it")
-                await asyncio.sleep(RECONNECT_DELAY_SECONDS)
+        await events.listen(self.redis, self._subscribed, self._dispatch)
 
     async def _dispatch(self, event: JobEvent) -> None:
         """An event arrived: read the job once for everyone who may want it, tell those who do.

@@ -1,6 +1,6 @@
 """Redis Sentinel clients that survive a failover: what redis-py's own Sentinel support leaves out.
 
-Used by `gql_jobs.connections` for every synchronous client built from Sentinel settings.
+Used by `gql_jobs.store.connections` for every synchronous client built from Sentinel settings.
 
 * `MasterConnection` asks Sentinel for the master on *every* (re)connection. redis-py's
   `SentinelManagedConnection` does so only in `connect()`, but redis-py 8 reconnects a command's

@@ -1,9 +1,9 @@
-"""The job service: the one entry point for job work against RQ and Redis.
+"""The job service: the one entry point for job work.
 
 REST routes, GraphQL resolvers and the CLI call this and nothing else. It takes and returns plain
 domain objects (`gql_jobs.domain`) and raises domain exceptions (`gql_jobs.errors`); it knows
-nothing of HTTP or GraphQL. Its helpers (`enqueue`, `listing`, `snapshots`, `index`,
-`inventory`, `ratelimit`, `queue_quota`) are the only other modules that touch Redis for jobs.
+nothing of HTTP or GraphQL, nor of Redis or RQ: the store (`gql_jobs.store`: `writes`, `reads`,
+`listing`, `inventory`, `manage`, `ratelimit`, `queue_quota`, `figures`) does that work.
 
 Every operation takes the caller (`Principal`, or `None` for a caller without a valid key) and
 enforces scopes and ownership here, so both transports behave the same: another tenant's job is
@@ -11,7 +11,7 @@ simply "not found". Every method is synchronous (RQ is), so async callers hand i
 (`gql_jobs.concurrency.run_sync`), except the hot ones, which also come as `*_async` coroutines.
 A Redis connection failure surfaces as `ServiceUnavailableError`; a submission's writes are
 MULTI/EXEC, so each job is stored whole or not at all, and one whose write was sent before Redis
-failed is answered `SubmissionOutcomeUnknownError` (see `enqueue`), never "nothing written".
+failed is answered `SubmissionOutcomeUnknownError` (see `store.writes`), never "nothing written".
 """
 
 from __future__ import annotations
@@ -20,36 +20,28 @@ import functools
 import hashlib
 import hmac
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import ParamSpec, TypeVar
 
-from redis import Redis
-from redis.asyncio import Redis as AsyncRedis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from rq.command import send_stop_job_command
-from rq.exceptions import InvalidJobOperation, NoSuchJobError
-from rq.job import Job
-from rq.registry import CanceledJobRegistry, FailedJobRegistry
-
-from gql_jobs import events, inventory, listing, metrics
+from gql_jobs import metrics
 from gql_jobs.auth import SYSTEM, Principal, Scope, owner_of
 from gql_jobs.concurrency import ReadSlots, run_sync, run_sync_operator
-from gql_jobs.connections import deadline
+from gql_jobs.constants import SCAN_BUDGET, STOP_CONFIRM_SECONDS
 from gql_jobs.domain import (
-    EventKind,
     JobFilter,
     JobRecord,
     JobStatus,
+    Outcome,
     Page,
     PageRequest,
+    PreparedJob,
     QueueInfo,
     SubmitRequest,
+    Submitted,
     TaskInfo,
     WorkerInfo,
 )
-from gql_jobs.enqueue import REDIS_REFUSALS, Enqueuer, Outcome, Submitted
 from gql_jobs.errors import (
     BatchTooLargeError,
     ForbiddenError,
@@ -57,16 +49,18 @@ from gql_jobs.errors import (
     InvalidJobStateError,
     InvalidRequestError,
     JobNotFoundError,
-    ServiceUnavailableError,
     UnauthenticatedError,
 )
-from gql_jobs.inventory import QueueSignature
-from gql_jobs.queue_quota import QueueQuota
-from gql_jobs.ratelimit import RateLimiter
-from gql_jobs.rq_format import CompactJob
+from gql_jobs.service.submission import is_valid_job_id, prepare
 from gql_jobs.settings import Settings
-from gql_jobs.snapshots import SERIALIZER, read_jobs, read_jobs_async, results_key
-from gql_jobs.submission import PreparedJob, is_valid_job_id, prepare
+from gql_jobs.store import connections, figures, inventory, listing, manage
+from gql_jobs.store.connections import AsyncClient, Client, deadline
+from gql_jobs.store.guard import redis_guard, redis_guard_async
+from gql_jobs.store.inventory import QueueSignature
+from gql_jobs.store.queue_quota import QueueQuota
+from gql_jobs.store.ratelimit import RateLimiter
+from gql_jobs.store.reads import read_jobs, read_jobs_async
+from gql_jobs.store.writes import Enqueuer
 from gql_jobs.tasks import TaskRegistry
 
 P = ParamSpec("P")
@@ -74,38 +68,8 @@ T = TypeVar("T")
 
 CANCELABLE = frozenset({JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED})
 REQUEUEABLE = frozenset({JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED})
-#: How many of a tenant's newest jobs `queues` and `workers` look at to find its queues.
-OWN_QUEUES_SCAN = listing.SCAN_BUDGET
-#: How long `cancel` waits for a worker to confirm it stopped a running job.
-STOP_CONFIRM_SECONDS = 3.0
 
 __all__ = ["JobService", "Submitted"]
-
-
-def _redis_guard_async(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
-    """`_redis_guard` for coroutines (whose Redis calls time out with `connections.deadline`)."""
-
-    @functools.wraps(method)
-    async def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
-        try:
-            return await method(*args, **kwargs)
-        except (RedisConnectionError, RedisTimeoutError, TimeoutError, *REDIS_REFUSALS) as exc:
-            raise ServiceUnavailableError() from exc
-
-    return guarded
-
-
-def _redis_guard(method: Callable[P, T]) -> Callable[P, T]:
-    """Turn "Redis is unreachable" (or refusing writes for now) into `ServiceUnavailableError`."""
-
-    @functools.wraps(method)
-    def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
-        try:
-            return method(*args, **kwargs)
-        except (RedisConnectionError, RedisTimeoutError, *REDIS_REFUSALS) as exc:
-            raise ServiceUnavailableError() from exc
-
-    return guarded
 
 
 def _require(caller: Principal | None, scope: Scope) -> Principal:
@@ -169,10 +133,10 @@ class JobService:
 
     def __init__(
         self,
-        connection: Redis,
+        connection: Client,
         registry: TaskRegistry,
         settings: Settings,
-        async_connection: AsyncRedis | None = None,
+        async_connection: AsyncClient | None = None,
     ) -> None:
         self.connection = connection
         self.async_connection = async_connection
@@ -196,22 +160,22 @@ class JobService:
 
     # -- submitting -------------------------------------------------------------------------------
 
-    @_redis_guard
+    @redis_guard
     def submit(self, caller: Principal | None, request: SubmitRequest) -> Submitted:
         """Validate and enqueue one job (one round trip unless it has dependencies or a key)."""
         return _single(self.submit_many(caller, [request]))
 
-    @_redis_guard_async
+    @redis_guard_async
     async def submit_async(self, caller: Principal | None, request: SubmitRequest) -> Submitted:
         """`submit` for async callers: on the event loop, no thread for a plain job."""
         return _single(await self.submit_many_async(caller, [request]))
 
-    @_redis_guard
+    @redis_guard
     def submit_many(self, caller: Principal | None, requests: Sequence[SubmitRequest]) -> list[Outcome]:
         """Validate each request; enqueue the valid ones together (one MULTI/EXEC round trip).
 
         Returns one outcome per request, in order: the job, or the error that kept it out. Jobs
-        with dependencies or idempotency keys cost round trips of their own (see `enqueue`), and
+        with dependencies or idempotency keys cost round trips of their own (see `store.writes`), and
         a batch naming a queue this process has not seen costs one more (see `queue_quota`).
         """
         batch = self._prepare(caller, requests)
@@ -221,7 +185,7 @@ class JobService:
         self._rate.take(batch.submitter, len(batch.ready))
         return batch.outcomes(self._enqueuer.enqueue(batch.ready))
 
-    @_redis_guard_async
+    @redis_guard_async
     async def submit_many_async(
         self, caller: Principal | None, requests: Sequence[SubmitRequest]
     ) -> list[Outcome]:
@@ -269,15 +233,15 @@ class JobService:
 
     # -- reading ----------------------------------------------------------------------------------
 
-    @_redis_guard
+    @redis_guard
     def get(self, caller: Principal | None, job_id: str) -> JobRecord:
         return _found(job_id, self.get_many(caller, [job_id])[0])
 
-    @_redis_guard_async
+    @redis_guard_async
     async def get_async(self, caller: Principal | None, job_id: str) -> JobRecord:
         return _found(job_id, (await self.get_many_async(caller, [job_id]))[0])
 
-    @_redis_guard
+    @redis_guard
     def get_many(self, caller: Principal | None, job_ids: Sequence[str]) -> list[JobRecord | None]:
         """Read jobs in one round trip. `None` for a job that does not exist, is another tenant's,
         or has a malformed id (which never reaches Redis)."""
@@ -285,7 +249,7 @@ class JobService:
         valid = _valid_ids(job_ids)
         return _visible(reader, job_ids, valid, read_jobs(self.connection, valid))
 
-    @_redis_guard_async
+    @redis_guard_async
     async def get_many_async(
         self, caller: Principal | None, job_ids: Sequence[str]
     ) -> list[JobRecord | None]:
@@ -332,16 +296,14 @@ class JobService:
         """`workers` within the caller's read slots."""
         return await self._bounded_read(caller, self.workers, caller)
 
-    @_redis_guard
+    @redis_guard
     def queue_signatures(self, caller: Principal | None, queues: Sequence[str]) -> list[QueueSignature]:
         """What shows a job leaving one of these queues' lists or registries, read in one
         MULTI/EXEC, O(1) per queue (the live poller's cheap look; see `inventory.may_have_left`)."""
         _require(caller, Scope.ADMIN)
-        with self.connection.pipeline(transaction=True) as pipe:
-            inventory.stage_signatures(pipe, queues)
-            return inventory.signatures(queues, pipe.execute())
+        return inventory.read_signatures(self.connection, queues)
 
-    @_redis_guard_async
+    @redis_guard_async
     async def queue_signatures_async(
         self, caller: Principal | None, queues: Sequence[str]
     ) -> list[QueueSignature]:
@@ -349,32 +311,29 @@ class JobService:
         if self.async_connection is None:
             return await run_sync(self.queue_signatures, caller, queues)
         _require(caller, Scope.ADMIN)
-        async with deadline(self.settings), self.async_connection.pipeline(transaction=True) as pipe:
-            inventory.stage_signatures(pipe, queues)
-            replies = await pipe.execute()
-        return inventory.signatures(queues, replies)
+        async with deadline(self.settings):
+            return await inventory.read_signatures_async(self.async_connection, queues)
 
-    @_redis_guard
+    @redis_guard
     def list_jobs(self, caller: Principal | None, job_filter: JobFilter, page: PageRequest) -> Page:
         """One page of the caller's jobs (every job for an admin), newest first."""
         reader = _require(caller, Scope.READ)
         owner = None if reader.is_admin else reader.name
         return listing.list_jobs(self.connection, job_filter, page, self.settings.max_page_size, owner)
 
-    @_redis_guard
+    @redis_guard
     def count_jobs(self, caller: Principal | None, job_filter: JobFilter) -> int | None:
         reader = _require(caller, Scope.READ)
         return listing.count_jobs(self.connection, job_filter, None if reader.is_admin else reader.name)
 
-    @_redis_guard
+    @redis_guard
     def position(self, record: JobRecord) -> int | None:
         """0-based place of a queued job in its queue (O(queue length): ask only when shown).
 
         Takes a record the caller was already allowed to read."""
         if record.status != JobStatus.QUEUED:
             return None
-        place = self.connection.lpos(self._enqueuer.queue(record.queue).key, record.id)
-        return int(place) if place is not None else None  # type: ignore[arg-type]
+        return inventory.queue_position(self.connection, record.queue, record.id)
 
     # -- managing ---------------------------------------------------------------------------------
 
@@ -383,29 +342,23 @@ class JobService:
         manager = _require(caller, Scope.SUBMIT)
         return self.get(SYSTEM if manager.is_admin else _reader_of(manager), job_id)
 
-    @_redis_guard
+    @redis_guard
     def cancel(self, caller: Principal | None, job_id: str) -> JobRecord:
         """Cancel a waiting job; stop a running one (its worker kills the work horse)."""
         record = self._own(caller, job_id)
-        rq_job = self._fetch(job_id)
+        rq_job = manage.fetch(self.connection, job_id)
         if record.status in CANCELABLE:
-            try:
-                rq_job.cancel()
-            except InvalidJobOperation:
-                raise InvalidJobStateError(job_id, JobStatus.CANCELED.value, "cancel") from None
+            manage.cancel_waiting(rq_job)
             return self._announce(job_id)
         if record.status == JobStatus.STARTED:
-            try:
-                send_stop_job_command(self.connection, job_id, serializer=SERIALIZER)
-            except InvalidJobOperation:
-                raise InvalidJobStateError(job_id, record.status.value, "cancel") from None
+            manage.stop_running(self.connection, record)
             return self._await_final(job_id)
         raise InvalidJobStateError(job_id, record.status.value, "cancel")
 
     def _announce(self, job_id: str) -> JobRecord:
         """Publish a status event for a transition made by RQ calls we cannot pipeline into."""
         record = self.get(SYSTEM, job_id)
-        events.publish(self.connection, events.of_record(record))
+        manage.announce(self.connection, record)
         return record
 
     def _await_final(self, job_id: str) -> JobRecord:
@@ -416,7 +369,7 @@ class JobService:
             record = self.get(SYSTEM, job_id)
         return record
 
-    @_redis_guard
+    @redis_guard
     def requeue(self, caller: Principal | None, job_id: str) -> JobRecord:
         """Put a failed, stopped or canceled job back on its queue.
 
@@ -427,36 +380,19 @@ class JobService:
         if record.status not in REQUEUEABLE:
             raise InvalidJobStateError(job_id, record.status.value, "requeue")
         self._rate.take(manager.name, 1)
-        rq_job = self._fetch(job_id)
-        registry_class = CanceledJobRegistry if record.status == JobStatus.CANCELED else FailedJobRegistry
-        registry = registry_class(record.queue, connection=self.connection, serializer=SERIALIZER)
-        try:
-            registry.requeue(rq_job)
-        except InvalidJobOperation:
-            # Not in the registry we expected (e.g. a stopped job RQ left elsewhere): enqueue directly.
-            self._enqueuer.queue(record.queue)._enqueue_job(rq_job)
+        rq_job = manage.fetch(self.connection, job_id)
+        manage.requeue(self._enqueuer.queue(record.queue), rq_job, record)
         return self._announce(job_id)
 
-    @_redis_guard
+    @redis_guard
     def delete(self, caller: Principal | None, job_id: str) -> str:
         """Delete a job that is not running, with its results. Its index entries go when a listing
         walks past them (finding them by job id would mean scanning the indexes)."""
         record = self._own(caller, job_id)
         if record.status == JobStatus.STARTED:
             raise InvalidJobStateError(job_id, record.status.value, "delete")
-        rq_job = self._fetch(job_id)
-        with self.connection.pipeline(transaction=True) as pipe:
-            rq_job.delete(pipeline=pipe)
-            pipe.delete(results_key(job_id))
-            events.publish(pipe, events.of_record(record, EventKind.DELETED))
-            pipe.execute()
+        manage.delete(self.connection, manage.fetch(self.connection, job_id), record)
         return job_id
-
-    def _fetch(self, job_id: str) -> Job:
-        try:
-            return CompactJob.fetch(job_id, connection=self.connection, serializer=SERIALIZER)
-        except NoSuchJobError:
-            raise JobNotFoundError(job_id) from None
 
     # -- the system around the jobs -----------------------------------------------------------------
 
@@ -464,7 +400,7 @@ class JobService:
         _require(caller, Scope.READ)
         return [TaskInfo(s.name, s.description, s.input_schema()) for s in self.registry.specs()]
 
-    @_redis_guard
+    @redis_guard
     def queues(self, caller: Principal | None) -> list[QueueInfo]:
         """For an admin every queue, with its counts per status (over all tenants). For anyone
         else only the queues its own newest jobs are in, without counts: those would tell how
@@ -476,7 +412,7 @@ class JobService:
         counts = inventory.status_counts(self.connection, names)
         return [QueueInfo(name, counts[name]) for name in names]
 
-    @_redis_guard
+    @redis_guard
     def workers(self, caller: Principal | None) -> list[WorkerInfo]:
         """Every worker, in full, for an admin. Anyone else sees only the workers serving its own
         queues (`queues`), and of those nothing that names a host, a process, another tenant's
@@ -492,24 +428,24 @@ class JobService:
         return [_as_seen_by(reader, worker, own_queues, owners, self._pseudonym_key) for worker in serving]
 
     def _own_queues(self, reader: Principal) -> list[str]:
-        return inventory.owner_queues(self.connection, reader.name, OWN_QUEUES_SCAN)
+        return listing.owner_queues(self.connection, reader.name, SCAN_BUDGET)
 
     def metrics(self) -> tuple[bytes, str]:
         """The Prometheus exposition of this process (and the global figures kept in Redis)."""
-        return metrics.render(self.connection, self._labels)
+        return metrics.render(functools.partial(figures.read, self.connection), self._labels)
 
-    @_redis_guard
+    @redis_guard
     def ping(self) -> bool:
-        return bool(self.connection.ping())
+        return connections.ping(self.connection)
 
-    @_redis_guard_async
+    @redis_guard_async
     async def ping_async(self) -> bool:
         """`ping` for the readiness check: on the event loop with the async client (no thread to
         wait for however busy the request pool is), else on the operator pool."""
         if self.async_connection is None:
             return await run_sync_operator(self.ping)
         async with deadline(self.settings):
-            return bool(await self.async_connection.ping())
+            return await connections.ping_async(self.async_connection)
 
 
 def _single(outcomes: list[Outcome]) -> Submitted:

@@ -8,8 +8,8 @@ from fastapi import Depends
 from starlette.requests import HTTPConnection
 
 from gql_jobs.auth import InvalidKeyError, KeyStore, Principal, key_from_headers
-from gql_jobs.live import LiveUpdates
-from gql_jobs.service import JobService
+from gql_jobs.service.jobs import JobService
+from gql_jobs.service.live import LiveUpdates
 from gql_jobs.settings import Settings
 
 

@@ -1,4 +1,4 @@
-"""Files shipped in `gql_jobs/static/`, served same-origin at `/static/...`, and the HTML pages using them.
+"""Files shipped in `web/static/`, served same-origin at `/static/...`, and the HTML pages using them.
 
 Asset URLs carry a content hash (`?v=<sha256 prefix>`): such a request is cached for a year
 (`immutable`), so a new release can never be served stale. Bodies are read and gzipped once per

@@ -1,0 +1,170 @@
+"""The private RQ names we rely on, held to the installed RQ, and kept inside `store/rq_adapter.py`.
+
+An RQ release that renames or reshapes one of them fails here, by name, instead of failing
+workers at run time (RQ 3.0 dropped `Worker.current_job_working_time`: a 2.x-style heartbeat
+override raised `AttributeError` on the first job, and the supervisor restarted it for ever).
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+from pathlib import Path
+from typing import Any
+
+import fakeredis
+import pytest
+from rq import Queue, Worker
+from rq.job import Job
+from rq.scheduler import RQScheduler
+
+from gql_jobs.store import rq_adapter
+from gql_jobs.store.rq_format import SERIALIZER
+
+PACKAGE = Path(__file__).resolve().parent.parent / "gql_jobs"
+ADAPTER = PACKAGE / "store" / "rq_adapter.py"
+OWNERS: dict[str, type[Any]] = {"Job": Job, "Queue": Queue, "Worker": Worker, "RQScheduler": RQScheduler}
+
+POSITIONAL = inspect.Parameter.POSITIONAL_OR_KEYWORD
+#: The methods the adapter overrides or calls: the leading parameters it was written against
+#: (RQ 2.12), by name and kind. Any parameter after them must be optional, so a new optional one
+#: passes; a renamed, moved or new required one fails.
+METHODS: dict[tuple[str, str], list[tuple[str, inspect._ParameterKind]]] = {
+    ("Job", "_handle_success"): [("self", POSITIONAL), ("result_ttl", POSITIONAL), ("pipeline", POSITIONAL)],
+    ("Job", "_handle_failure"): [("self", POSITIONAL), ("exc_string", POSITIONAL), ("pipeline", POSITIONAL)],
+    ("Queue", "_enqueue_job"): [("self", POSITIONAL), ("job", POSITIONAL)],
+}
+#: The attributes the adapter reads, set by each class's `__init__`: their value on a new instance.
+ATTRIBUTES: dict[tuple[str, str], object] = {
+    ("Job", "_exc_info"): None,
+    ("Job", "_dependency_ids"): [],
+    ("Worker", "current_job_working_time"): 0,
+    ("Worker", "_shutdown_requested_date"): None,
+    ("RQScheduler", "_process"): None,
+}
+#: Public methods the adapter overrides whose shape it depends on (RQ 3.0 changed this one).
+OVERRIDDEN: dict[tuple[str, str], list[tuple[str, inspect._ParameterKind]]] = {
+    ("Worker", "get_heartbeat_ttl"): [("self", POSITIONAL), ("job", POSITIONAL)],
+}
+
+
+def test_every_private_name_of_the_adapter_is_checked_here() -> None:
+    checked = {*METHODS, *ATTRIBUTES}
+    assert checked == rq_adapter.PRIVATE_NAMES
+
+
+@pytest.mark.parametrize(("owner", "name"), sorted({*METHODS, *OVERRIDDEN}))
+def test_method_has_the_signature_the_adapter_was_written_against(owner: str, name: str) -> None:
+    method = getattr(OWNERS[owner], name, None)
+    assert callable(method), f"RQ's {owner}.{name} is gone: update gql_jobs/store/rq_adapter.py"
+    parameters = list(inspect.signature(method).parameters.values())
+    expected = METHODS.get((owner, name)) or OVERRIDDEN[(owner, name)]
+    leading = [(p.name, p.kind) for p in parameters[: len(expected)]]
+    assert leading == expected, f"RQ's {owner}.{name} changed: {inspect.signature(method)}"
+    for extra in parameters[len(expected) :]:
+        optional = extra.default is not inspect.Parameter.empty or extra.kind in (
+            inspect.Parameter.VAR_POSITIONAL,
+            inspect.Parameter.VAR_KEYWORD,
+        )
+        assert optional, f"RQ's {owner}.{name} takes a new required parameter: {extra.name}"
+
+
+def _instance(owner: str) -> Any:
+    connection = fakeredis.FakeRedis()
+    if owner == "Job":
+        return Job("some-job", connection=connection, serializer=SERIALIZER)
+    if owner == "Worker":
+        return Worker(["default"], connection=connection, serializer=SERIALIZER)
+    return RQScheduler(["default"], connection=connection, serializer=SERIALIZER)
+
+
+@pytest.mark.parametrize(("owner", "name"), sorted(ATTRIBUTES))
+def test_attribute_exists_on_a_new_instance(owner: str, name: str) -> None:
+    instance = _instance(owner)
+    assert hasattr(instance, name), f"RQ's {owner} no longer sets {name}: update gql_jobs/store/rq_adapter.py"
+    assert getattr(instance, name) == ATTRIBUTES[(owner, name)]
+
+
+def test_the_adapter_functions_read_what_rq_stores() -> None:
+    connection = fakeredis.FakeRedis()
+    queue = Queue("default", connection=connection, serializer=SERIALIZER)
+    first = queue.enqueue("tests.fixtures.add", 1, 2)
+    second = queue.enqueue("tests.fixtures.add", 3, 4, depends_on=first)
+    restored = Job.fetch(second.id, connection=connection, serializer=SERIALIZER)
+    assert rq_adapter.dependency_ids(restored) == [first.id]
+    assert rq_adapter.stored_traceback(restored) is None
+    worker = Worker([queue], connection=connection, serializer=SERIALIZER)
+    assert not rq_adapter.shutdown_requested(worker)
+    assert rq_adapter.scheduler_process(worker) is None  # no scheduler started
+
+
+def test_heartbeat_hook_gets_the_working_time() -> None:
+    seen: list[float] = []
+
+    class Probe(rq_adapter.HeartbeatWorker):
+        def heartbeat_ttl(self, job: Job, working_time: float) -> int:
+            seen.append(working_time)
+            return 7
+
+    worker = Probe(["default"], connection=fakeredis.FakeRedis(), serializer=SERIALIZER)
+    worker.current_job_working_time = 12.5
+    assert worker.get_heartbeat_ttl(Job("j", connection=worker.connection)) == 7
+    assert seen == [12.5]
+
+
+# -- nothing else touches a private RQ name -------------------------------------------------------
+
+PRIVATE_ATTRIBUTES = {name for _, name in rq_adapter.PRIVATE_NAMES}
+
+
+def private_rq_uses(source: str) -> list[str]:
+    """Where `source` touches a private RQ name: an attribute (or a method defined) named like one
+    the adapter owns, or an underscore attribute of a name imported from `rq`."""
+    tree = ast.parse(source)
+    from_rq = {
+        alias.asname or alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "rq"
+        for alias in node.names
+    }
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute):
+            if node.attr in PRIVATE_ATTRIBUTES:
+                found.append(f"line {node.lineno}: .{node.attr}")
+            elif (
+                node.attr.startswith("_")
+                and not node.attr.startswith("__")
+                and isinstance(node.value, ast.Name)
+                and node.value.id in from_rq
+            ):
+                found.append(f"line {node.lineno}: {node.value.id}.{node.attr}")
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name in PRIVATE_ATTRIBUTES:
+            found.append(f"line {node.lineno}: def {node.name}")
+    return found
+
+
+def test_the_scan_catches_the_known_uses() -> None:
+    known = """
+from rq import Queue
+from rq.job import Job
+def f(worker, job, queue):
+    worker._shutdown_requested_date
+    worker.scheduler._process
+    job._exc_info, job._dependency_ids
+    queue._enqueue_job(job)
+    Queue._enqueue_job(queue, job)
+    Job._private_thing
+    worker.current_job_working_time
+class J(Job):
+    def _handle_success(self): super()._handle_success()
+    def _handle_failure(self): ...
+"""
+    assert len(private_rq_uses(known)) == 11
+
+
+@pytest.mark.parametrize(
+    "module", sorted(str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py") if p != ADAPTER)
+)
+def test_no_module_but_the_adapter_touches_a_private_rq_name(module: str) -> None:
+    assert private_rq_uses((PACKAGE / module).read_text()) == [], "go through gql_jobs.store.rq_adapter"
