@@ -5,7 +5,7 @@ workers (`inventory`), cancel/stop/requeue/delete (`manage`), events (`events`),
 rate limit and queue quota, the job figures of `/metrics` (`figures`), the Redis clients
 (`connections`, `sentinel`), Redis failures turned into domain errors (`guard`), RQ's key names
 (`keys`) and every use of a private RQ name (`rq_adapter`, held to the installed RQ by
-`tests/test_rq_adapter.py`).
+`tests/store/test_rq_adapter.py`).
 
 RQ's `Job` subclasses: `rq_format.CompactJob` (how our jobs are saved) lives here, since the store
 saves jobs through RQ too (dependencies, requeues); `rq_adapter.HookedJob` adds public hooks to it,

@@ -7,7 +7,7 @@ ids and stored traceback, and an enqueue that skips the dependency check (a requ
 here and nowhere else: classes that must override a private method do it here and call a public
 hook that `gql_jobs.worker` implements; everything else is a small function.
 
-`tests/test_rq_adapter.py` checks every name in `PRIVATE_NAMES` against the installed RQ (the
+`tests/store/test_rq_adapter.py` checks every name in `PRIVATE_NAMES` against the installed RQ (the
 methods' parameters by name and kind, the attributes on real instances), and that no other module
 of the package touches one, so an RQ upgrade that changes them fails that test instead of failing
 workers at run time. Written against RQ 2.12 (`rq>=2.12,<3` in pyproject.toml): RQ 3.0 replaced

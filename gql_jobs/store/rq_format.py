@@ -10,7 +10,7 @@ What we write is what RQ 2.x writes (`Job.to_dict()` with the JSON serializer, t
 the scheduled registry, the `rq:queues` set), less the fields RQ writes as empty strings, plus our
 owner field (for jobs that have an owner), which RQ ignores. RQ reads an absent field as an empty
 one (`Job.restore` uses `obj.get`), and an empty field costs ~60 bytes of Redis memory for every
-job stored (see `compact`). `tests/test_rq_format.py` holds this module to RQ's own output for
+job stored (see `compact`). `tests/store/test_rq_format.py` holds this module to RQ's own output for
 every option we use, and RQ's workers, `rq info` and `Job.fetch` read these jobs as their own.
 Jobs with dependencies still go through RQ (`Queue.enqueue_job`), which must check their
 dependencies under WATCH.

@@ -21,7 +21,7 @@ from rq.scheduler import RQScheduler
 from gql_jobs.store import rq_adapter
 from gql_jobs.store.rq_format import SERIALIZER
 
-PACKAGE = Path(__file__).resolve().parent.parent / "gql_jobs"
+PACKAGE = Path(__file__).resolve().parents[2] / "gql_jobs"
 ADAPTER = PACKAGE / "store" / "rq_adapter.py"
 OWNERS: dict[str, type[Any]] = {"Job": Job, "Queue": Queue, "Worker": Worker, "RQScheduler": RQScheduler}
 
