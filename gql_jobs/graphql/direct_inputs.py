@@ -9,7 +9,7 @@ scalars) and nested inputs of the same kind, building the object is a rename of 
 `build_directly(cls)` installs such a builder as the type's `from_input` hook, the hook Strawberry
 offers for types that build their own value. It refuses, at import time, any field it cannot
 build (enums, lists of inputs, ...) so a new field never silently skips a conversion.
-`tests/test_graphql_inputs.py` checks it builds what Strawberry's own conversion builds.
+`tests/graphql/test_direct_inputs.py` checks it builds what Strawberry's own conversion builds.
 """
 
 from __future__ import annotations

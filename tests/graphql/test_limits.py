@@ -42,7 +42,7 @@ from tests.graphql_helpers import client_with, data, gql
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DEFAULTS = Settings.model_fields
 PRICING = Pricing(max_page_size=DEFAULTS["max_page_size"].default, scan_budget=SCAN_BUDGET)
 

@@ -23,7 +23,7 @@ from tests.graphql_helpers import client_with, data, gql, top_level_error
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BUILTIN_SCALARS = {"String", "Int", "Float", "Boolean", "ID"}
 
 
