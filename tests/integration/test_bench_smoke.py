@@ -18,7 +18,7 @@ import pytest
 
 from tests.redis_server import redis_server_binary
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FIGURES = {"submit", "read", "redis_per_op", "cost_growth", "memory", "drain", "subscriptions"}
 
 
