@@ -8,7 +8,6 @@ import shutil
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 import pytest
 import redis
 from fastapi.testclient import TestClient
+from redis.client import PubSub
 from starlette.testclient import WebSocketTestSession
 
 from gql_jobs.app import create_app
@@ -220,6 +220,29 @@ def test_job_events_stream_only_matching_jobs(live_client: TestClient, drain: Ca
     assert all(event["job"]["tags"] == ["blue"] for event in received)
 
 
+#: A channel the probe below listens to beside the events', for the marker that ends its reading.
+MARKER = "test:marker"
+
+
+def published_before_a_marker(redis_client: redis.Redis, probe: PubSub) -> list[dict[str, Any]]:
+    """The events channel's messages published so far: the marker published now reaches the probe
+    after all of them (Redis delivers a subscriber's messages in the order their PUBLISHes ran), so
+    "no further message" is known without listening for a while."""
+    redis_client.publish(MARKER, b"end")
+    messages: list[dict[str, Any]] = []
+
+    def marker_arrived() -> bool:
+        message = probe.get_message(timeout=0.1)  # (a subscribe confirmation also reads as None)
+        if message is not None and message["channel"] == MARKER.encode():
+            return True
+        if message is not None:
+            messages.append(message)
+        return False
+
+    wait_for(marker_arrived)
+    return messages
+
+
 def test_a_batch_is_one_message_but_an_event_per_job(
     live_client: TestClient, redis_client: redis.Redis
 ) -> None:
@@ -227,7 +250,8 @@ def test_a_batch_is_one_message_but_an_event_per_job(
     batch = "mutation ($inputs: [SubmitJobInput!]!) { submitJobs(inputs: $inputs) { ...Id } }" + ID_FRAGMENT
     inputs = [{"task": "echo", "payload": {"n": n}, "tags": ["blue" if n % 2 else "red"]} for n in range(6)]
     probe = redis_client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
-    probe.subscribe(EVENTS_CHANNEL)
+    probe.subscribe(EVENTS_CHANNEL, MARKER)
+    wait_for(lambda: redis_client.pubsub_numsub(MARKER) == [(MARKER.encode(), 1)])  # both, at once
     with live_client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws:
         session = TransportWs(ws)
         session.subscribe(query)
@@ -237,11 +261,7 @@ def test_a_batch_is_one_message_but_an_event_per_job(
         received = [ws.receive_json()["payload"]["data"]["jobEvents"] for _ in range(3)]
     assert [event["jobId"] for event in received] == ids[1::2]
     assert {event["status"] for event in received} == {"QUEUED"}
-    messages = []
-    deadline = time.monotonic() + 1
-    while time.monotonic() < deadline:  # (a subscribe confirmation also reads as None)
-        if (message := probe.get_message(timeout=0.1)) is not None:
-            messages.append(message)
+    messages = published_before_a_marker(redis_client, probe)
     probe.close()
     assert len(messages) == 1  # one PUBLISH for the whole batch
     assert [event.job_id for event in events.decode(messages[0]["data"])] == ids
