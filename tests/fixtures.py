@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from rq import get_current_job
 
 from gql_jobs import task
+from gql_jobs.progress import report_progress
 
 
 class AddInput(BaseModel):
@@ -31,13 +32,39 @@ def unserializable(payload: dict[str, Any]) -> object:
     return object()
 
 
-@task("wait_for_file", description="Waits until a file exists (lets a test hold a job in STARTED).")
-def wait_for_file(payload: dict[str, Any]) -> str:
-    path = str(payload["path"])
-    deadline = time.monotonic() + float(payload.get("timeout", 30))
+def _wait_until_exists(path: str, deadline: float) -> bool:
+    """Whether `path` came to exist before the `time.monotonic()` deadline (a test creates it)."""
     while not os.path.exists(path) and time.monotonic() < deadline:
         time.sleep(0.02)
-    return "released" if os.path.exists(path) else "gave up"
+    return os.path.exists(path)
+
+
+@task("wait_for_file", description="Waits until a file exists (lets a test hold a job in STARTED).")
+def wait_for_file(payload: dict[str, Any]) -> str:
+    deadline = time.monotonic() + float(payload.get("timeout", 30))
+    return "released" if _wait_until_exists(str(payload["path"]), deadline) else "gave up"
+
+
+class GatedStepsInput(BaseModel):
+    gate: str = Field(description="A directory: step n is reported once a file named n is in it.")
+    steps: int = Field(default=4, ge=1, le=100)
+    timeout: float = Field(default=30, gt=0, le=300)
+
+
+@task(
+    "gated_steps",
+    input_model=GatedStepsInput,
+    description="Reports progress a step each time the test allows.",
+)
+def gated_steps(data: GatedStepsInput) -> dict[str, int]:
+    """Like the builtin `sleep`, but each step waits for the test instead of a clock: a test that
+    wants to see every step releases the next one only once it saw the last, on any machine."""
+    deadline = time.monotonic() + data.timeout
+    for step in range(1, data.steps + 1):
+        if not _wait_until_exists(os.path.join(data.gate, str(step)), deadline):
+            raise TimeoutError(f"step {step} was never released")
+        report_progress(step, data.steps, f"step {step} of {data.steps}")
+    return {"steps": data.steps}
 
 
 @task("count_run", description="Counts its own runs in Redis (to prove no job runs twice).")

@@ -60,6 +60,12 @@ class TransportWs:
             {"id": op_id, "type": "subscribe", "payload": {"query": query, "variables": variables}}
         )
 
+    def next(self) -> dict[str, Any]:
+        """The payload of the next message, which must be a `next`."""
+        message = self.ws.receive_json()
+        assert message["type"] == "next", message
+        return dict(message["payload"])
+
     def collect(self) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """Payloads of `next` messages until `complete` or `error` (returned last)."""
         payloads = []
@@ -82,13 +88,23 @@ def states(payloads: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [p["data"]["jobUpdates"] for p in payloads]
 
 
-def test_sleep_job_is_followed_from_queued_to_finished(
-    live_client: TestClient, worker_process: StartWorker
+def test_a_job_is_followed_from_queued_through_its_steps_to_finished(
+    live_client: TestClient, worker_process: StartWorker, tmp_path: Path
 ) -> None:
-    job_id = submit(live_client, "sleep", {"seconds": 1, "steps": 5})
-    worker_process()
-    payloads, end = follow(live_client, job_id)
-    seen = states(payloads)
+    """Each step is released only once the subscriber saw the one before (`gated_steps`), so the
+    steps it sees do not depend on how fast the machine runs the worker or the test."""
+    job_id = submit(live_client, "gated_steps", {"gate": str(tmp_path), "steps": 5})
+    with live_client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+        session = TransportWs(ws)
+        session.subscribe(JOB_UPDATES, id=job_id)
+        payloads = [session.next()]
+        worker_process()
+        for step in range(1, 6):
+            (tmp_path / str(step)).touch()
+            while (states(payloads)[-1]["progress"] or {}).get("current") != step:
+                payloads.append(session.next())
+        rest, end = session.collect()
+    seen = states(payloads + rest)
     assert end["type"] == "complete"
     statuses = [s["status"] for s in seen]
     assert statuses[0] in ("QUEUED", "STARTED")
