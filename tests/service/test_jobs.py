@@ -221,7 +221,10 @@ def test_requeue_canceled_job(fake_service: JobService) -> None:
     assert fake_service.get(ADMIN, record.id).status == JobStatus.FINISHED
 
 
-def test_delete_removes_job_result_and_index_entries(fake_service: JobService) -> None:
+def test_delete_removes_job_and_result_and_listings_drop_its_entries(fake_service: JobService) -> None:
+    """The delete leaves the job's listing entries: their stream IDs are Redis's, kept nowhere by
+    job id, so finding them would mean scanning the streams. A listing drops the entries of gone
+    jobs as it walks past them (`listing._prune`), and retention trims the rest."""
     record = fake_service.submit(ADMIN, SubmitRequest("echo", {}, tags=("t",))).record
     drain(fake_service)
     assert fake_service.delete(ADMIN, record.id) == record.id
