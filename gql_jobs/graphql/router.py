@@ -52,6 +52,7 @@ from gql_jobs.errors import ErrorCode
 from gql_jobs.graphql.context import Context, build_context
 from gql_jobs.graphql.schema import build_schema
 from gql_jobs.settings import Settings
+from gql_jobs.web.cors import OriginPolicy
 from gql_jobs.web.ide import graphiql_page
 
 PATH = "/graphql"
@@ -138,6 +139,14 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
 class JobsGraphQL(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = TransportWSHandler
     graphql_ws_handler_class = LegacyWSHandler
+
+    def __init__(self, *args: Any, origins: OriginPolicy, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.origins = origins
+
+    def is_websocket_origin_allowed(self, request: WebSocket, origin: str) -> bool:
+        """The CORS policy's origins (`web.cors`): browsers apply no CORS to WebSockets."""
+        return self.origins.allows(origin)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Strawberry's, but with refusals as GraphQL JSON rather than text/plain."""
@@ -251,7 +260,7 @@ def install(app: FastAPI, settings: Settings) -> None:
         graphql_ide="graphiql" if settings.graphiql else None,
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL, GRAPHQL_SSE_PROTOCOL),
         max_subscriptions_per_connection=settings.ws_max_subscriptions,
-        allowed_origins=settings.allowed_origins,
+        origins=OriginPolicy.of(settings),
         keep_alive=True,
         keep_alive_interval=15,
     )
