@@ -336,6 +336,14 @@ class Settings(BaseSettings):
             "when given by a variable) times its selection, plus 2000 when its filter needs a scan."
         ),
     )
+    max_batch_operations: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "Most GraphQL operations in one batched HTTP request (a JSON array, as Apollo's "
+            "BatchHttpLink sends), each checked against the document limits; 0: batching off."
+        ),
+    )
     document_cache_bytes: int = Field(
         default=16 * 1024 * 1024,
         ge=0,

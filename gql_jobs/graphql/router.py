@@ -32,7 +32,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.http import GraphQLHTTPResponse, process_result
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, GraphQLRequestProtocol, process_result
 from strawberry.http.streaming import HTTPStreamTransport, MultipartSubscriptionTransport, SSETransport
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import (
@@ -94,6 +94,13 @@ SUBSCRIPTION_OVER_HTTP = (
     "A subscription over HTTP needs a streaming response: send `Accept: text/event-stream` "
     "(graphql-sse) or `Accept: multipart/mixed;subscriptionSpec=1.0` (Apollo Client), or "
     "subscribe over a WebSocket (graphql-transport-ws)"
+)
+
+
+#: Why a batch (a JSON array of operations) is refused when batching is off.
+BATCHING_OFF = (
+    "Batching is off on this server: send one operation per request (Apollo: HttpLink rather than "
+    "BatchHttpLink); GQL_JOBS_MAX_BATCH_OPERATIONS turns it on"
 )
 
 
@@ -233,6 +240,23 @@ class JobsGraphQL(GraphQL[Context, None]):
                 raise Refusal(400, SUBSCRIPTION_OVER_HTTP, ErrorCode.STREAMING_REQUIRED) from None
             raise
 
+    def _validate_batch_request(
+        self, request_data: list[GraphQLRequestData], protocol: GraphQLRequestProtocol
+    ) -> None:
+        """Strawberry's check of a batch (a JSON array of operations), with codes and reasons, and
+        each member shaped as a single request must be (Strawberry reads them unchecked)."""
+        config = self.schema.config.batching_config
+        if config is None:
+            raise Refusal(400, BATCHING_OFF, ErrorCode.BATCHING_DISABLED)
+        limit = config["max_operations"]
+        if not 0 < len(request_data) <= limit:
+            reason = f"A batch holds 1 to {limit} operations; this one has {len(request_data)}"
+            raise Refusal(400, reason, ErrorCode.TOO_MANY_OPERATIONS)
+        if not all(_is_operation(item) for item in request_data):
+            reason = "Each operation of a batch is an object with a string `query` and object `variables`"
+            raise Refusal(400, reason, ErrorCode.BAD_REQUEST)
+        super()._validate_batch_request(request_data, protocol)
+
     def decode_json(self, data: str | bytes) -> object:
         """`json.loads`, refusing nesting deeper than `MAX_JSON_DEPTH` (HTTP bodies, query
         parameters and WebSocket messages all come through here)."""
@@ -303,6 +327,17 @@ def refusal_response(exc: HTTPException, media_type: str = APPLICATION_JSON) -> 
     code = exc.code if isinstance(exc, Refusal) else CODES.get(exc.status_code, ErrorCode.BAD_REQUEST)
     error = {"message": exc.reason, "extensions": {"code": code.value}}
     return JSONResponse({"errors": [error]}, status_code=exc.status_code, media_type=media_type)
+
+
+def _is_operation(item: object) -> bool:
+    """A batch member as Strawberry requires a single request to be (see `parse_http_body`)."""
+    return (
+        isinstance(item, dict)
+        and isinstance(item.get("query"), str | None)
+        and isinstance(item.get("variables"), dict | None)
+        and isinstance(item.get("extensions"), dict | None)
+        and isinstance(item.get("operationName"), str | None)
+    )
 
 
 def _is_request_error(result: ExecutionResult) -> bool:

@@ -198,7 +198,12 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         mutation=Mutation,
         subscription=Subscription,
         extensions=extensions,
-        config=StrawberryConfig(disable_field_suggestions=not settings.introspection),
+        config=StrawberryConfig(
+            disable_field_suggestions=not settings.introspection,
+            batching_config=(
+                {"max_operations": settings.max_batch_operations} if settings.max_batch_operations else None
+            ),
+        ),
         execution_context_class=CodedExecutor if settings.introspection else QuietExecutor,
         limits=limits,
         cache=DocumentCache(settings.document_cache_bytes, settings.document_cache_entry_bytes),
