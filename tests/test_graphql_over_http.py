@@ -4,13 +4,20 @@ sent as plain requests, and `extensions.code` on every error."""
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
+import redis
 from fastapi.testclient import TestClient
 
+from gql_jobs.app import create_app
 from gql_jobs.graphql.negotiation import prefers_event_stream, response_media_type
+from tests.conftest import make_settings
+from tests.server_helpers import running_server
 
 SPEC = "application/graphql-response+json"
 #: What urql sends on every request.
@@ -166,3 +173,47 @@ def test_a_field_error_under_the_spec_media_type_is_200_with_data(client: TestCl
     assert response.status_code == 200
     assert "data" in response.json()
     assert response.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+#: What Apollo Client's HttpLink sends for a subscription.
+APOLLO_SUBSCRIPTION_ACCEPT = 'multipart/mixed;boundary="graphql";subscriptionSpec=1.0,application/json'
+JOB_UPDATES = "subscription ($id: ID!) { jobUpdates(id: $id) { id status result } }"
+SUBMIT_ECHO = """mutation {
+  submitJob(input: {task: "echo", payload: {n: 2}}) { ... on SubmitJobSuccess { job { id } } }
+}"""
+
+
+def multipart_parts(text: str) -> list[Any]:
+    """The JSON bodies of a `multipart/mixed; boundary=graphql` stream's parts, in order."""
+    parts = []
+    for segment in text.split("--graphql"):
+        head, separator, body = segment.partition("\r\n\r\n")
+        if separator and "content-type: application/json" in head.lower():
+            parts.append(json.loads(body))
+    return parts
+
+
+@pytest.mark.integration
+def test_apollos_multipart_subscription_follows_a_job_a_worker_finishes(
+    redis_client: redis.Redis, drain: Callable[..., None]
+) -> None:
+    with running_server(create_app(make_settings(poll_interval=0.2))) as base:
+        submitted = httpx.post(f"{base}/graphql", json={"query": SUBMIT_ECHO})
+        job_id = submitted.json()["data"]["submitJob"]["job"]["id"]
+        received = ""
+        body = {"query": JOB_UPDATES, "variables": {"id": job_id}}
+        headers = {"accept": APOLLO_SUBSCRIPTION_ACCEPT}
+        with httpx.stream("POST", f"{base}/graphql", json=body, headers=headers, timeout=30) as response:
+            assert response.status_code == 200
+            assert response.headers["content-type"].startswith("multipart/mixed;boundary=graphql")
+            drained = False
+            for chunk in response.iter_text():
+                received += chunk
+                if not drained and any("payload" in p for p in multipart_parts(received)):
+                    drain()  # the first update (QUEUED) arrived: now let a worker finish the job
+                    drained = True
+    assert received.rstrip().endswith("--graphql--")
+    updates = [p["payload"]["data"]["jobUpdates"] for p in multipart_parts(received) if "payload" in p]
+    assert updates[0]["status"] == "QUEUED"
+    assert updates[-1] == {"id": job_id, "status": "FINISHED", "result": {"n": 2}}
+    assert all(p == {} for p in multipart_parts(received) if "payload" not in p)  # heartbeats only
