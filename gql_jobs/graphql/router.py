@@ -13,8 +13,13 @@ ends however it ends (the handlers' `handle`). Refusals carry a reason: graphql-
 `connection_init` (Strawberry re-runs `on_ws_connect`, switching the principal); it is refused.
 
 Requests refused before GraphQL runs (a body that is not JSON, or nested too deeply, a missing
-query, a mutation over GET) are answered as GraphQL errors with `extensions.code`, not as
-Strawberry's plain text.
+query, a mutation over GET, a batch while batching is off) are answered as GraphQL errors with
+`extensions.code`, not as Strawberry's plain text.
+
+Over HTTP the answer's type follows the client's `Accept` (`negotiation.py`): the spec's
+`application/graphql-response+json`, where a request error (document, variables) is a 400 without
+`data`, or legacy `application/json` (200, `data: null`); SSE only when preferred to JSON;
+Apollo's multipart subscriptions. The graphql-http audit holds this (`tests/test_clients.py`).
 """
 
 from __future__ import annotations
