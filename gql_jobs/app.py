@@ -23,10 +23,10 @@ from gql_jobs.concurrency import size_request_pool
 from gql_jobs.errors import RedisNotConfiguredError
 from gql_jobs.service.jobs import JobService
 from gql_jobs.service.live import LiveUpdates
-from gql_jobs.settings import Settings, load_settings
+from gql_jobs.settings import Settings, deprecated_variables, load_settings
 from gql_jobs.store.connections import api_async_redis, api_redis, close_async, describe, pubsub_redis
 from gql_jobs.tasks import TaskRegistry, task_modules
-from gql_jobs.web import health, rest
+from gql_jobs.web import cors, health, rest
 from gql_jobs.web.ide import install as install_browser_ui
 from gql_jobs.web.limits import BodyReadTimeout, BodySizeLimit
 from gql_jobs.web.requests import RequestContext
@@ -87,6 +87,8 @@ def create_app(settings: Settings | None = None, service: JobService | None = No
         log.warning(
             "GQL_JOBS_API_KEYS is empty: the API is OPEN, every caller is an admin (fine for dev only)"
         )
+    for old, new in deprecated_variables().items():
+        log.warning("%s is deprecated: set %s instead (it means the same and more)", old, new)
     rest.install(app)
     app.include_router(health.router)
     from gql_jobs.graphql.router import install as install_graphql  # noqa: PLC0415 (heavy import)
@@ -96,6 +98,7 @@ def create_app(settings: Settings | None = None, service: JobService | None = No
     limit = settings.max_payload_bytes * min(settings.max_batch_size, 64) + BODY_OVERHEAD_BYTES
     app.add_middleware(BodySizeLimit, max_bytes=limit)
     app.add_middleware(BodyReadTimeout, seconds=settings.body_timeout)
+    cors.install(app, settings)  # outside the body guards (their 413 and 408 carry CORS headers)
     app.add_middleware(RequestContext)
     return app
 

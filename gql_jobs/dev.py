@@ -19,7 +19,7 @@ from types import FrameType
 
 import uvicorn
 
-from gql_jobs.settings import Settings
+from gql_jobs.settings import Settings, load_settings
 from gql_jobs.store.connections import describe
 from gql_jobs.web.server import GuardedHttpToolsProtocol
 
@@ -55,6 +55,13 @@ def run_dev(settings: Settings, host: str, port: int) -> None:
     signal.signal(signal.SIGTERM, _exit_on_signal)
     with _redis_for(settings) as url:
         os.environ.setdefault("GQL_JOBS_LOG_FORMAT", "text")
+        os.environ.setdefault("GQL_JOBS_CORS_LOCALHOST", "true")
+        if load_settings().cors_localhost:  # as the API will read it
+            print(
+                "gql-jobs dev: CORS allows any http://localhost:<port> and http://127.0.0.1:<port> "
+                "origin (a frontend's dev server); set GQL_JOBS_CORS_LOCALHOST=false to turn it off.",
+                flush=True,
+            )
         if url is not None:  # the embedded Redis: tell the worker and the API where it is
             os.environ.update({"REDIS_URL": url, "GQL_JOBS_REDIS_URL": url})
         worker = subprocess.Popen([sys.executable, "-m", "gql_jobs", "worker"], env=dict(os.environ))

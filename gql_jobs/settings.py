@@ -20,6 +20,8 @@ from gql_jobs.auth import KeyEntry
 from gql_jobs.constants import LESSON_TAGS, NAME_PATTERN
 
 _PREFIX = "GQL_JOBS_"
+#: An origin as a browser sends it in `Origin` (lower case, no default port is checked for).
+ORIGIN_PATTERN = r"https?://(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:\d{1,5})?"
 
 
 def _lesson(name: str, lesson: str) -> AliasChoices:
@@ -266,9 +268,21 @@ class Settings(BaseSettings):
         gt=0,
         description="Seconds from a request's start to the end of its body; a slower body gets 408.",
     )
-    allowed_origins: Annotated[list[str], NoDecode] = Field(
+    cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        description="Comma-separated origins allowed to open WebSockets (same-origin always is).",
+        # GQL_JOBS_ALLOWED_ORIGINS (WebSocket origins only) is the deprecated name of before.
+        validation_alias=AliasChoices(_PREFIX + "CORS_ORIGINS", _PREFIX + "ALLOWED_ORIGINS"),
+        description=(
+            "Comma-separated origins (`https://app.example`) whose pages may call the API: CORS for "
+            "REST and /graphql, and WebSockets; `*`: any origin. Empty: same origin only."
+        ),
+    )
+    cors_localhost: bool = Field(
+        default=False,
+        description=(
+            "Also allow any http://localhost:<port> and http://127.0.0.1:<port> origin (what "
+            "`gql-jobs dev` sets, for a frontend's dev server)."
+        ),
     )
     log_format: Literal["json", "text"] = Field(
         default="json",
@@ -322,6 +336,14 @@ class Settings(BaseSettings):
             "when given by a variable) times its selection, plus 2000 when its filter needs a scan."
         ),
     )
+    max_batch_operations: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "Most GraphQL operations in one batched HTTP request (a JSON array, as Apollo's "
+            "BatchHttpLink sends), each checked against the document limits; 0: batching off."
+        ),
+    )
     document_cache_bytes: int = Field(
         default=16 * 1024 * 1024,
         ge=0,
@@ -333,7 +355,7 @@ class Settings(BaseSettings):
         description="GraphQL documents larger than this are checked each time, not cached.",
     )
 
-    @field_validator("tasks", "allowed_origins", "sentinels", "queues", mode="before")
+    @field_validator("tasks", "cors_origins", "sentinels", "queues", mode="before")
     @classmethod
     def _split_modules(cls, value: object) -> object:
         if isinstance(value, str):
@@ -347,6 +369,19 @@ class Settings(BaseSettings):
             if not re.fullmatch(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*", module):
                 raise ValueError(f"{module!r} is not a dotted module path")
         return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _check_origins(cls, value: list[str]) -> list[str]:
+        """Origins as browsers send them; `*` alone. No credentials are ever allowed (API keys
+        travel in headers, never in cookies), so `*` is safe to combine with CORS."""
+        if "*" in value and len(value) > 1:
+            raise ValueError("`*` already allows every origin: give it alone")
+        for origin in value:
+            if origin != "*" and not re.fullmatch(ORIGIN_PATTERN, origin):
+                raise ValueError(f"{origin!r} is not an origin (scheme://host[:port], lower case, no path)")
+        # Browsers leave the default port out of `Origin`: so must the list, to match it.
+        return list(dict.fromkeys(re.sub(r"^(http://.*):80$|^(https://.*):443$", r"\1\2", o) for o in value))
 
     @field_validator("api_keys")
     @classmethod
@@ -400,6 +435,16 @@ def load_settings(**overrides: object) -> Settings:
         field = re.search(r'field "(\w+)"', str(exc))
         variable = _variable_name(field.group(1), _variables_set()) if field else "?"
         raise SettingsError(f"invalid settings: {variable}: Invalid JSON, {exc.__cause__ or exc}") from None
+
+
+#: Variables of before that still work, and the names that replace them.
+DEPRECATED = {"GQL_JOBS_ALLOWED_ORIGINS": "GQL_JOBS_CORS_ORIGINS"}
+
+
+def deprecated_variables() -> dict[str, str]:
+    """The deprecated variables set (in the environment or `.env`), with their replacements."""
+    given = _variables_set()
+    return {old: new for old, new in DEPRECATED.items() if old in given}
 
 
 def _variables_set() -> set[str]:

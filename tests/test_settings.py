@@ -59,7 +59,9 @@ VARIABLES = [
     "GQL_JOBS_MAX_SUBSCRIPTIONS_PER_PRINCIPAL",
     "GQL_JOBS_HEADER_TIMEOUT",
     "GQL_JOBS_BODY_TIMEOUT",
-    "GQL_JOBS_ALLOWED_ORIGINS",
+    "GQL_JOBS_ALLOWED_ORIGINS",  # deprecated: GQL_JOBS_CORS_ORIGINS
+    "GQL_JOBS_CORS_ORIGINS",
+    "GQL_JOBS_CORS_LOCALHOST",
     "GQL_JOBS_LOG_FORMAT",
     "GQL_JOBS_LOG_LEVEL",
     "GQL_JOBS_METRICS_ACCESS",
@@ -72,6 +74,7 @@ VARIABLES = [
     "GQL_JOBS_MAX_QUERY_ALIASES",
     "GQL_JOBS_MAX_DOCUMENT_BYTES",
     "GQL_JOBS_MAX_QUERY_COST",
+    "GQL_JOBS_MAX_BATCH_OPERATIONS",
     "GQL_JOBS_DOCUMENT_CACHE_BYTES",
     "GQL_JOBS_DOCUMENT_CACHE_ENTRY_BYTES",
 ]
@@ -87,7 +90,7 @@ OTHER_VALUE = {
     "sentinels": "h1:26379, h2:26379",
     "queues": "high,low",
     "tasks": "tests.fixtures",
-    "allowed_origins": "https://a.example",
+    "cors_origins": "https://a.example",
     "api_keys": json.dumps({"0" * 64: {"principal": "billing", "scopes": ["read"]}}),
     "api_docs": "false",
     "log_format": "text",

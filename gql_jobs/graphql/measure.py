@@ -28,6 +28,7 @@ from graphql import (
     FragmentSpreadNode,
     InlineFragmentNode,
     IntValueNode,
+    ListValueNode,
     NullValueNode,
     ObjectValueNode,
     OperationDefinitionNode,
@@ -98,6 +99,14 @@ class Pricing:
             entries + self.scan_budget * admin_scans + size * selection.cost,
             entries + self.scan_budget * tenant_scans + size * selection.tenant_cost,
         )
+
+    def nodes(self, node: FieldNode, selection: Measure) -> tuple[int, int]:
+        """The cost of a `nodes` field: each id a read and a resolved selection (a variable's
+        list counts at its worst, the maximum page size, which `nodes` refuses to exceed)."""
+        ids = next((a.value for a in node.arguments or () if a.name.value == "ids"), None)
+        count = len(ids.values) if isinstance(ids, ListValueNode) else self.max_page_size
+        count = min(count, self.max_page_size)
+        return count * (1 + selection.cost), count * (1 + selection.tenant_cost)
 
 
 @dataclass
@@ -221,6 +230,8 @@ def _field(node: FieldNode, inner: Measure | None, pricing: Pricing) -> Measure:
     aliases = (1 if node.alias else 0) + selection.aliases
     if node.name.value == "jobs":
         cost, tenant_cost = pricing.jobs(node, selection)
+    elif node.name.value == "nodes":
+        cost, tenant_cost = pricing.nodes(node, selection)
     else:
         cost, tenant_cost = 1 + selection.cost, 1 + selection.tenant_cost
     return Measure(depth, deepest, aliases, cost, tenant_cost)

@@ -9,13 +9,15 @@ from strawberry.scalars import JSON
 
 from gql_jobs.domain import JobStatus as DomainStatus
 from gql_jobs.domain import PageRequest
-from gql_jobs.errors import GqlJobsError, JobNotFoundError
+from gql_jobs.errors import GqlJobsError, InvalidRequestError, JobNotFoundError
 from gql_jobs.graphql.context import Info
 from gql_jobs.graphql.errors import query_error
+from gql_jobs.graphql.node import Node
 from gql_jobs.graphql.pagination import JobConnection, JobFilter
 from gql_jobs.graphql.types import Job, JobStatus, QueueInfo, StatusCount, TaskInfo, WorkerInfo
 
 JOB_ID = strawberry.argument(description="The job's id.")
+NODE_ID = strawberry.argument(description="The node's id (a job's id).")
 
 
 @strawberry.type(description="Read jobs and the system that runs them.")
@@ -104,6 +106,38 @@ class Query:
             )
             for w in workers
         ]
+
+    @strawberry.field(
+        description=(
+            "Any node by its id (Relay's refetch); null when there is none, or it is not the "
+            "caller's. Jobs are the only nodes: the same answer as `job(id:)`."
+        )
+    )
+    async def node(self, info: Info, id: Annotated[strawberry.ID, NODE_ID]) -> Node | None:
+        return (await _jobs(info, [id]))[0]
+
+    @strawberry.field(
+        description=(
+            "Nodes by id, in the order given, each null when there is none or it is not the caller's "
+            "(at most the maximum page size of ids)."
+        )
+    )
+    async def nodes(
+        self, info: Info, ids: Annotated[list[strawberry.ID], strawberry.argument(description="Their ids.")]
+    ) -> list[Node | None]:
+        limit = info.context.service.settings.max_page_size
+        if len(ids) > limit:
+            raise query_error(InvalidRequestError("ids", f"at most {limit} ids at once, not {len(ids)}"))
+        return list(await _jobs(info, ids))
+
+
+async def _jobs(info: Info, ids: list[strawberry.ID]) -> list[Job | None]:
+    """Jobs by id in one read, with `job(id:)`'s rules: another tenant's job is null, like a missing one."""
+    try:
+        records = await info.context.service.get_many_async(info.context.caller, [str(i) for i in ids])
+    except GqlJobsError as exc:
+        raise query_error(exc) from None
+    return [Job.of(record) if record is not None else None for record in records]
 
 
 def _queue(name: str, counts: dict[DomainStatus, int] | None) -> QueueInfo:

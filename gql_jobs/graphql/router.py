@@ -13,14 +13,19 @@ ends however it ends (the handlers' `handle`). Refusals carry a reason: graphql-
 `connection_init` (Strawberry re-runs `on_ws_connect`, switching the principal); it is refused.
 
 Requests refused before GraphQL runs (a body that is not JSON, or nested too deeply, a missing
-query, a mutation over GET) are answered as GraphQL errors with `extensions.code`, not as
-Strawberry's plain text.
+query, a mutation over GET, a batch while batching is off) are answered as GraphQL errors with
+`extensions.code`, not as Strawberry's plain text.
+
+Over HTTP the answer's type follows the client's `Accept` (`negotiation.py`): the spec's
+`application/graphql-response+json`, where a request error (document, variables) is a 400 without
+`data`, or legacy `application/json` (200, `data: null`); SSE only when preferred to JSON;
+Apollo's multipart subscriptions. The graphql-http audit holds this (`tests/test_clients.py`).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from cross_web import HTTPException
@@ -32,10 +37,14 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, GraphQLRequestProtocol, process_result
+from strawberry.http.streaming import HTTPStreamTransport, MultipartSubscriptionTransport, SSETransport
+from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import (
     GRAPHQL_SSE_PROTOCOL,
     GRAPHQL_TRANSPORT_WS_PROTOCOL,
     GRAPHQL_WS_PROTOCOL,
+    MULTIPART_SUBSCRIPTION_PROTOCOL,
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
@@ -44,14 +53,18 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.types import ConnectionErrorMessage
 from strawberry.subscriptions.protocols.graphql_ws.types import ConnectionInitMessage as LegacyConnectionInit
+from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
 from gql_jobs import jsonvalues
 from gql_jobs.auth import InvalidKeyError, key_from_headers
 from gql_jobs.errors import ErrorCode
 from gql_jobs.graphql.context import Context, build_context
+from gql_jobs.graphql.negotiation import APPLICATION_JSON, prefers_event_stream, response_media_type
 from gql_jobs.graphql.schema import build_schema
 from gql_jobs.settings import Settings
+from gql_jobs.web.cors import OriginPolicy
 from gql_jobs.web.ide import graphiql_page
 
 PATH = "/graphql"
@@ -79,6 +92,28 @@ class Refusal(HTTPException):
     def __init__(self, status_code: int, reason: str, code: ErrorCode) -> None:
         super().__init__(status_code, reason)
         self.code = code
+
+
+#: Why a subscription sent as a plain HTTP request is refused.
+SUBSCRIPTION_OVER_HTTP = (
+    "A subscription over HTTP needs a streaming response: send `Accept: text/event-stream` "
+    "(graphql-sse) or `Accept: multipart/mixed;subscriptionSpec=1.0` (Apollo Client), or "
+    "subscribe over a WebSocket (graphql-transport-ws)"
+)
+
+
+#: Why a batch (a JSON array of operations) is refused when batching is off.
+BATCHING_OFF = (
+    "Batching is off on this server: send one operation per request (Apollo: HttpLink rather than "
+    "BatchHttpLink); GQL_JOBS_MAX_BATCH_OPERATIONS turns it on"
+)
+
+
+class PreferredSSETransport(SSETransport):
+    """Strawberry's SSE, chosen only when the client prefers it to JSON (see `negotiation`)."""
+
+    def accepts(self, accept: str) -> bool:
+        return prefers_event_stream(accept)
 
 
 class RefusedConnectionError(Exception):
@@ -135,20 +170,97 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
             _release_connection(self.context)
 
 
+class NegotiatedResponse(Response):
+    """The sub-response of an HTTP request, knowing the JSON type the client is answered with."""
+
+    def __init__(self, media_type: str) -> None:
+        super().__init__()
+        self.status_code = None  # type: ignore[assignment]  # as Strawberry's: unset until chosen
+        del self.headers["content-length"]
+        self.media_type = media_type
+
+
 class JobsGraphQL(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = TransportWSHandler
     graphql_ws_handler_class = LegacyWSHandler
+    stream_transport_classes_by_protocol: Mapping[str, type[HTTPStreamTransport]] = {
+        MULTIPART_SUBSCRIPTION_PROTOCOL: MultipartSubscriptionTransport,
+        GRAPHQL_SSE_PROTOCOL: PreferredSSETransport,
+    }
+
+    def __init__(self, *args: Any, origins: OriginPolicy, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.origins = origins
+
+    def is_websocket_origin_allowed(self, request: WebSocket, origin: str) -> bool:
+        """The CORS policy's origins (`web.cors`): browsers apply no CORS to WebSockets."""
+        return self.origins.allows(origin)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Strawberry's, but with refusals as GraphQL JSON rather than text/plain."""
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
+        request = Request(scope=scope, receive=receive)
         try:
-            response = await self.run(Request(scope=scope, receive=receive))
+            response = await self.run(request)
         except HTTPException as exc:
-            response = refusal_response(exc)
+            response = refusal_response(exc, response_media_type(request.headers.get("accept")))
         await response(scope, receive, send)
+
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        return NegotiatedResponse(response_media_type(request.headers.get("accept")))
+
+    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
+        """Strawberry's, without `data` for a request error when the client speaks the spec's
+        `application/graphql-response+json` (`create_response` then answers 4xx)."""
+        processed = process_result(result)
+        spec = response_media_type(request.headers.get("accept")) != APPLICATION_JSON
+        if spec and result.data is None and _is_request_error(result):
+            del processed["data"]
+        return processed
+
+    def create_response(
+        self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Response
+    ) -> Response:
+        """JSON of the negotiated type; under `application/graphql-response+json`, a request error
+        (no `data`) is a 400, or a 500 when it is an unexpected (masked) failure."""
+        response = super().create_response(response_data, sub_response)
+        response.headers["content-type"] = sub_response.media_type or APPLICATION_JSON
+        if isinstance(response_data, dict) and "data" not in response_data and not sub_response.status_code:
+            response.status_code = 500 if _is_internal(response_data) else 400
+        return response
+
+    async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+        """Strawberry's, refusing a subscription that arrived without a streaming `Accept` clearly
+        (Strawberry would run it as a query: a masked error and a server traceback)."""
+        try:
+            return await super().execute_single(*args, **kwargs)
+        except HTTPException as exc:
+            cause = exc.__cause__
+            if (
+                isinstance(cause, InvalidOperationTypeError)
+                and cause.operation_type is OperationType.SUBSCRIPTION
+            ):
+                raise Refusal(400, SUBSCRIPTION_OVER_HTTP, ErrorCode.STREAMING_REQUIRED) from None
+            raise
+
+    def _validate_batch_request(
+        self, request_data: list[GraphQLRequestData], protocol: GraphQLRequestProtocol
+    ) -> None:
+        """Strawberry's check of a batch (a JSON array of operations), with codes and reasons, and
+        each member shaped as a single request must be (Strawberry reads them unchecked)."""
+        config = self.schema.config.batching_config
+        if config is None:
+            raise Refusal(400, BATCHING_OFF, ErrorCode.BATCHING_DISABLED)
+        limit = config["max_operations"]
+        if not 0 < len(request_data) <= limit:
+            reason = f"A batch holds 1 to {limit} operations; this one has {len(request_data)}"
+            raise Refusal(400, reason, ErrorCode.TOO_MANY_OPERATIONS)
+        if not all(_is_operation(item) for item in request_data):
+            reason = "Each operation of a batch is an object with a string `query` and object `variables`"
+            raise Refusal(400, reason, ErrorCode.BAD_REQUEST)
+        super()._validate_batch_request(request_data, protocol)
 
     def decode_json(self, data: str | bytes) -> object:
         """`json.loads`, refusing nesting deeper than `MAX_JSON_DEPTH` (HTTP bodies, query
@@ -216,10 +328,35 @@ class JobsGraphQL(GraphQL[Context, None]):
         return UNSET  # type: ignore[no-any-return]
 
 
-def refusal_response(exc: HTTPException) -> JSONResponse:
+def refusal_response(exc: HTTPException, media_type: str = APPLICATION_JSON) -> JSONResponse:
     code = exc.code if isinstance(exc, Refusal) else CODES.get(exc.status_code, ErrorCode.BAD_REQUEST)
     error = {"message": exc.reason, "extensions": {"code": code.value}}
-    return JSONResponse({"errors": [error]}, status_code=exc.status_code)
+    return JSONResponse({"errors": [error]}, status_code=exc.status_code, media_type=media_type)
+
+
+def _is_operation(item: object) -> bool:
+    """A batch member as Strawberry requires a single request to be (see `parse_http_body`)."""
+    return (
+        isinstance(item, dict)
+        and isinstance(item.get("query"), str | None)
+        and isinstance(item.get("variables"), dict | None)
+        and isinstance(item.get("extensions"), dict | None)
+        and isinstance(item.get("operationName"), str | None)
+    )
+
+
+def _is_request_error(result: ExecutionResult) -> bool:
+    """No data, and no error of a field: the operation did not run (a document or variables
+    refused), as opposed to a non-null field's failure nulling `data` while it ran."""
+    return bool(result.errors) and all(error.path is None for error in result.errors or ())
+
+
+def _is_internal(response: GraphQLHTTPResponse) -> bool:
+    return any(
+        isinstance(error, dict)
+        and (error.get("extensions") or {}).get("code") == ErrorCode.INTERNAL_SERVER_ERROR
+        for error in response.get("errors") or ()
+    )
 
 
 def _openings(data: str | bytes) -> int:
@@ -249,9 +386,14 @@ def install(app: FastAPI, settings: Settings) -> None:
     graphql = JobsGraphQL(
         build_schema(settings),
         graphql_ide="graphiql" if settings.graphiql else None,
-        subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL, GRAPHQL_SSE_PROTOCOL),
+        subscription_protocols=(
+            GRAPHQL_TRANSPORT_WS_PROTOCOL,
+            GRAPHQL_WS_PROTOCOL,
+            GRAPHQL_SSE_PROTOCOL,
+            MULTIPART_SUBSCRIPTION_PROTOCOL,
+        ),
         max_subscriptions_per_connection=settings.ws_max_subscriptions,
-        allowed_origins=settings.allowed_origins,
+        origins=OriginPolicy.of(settings),
         keep_alive=True,
         keep_alive_interval=15,
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, ClassVar
 
 import strawberry
@@ -18,13 +18,14 @@ from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.schema.config import StrawberryConfig
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES, StrawberryGraphQLCoreExecutionContext
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.execution import PreExecutionError
+from strawberry.types.graphql import OperationType
 
 from gql_jobs.auth import Principal
 from gql_jobs.constants import OTHER, SCAN_BUDGET
-from gql_jobs.errors import GqlJobsError
+from gql_jobs.errors import ErrorCode, GqlJobsError
 from gql_jobs.graphql.documents import BAD_USER_INPUT, DocumentCache, DocumentChecker, Limits, coded
 from gql_jobs.graphql.measure import Pricing
 from gql_jobs.graphql.mutations import Mutation
@@ -33,11 +34,20 @@ from gql_jobs.graphql.subscriptions import Subscription
 from gql_jobs.metrics import Stopwatch, observe_request
 from gql_jobs.settings import Settings
 
+INTERNAL_SERVER_ERROR = ErrorCode.INTERNAL_SERVER_ERROR.value
+
 
 def should_mask(error: GraphQLError) -> bool:
     """Mask only the unexpected: GraphQL's own errors (syntax, validation, limits) and ours read clearly."""
     original = error.original_error
     return not (original is None or isinstance(original, GraphQLError | GqlJobsError))
+
+
+class CodedMaskErrors(MaskErrors):
+    """`MaskErrors`, whose masked errors say `INTERNAL_SERVER_ERROR` (and nothing else)."""
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        return coded(super().anonymise_error(error), INTERNAL_SERVER_ERROR)
 
 
 class OperationMetrics(SchemaExtension):
@@ -91,6 +101,21 @@ class GuardedSchema(strawberry.Schema):
     def __init__(self, *args: Any, limits: Limits, cache: DocumentCache, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.documents = DocumentChecker(self._schema, limits, cache)
+
+    async def execute(  # type: ignore[override]  # the same parameters, by keyword
+        self,
+        query: str | None,
+        *,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+        **kwargs: Any,
+    ) -> ExecutionResult:
+        """Never a subscription: those stream (`stream` over SSE, multipart and graphql-transport-ws,
+        `subscribe` over legacy graphql-ws). Over plain HTTP one would run as a query, fail
+        masked, and log a traceback; refused, the view answers why (`router.JobsGraphQL`)."""
+        allowed = set(allowed_operation_types or DEFAULT_ALLOWED_OPERATION_TYPES) - {
+            OperationType.SUBSCRIPTION
+        }
+        return await super().execute(query, allowed_operation_types=allowed, **kwargs)
 
     def _create_execution_context(self, *args: Any, **kwargs: Any) -> ExecutionContext:
         context = super()._create_execution_context(*args, **kwargs)
@@ -155,7 +180,7 @@ class QuietExecutor(CodedExecutor):
 def build_schema(settings: Settings) -> strawberry.Schema:
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         OperationMetrics,
-        lambda: MaskErrors(should_mask_error=should_mask),
+        lambda: CodedMaskErrors(should_mask_error=should_mask),
     ]
     limits = Limits(
         max_document_bytes=settings.max_document_bytes,
@@ -173,7 +198,12 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         mutation=Mutation,
         subscription=Subscription,
         extensions=extensions,
-        config=StrawberryConfig(disable_field_suggestions=not settings.introspection),
+        config=StrawberryConfig(
+            disable_field_suggestions=not settings.introspection,
+            batching_config=(
+                {"max_operations": settings.max_batch_operations} if settings.max_batch_operations else None
+            ),
+        ),
         execution_context_class=CodedExecutor if settings.introspection else QuietExecutor,
         limits=limits,
         cache=DocumentCache(settings.document_cache_bytes, settings.document_cache_entry_bytes),

@@ -19,6 +19,7 @@ from gql_jobs.domain import JobStatus as DomainStatus
 from gql_jobs.errors import GqlJobsError
 from gql_jobs.graphql.context import Info
 from gql_jobs.graphql.errors import query_error
+from gql_jobs.graphql.node import Node
 
 
 @strawberry.enum(description="Where a job is in its life. Values follow RQ's statuses.")
@@ -65,8 +66,10 @@ class Progress:
 
 
 @strawberry.type(description="A background job, as RQ stores it.")
-class Job:
-    id: strawberry.ID = strawberry.field(description="The job's id (`JOB-<uuid4>` for jobs submitted here).")
+class Job(Node):
+    id: strawberry.ID = strawberry.field(
+        description="The job's id (`JOB-<uuid4>` for jobs submitted here), unique among all nodes (see Node)."
+    )
     status: JobStatus = strawberry.field(description="Where the job is in its life.")
     raw_status: str = strawberry.field(description="The status string exactly as RQ stored it.")
     task: str | None = strawberry.field(description="The registered task name.")

@@ -299,7 +299,7 @@ def test_subscriptions_per_connection_are_capped(redis_client: redis.Redis) -> N
 def test_cross_origin_websockets_are_refused_unless_allowed(redis_client: redis.Redis) -> None:
     from starlette.websockets import WebSocketDisconnect
 
-    settings = make_settings(allowed_origins="https://app.example")
+    settings = make_settings(cors_origins="https://app.example")
     with TestClient(create_app(settings)) as client:
         with pytest.raises(WebSocketDisconnect):
             refuse_origin(client, "https://evil.example")

@@ -1,0 +1,134 @@
+"""Real GraphQL clients against a real server: the GraphQL-over-HTTP spec's audit (`graphql-http`),
+urql with its default exchanges, and the `graphql-ws` and `graphql-sse` clients following a job
+that a real burst worker finishes.
+
+The clients are Node packages pinned in `clients/package-lock.json`. Without Node these tests
+skip and say why (`.ci/run` installs it); with Node but no `clients/node_modules`, the session
+runs `npm ci` once, and fails if that fails: CI runs them, never skips them.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+import redis
+
+from gql_jobs.app import create_app
+from tests.conftest import ROOT, make_settings
+from tests.server_helpers import running_server
+
+pytestmark = pytest.mark.integration
+
+CLIENTS = ROOT / "clients"
+#: Seconds a client script may take at most (each also stops itself after 60 s).
+SCRIPT_TIMEOUT = 90
+
+
+@pytest.fixture(scope="session")
+def node() -> str:
+    executable = shutil.which("node")
+    if executable is None:
+        pytest.skip(
+            "node is not installed: the client conformance suite needs Node 18+ (.ci/run installs it)"
+        )
+    if not (CLIENTS / "node_modules").is_dir():
+        npm = shutil.which("npm")
+        assert npm is not None, "node is installed but npm is not: cannot install clients/ (npm ci)"
+        installed = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"],
+            check=False,
+            cwd=CLIENTS,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert installed.returncode == 0, (
+            f"npm ci failed in clients/:\n{installed.stdout}\n{installed.stderr}"
+        )
+    return executable
+
+
+@pytest.fixture
+def graphql_url(redis_client: redis.Redis) -> Iterator[str]:
+    """A real uvicorn serving the app on loopback (open API, the test Redis)."""
+    with running_server(create_app(make_settings(poll_interval=0.2))) as base:
+        yield f"{base}/graphql"
+
+
+def run_client(
+    node: str, script: str, *args: str, on_waiting: Callable[[dict[str, Any]], None] | None = None
+) -> dict[str, Any]:
+    """Run `clients/<script>`, calling `on_waiting` when it announces it follows a job; return
+    its last line (`done`), failing with everything it printed otherwise."""
+    process = subprocess.Popen(
+        [node, script, *args], cwd=CLIENTS, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None
+    lines = []
+    try:
+        for line in process.stdout:  # the script's own deadline bounds this loop
+            lines.append(line)
+            message = json.loads(line)
+            if message.get("event") == "waiting" and on_waiting is not None:
+                on_waiting(message)
+        _, errors = process.communicate(timeout=SCRIPT_TIMEOUT)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, f"{script} exited {process.returncode}:\n{''.join(lines)}\n{errors}"
+    last: dict[str, Any] = json.loads(lines[-1])
+    return last
+
+
+def test_the_graphql_over_http_audit_passes_without_a_warning(node: str, graphql_url: str) -> None:
+    audits = run_client(node, "audit.mjs", graphql_url)["audits"]
+    assert len(audits) > 50
+    failed = [a for a in audits if a["status"] != "ok"]
+    assert failed == []
+
+
+SUBMIT_ECHO = """mutation {
+  submitJob(input: {task: "echo", payload: {n: 1}}) { ... on SubmitJobSuccess { job { id } } }
+}"""
+
+
+def submit_echo(graphql_url: str) -> str:
+    response = httpx.post(graphql_url, json={"query": SUBMIT_ECHO})
+    job_id: str = response.json()["data"]["submitJob"]["job"]["id"]
+    return job_id
+
+
+@pytest.mark.parametrize("script", ["graphql-ws.mjs", "graphql-sse.mjs"])
+def test_a_subscription_client_follows_a_job_a_worker_finishes(
+    node: str, graphql_url: str, drain: Callable[..., None], script: str
+) -> None:
+    job_id = submit_echo(graphql_url)
+    done = run_client(node, script, graphql_url, job_id, on_waiting=lambda _: drain())
+    assert done["statuses"][0] == "QUEUED"
+    assert done["statuses"][-1] == "FINISHED"
+    assert done["result"] == {"n": 1}
+
+
+def test_urql_with_its_default_exchanges(node: str, graphql_url: str, drain: Callable[..., None]) -> None:
+    done = run_client(node, "urql.mjs", graphql_url, on_waiting=lambda _: drain())
+    assert done["query"]["error"] is None
+    assert {"name": "echo", "__typename": "TaskInfo"} in done["query"]["data"]["tasks"]
+    success = done["submitted"]["data"]["submitJob"]
+    assert success["__typename"] == "SubmitJobSuccess"  # the document cache asks for __typename
+    assert success["job"]["status"] == "QUEUED"
+    unknown = done["unknown"]["data"]["submitJob"]
+    assert unknown == {
+        "__typename": "UnknownTaskError",
+        "task": "no-such-task",
+        "message": unknown["message"],
+    }
+    assert done["statuses"][0] == "QUEUED"
+    assert done["statuses"][-1] == "FINISHED"
+    assert done["result"] == {"hello": "urql"}
