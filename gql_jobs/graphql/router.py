@@ -19,7 +19,7 @@ query, a mutation over GET, a batch while batching is off) are answered as Graph
 Over HTTP the answer's type follows the client's `Accept` (`negotiation.py`): the spec's
 `application/graphql-response+json`, where a request error (document, variables) is a 400 without
 `data`, or legacy `application/json` (200, `data: null`); SSE only when preferred to JSON;
-Apollo's multipart subscriptions. The graphql-http audit holds this (`tests/test_clients.py`).
+Apollo's multipart subscriptions. The graphql-http audit holds this (`tests/integration/test_clients.py`).
 """
 
 from __future__ import annotations
