@@ -238,9 +238,5 @@ def _auth(settings: Settings) -> dict[str, Any]:
     return auth
 
 
-def ping(client: Redis) -> bool:
-    return bool(client.ping())
-
-
-async def ping_async(client: AsyncRedis) -> bool:
+async def ping(client: AsyncRedis) -> bool:
     return bool(await client.ping())
