@@ -23,7 +23,7 @@ class Query:
     @strawberry.field(description="One job by id; null when there is no such job (or it has expired).")
     async def job(self, info: Info, id: Annotated[strawberry.ID, JOB_ID]) -> Job | None:
         try:
-            record = await info.context.service.get_async(info.context.caller, str(id))
+            record = await info.context.service.get(info.context.caller, str(id))
         except JobNotFoundError:
             return None
         except GqlJobsError as exc:
@@ -52,15 +52,15 @@ class Query:
         job_filter = (filter or JobFilter()).to_domain()
         request = PageRequest(first=first, after=after, last=last, before=before)
         try:
-            page = await info.context.service.list_jobs_async(info.context.caller, job_filter, request)
+            page = await info.context.service.list_jobs(info.context.caller, job_filter, request)
         except GqlJobsError as exc:
             raise query_error(exc) from None
         return JobConnection.of(page, job_filter)
 
     @strawberry.field(description="The tasks that may be submitted, with their input JSON Schemas.")
-    def tasks(self, info: Info) -> list[TaskInfo]:
+    async def tasks(self, info: Info) -> list[TaskInfo]:
         try:
-            tasks = info.context.service.tasks(info.context.caller)
+            tasks = await info.context.service.tasks(info.context.caller)
         except GqlJobsError as exc:
             raise query_error(exc) from None
         return [
@@ -76,7 +76,7 @@ class Query:
     )
     async def queues(self, info: Info) -> list[QueueInfo]:
         try:
-            queues = await info.context.service.queues_async(info.context.caller)
+            queues = await info.context.service.queues(info.context.caller)
         except GqlJobsError as exc:
             raise query_error(exc) from None
         return [_queue(q.name, q.counts) for q in queues]
@@ -86,7 +86,7 @@ class Query:
     )
     async def workers(self, info: Info) -> list[WorkerInfo]:
         try:
-            workers = await info.context.service.workers_async(info.context.caller)
+            workers = await info.context.service.workers(info.context.caller)
         except GqlJobsError as exc:
             raise query_error(exc) from None
         return [
