@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
+import anyio
 import fakeredis
 import psutil
 import pytest
@@ -205,6 +206,20 @@ def wait_for(condition: Callable[[], object], timeout: float = 20.0, interval: f
             return
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout} s")
+
+
+async def eventually(
+    condition: Callable[[], Awaitable[object]], within: float = 20.0, interval: float = 0.02
+) -> None:
+    """`wait_for` for async tests: await `condition()` until truthy; fail after `within` seconds."""
+    try:
+        with anyio.fail_after(within):
+            while True:  # a worker process changes what we poll: there is nothing to wait on
+                if await condition():
+                    return
+                await anyio.sleep(interval)
+    except TimeoutError:
+        raise AssertionError(f"condition not met within {within} s") from None
 
 
 @pytest.fixture
