@@ -17,7 +17,7 @@ their watcher *before* reading a job's current state, so nothing is missed.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 from gql_jobs.auth import Principal, Scope
 from gql_jobs.domain import EventKind, JobFilter, JobRecord
@@ -26,7 +26,7 @@ from gql_jobs.service.live import LiveUpdates
 from gql_jobs.service.watchers import Update, fingerprint
 
 
-async def follow(live: LiveUpdates, caller: Principal | None, job_id: str) -> AsyncIterator[JobRecord]:
+async def follow(live: LiveUpdates, caller: Principal | None, job_id: str) -> AsyncGenerator[JobRecord, None]:
     """The job now, then at every change it shows, until it reaches a final state."""
     reader = live.service.authorize(caller, Scope.READ)
     async with live.watch_job(job_id, reader) as updates:  # subscribe first, then read
@@ -44,7 +44,9 @@ async def follow(live: LiveUpdates, caller: Principal | None, job_id: str) -> As
             yield record
 
 
-async def events(live: LiveUpdates, caller: Principal | None, job_filter: JobFilter) -> AsyncIterator[Update]:
+async def events(
+    live: LiveUpdates, caller: Principal | None, job_filter: JobFilter
+) -> AsyncGenerator[Update, None]:
     """Every event of a job the caller may read that matches `job_filter`, for as long as it runs.
 
     `LiveUpdates` already routes each event only to the watchers that may see its job (by owner,
