@@ -83,24 +83,24 @@ async def call(app: Any, request: Request) -> None:
 def stub_submissions(service: JobService) -> None:
     """Checks and stamps jobs as the service does, writes nothing."""
 
-    async def submit_many_async(caller: Principal | None, requests: Sequence[SubmitRequest]) -> list[Any]:
+    async def submit_many(caller: Principal | None, requests: Sequence[SubmitRequest]) -> list[Any]:
         owner = owner_of(caller) if caller else None
         return [
             Submitted(new_record(prepare(r, service.registry, service.settings, owner))) for r in requests
         ]
 
-    async def submit_async(caller: Principal | None, request: SubmitRequest) -> Submitted:
-        return (await submit_many_async(caller, [request]))[0]  # type: ignore[no-any-return]
+    async def submit(caller: Principal | None, request: SubmitRequest) -> Submitted:
+        return (await submit_many(caller, [request]))[0]  # type: ignore[no-any-return]
 
-    service.submit_many_async = submit_many_async  # type: ignore[method-assign]
-    service.submit_async = submit_async  # type: ignore[method-assign]
+    service.submit_many = submit_many  # type: ignore[method-assign]
+    service.submit = submit  # type: ignore[method-assign]
 
 
 async def measure(
     redis_url: str, ops: Sequence[str], count: int, rounds: int, stub: bool
 ) -> dict[str, float]:
     settings = Settings.model_validate({"redis_url": redis_url, "tasks": TASK_MODULES.split(",")})
-    ids = workload.fill_service(redis_url, 200)
+    ids = await asyncio.to_thread(workload.fill_service, redis_url, 200)  # it runs a loop of its own
     workload.drain(redis_url, evented=True)
     variants = [(op, False) for op in ops]
     variants += [(op, True) for op in ops if stub and OPS[op].figure == "submit"]

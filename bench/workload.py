@@ -13,12 +13,14 @@ Every job calls `bench.noop.noop` with the same payload, so jobs and results are
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 import redis
+import redis.asyncio
 from rq import Queue, SimpleWorker
 from rq.job import Job
 from rq.serializers import JSONSerializer
@@ -103,18 +105,24 @@ def raw_rq(url: str, batch: int, duration: float, max_jobs: int) -> dict[str, An
 
 
 def bench_service(url: str) -> Any:
-    """A `JobService` like the API's (our task modules, default settings) on a plain client."""
+    """A `JobService` like the API's (our task modules, default settings) on plain clients; use it
+    on one event loop, and close it there (`close_bench_service`)."""
     from gql_jobs.service.jobs import JobService  # noqa: PLC0415 (heavy; only the children need it)
     from gql_jobs.settings import Settings  # noqa: PLC0415
     from gql_jobs.tasks import TaskRegistry, task_modules  # noqa: PLC0415
 
     settings = Settings.model_validate({"redis_url": url, "tasks": TASK_MODULES.split(",")})
     registry = TaskRegistry.from_modules(task_modules(settings.tasks, settings.builtin_tasks))
-    return JobService(redis.Redis.from_url(url), registry, settings)
+    return JobService(redis.Redis.from_url(url), registry, settings, redis.asyncio.Redis.from_url(url))
 
 
 def fill_service(url: str, count: int) -> list[str]:
-    """Submit `count` REST-like jobs (the lesson's tags) through `JobService.submit_many`."""
+    """Submit `count` REST-like jobs (the lesson's tags) through `JobService.submit_many` (the
+    service is async: this runs it on an event loop of its own, so call it from synchronous code)."""
+    return asyncio.run(_fill_service(url, count))
+
+
+async def _fill_service(url: str, count: int) -> list[str]:
     from gql_jobs.auth import ANONYMOUS  # noqa: PLC0415
     from gql_jobs.constants import LESSON_TAGS  # noqa: PLC0415
     from gql_jobs.domain import SubmitRequest  # noqa: PLC0415
@@ -123,14 +131,17 @@ def fill_service(url: str, count: int) -> list[str]:
     request = SubmitRequest(task=TASK, payload=PAYLOAD, tags=LESSON_TAGS)
     ids: list[str] = []
     left = count
-    while left > 0:
-        size = min(FILL_BATCH, left)
-        for outcome in service.submit_many(ANONYMOUS, [request] * size):
-            if isinstance(outcome, Exception):
-                raise outcome
-            ids.append(outcome.record.id)
-        left -= size
-    service.connection.close()
+    try:
+        while left > 0:
+            size = min(FILL_BATCH, left)
+            for outcome in await service.submit_many(ANONYMOUS, [request] * size):
+                if isinstance(outcome, Exception):
+                    raise outcome
+                ids.append(outcome.record.id)
+            left -= size
+    finally:
+        service.connection.close()
+        await service.async_connection.aclose()
     return ids
 
 

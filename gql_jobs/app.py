@@ -19,12 +19,12 @@ from fastapi import FastAPI
 
 from gql_jobs import __version__
 from gql_jobs.auth import KeyStore
-from gql_jobs.concurrency import size_request_pool
 from gql_jobs.errors import RedisNotConfiguredError
 from gql_jobs.service.jobs import JobService
 from gql_jobs.service.live import LiveUpdates
 from gql_jobs.settings import Settings, deprecated_variables, load_settings
 from gql_jobs.store.connections import api_async_redis, api_redis, close_async, describe, pubsub_redis
+from gql_jobs.store.threads import size_request_pool
 from gql_jobs.tasks import TaskRegistry, task_modules
 from gql_jobs.web import cors, health, rest
 from gql_jobs.web.ide import install as install_browser_ui
@@ -66,8 +66,7 @@ def create_app(settings: Settings | None = None, service: JobService | None = No
         yield {HEADER_TIMEOUT_STATE: settings.header_timeout}  # for `server`'s protocols
         await live.close()
         service.connection.close()
-        if service.async_connection is not None:
-            await close_async(service.async_connection)
+        await close_async(service.async_connection)
 
     docs = docs_enabled(settings)
     app = FastAPI(

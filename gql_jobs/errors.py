@@ -7,6 +7,7 @@ GqlJobsError
  ├── InvalidRequestError       a submission option is out of range (queue name, TTL, tags...)
  ├── BatchTooLargeError        more jobs in one batch than `max_batch_size`
  ├── JobNotFoundError          no such job (or a malformed id: same answer, no oracle)
+ ├── JobDeletedError           a followed job was deleted while followed
  ├── InvalidJobStateError      the operation does not apply to the job's current status
  ├── InvalidCursorError        a pagination cursor we did not issue
  ├── IdempotencyConflictError  an idempotency key reused for a different request
@@ -121,6 +122,14 @@ class BatchTooLargeError(GqlJobsError):
 class JobNotFoundError(GqlJobsError):
     def __init__(self, job_id: str) -> None:
         super().__init__(f"Job not found: {job_id[:140]}")
+        self.job_id = job_id
+
+
+class JobDeletedError(GqlJobsError):
+    """The job a caller follows (`service.follow.follow`) was deleted: the end of the stream."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__("Job was deleted")
         self.job_id = job_id
 
 

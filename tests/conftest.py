@@ -2,6 +2,11 @@
 
 Integration tests use a real Redis (database 13 by default, flushed before and after each test;
 override with GQL_JOBS_TEST_REDIS_URL) and real RQ workers. Unit tests use fakeredis.
+
+The service is async, and its async Redis client belongs to the event loop that first uses it.
+Tests that call it directly are `async def` (anyio's pytest plugin, asyncio backend) and get it
+from `service` (closed at the end, on the test's loop) or `fake_service`. Tests that drive the app
+through a `TestClient` and also call the service use `on_app` (the app's own loop).
 """
 
 from __future__ import annotations
@@ -12,10 +17,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
+import anyio
 import fakeredis
 import psutil
 import pytest
@@ -23,15 +29,20 @@ import redis
 from fastapi.testclient import TestClient
 from rq import SimpleWorker
 
-from gql_jobs.app import create_app
+from gql_jobs.app import build_service, create_app
 from gql_jobs.service.jobs import JobService
 from gql_jobs.settings import Settings
+from gql_jobs.store.connections import close_async
 from gql_jobs.store.rq_format import SERIALIZER
 from gql_jobs.tasks import TaskRegistry, task_modules
 from gql_jobs.worker.job import EventedJob
 from tests.redis_server import RedisServer, redis_server_binary
 
 ROOT = Path(__file__).resolve().parent.parent
+P = ParamSpec("P")
+T = TypeVar("T")
+#: The `make_service` fixture: a service built from settings of a test's own.
+MakeService = Callable[[Settings], JobService]
 _private_redis: RedisServer | None = None
 
 
@@ -86,11 +97,48 @@ def settings(redis_client: redis.Redis) -> Settings:
     return make_settings()
 
 
-@pytest.fixture
-def service(settings: Settings) -> JobService:
-    from gql_jobs.app import build_service
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    """`async def` tests (and async fixtures) run on asyncio, as the app does."""
+    return "asyncio"
 
-    return build_service(settings)
+
+@pytest.fixture
+async def service(settings: Settings, anyio_backend: str) -> AsyncIterator[JobService]:
+    """The app's service; its clients are closed at the end, on the test's event loop (the app's
+    lifespan closes them first when a `TestClient` used it: closing again is harmless)."""
+    service = build_service(settings)
+    yield service
+    await close_service(service)
+
+
+@pytest.fixture
+async def make_service(anyio_backend: str) -> AsyncIterator[MakeService]:
+    """Build services with settings of their own; each is closed at the end, like `service`."""
+    made: list[JobService] = []
+
+    def make(settings: Settings) -> JobService:
+        made.append(build_service(settings))
+        return made[-1]
+
+    yield make
+    for service in made:
+        await close_service(service)
+
+
+async def close_service(service: JobService) -> None:
+    service.connection.close()
+    await close_async(service.async_connection)
+
+
+def on_app(client: TestClient, call: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Run a service coroutine on the app's event loop (where its async client lives)."""
+    assert client.portal is not None, "use the client inside its `with` block"
+
+    async def run() -> T:
+        return await call(*args, **kwargs)
+
+    return client.portal.call(run)
 
 
 @pytest.fixture
@@ -160,9 +208,27 @@ def wait_for(condition: Callable[[], object], timeout: float = 20.0, interval: f
     raise AssertionError(f"condition not met within {timeout} s")
 
 
+async def eventually(
+    condition: Callable[[], Awaitable[object]], within: float = 20.0, interval: float = 0.02
+) -> None:
+    """`wait_for` for async tests: await `condition()` until truthy; fail after `within` seconds."""
+    try:
+        with anyio.fail_after(within):
+            while True:  # a worker process changes what we poll: there is nothing to wait on
+                if await condition():
+                    return
+                await anyio.sleep(interval)
+    except TimeoutError:
+        raise AssertionError(f"condition not met within {within} s") from None
+
+
 @pytest.fixture
 def fake_service() -> JobService:
-    """A service on fakeredis, for fast unit tests of its logic."""
+    """A service on fakeredis, for fast unit tests of its logic: its synchronous client (RQ's)
+    and its async client share one fake server."""
     registry = TaskRegistry.from_modules(task_modules(["tests.fixtures"], builtins=True))
     settings = Settings.model_validate({"redis_url": "redis://unused", "tasks": ["tests.fixtures"]})
-    return JobService(fakeredis.FakeRedis(), registry, settings)
+    server = fakeredis.FakeServer()
+    return JobService(
+        fakeredis.FakeRedis(server=server), registry, settings, fakeredis.FakeAsyncRedis(server=server)
+    )

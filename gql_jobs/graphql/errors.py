@@ -195,6 +195,8 @@ CODES: dict[type[domain.GqlJobsError], ErrorCode] = {
     domain.ForbiddenError: ErrorCode.FORBIDDEN,
     domain.TooManySubscriptionsError: ErrorCode.TOO_MANY_SUBSCRIPTIONS,
     domain.TooManyConcurrentReadsError: ErrorCode.CONCURRENCY_LIMITED,
+    domain.JobNotFoundError: ErrorCode.NOT_FOUND,  # a followed job (a query's is null or a member)
+    domain.JobDeletedError: ErrorCode.JOB_DELETED,
 }
 DEFAULT_CODE = ErrorCode.BAD_USER_INPUT
 

@@ -8,7 +8,6 @@ from typing import Annotated, TypeAlias
 import strawberry
 from strawberry.scalars import JSON
 
-from gql_jobs.concurrency import run_sync
 from gql_jobs.domain import RetryPolicy, SubmitRequest, Submitted
 from gql_jobs.errors import BatchTooLargeError, GqlJobsError
 from gql_jobs.graphql.context import Info
@@ -167,7 +166,7 @@ class Mutation:
         self, info: Info, input: Annotated[SubmitJobInput, strawberry.argument(description="The job.")]
     ) -> SubmitJobResult:
         try:
-            submitted = await info.context.service.submit_async(info.context.caller, input.to_domain())
+            submitted = await info.context.service.submit(info.context.caller, input.to_domain())
         except GqlJobsError as exc:
             return error_member(exc, input.idempotency_key)  # type: ignore[return-value]
         return SubmitJobSuccess.of(submitted)
@@ -186,7 +185,7 @@ class Mutation:
     ) -> list[SubmitJobResult]:
         requests = [item.to_domain() for item in inputs]
         try:
-            outcomes = await info.context.service.submit_many_async(info.context.caller, requests)
+            outcomes = await info.context.service.submit_many(info.context.caller, requests)
         except BatchTooLargeError as exc:
             raise query_error(exc) from None
         except GqlJobsError as exc:  # before any write (no key, rate limited, Redis down): the same for all
@@ -196,7 +195,7 @@ class Mutation:
     @strawberry.mutation(description="Cancel a waiting job, or stop a running one.")
     async def cancel_job(self, info: Info, id: Annotated[strawberry.ID, JOB_ID]) -> CancelJobResult:
         try:
-            record = await run_sync(info.context.service.cancel, info.context.caller, str(id))
+            record = await info.context.service.cancel(info.context.caller, str(id))
         except GqlJobsError as exc:
             return error_member(exc)  # type: ignore[return-value]
         return CancelJobSuccess(job=Job.of(record))
@@ -209,7 +208,7 @@ class Mutation:
     )
     async def requeue_job(self, info: Info, id: Annotated[strawberry.ID, JOB_ID]) -> RequeueJobResult:
         try:
-            record = await run_sync(info.context.service.requeue, info.context.caller, str(id))
+            record = await info.context.service.requeue(info.context.caller, str(id))
         except GqlJobsError as exc:
             return error_member(exc)  # type: ignore[return-value]
         return RequeueJobSuccess(job=Job.of(record))
@@ -217,7 +216,7 @@ class Mutation:
     @strawberry.mutation(description="Delete a job that is not running, with its results.")
     async def delete_job(self, info: Info, id: Annotated[strawberry.ID, JOB_ID]) -> DeleteJobResult:
         try:
-            job_id = await run_sync(info.context.service.delete, info.context.caller, str(id))
+            job_id = await info.context.service.delete(info.context.caller, str(id))
         except GqlJobsError as exc:
             return error_member(exc)  # type: ignore[return-value]
         return DeleteJobSuccess(job_id=strawberry.ID(job_id))

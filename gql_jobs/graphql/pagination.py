@@ -60,7 +60,7 @@ class JobConnection:
     )
     async def total_count(self, info: Info) -> int | None:
         try:
-            return await info.context.service.count_jobs_async(info.context.caller, self.job_filter)
+            return await info.context.service.count_jobs(info.context.caller, self.job_filter)
         except GqlJobsError as exc:
             raise query_error(exc) from None
 

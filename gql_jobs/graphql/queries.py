@@ -25,7 +25,7 @@ class Query:
     @strawberry.field(description="One job by id; null when there is no such job (or it has expired).")
     async def job(self, info: Info, id: Annotated[strawberry.ID, JOB_ID]) -> Job | None:
         try:
-            record = await info.context.service.get_async(info.context.caller, str(id))
+            record = await info.context.service.get(info.context.caller, str(id))
         except JobNotFoundError:
             return None
         except GqlJobsError as exc:
@@ -54,15 +54,15 @@ class Query:
         job_filter = (filter or JobFilter()).to_domain()
         request = PageRequest(first=first, after=after, last=last, before=before)
         try:
-            page = await info.context.service.list_jobs_async(info.context.caller, job_filter, request)
+            page = await info.context.service.list_jobs(info.context.caller, job_filter, request)
         except GqlJobsError as exc:
             raise query_error(exc) from None
         return JobConnection.of(page, job_filter)
 
     @strawberry.field(description="The tasks that may be submitted, with their input JSON Schemas.")
-    def tasks(self, info: Info) -> list[TaskInfo]:
+    async def tasks(self, info: Info) -> list[TaskInfo]:
         try:
-            tasks = info.context.service.tasks(info.context.caller)
+            tasks = await info.context.service.tasks(info.context.caller)
         except GqlJobsError as exc:
             raise query_error(exc) from None
         return [
@@ -78,7 +78,7 @@ class Query:
     )
     async def queues(self, info: Info) -> list[QueueInfo]:
         try:
-            queues = await info.context.service.queues_async(info.context.caller)
+            queues = await info.context.service.queues(info.context.caller)
         except GqlJobsError as exc:
             raise query_error(exc) from None
         return [_queue(q.name, q.counts) for q in queues]
@@ -88,7 +88,7 @@ class Query:
     )
     async def workers(self, info: Info) -> list[WorkerInfo]:
         try:
-            workers = await info.context.service.workers_async(info.context.caller)
+            workers = await info.context.service.workers(info.context.caller)
         except GqlJobsError as exc:
             raise query_error(exc) from None
         return [
@@ -134,7 +134,7 @@ class Query:
 async def _jobs(info: Info, ids: list[strawberry.ID]) -> list[Job | None]:
     """Jobs by id in one read, with `job(id:)`'s rules: another tenant's job is null, like a missing one."""
     try:
-        records = await info.context.service.get_many_async(info.context.caller, [str(i) for i in ids])
+        records = await info.context.service.get_many(info.context.caller, [str(i) for i in ids])
     except GqlJobsError as exc:
         raise query_error(exc) from None
     return [Job.of(record) if record is not None else None for record in records]

@@ -1,4 +1,8 @@
-"""Live operations: follow one job to its end, or a stream of events for many jobs."""
+"""Live operations: follow one job to its end, or a stream of events for many jobs.
+
+The rules of both streams are the service's (`gql_jobs.service.follow`); these resolvers only turn
+what it yields into GraphQL types, and its errors into GraphQL errors with their codes.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +12,14 @@ from enum import Enum
 from typing import Annotated
 
 import strawberry
-from graphql import GraphQLError
 
-from gql_jobs.auth import Scope
-from gql_jobs.domain import EventKind
-from gql_jobs.errors import ErrorCode, GqlJobsError, JobNotFoundError
+from gql_jobs.errors import GqlJobsError
 from gql_jobs.graphql.context import Info
 from gql_jobs.graphql.errors import query_error
 from gql_jobs.graphql.pagination import JobFilter
 from gql_jobs.graphql.types import Job, JobStatus
-from gql_jobs.service.live import Update, fingerprint
+from gql_jobs.service import follow
+from gql_jobs.service.watchers import Update
 
 
 @strawberry.enum(description="What happened to a job.")
@@ -67,31 +69,10 @@ class Subscription:
     async def job_updates(
         self, info: Info, id: Annotated[strawberry.ID, JOB_ID]
     ) -> AsyncGenerator[Job, None]:
-        context = info.context
         try:
-            reader = context.service.authorize(context.caller, Scope.READ)
-            # Subscribe first, then read: nothing is missed.
-            async with context.live.watch_job(str(id), reader) as updates:
-                shown_seq = context.live.next_seq()
-                try:
-                    record = await context.service.get_async(reader, str(id))
-                except JobNotFoundError:
-                    raise GraphQLError(
-                        f"Job not found: {str(id)[:140]}", extensions={"code": ErrorCode.NOT_FOUND.value}
-                    ) from None
-                shown = fingerprint(record)
+            async for record in follow.follow(info.context.live, info.context.caller, str(id)):
                 yield Job.of(record)
-                while not record.status.is_final:
-                    update = await updates.get()
-                    if update.seq < shown_seq or fingerprint(update.record) == shown:
-                        continue
-                    if update.record is None:
-                        raise GraphQLError(
-                            "Job was deleted", extensions={"code": ErrorCode.JOB_DELETED.value}
-                        )
-                    record, shown, shown_seq = update.record, fingerprint(update.record), update.seq
-                    yield Job.of(record)
-        except GqlJobsError as exc:  # no key, no scope, too many subscriptions, Redis away
+        except GqlJobsError as exc:  # not found, deleted, no key or scope, too many, Redis away
             raise query_error(exc) from None
 
     @strawberry.subscription(description="Events for every job matching the filter (all jobs when null).")
@@ -103,13 +84,8 @@ class Subscription:
         ] = None,
     ) -> AsyncGenerator[JobEvent, None]:
         job_filter = (filter or JobFilter()).to_domain()
-        context = info.context
         try:
-            reader = context.service.authorize(context.caller, Scope.READ)
-            async with context.live.watch_events(job_filter, reader) as updates:
-                while True:
-                    update = await updates.get()
-                    if update.event.kind == EventKind.DELETED or update.record is not None:
-                        yield JobEvent.of(update)
+            async for update in follow.events(info.context.live, info.context.caller, job_filter):
+                yield JobEvent.of(update)
         except GqlJobsError as exc:
             raise query_error(exc) from None

@@ -98,13 +98,13 @@ class Job(Node):
     async def depends_on(self, info: Info) -> list[Job]:
         if not self.record.depends_on:
             return []
-        records = await info.context.service.get_many_async(info.context.caller, list(self.record.depends_on))
+        records = await info.context.service.get_many(info.context.caller, list(self.record.depends_on))
         return [Job.of(record) for record in records if record is not None]
 
     @strawberry.field(description="0-based place in its queue while QUEUED (costs O(queue length)).")
     async def position(self, info: Info) -> int | None:
         try:
-            return await info.context.service.position_async(info.context.caller, self.record)
+            return await info.context.service.position(info.context.caller, self.record)
         except GqlJobsError as exc:
             raise query_error(exc) from None
 

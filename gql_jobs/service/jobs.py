@@ -1,14 +1,21 @@
 """The job service: the one entry point for job work.
 
-REST routes, GraphQL resolvers and the CLI call this and nothing else. It takes and returns plain
-domain objects (`gql_jobs.domain`) and raises domain exceptions (`gql_jobs.errors`); it knows
-nothing of HTTP or GraphQL, nor of Redis or RQ: the store (`gql_jobs.store`: `writes`, `reads`,
-`listing`, `inventory`, `manage`, `ratelimit`, `queue_quota`, `figures`) does that work.
+REST routes, GraphQL resolvers and the live updates call this and nothing else. It takes and
+returns plain domain objects (`gql_jobs.domain`) and raises domain exceptions (`gql_jobs.errors`);
+it knows nothing of HTTP or GraphQL, nor of Redis or RQ: the store (`gql_jobs.store`: `writes`,
+`reads`, `listing`, `inventory`, `manage`, `ratelimit`, `queue_quota`, `figures`) does that work.
 
 Every operation takes the caller (`Principal`, or `None` for a caller without a valid key) and
-enforces scopes and ownership here, so both transports behave the same: another tenant's job is
-simply "not found". Every method is synchronous (RQ is), so async callers hand it to a thread
-(`gql_jobs.concurrency.run_sync`), except the hot ones, which also come as `*_async` coroutines.
+enforces scopes and ownership here, so every transport behaves the same: another tenant's job is
+simply "not found". Following a job and streams of events are in `service.follow`.
+
+Every operation is a coroutine. The hot ones (submit, read, the poller's queue signatures, the
+readiness ping) talk to Redis on the event loop with the async client, each bounded by
+`connections.deadline`. What only RQ's synchronous calls can do (listing pages and counts, queue
+and worker inventories, cancel/requeue/delete, jobs with dependencies or idempotency keys) runs on
+a store thread (`store.threads.in_thread`); the expensive reads among them also within the
+caller's `read_slots`, so one principal cannot take every thread of the process.
+
 A Redis connection failure surfaces as `ServiceUnavailableError`; a submission's writes are
 MULTI/EXEC, so each job is stored whole or not at all, and one whose write was sent before Redis
 failed is answered `SubmissionOutcomeUnknownError` (see `store.writes`), never "nothing written".
@@ -24,9 +31,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import ParamSpec, TypeVar
 
+import anyio
+
 from gql_jobs import metrics
 from gql_jobs.auth import SYSTEM, Principal, Scope, owner_of
-from gql_jobs.concurrency import ReadSlots, run_sync, run_sync_operator
+from gql_jobs.concurrency import ReadSlots
 from gql_jobs.constants import SCAN_BUDGET, STOP_CONFIRM_SECONDS
 from gql_jobs.domain import (
     JobFilter,
@@ -55,16 +64,20 @@ from gql_jobs.service.submission import is_valid_job_id, prepare
 from gql_jobs.settings import Settings
 from gql_jobs.store import connections, figures, inventory, listing, manage
 from gql_jobs.store.connections import AsyncClient, Client, deadline
-from gql_jobs.store.guard import redis_guard, redis_guard_async
+from gql_jobs.store.guard import redis_guard
 from gql_jobs.store.inventory import QueueSignature
 from gql_jobs.store.queue_quota import QueueQuota
 from gql_jobs.store.ratelimit import RateLimiter
-from gql_jobs.store.reads import read_jobs, read_jobs_async
+from gql_jobs.store.reads import read_jobs
+from gql_jobs.store.threads import in_operator_thread, in_thread
 from gql_jobs.store.writes import Enqueuer
 from gql_jobs.tasks import TaskRegistry
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+#: How often a stop is checked for while `cancel` waits for a running job to end.
+STOP_CHECK_SECONDS = 0.05
 
 CANCELABLE = frozenset({JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED})
 REQUEUEABLE = frozenset({JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED})
@@ -121,30 +134,25 @@ class _Batch:
 
 
 class JobService:
-    """Submit, read, list and manage jobs. One instance per process; thread-safe.
+    """Submit, read, list and manage jobs. One instance per process, used from its event loop.
 
-    The hot operations (submit, read) also come as `*_async` coroutines that talk to Redis with the
-    async client on the event loop; without one (`async_connection=None`) they run the synchronous
-    operation on a thread. Both give the same results (the test suite runs both).
-
-    The expensive reads (listing, counting, positions, queues, workers) come as `*_async`
-    coroutines too, which run the synchronous operation on a request thread within the caller's
-    `read_slots`: one principal cannot take every thread of the process."""
+    `async_connection` serves every operation that runs on the loop; `connection`, the
+    synchronous client, is only handed to the store's RQ calls on store threads."""
 
     def __init__(
         self,
         connection: Client,
         registry: TaskRegistry,
         settings: Settings,
-        async_connection: AsyncClient | None = None,
+        async_connection: AsyncClient,
     ) -> None:
         self.connection = connection
         self.async_connection = async_connection
         self.registry = registry
         self.settings = settings
-        self._enqueuer = Enqueuer(connection, settings, async_connection)
-        self._rate = RateLimiter(connection, settings.rate_limit, settings.rate_limit_burst, async_connection)
-        self._quota = QueueQuota(connection, settings, async_connection)
+        self._enqueuer = Enqueuer(connection, async_connection, settings)
+        self._rate = RateLimiter(async_connection, settings.rate_limit, settings.rate_limit_burst)
+        self._quota = QueueQuota(async_connection, settings)
         self._labels = metrics.LabelBounds(
             tasks=frozenset(registry.names()),
             default_queue=settings.queue_name,
@@ -161,49 +169,31 @@ class JobService:
     # -- submitting -------------------------------------------------------------------------------
 
     @redis_guard
-    def submit(self, caller: Principal | None, request: SubmitRequest) -> Submitted:
+    async def submit(self, caller: Principal | None, request: SubmitRequest) -> Submitted:
         """Validate and enqueue one job (one round trip unless it has dependencies or a key)."""
-        return _single(self.submit_many(caller, [request]))
-
-    @redis_guard_async
-    async def submit_async(self, caller: Principal | None, request: SubmitRequest) -> Submitted:
-        """`submit` for async callers: on the event loop, no thread for a plain job."""
-        return _single(await self.submit_many_async(caller, [request]))
+        return _single(await self.submit_many(caller, [request]))
 
     @redis_guard
-    def submit_many(self, caller: Principal | None, requests: Sequence[SubmitRequest]) -> list[Outcome]:
+    async def submit_many(self, caller: Principal | None, requests: Sequence[SubmitRequest]) -> list[Outcome]:
         """Validate each request; enqueue the valid ones together (one MULTI/EXEC round trip).
 
         Returns one outcome per request, in order: the job, or the error that kept it out. Jobs
-        with dependencies or idempotency keys cost round trips of their own (see `store.writes`), and
-        a batch naming a queue this process has not seen costs one more (see `queue_quota`).
+        with dependencies or idempotency keys cost round trips of their own, on a store thread
+        (see `store.writes`), and a batch naming a queue this process has not seen costs one more
+        (see `queue_quota`).
         """
         batch = self._prepare(caller, requests)
-        batch.missing = self._missing_dependencies(batch.prepared)
-        new_queues = self._quota.to_check(job.queue for job in batch.ready)
-        batch.refuse_queues(self._quota.admit(new_queues), self._quota.limit)
-        self._rate.take(batch.submitter, len(batch.ready))
-        return batch.outcomes(self._enqueuer.enqueue(batch.ready))
-
-    @redis_guard_async
-    async def submit_many_async(
-        self, caller: Principal | None, requests: Sequence[SubmitRequest]
-    ) -> list[Outcome]:
-        """`submit_many` for async callers (jobs with dependencies or keys still take a thread)."""
-        batch = self._prepare(caller, requests)
-        if any(job.depends_on for job in batch.prepared):
-            batch.missing = await run_sync(self._missing_dependencies, batch.prepared)
+        batch.missing = await self._missing_dependencies(batch.prepared)
         new_queues = self._quota.to_check(job.queue for job in batch.ready)
         if new_queues:
             async with deadline(self.settings):
-                refused = await self._quota.admit_async(new_queues)
+                refused = await self._quota.admit(new_queues)
             batch.refuse_queues(refused, self._quota.limit)
-        async with deadline(self.settings):
-            await self._rate.take_async(batch.submitter, len(batch.ready))
-        return batch.outcomes(await self._enqueuer.enqueue_async(batch.ready))
+        await self._take_tokens(batch.submitter, len(batch.ready))
+        return batch.outcomes(await self._enqueuer.enqueue(batch.ready))
 
     def _prepare(self, caller: Principal | None, requests: Sequence[SubmitRequest]) -> _Batch:
-        """Check the caller and each request (no Redis): the part both submit paths share."""
+        """Check the caller and each request (no Redis)."""
         submitter = _require(caller, Scope.SUBMIT)
         owner = owner_of(submitter)
         if len(requests) > self.settings.max_batch_size:
@@ -216,12 +206,14 @@ class JobService:
                 slots.append(exc)
         return _Batch(submitter.name, slots)
 
-    def _missing_dependencies(self, prepared: list[PreparedJob]) -> dict[str, str]:
+    async def _missing_dependencies(self, prepared: list[PreparedJob]) -> dict[str, str]:
         """Job id -> the first of its dependencies that does not exist (or is another tenant's)."""
         wanted = sorted({dep for job in prepared for dep in job.depends_on})
         if not wanted:
             return {}
-        found = dict(zip(wanted, read_jobs(self.connection, wanted), strict=True))
+        async with deadline(self.settings):
+            records = await read_jobs(self.async_connection, self.connection, wanted)
+        found = dict(zip(wanted, records, strict=True))
         missing = {}
         for job in prepared:
             for dep in job.depends_on:
@@ -231,181 +223,142 @@ class JobService:
                     break
         return missing
 
+    async def _take_tokens(self, principal: str, cost: int) -> None:
+        """Take from the principal's rate limit, or raise `RateLimitedError`."""
+        async with deadline(self.settings):
+            await self._rate.take(principal, cost)
+
     # -- reading ----------------------------------------------------------------------------------
 
     @redis_guard
-    def get(self, caller: Principal | None, job_id: str) -> JobRecord:
-        return _found(job_id, self.get_many(caller, [job_id])[0])
-
-    @redis_guard_async
-    async def get_async(self, caller: Principal | None, job_id: str) -> JobRecord:
-        return _found(job_id, (await self.get_many_async(caller, [job_id]))[0])
+    async def get(self, caller: Principal | None, job_id: str) -> JobRecord:
+        return _found(job_id, (await self.get_many(caller, [job_id]))[0])
 
     @redis_guard
-    def get_many(self, caller: Principal | None, job_ids: Sequence[str]) -> list[JobRecord | None]:
-        """Read jobs in one round trip. `None` for a job that does not exist, is another tenant's,
-        or has a malformed id (which never reaches Redis)."""
-        reader = _require(caller, Scope.READ)
-        valid = _valid_ids(job_ids)
-        return _visible(reader, job_ids, valid, read_jobs(self.connection, valid))
-
-    @redis_guard_async
-    async def get_many_async(
-        self, caller: Principal | None, job_ids: Sequence[str]
-    ) -> list[JobRecord | None]:
-        """`get_many` on the event loop."""
-        if self.async_connection is None:
-            return await run_sync(self.get_many, caller, job_ids)
+    async def get_many(self, caller: Principal | None, job_ids: Sequence[str]) -> list[JobRecord | None]:
+        """Read jobs in one round trip, on the event loop. `None` for a job that does not exist, is
+        another tenant's, or has a malformed id (which never reaches Redis)."""
         reader = _require(caller, Scope.READ)
         valid = _valid_ids(job_ids)
         async with deadline(self.settings):
-            found = await read_jobs_async(self.async_connection, self.connection, valid)
+            found = await read_jobs(self.async_connection, self.connection, valid)
         return _visible(reader, job_ids, valid, found)
 
-    async def _bounded_read(
-        self, caller: Principal | None, read: Callable[P, T], *args: P.args, **kwargs: P.kwargs
-    ) -> T:
-        """Run an expensive read on a request thread within one of the caller's read slots.
-
-        A caller without a valid key is refused here, before it waits for a slot or a thread."""
-        reader = _require(caller, Scope.READ)
+    async def _bounded(self, reader: Principal, read: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run an expensive read on a store thread within one of the reader's read slots (the
+        caller was refused before, if it had no valid key: it waits for neither)."""
         async with self.read_slots.slot(reader.name):
-            return await run_sync(read, *args, **kwargs)
-
-    async def list_jobs_async(
-        self, caller: Principal | None, job_filter: JobFilter, page: PageRequest
-    ) -> Page:
-        """`list_jobs` within the caller's read slots."""
-        return await self._bounded_read(caller, self.list_jobs, caller, job_filter, page)
-
-    async def count_jobs_async(self, caller: Principal | None, job_filter: JobFilter) -> int | None:
-        """`count_jobs` within the caller's read slots."""
-        return await self._bounded_read(caller, self.count_jobs, caller, job_filter)
-
-    async def position_async(self, caller: Principal | None, record: JobRecord) -> int | None:
-        """`position` within the caller's read slots (free for a job that is not queued)."""
-        if record.status != JobStatus.QUEUED:
-            return None
-        return await self._bounded_read(caller, self.position, record)
-
-    async def queues_async(self, caller: Principal | None) -> list[QueueInfo]:
-        """`queues` within the caller's read slots."""
-        return await self._bounded_read(caller, self.queues, caller)
-
-    async def workers_async(self, caller: Principal | None) -> list[WorkerInfo]:
-        """`workers` within the caller's read slots."""
-        return await self._bounded_read(caller, self.workers, caller)
+            return await in_thread(read, *args, **kwargs)
 
     @redis_guard
-    def queue_signatures(self, caller: Principal | None, queues: Sequence[str]) -> list[QueueSignature]:
-        """What shows a job leaving one of these queues' lists or registries, read in one
-        MULTI/EXEC, O(1) per queue (the live poller's cheap look; see `inventory.may_have_left`)."""
-        _require(caller, Scope.ADMIN)
-        return inventory.read_signatures(self.connection, queues)
-
-    @redis_guard_async
-    async def queue_signatures_async(
-        self, caller: Principal | None, queues: Sequence[str]
-    ) -> list[QueueSignature]:
-        """`queue_signatures` on the event loop."""
-        if self.async_connection is None:
-            return await run_sync(self.queue_signatures, caller, queues)
-        _require(caller, Scope.ADMIN)
-        async with deadline(self.settings):
-            return await inventory.read_signatures_async(self.async_connection, queues)
-
-    @redis_guard
-    def list_jobs(self, caller: Principal | None, job_filter: JobFilter, page: PageRequest) -> Page:
+    async def list_jobs(self, caller: Principal | None, job_filter: JobFilter, page: PageRequest) -> Page:
         """One page of the caller's jobs (every job for an admin), newest first."""
         reader = _require(caller, Scope.READ)
         owner = None if reader.is_admin else reader.name
-        return listing.list_jobs(self.connection, job_filter, page, self.settings.max_page_size, owner)
+        return await self._bounded(
+            reader, listing.list_jobs, self.connection, job_filter, page, self.settings.max_page_size, owner
+        )
 
     @redis_guard
-    def count_jobs(self, caller: Principal | None, job_filter: JobFilter) -> int | None:
+    async def count_jobs(self, caller: Principal | None, job_filter: JobFilter) -> int | None:
+        """How many of the caller's jobs match, where that is cheap; `None` where it is not."""
         reader = _require(caller, Scope.READ)
-        return listing.count_jobs(self.connection, job_filter, None if reader.is_admin else reader.name)
+        owner = None if reader.is_admin else reader.name
+        return await self._bounded(reader, listing.count_jobs, self.connection, job_filter, owner)
 
     @redis_guard
-    def position(self, record: JobRecord) -> int | None:
-        """0-based place of a queued job in its queue (O(queue length): ask only when shown).
+    async def position(self, caller: Principal | None, record: JobRecord) -> int | None:
+        """0-based place of a queued job in its queue (O(queue length): ask only when shown);
+        free for a job that is not queued.
 
         Takes a record the caller was already allowed to read."""
         if record.status != JobStatus.QUEUED:
             return None
-        return inventory.queue_position(self.connection, record.queue, record.id)
+        reader = _require(caller, Scope.READ)
+        return await self._bounded(reader, inventory.queue_position, self.connection, record.queue, record.id)
+
+    @redis_guard
+    async def queue_signatures(self, caller: Principal | None, queues: Sequence[str]) -> list[QueueSignature]:
+        """What shows a job leaving one of these queues' lists or registries, read in one
+        MULTI/EXEC, O(1) per queue (the live poller's cheap look; see `inventory.may_have_left`)."""
+        _require(caller, Scope.ADMIN)
+        async with deadline(self.settings):
+            return await inventory.read_signatures(self.async_connection, queues)
 
     # -- managing ---------------------------------------------------------------------------------
 
-    def _own(self, caller: Principal | None, job_id: str) -> JobRecord:
+    async def _own(self, caller: Principal | None, job_id: str) -> JobRecord:
         """The job, if the caller may manage it."""
         manager = _require(caller, Scope.SUBMIT)
-        return self.get(SYSTEM if manager.is_admin else _reader_of(manager), job_id)
+        return await self.get(SYSTEM if manager.is_admin else _reader_of(manager), job_id)
 
     @redis_guard
-    def cancel(self, caller: Principal | None, job_id: str) -> JobRecord:
+    async def cancel(self, caller: Principal | None, job_id: str) -> JobRecord:
         """Cancel a waiting job; stop a running one (its worker kills the work horse)."""
-        record = self._own(caller, job_id)
-        rq_job = manage.fetch(self.connection, job_id)
+        record = await self._own(caller, job_id)
         if record.status in CANCELABLE:
-            manage.cancel_waiting(rq_job)
-            return self._announce(job_id)
+            await in_thread(manage.cancel_waiting, self.connection, job_id)
+            return await self._announce(job_id)
         if record.status == JobStatus.STARTED:
-            manage.stop_running(self.connection, record)
-            return self._await_final(job_id)
+            await in_thread(manage.stop_running, self.connection, record)
+            return await self._await_final(job_id)
         raise InvalidJobStateError(job_id, record.status.value, "cancel")
 
-    def _announce(self, job_id: str) -> JobRecord:
+    async def _announce(self, job_id: str) -> JobRecord:
         """Publish a status event for a transition made by RQ calls we cannot pipeline into."""
-        record = self.get(SYSTEM, job_id)
-        manage.announce(self.connection, record)
+        record = await self.get(SYSTEM, job_id)
+        async with deadline(self.settings):
+            await manage.announce(self.async_connection, record)
         return record
 
-    def _await_final(self, job_id: str) -> JobRecord:
-        deadline = time.monotonic() + STOP_CONFIRM_SECONDS
-        record = self.get(SYSTEM, job_id)
-        while not record.status.is_final and time.monotonic() < deadline:
-            time.sleep(0.05)
-            record = self.get(SYSTEM, job_id)
+    async def _await_final(self, job_id: str) -> JobRecord:
+        """The job once its worker has stopped it, or as it is after `STOP_CONFIRM_SECONDS`."""
+        give_up = time.monotonic() + STOP_CONFIRM_SECONDS
+        record = await self.get(SYSTEM, job_id)
+        while not record.status.is_final and time.monotonic() < give_up:
+            await anyio.sleep(STOP_CHECK_SECONDS)
+            record = await self.get(SYSTEM, job_id)
         return record
 
     @redis_guard
-    def requeue(self, caller: Principal | None, job_id: str) -> JobRecord:
+    async def requeue(self, caller: Principal | None, job_id: str) -> JobRecord:
         """Put a failed, stopped or canceled job back on its queue.
 
         The job runs again, so it takes a token from the caller's rate limit as a submission
         does (requeueing one failing job in a loop made 182 runs in 10 s against 5/s)."""
         manager = _require(caller, Scope.SUBMIT)
-        record = self._own(manager, job_id)
+        record = await self._own(manager, job_id)
         if record.status not in REQUEUEABLE:
             raise InvalidJobStateError(job_id, record.status.value, "requeue")
-        self._rate.take(manager.name, 1)
-        rq_job = manage.fetch(self.connection, job_id)
-        manage.requeue(self._enqueuer.queue(record.queue), rq_job, record)
-        return self._announce(job_id)
+        await self._take_tokens(manager.name, 1)
+        await in_thread(manage.requeue, self._enqueuer.queue(record.queue), record)
+        return await self._announce(job_id)
 
     @redis_guard
-    def delete(self, caller: Principal | None, job_id: str) -> str:
+    async def delete(self, caller: Principal | None, job_id: str) -> str:
         """Delete a job that is not running, with its results. Its index entries go when a listing
         walks past them (finding them by job id would mean scanning the indexes)."""
-        record = self._own(caller, job_id)
+        record = await self._own(caller, job_id)
         if record.status == JobStatus.STARTED:
             raise InvalidJobStateError(job_id, record.status.value, "delete")
-        manage.delete(self.connection, manage.fetch(self.connection, job_id), record)
+        await in_thread(manage.delete, self.connection, record)
         return job_id
 
     # -- the system around the jobs -----------------------------------------------------------------
 
-    def tasks(self, caller: Principal | None) -> list[TaskInfo]:
+    async def tasks(self, caller: Principal | None) -> list[TaskInfo]:
         _require(caller, Scope.READ)
         return [TaskInfo(s.name, s.description, s.input_schema()) for s in self.registry.specs()]
 
     @redis_guard
-    def queues(self, caller: Principal | None) -> list[QueueInfo]:
+    async def queues(self, caller: Principal | None) -> list[QueueInfo]:
         """For an admin every queue, with its counts per status (over all tenants). For anyone
         else only the queues its own newest jobs are in, without counts: those would tell how
         busy the other tenants are."""
         reader = _require(caller, Scope.READ)
+        return await self._bounded(reader, self._queues_seen_by, reader)
+
+    def _queues_seen_by(self, reader: Principal) -> list[QueueInfo]:
         if not reader.is_admin:
             return [QueueInfo(name, None) for name in self._own_queues(reader)]
         names = inventory.queue_names(self.connection)
@@ -413,11 +366,14 @@ class JobService:
         return [QueueInfo(name, counts[name]) for name in names]
 
     @redis_guard
-    def workers(self, caller: Principal | None) -> list[WorkerInfo]:
+    async def workers(self, caller: Principal | None) -> list[WorkerInfo]:
         """Every worker, in full, for an admin. Anyone else sees only the workers serving its own
         queues (`queues`), and of those nothing that names a host, a process, another tenant's
         queue or job, or counts over all tenants (see `_as_seen_by`)."""
         reader = _require(caller, Scope.READ)
+        return await self._bounded(reader, self._workers_seen_by, reader)
+
+    def _workers_seen_by(self, reader: Principal) -> list[WorkerInfo]:
         found = inventory.workers(self.connection)
         if reader.is_admin:
             return found
@@ -430,22 +386,17 @@ class JobService:
     def _own_queues(self, reader: Principal) -> list[str]:
         return listing.owner_queues(self.connection, reader.name, SCAN_BUDGET)
 
-    def metrics(self) -> tuple[bytes, str]:
-        """The Prometheus exposition of this process (and the global figures kept in Redis)."""
-        return metrics.render(functools.partial(figures.read, self.connection), self._labels)
+    async def metrics(self) -> tuple[bytes, str]:
+        """The Prometheus exposition of this process (and the global figures kept in Redis), made
+        on the operator pool, which request work cannot fill."""
+        read_figures = functools.partial(figures.read, self.connection)
+        return await in_operator_thread(metrics.render, read_figures, self._labels)
 
     @redis_guard
-    def ping(self) -> bool:
-        return connections.ping(self.connection)
-
-    @redis_guard_async
-    async def ping_async(self) -> bool:
-        """`ping` for the readiness check: on the event loop with the async client (no thread to
-        wait for however busy the request pool is), else on the operator pool."""
-        if self.async_connection is None:
-            return await run_sync_operator(self.ping)
+    async def ping(self) -> bool:
+        """Whether Redis answers, on the event loop (the readiness check waits for no thread)."""
         async with deadline(self.settings):
-            return await connections.ping_async(self.async_connection)
+            return await connections.ping(self.async_connection)
 
 
 def _single(outcomes: list[Outcome]) -> Submitted:

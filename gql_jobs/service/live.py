@@ -169,7 +169,7 @@ class LiveUpdates:
         seq = self.next_seq()
         if not deleted:
             try:
-                [record] = await self.service.get_many_async(SYSTEM, [event.job_id])
+                [record] = await self.service.get_many(SYSTEM, [event.job_id])
             except GqlJobsError:
                 self._plan.prompt(event.job_id)
                 return  # Redis is away; the poller catches up once it is back
@@ -197,7 +197,7 @@ class LiveUpdates:
         self.stats.cycles += 1
         queues = self._plan.queues_to_sign()
         if queues:
-            signatures = await self.service.queue_signatures_async(SYSTEM, queues)
+            signatures = await self.service.queue_signatures(SYSTEM, queues)
             after = self.next_seq()
             self.stats.queues_signed += len(queues)
             for name, signature in zip(queues, signatures, strict=True):
@@ -208,7 +208,7 @@ class LiveUpdates:
             return
         seq = self.next_seq()
         try:
-            records = await self.service.get_many_async(SYSTEM, ids)
+            records = await self.service.get_many(SYSTEM, ids)
         except BaseException:
             self._plan.put_back(ids)
             raise

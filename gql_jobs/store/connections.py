@@ -117,7 +117,8 @@ def api_redis(settings: Settings) -> Redis:
 
 
 def api_async_redis(settings: Settings) -> AsyncRedis:
-    """`api_redis` for the event loop: the service's hot paths (submit, read) use it, no thread.
+    """`api_redis` for the event loop: every service operation that runs there uses it (submit,
+    read, rate limit, queue signatures, events announced, ping); `api_redis` is RQ's, on threads.
 
     It has no read timeout: redis-py arms a timer for every reply it reads, a third of the CPU of a
     small MULTI/EXEC (measured: 268 -> 178 us). Callers bound each operation as a whole instead,
@@ -238,9 +239,5 @@ def _auth(settings: Settings) -> dict[str, Any]:
     return auth
 
 
-def ping(client: Redis) -> bool:
-    return bool(client.ping())
-
-
-async def ping_async(client: AsyncRedis) -> bool:
+async def ping(client: AsyncRedis) -> bool:
     return bool(await client.ping())

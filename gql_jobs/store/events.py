@@ -83,6 +83,12 @@ def publish(connection: Redis | Pipeline | AsyncPipeline, *events: JobEvent) -> 
         connection.publish(EVENTS_CHANNEL, encode(events))
 
 
+async def publish_now(redis: AsyncRedis, *events: JobEvent) -> None:
+    """`publish` on the event loop, on its own (not staged on a pipeline)."""
+    if events:
+        await redis.publish(EVENTS_CHANNEL, encode(events))
+
+
 def of_rq_job(job: Job, kind: EventKind = EventKind.STATUS, *, retried: bool = False) -> JobEvent:
     meta: dict[str, Any] = job.meta if isinstance(job.meta, dict) else {}
     task = meta.get(META_TASK)

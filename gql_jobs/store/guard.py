@@ -1,7 +1,7 @@
 """What Redis failing looks like, and the guards that turn it into `ServiceUnavailableError`.
 
-The service wraps its operations in `redis_guard` / `redis_guard_async`, so no layer above the
-store sees a Redis exception (nor imports `redis` to catch one).
+The service wraps its operations in `redis_guard`, so no layer above the store sees a Redis
+exception (nor imports `redis` to catch one).
 """
 
 from __future__ import annotations
@@ -28,27 +28,17 @@ REDIS_REFUSALS = (OutOfMemoryError, ReadOnlyError)
 REDIS_ERRORS = (RedisError, OSError)
 
 
-def redis_guard_async(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
-    """`redis_guard` for coroutines (whose Redis calls time out with `connections.deadline`)."""
+def redis_guard(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """Turn "Redis is unreachable" (or refusing writes for now) into `ServiceUnavailableError`.
+
+    For coroutines, whether their Redis calls ran on the loop (and time out with
+    `connections.deadline`) or on a store thread (and time out on the synchronous client's socket)."""
 
     @functools.wraps(method)
     async def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
         try:
             return await method(*args, **kwargs)
         except (*REDIS_FAILURES, *REDIS_REFUSALS) as exc:
-            raise ServiceUnavailableError() from exc
-
-    return guarded
-
-
-def redis_guard(method: Callable[P, T]) -> Callable[P, T]:
-    """Turn "Redis is unreachable" (or refusing writes for now) into `ServiceUnavailableError`."""
-
-    @functools.wraps(method)
-    def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
-        try:
-            return method(*args, **kwargs)
-        except (RedisConnectionError, RedisTimeoutError, *REDIS_REFUSALS) as exc:
             raise ServiceUnavailableError() from exc
 
     return guarded

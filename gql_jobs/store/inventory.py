@@ -1,5 +1,8 @@
 """Queues and workers as RQ records them, read in bulk (two round trips each, not one per item).
 
+Synchronous (the service runs them on a store thread, `threads.in_thread`), except the queue
+signatures the live poller reads every interval, which are read on the event loop.
+
 Counting never calls RQ's `registry.count`/`get_job_ids`, which run a cleanup (a write) first: a
 dashboard that polls must not mutate the store.
 
@@ -69,15 +72,8 @@ def signatures(names: Sequence[str], replies: list[Any]) -> list[QueueSignature]
     return [tuple(replies[i * size : (i + 1) * size]) for i in range(len(names))]
 
 
-def read_signatures(connection: Redis, names: Sequence[str]) -> list[QueueSignature]:
-    """Each queue's signature, read in one MULTI/EXEC, O(1) per queue."""
-    with connection.pipeline(transaction=True) as pipe:
-        stage_signatures(pipe, names)
-        return signatures(names, pipe.execute())
-
-
-async def read_signatures_async(connection: AsyncRedis, names: Sequence[str]) -> list[QueueSignature]:
-    """`read_signatures` on the event loop."""
+async def read_signatures(connection: AsyncRedis, names: Sequence[str]) -> list[QueueSignature]:
+    """Each queue's signature, read in one MULTI/EXEC on the event loop, O(1) per queue."""
     async with connection.pipeline(transaction=True) as pipe:
         stage_signatures(pipe, names)
         replies = await pipe.execute()

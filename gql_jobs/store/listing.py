@@ -63,7 +63,7 @@ from gql_jobs.domain import JobFilter, JobRecord, Page, PageRequest
 from gql_jobs.errors import InvalidCursorError, InvalidRequestError
 from gql_jobs.store import inventory
 from gql_jobs.store.keys import job_key
-from gql_jobs.store.reads import read_jobs
+from gql_jobs.store.reads import read_jobs_on_thread
 
 #: KEYS: the streams. ARGV: the trim horizon (ms), the streams' TTL (ms), then for each stream
 #: the number of its new entries followed by their members.
@@ -247,7 +247,7 @@ def list_jobs(
     while len(matches) <= size and examined < SCAN_BUDGET:
         want = max(size + 1 - len(matches), chunk)
         entries = fetch(connection, key, start, want)
-        records = read_jobs(connection, [e.job_id for e in entries])
+        records = read_jobs_on_thread(connection, [e.job_id for e in entries])
         _prune(connection, key, [e.position for e, r in zip(entries, records, strict=True) if r is None])
         matches.extend(
             (e.position, r)

@@ -1,14 +1,16 @@
 """Managing stored jobs through RQ: cancel a waiting job, stop a running one, requeue, delete.
 
 The service decides whether the caller may and whether the job's status allows it; this module
-makes RQ's calls and turns RQ's refusals into domain errors. Transitions made by RQ calls we
-cannot pipeline into are announced afterwards (`announce`); a delete is one MULTI/EXEC with its
-event.
+makes RQ's calls and turns RQ's refusals into domain errors. RQ is synchronous: each function
+but `announce` is one call for a store thread (`threads.in_thread`), and fetches the job itself.
+Transitions made by RQ calls we cannot pipeline into are announced afterwards (`announce`, on the
+event loop); a delete is one MULTI/EXEC with its event.
 """
 
 from __future__ import annotations
 
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
 from rq import Queue
 from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
@@ -30,24 +32,26 @@ def fetch(connection: Redis, job_id: str) -> Job:
         raise JobNotFoundError(job_id) from None
 
 
-def cancel_waiting(rq_job: Job) -> None:
+def cancel_waiting(connection: Redis, job_id: str) -> None:
     """Cancel a queued, deferred or scheduled job (RQ files it as canceled)."""
     try:
-        rq_job.cancel()
+        fetch(connection, job_id).cancel()
     except InvalidJobOperation:
-        raise InvalidJobStateError(rq_job.id, JobStatus.CANCELED.value, "cancel") from None
+        raise InvalidJobStateError(job_id, JobStatus.CANCELED.value, "cancel") from None
 
 
 def stop_running(connection: Redis, record: JobRecord) -> None:
     """Ask the worker running the job to kill its work horse (RQ's stop command over pub/sub)."""
+    fetch(connection, record.id)  # still there
     try:
         send_stop_job_command(connection, record.id, serializer=SERIALIZER)
     except InvalidJobOperation:  # no worker has it (any more)
         raise InvalidJobStateError(record.id, record.status.value, "cancel") from None
 
 
-def requeue(queue: Queue, rq_job: Job, record: JobRecord) -> None:
+def requeue(queue: Queue, record: JobRecord) -> None:
     """Put a failed, stopped or canceled job back on `queue` (the job's own)."""
+    rq_job = fetch(queue.connection, record.id)
     registry_class = CanceledJobRegistry if record.status == JobStatus.CANCELED else FailedJobRegistry
     registry = registry_class(record.queue, connection=queue.connection, serializer=SERIALIZER)
     try:
@@ -57,8 +61,9 @@ def requeue(queue: Queue, rq_job: Job, record: JobRecord) -> None:
         rq_adapter.enqueue_directly(queue, rq_job)
 
 
-def delete(connection: Redis, rq_job: Job, record: JobRecord) -> None:
+def delete(connection: Redis, record: JobRecord) -> None:
     """Delete the job and its results, with its event, in one MULTI/EXEC."""
+    rq_job = fetch(connection, record.id)
     with connection.pipeline(transaction=True) as pipe:
         rq_job.delete(pipeline=pipe)
         pipe.delete(results_key(record.id))
@@ -66,6 +71,6 @@ def delete(connection: Redis, rq_job: Job, record: JobRecord) -> None:
         pipe.execute()
 
 
-def announce(connection: Redis, record: JobRecord) -> None:
+async def announce(redis: AsyncRedis, record: JobRecord) -> None:
     """Publish a status event for a transition made by RQ calls we cannot pipeline into."""
-    events.publish(connection, events.of_record(record))
+    await events.publish_now(redis, events.of_record(record))

@@ -19,10 +19,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 
-from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
-from gql_jobs.concurrency import run_sync
 from gql_jobs.settings import Settings
 from gql_jobs.store.keys import QUEUE_KEY_PREFIX, QUEUES_SET, queue_key
 
@@ -47,15 +45,13 @@ return refused
 
 
 class QueueQuota:
-    """Which new queues a batch may use. Shared by the threads and the event loop of a process:
-    its cache is replaced or added to, never read half-written, and being wrong costs one more
-    round trip at most."""
+    """Which new queues a batch may use. Its cache is replaced or added to, never read
+    half-written, and being wrong costs one more round trip at most."""
 
     def __init__(
         self,
-        connection: Redis,
+        connection: AsyncRedis,
         settings: Settings,
-        async_connection: AsyncRedis | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.limit = settings.max_queues
@@ -66,7 +62,6 @@ class QueueQuota:
         self._known: set[str] = set()
         self._known_until = 0.0
         self._admit = connection.register_script(_ADMIT)
-        self._admit_async = async_connection.register_script(_ADMIT) if async_connection else None
 
     def to_check(self, queues: Iterable[str]) -> list[str]:
         """The queues of a batch that Redis must admit (no Redis here): usually none."""
@@ -78,19 +73,11 @@ class QueueQuota:
             self._known_until = now + KNOWN_SECONDS
         return [q for q in dict.fromkeys(queues) if q not in self._free and q not in self._known]
 
-    def admit(self, queues: list[str]) -> set[str]:
+    async def admit(self, queues: list[str]) -> set[str]:
         """Admit what fits under the bound (one round trip); returns the queues refused."""
         if not queues:
             return set()
-        return self._settle(queues, self._admit(keys=[QUEUES_SET], args=self._args(queues)))
-
-    async def admit_async(self, queues: list[str]) -> set[str]:
-        """`admit` on the event loop."""
-        if not queues:
-            return set()
-        if self._admit_async is None:
-            return await run_sync(self.admit, queues)
-        return self._settle(queues, await self._admit_async(keys=[QUEUES_SET], args=self._args(queues)))
+        return self._settle(queues, await self._admit(keys=[QUEUES_SET], args=self._args(queues)))
 
     def _args(self, queues: list[str]) -> list[int | str]:
         return [self.limit, *map(queue_key, queues)]

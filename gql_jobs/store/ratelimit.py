@@ -6,10 +6,8 @@ processes on different machines agree. A batch of N jobs takes N tokens, all or 
 
 from __future__ import annotations
 
-from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
-from gql_jobs.concurrency import run_sync
 from gql_jobs.constants import RATE_LIMIT_PREFIX
 from gql_jobs.errors import RateLimitedError
 
@@ -35,35 +33,25 @@ return {allowed, tostring((cost - tokens) / rate)}
 
 
 class RateLimiter:
-    def __init__(
-        self, connection: Redis, per_second: float, burst: int, async_connection: AsyncRedis | None = None
-    ) -> None:
+    """The buckets of one process's principals, taken from on the event loop (one script call)."""
+
+    def __init__(self, connection: AsyncRedis, per_second: float, burst: int) -> None:
         self.per_second = per_second
         self.burst = burst
         self._take = connection.register_script(_TAKE)
-        self._take_async = async_connection.register_script(_TAKE) if async_connection else None
 
     @property
     def enabled(self) -> bool:
         return self.per_second > 0
 
-    def take(self, principal: str, cost: int) -> None:
+    async def take(self, principal: str, cost: int) -> None:
         """Take `cost` tokens or raise `RateLimitedError` saying when enough will be there.
 
         A batch larger than the burst can never pass whole: it is refused with the time a burst
         takes to refill, and the client should split it.
         """
         if self._needed(cost):
-            self._check(*self._take(keys=self._keys(principal), args=self._args(cost)))
-
-    async def take_async(self, principal: str, cost: int) -> None:
-        """`take` on the event loop."""
-        if not self._needed(cost):
-            return
-        if self._take_async is None:
-            await run_sync(self.take, principal, cost)
-            return
-        self._check(*await self._take_async(keys=self._keys(principal), args=self._args(cost)))
+            self._check(*await self._take(keys=self._keys(principal), args=self._args(cost)))
 
     def _needed(self, cost: int) -> bool:
         if not self.enabled or cost <= 0:

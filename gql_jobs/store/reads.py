@@ -37,26 +37,28 @@ def iso_now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def read_jobs(connection: Redis, job_ids: Sequence[str]) -> list[JobRecord | None]:
-    """Read many jobs in one round trip; `None` where a job does not exist (or has expired)."""
-    if not job_ids:
-        return []
-    with connection.pipeline(transaction=True) as pipe:
-        stage_reads(pipe, job_ids)
-        replies = pipe.execute()
-    return to_records(connection, job_ids, replies)
-
-
-async def read_jobs_async(
+async def read_jobs(
     connection: AsyncRedis, rq_connection: Redis, job_ids: Sequence[str]
 ) -> list[JobRecord | None]:
-    """`read_jobs` on the event loop (`rq_connection` is only handed to RQ's objects, never used)."""
+    """Read many jobs in one round trip, on the event loop; `None` where a job does not exist (or
+    has expired). `rq_connection` is only handed to RQ's objects, never used."""
     if not job_ids:
         return []
     async with connection.pipeline(transaction=True) as pipe:
         stage_reads(pipe, job_ids)
         replies = await pipe.execute()
     return to_records(rq_connection, job_ids, replies)
+
+
+def read_jobs_on_thread(connection: Redis, job_ids: Sequence[str]) -> list[JobRecord | None]:
+    """`read_jobs` for store code already running on a store thread (a listing's pages, the
+    idempotency check inside its WATCH), which cannot await: the same staging and parsing."""
+    if not job_ids:
+        return []
+    with connection.pipeline(transaction=True) as pipe:
+        stage_reads(pipe, job_ids)
+        replies = pipe.execute()
+    return to_records(connection, job_ids, replies)
 
 
 def stage_reads(pipe: Pipeline | AsyncPipeline, job_ids: Sequence[str]) -> None:

@@ -3,11 +3,14 @@
 Part of the store (`service.jobs.JobService` drives it). Three paths:
 
 * plain jobs: all staged on one MULTI/EXEC (written in RQ's format by `rq_format`), so a batch is
-  one round trip and all-or-nothing; on the event loop this path uses the async client (the
-  synchronous path WATCHes first: two round trips);
-* jobs with dependencies: RQ must check them under WATCH, so each goes through `enqueue_job`;
+  one round trip and all-or-nothing, sent on the event loop with the async client;
+* jobs with dependencies: RQ must check them under WATCH, so each goes through `enqueue_job`,
+  with RQ's synchronous client on a store thread (`threads.in_thread`);
 * jobs with an idempotency key: WATCH the key, read it, then MULTI the key and the job together;
   a concurrent twin fails its EXEC, retries, and finds the key (so exactly one job is created).
+  On a store thread too: the synchronous client under WATCH raises instead of resending (below).
+
+With `redis_wait_replicas`, every path then waits for replicas in one way (`Enqueuer._confirm`).
 
 Every job of a batch gets its own outcome: the job, or the error that kept it out (a key reused
 for another request fails that item alone). When Redis fails, what the client is told depends
@@ -17,16 +20,17 @@ reply, replicas not confirming) may have stored the job (`SubmissionOutcomeUnkno
 settled by a retry with the same idempotency key). Jobs of the batch after the failure are not
 attempted. Nor is a write resent after a timeout: Redis applies a resent MULTI/EXEC twice when
 the first copy was only slow (the synchronous client's retry did so: a 0.7 s stall against a
-0.5 s timeout stored a job twice and answered success), so the synchronous path WATCHes (redis-py
+0.5 s timeout stored a job twice and answered success), so the synchronous paths WATCH (redis-py
 then raises instead of resending) and the async client has no read timeout (`deadline` cancels).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
@@ -37,7 +41,6 @@ from rq import Queue
 from rq.job import Job, Retry
 
 from gql_jobs.auth import ANONYMOUS
-from gql_jobs.concurrency import run_sync
 from gql_jobs.constants import IDEMPOTENCY_PREFIX, MAX_WATCH_ATTEMPTS
 from gql_jobs.domain import JobRecord, Outcome, PreparedJob, Submitted
 from gql_jobs.errors import (
@@ -52,9 +55,9 @@ from gql_jobs.settings import Settings
 from gql_jobs.store import events, listing, rq_format
 from gql_jobs.store.connections import deadline
 from gql_jobs.store.guard import REDIS_FAILURES, REDIS_REFUSALS
-from gql_jobs.store.keys import job_key
-from gql_jobs.store.reads import read_jobs, record_from_job
+from gql_jobs.store.reads import read_jobs_on_thread, record_from_job
 from gql_jobs.store.rq_format import SERIALIZER
+from gql_jobs.store.threads import in_thread
 
 log = logging.getLogger(__name__)
 
@@ -112,12 +115,11 @@ def _writing(
 
 
 class Enqueuer:
-    """Writes jobs. `enqueue` is synchronous; `enqueue_async` does the same on the event loop,
-    with the async client, for the jobs that take one MULTI/EXEC (the rest go to a thread)."""
+    """Writes jobs: plain ones on the event loop with the async client; those that cost round
+    trips of their own (dependencies, idempotency keys) with RQ's synchronous client on a store
+    thread (`threads.in_thread`), one thread call each."""
 
-    def __init__(
-        self, connection: Redis, settings: Settings, async_connection: AsyncRedis | None = None
-    ) -> None:
+    def __init__(self, connection: Redis, async_connection: AsyncRedis, settings: Settings) -> None:
         self.connection = connection
         self.async_connection = async_connection
         self.settings = settings
@@ -136,50 +138,23 @@ class Enqueuer:
             self._queues[name] = queue
         return queue
 
-    def enqueue(self, jobs: list[PreparedJob]) -> dict[str, Outcome]:
+    async def enqueue(self, jobs: list[PreparedJob]) -> dict[str, Outcome]:
         """Write the jobs; returns each one's outcome by the job id it was prepared with."""
         plain, special = _split(jobs)
         outcomes: dict[str, Outcome] = {}
         try:
             if plain:
-                outcomes.update(self._enqueue_plain(plain))
+                outcomes.update(await self._enqueue_plain(plain))
             for job in special:
-                outcomes[job.job_id] = self._enqueue_special(job)
+                outcomes[job.job_id] = await self._enqueue_special(job)
         except _WriteError as failure:
             failure.settle(jobs, outcomes)
         return outcomes
 
-    async def enqueue_async(self, jobs: list[PreparedJob]) -> dict[str, Outcome]:
-        """`enqueue` without blocking the event loop (no thread at all for plain jobs)."""
-        if self.async_connection is None:
-            return await run_sync(self.enqueue, jobs)
-        plain, special = _split(jobs)
-        outcomes: dict[str, Outcome] = {}
-        try:
-            if plain:
-                outcomes.update(await self._enqueue_plain_async(self.async_connection, plain))
-        except _WriteError as failure:
-            failure.settle(jobs, outcomes)
-            return outcomes
-        if special:
-            outcomes.update(await run_sync(self.enqueue, special))
-        return outcomes
-
-    def _enqueue_plain(self, jobs: list[PreparedJob]) -> dict[str, Outcome]:
-        """One MULTI/EXEC under a WATCH of a key no one else writes (the first job's): should the
-        reply be lost, redis-py then raises instead of resending the transaction."""
-        records = [rq_format.new_record(job) for job in jobs]
-        with _writing(jobs) as progress, self.connection.pipeline(transaction=True) as pipe:
-            pipe.watch(job_key(jobs[0].job_id))  # type: ignore[no-untyped-call]
-            pipe.multi()
-            self._stage(jobs, records, pipe)
-            _execute_watched(pipe, progress)
-        self._await_replicas(jobs)
-        return {record.id: Submitted(record) for record in records}
-
-    async def _enqueue_plain_async(self, redis: AsyncRedis, jobs: list[PreparedJob]) -> dict[str, Outcome]:
+    async def _enqueue_plain(self, jobs: list[PreparedJob]) -> dict[str, Outcome]:
         """One MULTI/EXEC on a connection taken (and checked) before anything is sent. The async
         client has no read timeout and resends nothing on one: `deadline` cancels the wait."""
+        redis = self.async_connection
         records = [rq_format.new_record(job) for job in jobs]
         with _writing(jobs) as progress:
             async with deadline(self.settings), redis.pipeline(transaction=True) as pipe:
@@ -187,22 +162,16 @@ class Enqueuer:
                 self._stage(jobs, records, pipe)
                 progress.sent = True
                 await pipe.execute()
-        wanted = self.settings.redis_wait_replicas
-        if wanted:
-            waited = self.settings.redis_wait_timeout_ms / 1000
-            with _writing(jobs, sent=True, reason=UNCONFIRMED):
-                async with deadline(self.settings, extra_seconds=waited):
-                    confirmed = await redis.wait(wanted, self.settings.redis_wait_timeout_ms)
-            _check_replicas(jobs, int(confirmed), wanted)
+        await self._confirm(jobs, self._wait_on_loop)
         return {record.id: Submitted(record) for record in records}
 
-    def _enqueue_special(self, job: PreparedJob) -> Outcome:
+    async def _enqueue_special(self, job: PreparedJob) -> Outcome:
         """A job that costs round trips of its own (an idempotency key or dependencies); an
         expected refusal (a key reused for another request) is its outcome alone."""
         try:
             if job.idempotency_key is not None:
-                return self._enqueue_once(job)
-            return Submitted(self._enqueue_with_dependencies(job))
+                return await self._enqueue_once(job)
+            return Submitted(await self._enqueue_with_dependencies(job))
         except GqlJobsError as exc:
             return exc
 
@@ -224,7 +193,19 @@ class Enqueuer:
                 entries.setdefault(key, []).append(member)
         listing.append(pipe, entries, self.settings.index_retention)
 
-    def _enqueue_with_dependencies(self, job: PreparedJob) -> JobRecord:
+    async def _enqueue_with_dependencies(self, job: PreparedJob) -> JobRecord:
+        """RQ checks the dependencies under WATCH (`_write_with_dependencies`, on a thread); the
+        job's event goes out once replicas confirm it, as for every other job."""
+        rq_job = await in_thread(self._write_with_dependencies, job)
+        await self._confirm([job], self._wait_on_thread)
+        try:
+            async with deadline(self.settings):
+                await events.publish_now(self.async_connection, events.of_rq_job(rq_job))
+        except REDIS_FAILURES:  # the job is stored: say so; only live subscribers miss this event
+            log.warning("could not publish the event of job %s", job.job_id, exc_info=True)
+        return record_from_job(rq_job, owner=job.owner)
+
+    def _write_with_dependencies(self, job: PreparedJob) -> Job:
         queue = self.queue(job.queue)
         with _writing([job]) as progress:
             with self.connection.pipeline(transaction=True) as pipe:
@@ -233,17 +214,19 @@ class Enqueuer:
                 self._stage_index([job], pipe)
                 pipe.execute()
             progress.sent = True
-            rq_job = queue.enqueue_job(self._create(queue, job), at_front=job.at_front)
-        self._await_replicas([job])
-        try:
-            events.publish(self.connection, events.of_rq_job(rq_job))
-        except REDIS_FAILURES:  # the job is stored: say so; only live subscribers miss this event
-            log.warning("could not publish the event of job %s", job.job_id, exc_info=True)
-        return record_from_job(rq_job, owner=job.owner)
+            return queue.enqueue_job(self._create(queue, job), at_front=job.at_front)
 
-    def _enqueue_once(self, job: PreparedJob) -> Submitted:
-        """Exactly one job per key: WATCH the key, read it, MULTI the key with the job; a twin
-        that got there first makes the EXEC fail, and we look again."""
+    async def _enqueue_once(self, job: PreparedJob) -> Submitted:
+        """Exactly one job per key (`_claim`, on a thread); a new job is then confirmed by
+        replicas like any other (a duplicate was confirmed when it was new)."""
+        submitted = await in_thread(self._claim, job)
+        if not submitted.deduplicated:
+            await self._confirm([job], self._wait_on_thread)
+        return submitted
+
+    def _claim(self, job: PreparedJob) -> Submitted:
+        """WATCH the key, read it, MULTI the key with the job; a twin that got there first makes
+        the EXEC fail, and we look again (up to `MAX_WATCH_ATTEMPTS` times)."""
         key = f"{IDEMPOTENCY_PREFIX}{job.owner or ANONYMOUS.name}:{job.idempotency_key}"
         claim = f"{job.fingerprint}|{job.job_id}"
         for _ in range(MAX_WATCH_ATTEMPTS):
@@ -260,22 +243,36 @@ class Enqueuer:
                 self._stage([job], [record], pipe)
                 if not _execute_watched(pipe, progress):
                     continue
-            self._await_replicas([job])
             return Submitted(record)
         raise ServiceUnavailableError("Too much contention on this idempotency key; retry")
 
-    def _await_replicas(self, jobs: list[PreparedJob]) -> None:
+    async def _confirm(self, jobs: list[PreparedJob], wait: Callable[[int, int], Awaitable[Any]]) -> None:
         """With `redis_wait_replicas`, acknowledge only what that many replicas also hold.
 
-        If they do not confirm in time the jobs may still exist on the master: the client is
-        told the outcome is unknown, and must retry with the same idempotency key to be sure of
-        exactly one job.
+        `wait` sends WAIT with the client that made the write (Redis counts a connection's own
+        writes, and the pool hands back the connection just released): the async client's, or
+        the synchronous one's on a store thread. If replicas do
+        not confirm in time the jobs may still exist on the master: the client is told the
+        outcome is unknown, and must retry with the same idempotency key to be sure of exactly
+        one job.
         """
         wanted = self.settings.redis_wait_replicas
-        if wanted:
-            with _writing(jobs, sent=True, reason=UNCONFIRMED):
-                confirmed = int(self.connection.wait(wanted, self.settings.redis_wait_timeout_ms))
-            _check_replicas(jobs, confirmed, wanted)
+        if not wanted:
+            return
+        with _writing(jobs, sent=True, reason=UNCONFIRMED):
+            confirmed = int(await wait(wanted, self.settings.redis_wait_timeout_ms))
+        if confirmed < wanted:
+            raise _WriteError(jobs, sent=True, reason=UNCONFIRMED)
+
+    async def _wait_on_loop(self, wanted: int, timeout_ms: int) -> Any:
+        """WAIT with the async client, within `deadline` (it has no read timeout of its own)."""
+        async with deadline(self.settings, extra_seconds=timeout_ms / 1000):
+            return await self.async_connection.wait(wanted, timeout_ms)
+
+    async def _wait_on_thread(self, wanted: int, timeout_ms: int) -> Any:
+        """WAIT with the synchronous client (bounded by its socket timeout), for the writes it
+        made on a store thread."""
+        return await in_thread(self.connection.wait, wanted, timeout_ms)
 
     def _earlier(self, job: PreparedJob, existing: bytes | str) -> JobRecord | None:
         """The job an idempotency key already stands for; `None` if it has since expired."""
@@ -283,7 +280,7 @@ class Enqueuer:
         fingerprint, _, job_id = text.partition("|")
         if fingerprint != job.fingerprint:
             raise IdempotencyConflictError(job.idempotency_key or "")
-        return read_jobs(self.connection, [job_id])[0]
+        return read_jobs_on_thread(self.connection, [job_id])[0]
 
     def _create(self, queue: Queue, job: PreparedJob) -> Job:
         """An RQ job object, for the dependencies path (RQ checks them), saved with its owner."""
@@ -329,8 +326,3 @@ def _split(jobs: list[PreparedJob]) -> tuple[list[PreparedJob], list[PreparedJob
     """Jobs that go in one MULTI/EXEC, and those that need round trips of their own."""
     plain = [job for job in jobs if not job.depends_on and job.idempotency_key is None]
     return plain, [job for job in jobs if job.depends_on or job.idempotency_key is not None]
-
-
-def _check_replicas(jobs: list[PreparedJob], confirmed: int, wanted: int) -> None:
-    if confirmed < wanted:
-        raise _WriteError(jobs, sent=True, reason=UNCONFIRMED)

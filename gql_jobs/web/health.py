@@ -1,7 +1,7 @@
 """Liveness (`/healthz`), readiness (`/readyz`: Redis answers) and metrics (`/metrics`).
 
-None of them waits for the request thread pool (`gql_jobs.concurrency`): `/healthz` does no I/O,
-`/readyz` pings Redis on the event loop, and `/metrics` runs on the operator pool. So a process
+None of them waits for the request thread pool: `/healthz` does no I/O, `/readyz` pings Redis on
+the event loop, and `/metrics` is made on the operator pool (see `JobService.metrics`). So a process
 busy with slow queries still reports itself alive and ready, and can still be scraped.
 
 `/metrics` names queues and tasks of every tenant, so it is guarded like the API: with
@@ -15,7 +15,6 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 
 from gql_jobs.auth import ANONYMOUS, Principal, Scope
-from gql_jobs.concurrency import run_sync_operator
 from gql_jobs.errors import ServiceUnavailableError
 from gql_jobs.service.jobs import JobService
 from gql_jobs.web.deps import CallerDep, ServiceDep
@@ -31,7 +30,7 @@ async def healthz() -> dict[str, str]:
 @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
 async def metrics(service: ServiceDep, caller: CallerDep) -> Response:
     _authorize_scrape(service, caller)
-    body, content_type = await run_sync_operator(service.metrics)
+    body, content_type = await service.metrics()
     return Response(body, media_type=content_type)
 
 
@@ -46,7 +45,7 @@ def _authorize_scrape(service: JobService, caller: Principal | None) -> None:
 @router.get("/readyz", summary="Redis answers: the API can take traffic")
 async def readyz(service: ServiceDep) -> JSONResponse:
     try:
-        await service.ping_async()
+        await service.ping()
     except ServiceUnavailableError as exc:
         return JSONResponse({"status": "unavailable", "detail": exc.message}, status_code=503)
     return JSONResponse({"status": "ready"})

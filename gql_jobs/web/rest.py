@@ -112,7 +112,7 @@ async def submit_job(
     request = SubmitRequest(
         task=body.task, payload=body.payload, tags=LESSON_TAGS, idempotency_key=idempotency_key
     )
-    record = (await service.submit_async(caller, request)).record
+    record = (await service.submit(caller, request)).record
     return SafeJSONResponse(
         {"job_id": record.id, "status": record.status.value, "submitted_at": record.submitted_at}
     )
@@ -128,7 +128,7 @@ async def submit_job(
     },
 )
 async def job_status(job_id: str, service: ServiceDep, caller: CallerDep) -> JSONResponse:
-    return SafeJSONResponse(status_body(await service.get_async(caller, job_id)))
+    return SafeJSONResponse(status_body(await service.get(caller, job_id)))
 
 
 def status_body(record: JobRecord) -> dict[str, Any]:

@@ -133,7 +133,7 @@ def test_an_unexpected_failure_is_masked_with_a_code(
     async def broken(*args: object) -> object:
         raise RuntimeError("secret detail")
 
-    monkeypatch.setattr(client.app.state.service, "get_async", broken)  # type: ignore[attr-defined]
+    monkeypatch.setattr(client.app.state.service, "get", broken)  # type: ignore[attr-defined]
     response = post(client, SPEC, query='{ job(id: "JOB-x") { id } }')
     assert response.status_code == 200  # a field error: the operation ran, `data` is there
     answer = response.json()

@@ -20,7 +20,7 @@ from gql_jobs.errors import GqlJobsError
 from gql_jobs.service.jobs import JobService
 from gql_jobs.store import listing
 from gql_jobs.store.listing import SCAN_CHUNK
-from tests.conftest import wait_for
+from tests.conftest import on_app, wait_for
 from tests.graphql_helpers import data, gql, job, submit, top_level_error
 
 pytestmark = pytest.mark.integration
@@ -169,8 +169,11 @@ def test_backward_pages_cover_every_job_once_while_new_ones_arrive(client: TestC
 def test_jobs_submitted_in_one_batch_are_paged_without_duplicates_or_gaps(
     client: TestClient, service: JobService, redis_client: redis.Redis
 ) -> None:
-    outcomes = service.submit_many(
-        ANONYMOUS, [SubmitRequest(task="echo", payload={"i": i}) for i in range(12)]
+    outcomes = on_app(
+        client,
+        service.submit_many,
+        ANONYMOUS,
+        [SubmitRequest(task="echo", payload={"i": i}) for i in range(12)],
     )
     submitted = [o.record.id for o in outcomes if not isinstance(o, GqlJobsError)]
     expected = list(reversed(submitted))
@@ -323,11 +326,10 @@ def counting_round_trips(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]
         yield count
 
 
-def fill(service: JobService, start: int, stop: int) -> None:
+def fill(client: TestClient, service: JobService, start: int, stop: int) -> None:
     for low in range(start, stop, 500):
-        outcomes = service.submit_many(
-            ANONYMOUS, [SubmitRequest("echo", {"i": i}) for i in range(low, min(low + 500, stop))]
-        )
+        batch = [SubmitRequest("echo", {"i": i}) for i in range(low, min(low + 500, stop))]
+        outcomes = on_app(client, service.submit_many, ANONYMOUS, batch)
         assert not any(isinstance(outcome, GqlJobsError) for outcome in outcomes)
 
 
@@ -343,9 +345,9 @@ def round_trips_of_a_page(client: TestClient, monkeypatch: pytest.MonkeyPatch) -
 def test_a_page_costs_the_same_round_trips_at_ten_thousand_jobs_as_at_ten(
     client: TestClient, service: JobService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fill(service, 0, 10)
+    fill(client, service, 0, 10)
     at_ten = round_trips_of_a_page(client, monkeypatch)
-    fill(service, 10, 10_000)
+    fill(client, service, 10, 10_000)
     at_ten_thousand = round_trips_of_a_page(client, monkeypatch)
 
     assert data(client, "{ jobs { totalCount } }")["jobs"]["totalCount"] == 10_000
@@ -358,8 +360,9 @@ def test_a_small_filtered_page_reads_its_scan_in_chunks_not_a_page_at_a_time(
 ) -> None:
     """`first: 1` with a status no job has walks the whole scan budget: in chunks of `SCAN_CHUNK`
     entries (two round trips each: the entries, then their jobs), not 1,000 pairs of one."""
-    fill(service, 0, SCAN_BUDGET + 50)
+    fill(client, service, 0, SCAN_BUDGET + 50)
     query = "{ jobs(first: 1, filter: {status: FAILED}) { edges { cursor } pageInfo { hasNextPage } } }"
+    data(client, query)  # warm: the listing's connection opened (submissions went by the async client)
     with counting_round_trips(monkeypatch) as count:
         connection = data(client, query)["jobs"]
 

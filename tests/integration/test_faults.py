@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,8 +24,17 @@ from gql_jobs.auth import ANONYMOUS as ADMIN
 from gql_jobs.domain import JobFilter, JobStatus, PageRequest, RetryPolicy, SubmitRequest
 from gql_jobs.errors import NOT_ATTEMPTED, UNAVAILABLE, ServiceUnavailableError
 from gql_jobs.service.jobs import JobService
-from gql_jobs.store.connections import api_async_redis
-from tests.conftest import ROOT, make_settings, redis_test_url, subprocess_env, wait_for
+from gql_jobs.store.connections import AsyncConnection, api_async_redis
+from tests.conftest import (
+    ROOT,
+    MakeService,
+    close_service,
+    eventually,
+    make_settings,
+    redis_test_url,
+    subprocess_env,
+    wait_for,
+)
 from tests.redis_server import RedisServer
 
 pytestmark = pytest.mark.integration
@@ -141,24 +150,27 @@ def kill_hard(process: subprocess.Popen[bytes]) -> None:
     process.wait()
 
 
+@pytest.mark.anyio
 @pytest.mark.parametrize("retries", [0, 1])
-def test_a_sigkilled_workers_job_is_failed_or_retried_within_the_bound(
+async def test_a_sigkilled_workers_job_is_failed_or_retried_within_the_bound(
     service: JobService, tmp_path: Path, retries: int
 ) -> None:
     env = subprocess_env(**FAST_SWEEP)
     release = tmp_path / "release"
     retry = RetryPolicy(max=1) if retries else None
-    job = service.submit(ADMIN, SubmitRequest("wait_for_file", {"path": str(release)}, retry=retry)).record
+    job = (
+        await service.submit(ADMIN, SubmitRequest("wait_for_file", {"path": str(release)}, retry=retry))
+    ).record
     doomed = start_worker(env)
     try:
-        wait_for(lambda: service.get(ADMIN, job.id).status == JobStatus.STARTED)
+        await eventually(lambda: has_status(service, job.id, JobStatus.STARTED))
         kill_hard(doomed)
         release.touch()  # the next run of the job finishes at once
         survivor = start_worker(env)
         try:
             # bound: heartbeat interval + grace + sweep interval (1 + 1 + 1 s here), plus a run.
             expected = JobStatus.FINISHED if retries else JobStatus.FAILED
-            wait_for(lambda: service.get(ADMIN, job.id).status == expected, timeout=30)
+            await eventually(lambda: has_status(service, job.id, expected), within=30)
         finally:
             survivor.terminate()
             try:
@@ -169,10 +181,14 @@ def test_a_sigkilled_workers_job_is_failed_or_retried_within_the_bound(
     finally:
         if doomed.poll() is None:
             doomed.kill()
-    final = service.get(ADMIN, job.id)
+    final = await service.get(ADMIN, job.id)
     if not retries:
         assert final.error is not None
         assert "abandoned" in (final.error.traceback or final.error.message).lower()
+
+
+async def has_status(service: JobService, job_id: str, status: JobStatus) -> bool:
+    return (await service.get(ADMIN, job_id)).status == status
 
 
 # -- Redis restarts with persistence on -----------------------------------------------------------
@@ -359,30 +375,60 @@ def test_a_write_paused_redis_answers_unknown_on_every_write_path(own_redis: Red
         assert stored_jobs(own_redis.url) <= answers.maybe | retried
 
 
-def test_the_synchronous_path_never_resends_a_write_whose_reply_was_lost(
-    own_redis: RedisServer, monkeypatch: pytest.MonkeyPatch
+#: A batch for each write path, and what Redis pausing writes makes of it: the plain jobs' one
+#: MULTI/EXEC (async client), and keyed jobs (synchronous client under WATCH, on a store thread),
+#: of which the first is sent and the others are then not tried.
+NO_RESEND: dict[str, tuple[list[SubmitRequest], list[str]]] = {
+    "plain": (
+        [SubmitRequest("echo", {"i": i}) for i in range(3)],
+        ["SubmissionOutcomeUnknownError"] * 3,
+    ),
+    "keyed": (
+        [SubmitRequest("echo", {"i": i}, idempotency_key=f"k{i}") for i in range(3)],
+        ["SubmissionOutcomeUnknownError", "ServiceUnavailableError", "ServiceUnavailableError"],
+    ),
+}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("path", list(NO_RESEND))
+async def test_no_write_path_resends_a_write_whose_reply_was_lost(
+    own_redis: RedisServer, monkeypatch: pytest.MonkeyPatch, make_service: MakeService, path: str
 ) -> None:
     """redis-py's retry resends a MULTI/EXEC after a timeout, and Redis applies both copies when
     the first was only slow (a job stored twice, answered success). Count the EXECs sent."""
-    service = build_service(make_settings(redis_url=own_redis.url, **QUICK))
-    service.submit(ADMIN, SubmitRequest("echo", {}))  # a connection in the pool
+    requests, expected = NO_RESEND[path]
+    service = make_service(make_settings(redis_url=own_redis.url, **QUICK))
+    await service.submit(
+        ADMIN, SubmitRequest("echo", {}, idempotency_key="warm")
+    )  # a connection in each pool
     sent: list[bytes] = []
-    original: Callable[..., None] = Connection.send_packed_command
 
-    def counted(self: Connection, command: Any, check_health: bool = True) -> None:
+    def count(command: Any) -> None:
         packed = b"".join(command) if isinstance(command, list) else bytes(command)
         sent.extend([b"EXEC"] * packed.count(b"\r\nEXEC\r\n"))
+
+    original: Callable[..., None] = Connection.send_packed_command
+    original_async: Callable[..., Awaitable[None]] = AsyncConnection.send_packed_command
+
+    def counted(self: Connection, command: Any, check_health: bool = True) -> None:
+        count(command)
         original(self, command, check_health)
 
+    async def counted_async(self: AsyncConnection, command: Any, check_health: bool = True) -> None:
+        count(command)
+        await original_async(self, command, check_health)
+
     monkeypatch.setattr(Connection, "send_packed_command", counted)
+    monkeypatch.setattr(AsyncConnection, "send_packed_command", counted_async)
     admin = redis.Redis.from_url(own_redis.url)
     admin.client_pause(60_000, all=False)  # WRITE mode
     try:
-        outcomes = service.submit_many(ADMIN, [SubmitRequest("echo", {"i": i}) for i in range(3)])
+        outcomes = await service.submit_many(ADMIN, requests)
     finally:
         admin.client_unpause()
         admin.close()
-    assert [type(o).__name__ for o in outcomes] == ["SubmissionOutcomeUnknownError"] * 3
+    assert [type(o).__name__ for o in outcomes] == expected
     assert sent == [b"EXEC"]
 
 
@@ -438,7 +484,7 @@ def test_a_batch_failing_midway_reports_the_jobs_it_wrote(
                 SubmitRequest("echo", {"n": 3}),
                 SubmitRequest("echo", {"n": 4}, idempotency_key="b"),
             ]
-            return await service.submit_many_async(ADMIN, requests)
+            return await service.submit_many(ADMIN, requests)
         finally:
             await live.aclose()
 
@@ -468,7 +514,8 @@ def family(pid: int) -> dict[int, str]:
     return found
 
 
-def test_each_redis_outage_during_a_job_leaves_no_zombie_or_stray_horse(
+@pytest.mark.anyio
+async def test_each_redis_outage_during_a_job_leaves_no_zombie_or_stray_horse(
     own_redis: RedisServer, tmp_path: Path
 ) -> None:
     """A worker that loses Redis mid-job quits; the supervisor starts a new one. The old worker's
@@ -478,7 +525,7 @@ def test_each_redis_outage_during_a_job_leaves_no_zombie_or_stray_horse(
     supervisor = start_worker(env)
     try:
         for outage in range(2):
-            outage_during_a_job(own_redis, supervisor.pid, tmp_path / f"never-{outage}")
+            await outage_during_a_job(own_redis, supervisor.pid, tmp_path / f"never-{outage}")
             assert "zombie" not in family(supervisor.pid).values()
             assert supervisor.poll() is None
     finally:
@@ -489,14 +536,15 @@ def test_each_redis_outage_during_a_job_leaves_no_zombie_or_stray_horse(
         supervisor.wait()
 
 
-def outage_during_a_job(server: RedisServer, supervisor: int, never: Path) -> None:
+async def outage_during_a_job(server: RedisServer, supervisor: int, never: Path) -> None:
     """Stop Redis while a job runs; start it again once the worker's children are gone."""
     service = build_service(make_settings(redis_url=server.url))
-    job = service.submit(ADMIN, SubmitRequest("wait_for_file", {"path": str(never), "timeout": 120})).record
-    wait_for(lambda: service.get(ADMIN, job.id).status == JobStatus.STARTED)
+    request = SubmitRequest("wait_for_file", {"path": str(never), "timeout": 120})
+    job = (await service.submit(ADMIN, request)).record
+    await eventually(lambda: has_status(service, job.id, JobStatus.STARTED))
     wait_for(lambda: len(family(supervisor)) == 2)  # the horse and the scheduler
     before = set(family(supervisor))
-    service.connection.close()
+    await close_service(service)
     server.stop()
     # The worker notices at its next heartbeat and quits; the supervisor stops and reaps its children.
     wait_for(lambda: not before & set(family(supervisor)), timeout=60)
@@ -506,11 +554,14 @@ def outage_during_a_job(server: RedisServer, supervisor: int, never: Path) -> No
     probe.close()
 
 
-def test_a_timed_out_read_is_not_sent_again(own_redis: RedisServer, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.anyio
+async def test_a_timed_out_read_is_not_sent_again(
+    own_redis: RedisServer, monkeypatch: pytest.MonkeyPatch, make_service: MakeService
+) -> None:
     """The API's clients retry a connection Redis closed, never a timeout: retried, a listing
     against a stalled Redis took twice the timeout to answer 503 (and a write could go twice)."""
-    service = build_service(make_settings(redis_url=own_redis.url, **QUICK))
-    service.list_jobs(ADMIN, JobFilter(), PageRequest(first=1))  # a connection in the pool
+    service = make_service(make_settings(redis_url=own_redis.url, **QUICK))
+    await service.list_jobs(ADMIN, JobFilter(), PageRequest(first=1))  # a connection in the pool
     sent: list[bytes] = []
     original: Callable[..., None] = Connection.send_packed_command
 
@@ -525,7 +576,7 @@ def test_a_timed_out_read_is_not_sent_again(own_redis: RedisServer, monkeypatch:
     stalled.suspend()
     try:
         with pytest.raises(ServiceUnavailableError):
-            service.list_jobs(ADMIN, JobFilter(), PageRequest(first=1))
+            await service.list_jobs(ADMIN, JobFilter(), PageRequest(first=1))
     finally:
         stalled.resume()
     assert sent == [b"XREVRANGE"]

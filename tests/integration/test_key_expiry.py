@@ -19,16 +19,16 @@ from fastapi.testclient import TestClient
 from redis.exceptions import ConnectionError as RedisConnectionError
 from rq import Queue
 
-from gql_jobs.app import build_service, create_app
+from gql_jobs.app import create_app
 from gql_jobs.auth import Principal, Scope
 from gql_jobs.constants import METRICS_TTL
 from gql_jobs.domain import SubmitRequest
 from gql_jobs.errors import ServiceUnavailableError
 from gql_jobs.settings import Settings
 from tests.auth_helpers import Caller, api_keys_setting, bearer
-from tests.conftest import make_settings
+from tests.conftest import MakeService, make_settings
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
 RETENTION = 600
 JOBS = 200
@@ -137,15 +137,15 @@ def test_the_default_bound_refuses_the_attacks_twenty_tags(redis_client: redis.R
     assert len(list(redis_client.scan_iter("gql_jobs:listing:tag:*"))) == 10
 
 
-def test_a_dependent_job_is_stored_with_its_owner_in_rqs_own_write(
-    settings: Settings, redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+async def test_a_dependent_job_is_stored_with_its_owner_in_rqs_own_write(
+    make_service: MakeService, settings: Settings, redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Nothing of the job is written before RQ writes it: a failure then leaves no job hash
     (the owner field used to be written first, as a hash of its own with no TTL)."""
-    service = build_service(settings)
+    service = make_service(settings)
     alice = Principal("alice", frozenset({Scope.SUBMIT, Scope.READ}))
-    first = service.submit(alice, SubmitRequest("echo", {})).record
-    dependent = service.submit(alice, SubmitRequest("echo", {}, depends_on=(first.id,))).record
+    first = (await service.submit(alice, SubmitRequest("echo", {}))).record
+    dependent = (await service.submit(alice, SubmitRequest("echo", {}, depends_on=(first.id,)))).record
     assert redis_client.hget(f"rq:job:{dependent.id}", "gql_jobs_owner") == b"alice"
 
     def lose_redis(*args: object, **kwargs: object) -> None:
@@ -154,6 +154,6 @@ def test_a_dependent_job_is_stored_with_its_owner_in_rqs_own_write(
     monkeypatch.setattr(Queue, "enqueue_job", lose_redis)
     before = set(redis_client.scan_iter("rq:job:*"))
     with pytest.raises(ServiceUnavailableError):
-        service.submit(alice, SubmitRequest("echo", {}, depends_on=(first.id,)))
+        await service.submit(alice, SubmitRequest("echo", {}, depends_on=(first.id,)))
     assert set(redis_client.scan_iter("rq:job:*")) == before
     assert unbounded_keys(redis_client, settings, "gql_jobs:*") == []  # (RQ's waiting jobs have no TTL)

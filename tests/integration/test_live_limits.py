@@ -36,7 +36,7 @@ from gql_jobs.service.live import LiveUpdates
 from gql_jobs.settings import SettingsError, load_settings
 from gql_jobs.store.rq_format import SERIALIZER
 from tests.auth_helpers import Caller, api_keys_setting, bearer
-from tests.conftest import make_settings, wait_for
+from tests.conftest import make_settings, on_app, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -115,7 +115,7 @@ def submit_idle_jobs(client: TestClient, count: int) -> list[str]:
     ids: list[str] = []
     for start in range(0, count, 500):
         batch = [SubmitRequest(task="echo", queue="idle")] * min(500, count - start)
-        outcomes = service.submit_many(ANONYMOUS, batch)
+        outcomes = on_app(client, service.submit_many, ANONYMOUS, batch)
         assert all(isinstance(outcome, Submitted) for outcome in outcomes)
         ids += [outcome.record.id for outcome in outcomes]
     return ids

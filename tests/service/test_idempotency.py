@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 
@@ -9,10 +10,11 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from gql_jobs.app import build_service, create_app
+from gql_jobs.app import create_app
 from gql_jobs.auth import ANONYMOUS, Principal, Scope
-from gql_jobs.domain import JobFilter, PageRequest, SubmitRequest, Submitted
+from gql_jobs.domain import JobFilter, PageRequest, SubmitRequest
 from gql_jobs.errors import IdempotencyConflictError, InvalidRequestError
+from gql_jobs.service.jobs import JobService
 from tests.auth_helpers import SUBMIT, Caller, api_keys_setting, bearer
 from tests.conftest import make_settings
 
@@ -60,29 +62,18 @@ def test_keys_are_scoped_per_principal(client: TestClient) -> None:
     assert not bobs["deduplicated"]
 
 
-def test_fifty_concurrent_identical_submissions_create_one_job(redis_client: redis.Redis) -> None:
-    service = build_service(make_settings())
+@pytest.mark.anyio
+async def test_fifty_concurrent_identical_submissions_create_one_job(
+    service: JobService, redis_client: redis.Redis
+) -> None:
+    """Fifty at once on one event loop: their WATCH loops race on fifty store threads."""
     caller = Principal("racer", frozenset({Scope.SUBMIT, Scope.READ}))
     request = SubmitRequest("echo", {"x": 1}, idempotency_key="race")
-    start = threading.Barrier(50)
-    outcomes: list[Submitted] = []
-    lock = threading.Lock()
-
-    def submit() -> None:
-        start.wait()
-        outcome = service.submit(caller, request)
-        with lock:
-            outcomes.append(outcome)
-
-    threads = [threading.Thread(target=submit) for _ in range(50)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    outcomes = await asyncio.gather(*(service.submit(caller, request) for _ in range(50)))
     assert len(outcomes) == 50
     assert len({o.record.id for o in outcomes}) == 1
     assert sum(1 for o in outcomes if not o.deduplicated) == 1
-    assert len(service.list_jobs(ANONYMOUS, JobFilter(), PageRequest(first=100)).items) == 1
+    assert len((await service.list_jobs(ANONYMOUS, JobFilter(), PageRequest(first=100))).items) == 1
     assert redis_client.llen("rq:queue:default") == 1
 
 
@@ -110,25 +101,31 @@ def test_fifty_concurrent_http_submissions_create_one_job(
     assert redis_client.llen("rq:queue:default") == 1
 
 
-def test_an_expired_original_lets_the_key_make_a_new_job(redis_client: redis.Redis) -> None:
-    service = build_service(make_settings())
+@pytest.mark.anyio
+async def test_an_expired_original_lets_the_key_make_a_new_job(
+    service: JobService, redis_client: redis.Redis
+) -> None:
     request = SubmitRequest("echo", {}, idempotency_key="again")
-    first = service.submit(ANONYMOUS, request)
+    first = await service.submit(ANONYMOUS, request)
     redis_client.delete(f"rq:job:{first.record.id}")  # as RQ's result TTL would
-    second = service.submit(ANONYMOUS, request)
+    second = await service.submit(ANONYMOUS, request)
     assert second.record.id != first.record.id
     assert not second.deduplicated
 
 
-def test_conflict_raises_in_the_service(redis_client: redis.Redis) -> None:
-    service = build_service(make_settings())
-    service.submit(ANONYMOUS, SubmitRequest("echo", {"a": 1}, idempotency_key="k"))
+@pytest.mark.anyio
+async def test_conflict_raises_in_the_service(service: JobService, redis_client: redis.Redis) -> None:
+    await service.submit(ANONYMOUS, SubmitRequest("echo", {"a": 1}, idempotency_key="k"))
     with pytest.raises(IdempotencyConflictError):
-        service.submit(ANONYMOUS, SubmitRequest("echo", {"a": 1}, queue="other", idempotency_key="k"))
+        await service.submit(ANONYMOUS, SubmitRequest("echo", {"a": 1}, queue="other", idempotency_key="k"))
 
 
-def test_idempotency_with_dependencies_is_refused_clearly(redis_client: redis.Redis) -> None:
-    service = build_service(make_settings())
-    parent = service.submit(ANONYMOUS, SubmitRequest("echo", {})).record
+@pytest.mark.anyio
+async def test_idempotency_with_dependencies_is_refused_clearly(
+    service: JobService, redis_client: redis.Redis
+) -> None:
+    parent = (await service.submit(ANONYMOUS, SubmitRequest("echo", {}))).record
     with pytest.raises(InvalidRequestError, match="dependsOn"):
-        service.submit(ANONYMOUS, SubmitRequest("echo", {}, depends_on=(parent.id,), idempotency_key="k"))
+        await service.submit(
+            ANONYMOUS, SubmitRequest("echo", {}, depends_on=(parent.id,), idempotency_key="k")
+        )

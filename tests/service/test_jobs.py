@@ -6,7 +6,7 @@ import json
 import re
 import zlib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import pytest
@@ -27,18 +27,28 @@ from gql_jobs.errors import (
 from gql_jobs.service.jobs import JobService
 from gql_jobs.store.rq_format import SERIALIZER
 
+pytestmark = pytest.mark.anyio
+
 
 @contextmanager
 def counted_round_trips(service: JobService) -> Iterator[list[str]]:
-    """Record each command or pipeline the service sends (fakeredis: one per execute/command)."""
+    """Record each command or pipeline the service sends, on either client (fakeredis: one per
+    execute/command): the async one on the event loop, RQ's synchronous one on store threads."""
     calls: list[str] = []
-    connection: Any = service.connection
+    with ExitStack() as stack:
+        for connection in (service.connection, service.async_connection):
+            stack.enter_context(_counting(connection, calls))
+        yield calls
+
+
+@contextmanager
+def _counting(connection: Any, calls: list[str]) -> Iterator[None]:
     original_execute = connection.execute_command
     original_pipeline = connection.pipeline
 
     def execute_command(*args: Any, **kwargs: Any) -> Any:
         calls.append(str(args[0]))
-        return original_execute(*args, **kwargs)
+        return original_execute(*args, **kwargs)  # a coroutine on the async client: awaited by the caller
 
     def pipeline(*args: Any, **kwargs: Any) -> Any:
         pipe = original_pipeline(*args, **kwargs)
@@ -54,7 +64,7 @@ def counted_round_trips(service: JobService) -> Iterator[list[str]]:
     connection.execute_command = execute_command
     connection.pipeline = pipeline
     try:
-        yield calls
+        yield
     finally:
         connection.execute_command = original_execute
         connection.pipeline = original_pipeline
@@ -66,8 +76,8 @@ def drain(service: JobService) -> None:
     )
 
 
-def test_submit_stamps_the_lesson_metadata(fake_service: JobService) -> None:
-    record = fake_service.submit(ADMIN, SubmitRequest("echo", {"x": 1}, tags=("api", "v1"))).record
+async def test_submit_stamps_the_lesson_metadata(fake_service: JobService) -> None:
+    record = (await fake_service.submit(ADMIN, SubmitRequest("echo", {"x": 1}, tags=("api", "v1")))).record
     assert re.fullmatch(r"JOB-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}", record.id)
     assert record.status == JobStatus.QUEUED
     assert record.meta == {
@@ -80,44 +90,44 @@ def test_submit_stamps_the_lesson_metadata(fake_service: JobService) -> None:
     assert record.description == f"echo submitted at {record.submitted_at}"
 
 
-def test_jobs_are_stored_as_json_never_pickle(fake_service: JobService) -> None:
-    record = fake_service.submit(ADMIN, SubmitRequest("echo", {"x": 1})).record
+async def test_jobs_are_stored_as_json_never_pickle(fake_service: JobService) -> None:
+    record = (await fake_service.submit(ADMIN, SubmitRequest("echo", {"x": 1}))).record
     raw = fake_service.connection.hget(f"rq:job:{record.id}", "data")
     assert isinstance(raw, bytes)
     func, _instance, args, _kwargs = json.loads(zlib.decompress(raw))
     assert (func, args) == ("gql_jobs.builtin_tasks.echo", [{"x": 1}])
 
 
-def test_submit_is_one_round_trip(fake_service: JobService) -> None:
-    fake_service.submit(ADMIN, SubmitRequest("echo", {}))  # first call learns the server version
+async def test_submit_is_one_round_trip(fake_service: JobService) -> None:
+    await fake_service.submit(ADMIN, SubmitRequest("echo", {}))  # first call learns the server version
     with counted_round_trips(fake_service) as calls:
-        fake_service.submit(ADMIN, SubmitRequest("echo", {"x": 1}))
+        await fake_service.submit(ADMIN, SubmitRequest("echo", {"x": 1}))
     assert calls == ["PIPELINE"]
 
 
-def test_submit_many_is_one_round_trip_and_reports_each_item(fake_service: JobService) -> None:
-    fake_service.submit(ADMIN, SubmitRequest("echo", {}))
+async def test_submit_many_is_one_round_trip_and_reports_each_item(fake_service: JobService) -> None:
+    await fake_service.submit(ADMIN, SubmitRequest("echo", {}))
     requests = [SubmitRequest("echo", {"i": i}) for i in range(50)]
     requests.insert(3, SubmitRequest("nope"))
     requests.insert(7, SubmitRequest("add", {"a": 1, "b": -5}))
     with counted_round_trips(fake_service) as calls:
-        outcomes = fake_service.submit_many(ADMIN, requests)
+        outcomes = await fake_service.submit_many(ADMIN, requests)
     assert calls == ["PIPELINE"]
     assert isinstance(outcomes[3], UnknownTaskError)
     assert isinstance(outcomes[7], InvalidPayloadError)
     assert sum(1 for o in outcomes if not isinstance(o, Exception)) == 50
 
 
-def test_batch_size_is_capped(fake_service: JobService) -> None:
+async def test_batch_size_is_capped(fake_service: JobService) -> None:
     too_many = [SubmitRequest("echo", {})] * (fake_service.settings.max_batch_size + 1)
     with pytest.raises(BatchTooLargeError):
-        fake_service.submit_many(ADMIN, too_many)
+        await fake_service.submit_many(ADMIN, too_many)
 
 
-def test_oversized_payload_is_refused_and_nothing_is_stored(fake_service: JobService) -> None:
+async def test_oversized_payload_is_refused_and_nothing_is_stored(fake_service: JobService) -> None:
     big = {"blob": "x" * fake_service.settings.max_payload_bytes}
     with pytest.raises(PayloadTooLargeError) as raised:
-        fake_service.submit(ADMIN, SubmitRequest("echo", big))
+        await fake_service.submit(ADMIN, SubmitRequest("echo", big))
     assert raised.value.actual_bytes > raised.value.limit_bytes
     assert fake_service.connection.keys("*") == []
 
@@ -132,183 +142,192 @@ def test_oversized_payload_is_refused_and_nothing_is_stored(fake_service: JobSer
         SubmitRequest("echo", {}, retry=RetryPolicy(max=1000)),
     ],
 )
-def test_out_of_range_options_are_refused(fake_service: JobService, request_: SubmitRequest) -> None:
+async def test_out_of_range_options_are_refused(fake_service: JobService, request_: SubmitRequest) -> None:
     with pytest.raises(InvalidRequestError):
-        fake_service.submit(ADMIN, request_)
+        await fake_service.submit(ADMIN, request_)
     assert fake_service.connection.keys("*") == []
 
 
-def test_missing_dependency_is_reported_as_not_found(fake_service: JobService) -> None:
+async def test_missing_dependency_is_reported_as_not_found(fake_service: JobService) -> None:
     with pytest.raises(JobNotFoundError) as raised:
-        fake_service.submit(ADMIN, SubmitRequest("echo", {}, depends_on=("JOB-missing",)))
+        await fake_service.submit(ADMIN, SubmitRequest("echo", {}, depends_on=("JOB-missing",)))
     assert raised.value.job_id == "JOB-missing"
 
 
-def test_dependent_job_waits_then_runs(fake_service: JobService) -> None:
-    first = fake_service.submit(ADMIN, SubmitRequest("echo", {"n": 1})).record
-    second = fake_service.submit(ADMIN, SubmitRequest("echo", {"n": 2}, depends_on=(first.id,))).record
+async def test_dependent_job_waits_then_runs(fake_service: JobService) -> None:
+    first = (await fake_service.submit(ADMIN, SubmitRequest("echo", {"n": 1}))).record
+    second = (
+        await fake_service.submit(ADMIN, SubmitRequest("echo", {"n": 2}, depends_on=(first.id,)))
+    ).record
     assert second.status == JobStatus.DEFERRED
     drain(fake_service)
-    assert fake_service.get(ADMIN, second.id).status == JobStatus.FINISHED
+    assert (await fake_service.get(ADMIN, second.id)).status == JobStatus.FINISHED
 
 
-def test_delayed_job_is_scheduled(fake_service: JobService) -> None:
-    record = fake_service.submit(ADMIN, SubmitRequest("echo", {}, delay_seconds=60)).record
+async def test_delayed_job_is_scheduled(fake_service: JobService) -> None:
+    record = (await fake_service.submit(ADMIN, SubmitRequest("echo", {}, delay_seconds=60))).record
     assert record.status == JobStatus.SCHEDULED
-    assert fake_service.get(ADMIN, record.id).status == JobStatus.SCHEDULED
+    assert (await fake_service.get(ADMIN, record.id)).status == JobStatus.SCHEDULED
 
 
-def test_finished_job_reads_with_its_result(fake_service: JobService) -> None:
-    record = fake_service.submit(ADMIN, SubmitRequest("add", {"a": 2, "b": 3})).record
+async def test_finished_job_reads_with_its_result(fake_service: JobService) -> None:
+    record = (await fake_service.submit(ADMIN, SubmitRequest("add", {"a": 2, "b": 3}))).record
     drain(fake_service)
-    finished = fake_service.get(ADMIN, record.id)
+    finished = await fake_service.get(ADMIN, record.id)
     assert finished.status == JobStatus.FINISHED
     assert finished.result == {"total": 5}
     assert finished.ended_at is not None and finished.result_expires_at is not None
 
 
-def test_failed_job_reads_with_its_error(fake_service: JobService) -> None:
-    record = fake_service.submit(ADMIN, SubmitRequest("fail", {"message": "boom"})).record
+async def test_failed_job_reads_with_its_error(fake_service: JobService) -> None:
+    record = (await fake_service.submit(ADMIN, SubmitRequest("fail", {"message": "boom"}))).record
     drain(fake_service)
-    failed = fake_service.get(ADMIN, record.id)
+    failed = await fake_service.get(ADMIN, record.id)
     assert failed.status == JobStatus.FAILED
     assert failed.error is not None
     assert (failed.error.type, failed.error.message) == ("gql_jobs.builtin_tasks.TaskFailedError", "boom")
     assert "Traceback" in (failed.error.traceback or "")
 
 
-def test_get_many_is_one_round_trip(fake_service: JobService) -> None:
-    ids = [fake_service.submit(ADMIN, SubmitRequest("echo", {"i": i})).record.id for i in range(5)]
+async def test_get_many_is_one_round_trip(fake_service: JobService) -> None:
+    ids = [(await fake_service.submit(ADMIN, SubmitRequest("echo", {"i": i}))).record.id for i in range(5)]
     with counted_round_trips(fake_service) as calls:
-        records = fake_service.get_many(ADMIN, [*ids, "JOB-missing", "../../etc"])
+        records = await fake_service.get_many(ADMIN, [*ids, "JOB-missing", "../../etc"])
     assert calls == ["PIPELINE"]
     assert [r.id if r else None for r in records] == [*ids, None, None]
 
 
 @pytest.mark.parametrize("job_id", ["../x", "a" * 129, "JOB-1 2", "*", "rq:job:x", ""])
-def test_malformed_ids_never_reach_redis(fake_service: JobService, job_id: str) -> None:
+async def test_malformed_ids_never_reach_redis(fake_service: JobService, job_id: str) -> None:
     with counted_round_trips(fake_service) as calls, pytest.raises(JobNotFoundError):
-        fake_service.get(ADMIN, job_id)
+        await fake_service.get(ADMIN, job_id)
     assert calls == []
 
 
-def test_cancel_queued_job(fake_service: JobService) -> None:
-    record = fake_service.submit(ADMIN, SubmitRequest("echo", {})).record
-    assert fake_service.cancel(ADMIN, record.id).status == JobStatus.CANCELED
+async def test_cancel_queued_job(fake_service: JobService) -> None:
+    record = (await fake_service.submit(ADMIN, SubmitRequest("echo", {}))).record
+    assert (await fake_service.cancel(ADMIN, record.id)).status == JobStatus.CANCELED
 
 
-def test_cancel_finished_job_is_refused(fake_service: JobService) -> None:
-    record = fake_service.submit(ADMIN, SubmitRequest("echo", {})).record
+async def test_cancel_finished_job_is_refused(fake_service: JobService) -> None:
+    record = (await fake_service.submit(ADMIN, SubmitRequest("echo", {}))).record
     drain(fake_service)
     with pytest.raises(InvalidJobStateError) as raised:
-        fake_service.cancel(ADMIN, record.id)
+        await fake_service.cancel(ADMIN, record.id)
     assert raised.value.status == "finished"
 
 
-def test_requeue_failed_job_then_refuse_a_queued_one(fake_service: JobService) -> None:
-    failed = fake_service.submit(ADMIN, SubmitRequest("fail", {})).record
+async def test_requeue_failed_job_then_refuse_a_queued_one(fake_service: JobService) -> None:
+    failed = (await fake_service.submit(ADMIN, SubmitRequest("fail", {}))).record
     drain(fake_service)
-    assert fake_service.requeue(ADMIN, failed.id).status == JobStatus.QUEUED
+    assert (await fake_service.requeue(ADMIN, failed.id)).status == JobStatus.QUEUED
     with pytest.raises(InvalidJobStateError):
-        fake_service.requeue(ADMIN, failed.id)
+        await fake_service.requeue(ADMIN, failed.id)
 
 
-def test_requeue_canceled_job(fake_service: JobService) -> None:
-    record = fake_service.submit(ADMIN, SubmitRequest("echo", {})).record
-    fake_service.cancel(ADMIN, record.id)
-    assert fake_service.requeue(ADMIN, record.id).status == JobStatus.QUEUED
+async def test_requeue_canceled_job(fake_service: JobService) -> None:
+    record = (await fake_service.submit(ADMIN, SubmitRequest("echo", {}))).record
+    await fake_service.cancel(ADMIN, record.id)
+    assert (await fake_service.requeue(ADMIN, record.id)).status == JobStatus.QUEUED
     drain(fake_service)
-    assert fake_service.get(ADMIN, record.id).status == JobStatus.FINISHED
+    assert (await fake_service.get(ADMIN, record.id)).status == JobStatus.FINISHED
 
 
-def test_delete_removes_job_and_result_and_listings_drop_its_entries(fake_service: JobService) -> None:
+async def test_delete_removes_job_and_result_and_listings_drop_its_entries(fake_service: JobService) -> None:
     """The delete leaves the job's listing entries: their stream IDs are Redis's, kept nowhere by
     job id, so finding them would mean scanning the streams. A listing drops the entries of gone
     jobs as it walks past them (`listing._prune`), and retention trims the rest."""
-    record = fake_service.submit(ADMIN, SubmitRequest("echo", {}, tags=("t",))).record
+    record = (await fake_service.submit(ADMIN, SubmitRequest("echo", {}, tags=("t",)))).record
     drain(fake_service)
-    assert fake_service.delete(ADMIN, record.id) == record.id
+    assert await fake_service.delete(ADMIN, record.id) == record.id
     with pytest.raises(JobNotFoundError):
-        fake_service.get(ADMIN, record.id)
+        await fake_service.get(ADMIN, record.id)
     assert not [k for k in fake_service.connection.keys("*") if record.id.encode() in k]
-    assert fake_service.list_jobs(ADMIN, JobFilter(), PageRequest(first=10)).items == []
+    assert (await fake_service.list_jobs(ADMIN, JobFilter(), PageRequest(first=10))).items == []
 
 
-def test_listing_is_newest_first_with_working_cursors(fake_service: JobService) -> None:
-    ids = [fake_service.submit(ADMIN, SubmitRequest("echo", {"i": i})).record.id for i in range(7)]
-    first = fake_service.list_jobs(ADMIN, JobFilter(), PageRequest(first=3))
-    second = fake_service.list_jobs(ADMIN, JobFilter(), PageRequest(first=3, after=first.end_cursor))
-    third = fake_service.list_jobs(ADMIN, JobFilter(), PageRequest(first=3, after=second.end_cursor))
+async def test_listing_is_newest_first_with_working_cursors(fake_service: JobService) -> None:
+    ids = [(await fake_service.submit(ADMIN, SubmitRequest("echo", {"i": i}))).record.id for i in range(7)]
+    first = await fake_service.list_jobs(ADMIN, JobFilter(), PageRequest(first=3))
+    second = await fake_service.list_jobs(ADMIN, JobFilter(), PageRequest(first=3, after=first.end_cursor))
+    third = await fake_service.list_jobs(ADMIN, JobFilter(), PageRequest(first=3, after=second.end_cursor))
     seen = [r.id for page in (first, second, third) for _, r in page.items]
     assert seen == list(reversed(ids))
     assert (first.has_next_page, second.has_next_page, third.has_next_page) == (True, True, False)
 
 
-def test_listing_backwards_from_a_cursor(fake_service: JobService) -> None:
-    ids = [fake_service.submit(ADMIN, SubmitRequest("echo", {"i": i})).record.id for i in range(6)]
-    oldest = fake_service.list_jobs(ADMIN, JobFilter(), PageRequest(last=2))
-    newer = fake_service.list_jobs(ADMIN, JobFilter(), PageRequest(last=2, before=oldest.start_cursor))
+async def test_listing_backwards_from_a_cursor(fake_service: JobService) -> None:
+    ids = [(await fake_service.submit(ADMIN, SubmitRequest("echo", {"i": i}))).record.id for i in range(6)]
+    oldest = await fake_service.list_jobs(ADMIN, JobFilter(), PageRequest(last=2))
+    newer = await fake_service.list_jobs(ADMIN, JobFilter(), PageRequest(last=2, before=oldest.start_cursor))
     assert [r.id for _, r in oldest.items] == [ids[1], ids[0]]
     assert [r.id for _, r in newer.items] == [ids[3], ids[2]]
     assert newer.has_previous_page
 
 
-def test_listing_filters_by_status_task_queue_and_tag(fake_service: JobService) -> None:
-    done = fake_service.submit(ADMIN, SubmitRequest("echo", {}, tags=("a",))).record
+async def test_listing_filters_by_status_task_queue_and_tag(fake_service: JobService) -> None:
+    done = (await fake_service.submit(ADMIN, SubmitRequest("echo", {}, tags=("a",)))).record
     drain(fake_service)
-    waiting = fake_service.submit(
-        ADMIN, SubmitRequest("add", {"a": 1, "b": 1}, queue="other", tags=("b",))
+    waiting = (
+        await fake_service.submit(ADMIN, SubmitRequest("add", {"a": 1, "b": 1}, queue="other", tags=("b",)))
     ).record
 
-    def ids(**criteria: Any) -> list[str]:
+    async def ids(**criteria: Any) -> list[str]:
         return [
-            r.id for _, r in fake_service.list_jobs(ADMIN, JobFilter(**criteria), PageRequest(first=10)).items
+            r.id
+            for _, r in (
+                await fake_service.list_jobs(ADMIN, JobFilter(**criteria), PageRequest(first=10))
+            ).items
         ]
 
-    assert ids(status=JobStatus.FINISHED) == [done.id]
-    assert ids(status=JobStatus.QUEUED) == [waiting.id]
-    assert ids(task="add") == [waiting.id]
-    assert ids(queue="other") == [waiting.id]
-    assert ids(tag="a") == [done.id]
-    assert ids(tag="a", status=JobStatus.QUEUED) == []
+    assert await ids(status=JobStatus.FINISHED) == [done.id]
+    assert await ids(status=JobStatus.QUEUED) == [waiting.id]
+    assert await ids(task="add") == [waiting.id]
+    assert await ids(queue="other") == [waiting.id]
+    assert await ids(tag="a") == [done.id]
+    assert await ids(tag="a", status=JobStatus.QUEUED) == []
 
 
-def test_listing_drops_entries_of_expired_jobs(fake_service: JobService) -> None:
-    kept = fake_service.submit(ADMIN, SubmitRequest("echo", {})).record
-    gone = fake_service.submit(ADMIN, SubmitRequest("echo", {})).record
+async def test_listing_drops_entries_of_expired_jobs(fake_service: JobService) -> None:
+    kept = (await fake_service.submit(ADMIN, SubmitRequest("echo", {}))).record
+    gone = (await fake_service.submit(ADMIN, SubmitRequest("echo", {}))).record
     fake_service.connection.delete(f"rq:job:{gone.id}")  # as RQ's TTL expiry would
-    page = fake_service.list_jobs(ADMIN, JobFilter(), PageRequest(first=10))
+    page = await fake_service.list_jobs(ADMIN, JobFilter(), PageRequest(first=10))
     assert [r.id for _, r in page.items] == [kept.id]
-    assert fake_service.count_jobs(ADMIN, JobFilter()) == 1
+    assert await fake_service.count_jobs(ADMIN, JobFilter()) == 1
 
 
-def test_invalid_cursor_is_refused(fake_service: JobService) -> None:
+async def test_invalid_cursor_is_refused(fake_service: JobService) -> None:
     with pytest.raises(InvalidCursorError):
-        fake_service.list_jobs(ADMIN, JobFilter(), PageRequest(first=1, after="not-a-cursor"))
+        await fake_service.list_jobs(ADMIN, JobFilter(), PageRequest(first=1, after="not-a-cursor"))
 
 
-def test_page_size_is_capped(fake_service: JobService) -> None:
+async def test_page_size_is_capped(fake_service: JobService) -> None:
     with pytest.raises(InvalidRequestError):
-        fake_service.list_jobs(ADMIN, JobFilter(), PageRequest(first=fake_service.settings.max_page_size + 1))
+        await fake_service.list_jobs(
+            ADMIN, JobFilter(), PageRequest(first=fake_service.settings.max_page_size + 1)
+        )
 
 
-def test_counts(fake_service: JobService) -> None:
-    fake_service.submit(ADMIN, SubmitRequest("echo", {}, tags=("x",)))
-    fake_service.submit(ADMIN, SubmitRequest("fail", {}))
+async def test_counts(fake_service: JobService) -> None:
+    await fake_service.submit(ADMIN, SubmitRequest("echo", {}, tags=("x",)))
+    await fake_service.submit(ADMIN, SubmitRequest("fail", {}))
     drain(fake_service)
-    fake_service.submit(ADMIN, SubmitRequest("echo", {}))
-    assert fake_service.count_jobs(ADMIN, JobFilter()) == 3
-    assert fake_service.count_jobs(ADMIN, JobFilter(tag="x")) == 1
-    assert fake_service.count_jobs(ADMIN, JobFilter(status=JobStatus.FINISHED)) == 1
-    assert fake_service.count_jobs(ADMIN, JobFilter(status=JobStatus.FAILED)) is None  # RQ mixes in STOPPED
-    assert fake_service.count_jobs(ADMIN, JobFilter(status=JobStatus.QUEUED, queue="default")) == 1
-    assert fake_service.count_jobs(ADMIN, JobFilter(status=JobStatus.QUEUED, tag="x")) is None
+    await fake_service.submit(ADMIN, SubmitRequest("echo", {}))
+    assert await fake_service.count_jobs(ADMIN, JobFilter()) == 3
+    assert await fake_service.count_jobs(ADMIN, JobFilter(tag="x")) == 1
+    assert await fake_service.count_jobs(ADMIN, JobFilter(status=JobStatus.FINISHED)) == 1
+    assert (
+        await fake_service.count_jobs(ADMIN, JobFilter(status=JobStatus.FAILED)) is None
+    )  # RQ mixes in STOPPED
+    assert await fake_service.count_jobs(ADMIN, JobFilter(status=JobStatus.QUEUED, queue="default")) == 1
+    assert await fake_service.count_jobs(ADMIN, JobFilter(status=JobStatus.QUEUED, tag="x")) is None
 
 
-def test_a_failing_job_with_retries_runs_again_then_fails(fake_service: JobService) -> None:
-    record = fake_service.submit(ADMIN, SubmitRequest("fail", {}, retry=RetryPolicy(max=2))).record
+async def test_a_failing_job_with_retries_runs_again_then_fails(fake_service: JobService) -> None:
+    record = (await fake_service.submit(ADMIN, SubmitRequest("fail", {}, retry=RetryPolicy(max=2)))).record
     assert record.retries_left == 2
     drain(fake_service)
-    failed = fake_service.get(ADMIN, record.id)
+    failed = await fake_service.get(ADMIN, record.id)
     assert failed.status == JobStatus.FAILED
     assert failed.retries_left == 0

@@ -1,54 +1,34 @@
-"""The service's `*_async` twins (what REST and GraphQL call) give what the synchronous methods give.
+"""The service's submissions on a real Redis: what a submission answers is what a read finds.
 
-Each case is submitted once through `submit_many` and once through `submit_many_async` on a real
-Redis, then read back both ways; the records must agree on everything but ids and moments.
+Every kind of submission (plain, with options, scheduled, delayed, with dependencies, with an
+idempotency key, refused) goes through `submit_many` once, and is read back with `get_many`: the
+records must agree on every field. Scopes and ownership hold on the same paths.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
-from gql_jobs.app import build_service
 from gql_jobs.auth import ANONYMOUS as ADMIN
 from gql_jobs.auth import Principal, Scope
 from gql_jobs.domain import JobRecord, RetryPolicy, SubmitRequest, Submitted
-from gql_jobs.errors import GqlJobsError, UnknownTaskError
+from gql_jobs.errors import (
+    GqlJobsError,
+    JobNotFoundError,
+    PayloadTooLargeError,
+    UnknownTaskError,
+)
 from gql_jobs.service.jobs import JobService
-from gql_jobs.settings import Settings
 
-pytestmark = pytest.mark.integration
-T = TypeVar("T")
-
-MOMENTS = {"id", "submitted_at", "created_at", "enqueued_at", "meta", "depends_on", "description"}
+pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
 
-def run(make: Callable[[JobService], Coroutine[Any, Any, T]], settings: Settings) -> T:
-    """Run a coroutine against a service of its own (async clients belong to one event loop)."""
-
-    async def main() -> T:
-        service = build_service(settings)
-        assert service.async_connection is not None
-        try:
-            return await make(service)
-        finally:
-            await service.async_connection.aclose()
-            service.connection.close()
-
-    return asyncio.run(main())
-
-
-def comparable(outcome: Submitted | GqlJobsError | JobRecord | None) -> Any:
-    if isinstance(outcome, Submitted):
-        outcome = outcome.record
-    if isinstance(outcome, JobRecord):
-        return {k: v for k, v in dataclasses.asdict(outcome).items() if k not in MOMENTS}
-    return type(outcome).__name__ if outcome is not None else None
+def fields(record: JobRecord | None) -> dict[str, Any] | None:
+    return dataclasses.asdict(record) if record is not None else None
 
 
 def cases(dependency: str) -> list[SubmitRequest]:
@@ -66,43 +46,37 @@ def cases(dependency: str) -> list[SubmitRequest]:
     ]
 
 
-def test_async_submissions_and_reads_match_the_synchronous_ones(
-    service: JobService, settings: Settings
-) -> None:
-    dependency = service.submit(ADMIN, SubmitRequest(task="echo")).record.id
-    synchronous = service.submit_many(ADMIN, cases(dependency))
+async def test_what_a_submission_answers_is_what_a_read_finds(service: JobService) -> None:
+    dependency = (await service.submit(ADMIN, SubmitRequest(task="echo"))).record.id
+    outcomes = await service.submit_many(ADMIN, cases(dependency))
 
-    async def submit_and_read(svc: JobService) -> tuple[list[Any], list[Any]]:
-        outcomes = await svc.submit_many_async(ADMIN, cases(dependency))
-        ids = [o.record.id for o in outcomes if isinstance(o, Submitted)]
-        return outcomes, await svc.get_many_async(ADMIN, [*ids, "JOB-missing", "bad id!"])
-
-    asynchronous, read_async = run(submit_and_read, settings)
-
-    assert [comparable(o) for o in asynchronous] == [comparable(o) for o in synchronous]
-    ids = [o.record.id for o in asynchronous if isinstance(o, Submitted)]
-    read_sync = service.get_many(ADMIN, [*ids, "JOB-missing", "bad id!"])
-    assert [comparable(r) for r in read_async] == [comparable(r) for r in read_sync]
-    assert read_async[-2:] == [None, None]
-    # What a submission answers is what a read finds afterwards.
-    submitted = {o.record.id: comparable(o) for o in asynchronous if isinstance(o, Submitted)}
-    for record in read_sync[:-2]:
-        assert record is not None
-        assert comparable(record) == submitted[record.id]
+    refused = [type(o) for o in outcomes if isinstance(o, GqlJobsError)]
+    assert refused == [JobNotFoundError, UnknownTaskError, PayloadTooLargeError]
+    submitted = [o.record for o in outcomes if isinstance(o, Submitted)]
+    assert len(submitted) == 7
+    read = await service.get_many(ADMIN, [*(r.id for r in submitted), "JOB-missing", "bad id!"])
+    assert read[-2:] == [None, None]
+    for answered, found in zip(submitted, read, strict=False):
+        assert fields(found) == fields(answered)
 
 
-def test_async_paths_enforce_scopes_and_ownership(settings: Settings) -> None:
+async def test_a_repeated_idempotent_submission_answers_the_first_job(service: JobService) -> None:
+    request = SubmitRequest(task="echo", payload={"n": 1}, idempotency_key="again")
+    first = await service.submit(ADMIN, request)
+    second = await service.submit(ADMIN, request)
+    assert (first.deduplicated, second.deduplicated) == (False, True)
+    assert fields(second.record) == fields(await service.get(ADMIN, first.record.id))
+
+
+async def test_scopes_and_ownership_hold(service: JobService) -> None:
     alice = Principal("alice", frozenset({Scope.SUBMIT, Scope.READ}))
     bob = Principal("bob", frozenset({Scope.SUBMIT, Scope.READ}))
     reader = Principal("reader", frozenset({Scope.READ}))
 
-    async def scenario(svc: JobService) -> None:
-        job = (await svc.submit_async(alice, SubmitRequest(task="echo"))).record
-        assert await svc.get_many_async(bob, [job.id]) == [None]
-        assert (await svc.get_async(alice, job.id)).owner == "alice"
-        with pytest.raises(GqlJobsError, match="submit"):
-            await svc.submit_async(reader, SubmitRequest(task="echo"))
-        with pytest.raises(UnknownTaskError):
-            await svc.submit_async(alice, SubmitRequest(task="nope"))
-
-    run(scenario, settings)
+    job = (await service.submit(alice, SubmitRequest(task="echo"))).record
+    assert await service.get_many(bob, [job.id]) == [None]
+    assert (await service.get(alice, job.id)).owner == "alice"
+    with pytest.raises(GqlJobsError, match="submit"):
+        await service.submit(reader, SubmitRequest(task="echo"))
+    with pytest.raises(UnknownTaskError):
+        await service.submit(alice, SubmitRequest(task="nope"))

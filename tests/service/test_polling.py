@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from rq import Queue
 
 from gql_jobs.auth import ANONYMOUS, SYSTEM
@@ -157,16 +158,17 @@ def test_may_have_left() -> None:
     assert may_have_left(IDLE, (3, b"a", b"c", 0, 1, 0, 0))  # a registry changed
 
 
-def test_a_queue_signature_shows_a_workers_pop_but_not_new_jobs(fake_service: JobService) -> None:
-    def signature() -> QueueSignature:
-        [found] = fake_service.queue_signatures(SYSTEM, ["default"])
+@pytest.mark.anyio
+async def test_a_queue_signature_shows_a_workers_pop_but_not_new_jobs(fake_service: JobService) -> None:
+    async def signature() -> QueueSignature:
+        [found] = await fake_service.queue_signatures(SYSTEM, ["default"])
         return found
 
-    fake_service.submit_many(ANONYMOUS, [SubmitRequest(task="echo")] * 3)
-    idle = signature()
-    fake_service.submit(ANONYMOUS, SubmitRequest(task="echo"))
-    grown = signature()
+    await fake_service.submit_many(ANONYMOUS, [SubmitRequest(task="echo")] * 3)
+    idle = await signature()
+    await fake_service.submit(ANONYMOUS, SubmitRequest(task="echo"))
+    grown = await signature()
     assert not may_have_left(idle, grown)
     queue = Queue("default", connection=fake_service.connection, serializer=SERIALIZER)
     assert Queue.dequeue_any([queue], None, connection=fake_service.connection, serializer=SERIALIZER)
-    assert may_have_left(grown, signature())  # taken into the intermediate list, as a worker does
+    assert may_have_left(grown, await signature())  # taken into the intermediate list, as a worker does

@@ -16,7 +16,7 @@ import redis
 from fastapi.testclient import TestClient
 
 from gql_jobs import jsonvalues
-from gql_jobs.app import build_service, create_app
+from gql_jobs.app import create_app
 from gql_jobs.auth import ANONYMOUS
 from gql_jobs.constants import META_PAYLOAD
 from gql_jobs.domain import SubmitRequest
@@ -27,7 +27,7 @@ from gql_jobs.settings import SettingsError, load_settings
 from gql_jobs.store import listing
 from gql_jobs.store.writes import Enqueuer
 from tests.auth_helpers import Caller, api_keys_setting
-from tests.conftest import make_settings
+from tests.conftest import make_settings, on_app
 from tests.graphql_helpers import client_with, gql, submit, top_level_error
 
 pytestmark = pytest.mark.integration
@@ -216,12 +216,14 @@ def test_the_depth_limit_is_a_setting_and_its_bound_is_exact(redis_client: redis
         assert limited.post("/submit-job", json={"task": "echo", "payload": too_deep}).status_code == 422
 
 
-def test_a_payload_too_deep_for_json_itself_is_refused_not_crashed(redis_client: redis.Redis) -> None:
+@pytest.mark.anyio
+async def test_a_payload_too_deep_for_json_itself_is_refused_not_crashed(
+    service: JobService, redis_client: redis.Redis
+) -> None:
     """The service's own callers (not only JSON parsers) can hand it a payload deeper than `json`
     can encode: refused as too deep, with no RecursionError escaping."""
-    service = build_service(make_settings())
     with pytest.raises(InvalidPayloadError, match="nested too deeply"):
-        service.submit(ANONYMOUS, SubmitRequest("echo", nested(100_000)))
+        await service.submit(ANONYMOUS, SubmitRequest("echo", nested(100_000)))
     assert redis_client.keys("*") == []
 
 
@@ -232,11 +234,12 @@ def test_the_depth_setting_must_be_positive(monkeypatch: pytest.MonkeyPatch, tmp
         load_settings()
 
 
-def store_as_an_older_version_would(service: JobService, payload: dict[str, Any]) -> str:
+def store_as_an_older_version_would(client: TestClient, service: JobService, payload: dict[str, Any]) -> str:
     """Write a job holding values `check` now refuses, past the check, as earlier versions did."""
     checked = prepare(SubmitRequest("echo", {}), service.registry, service.settings, owner=None)
     job = dataclasses.replace(checked, payload=payload, meta={**checked.meta, META_PAYLOAD: payload})
-    Enqueuer(service.connection, service.settings).enqueue([job])
+    enqueuer = Enqueuer(service.connection, service.async_connection, service.settings)
+    on_app(client, enqueuer.enqueue, [job])
     return job.job_id
 
 
@@ -247,7 +250,7 @@ def test_a_stored_non_finite_number_reads_as_null_on_both_transports(
     client: TestClient, service: JobService, drain: Callable[..., None]
 ) -> None:
     stored = {"nan": math.nan, "big": math.inf, "small": -math.inf, "note": "\ud800", "ok": 1.5}
-    job_id = store_as_an_older_version_would(service, stored)
+    job_id = store_as_an_older_version_would(client, service, stored)
     drain()  # echo returns the payload: the result holds them too
     expected = {"nan": None, "big": None, "small": None, "note": "\ud800", "ok": 1.5}
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 import pytest
 import redis
 
-from gql_jobs.app import build_service
 from gql_jobs.auth import ANONYMOUS
 from gql_jobs.constants import INDEX_ALL, INDEX_BY_QUEUE, INDEX_BY_TAG, INDEX_BY_TASK
 from gql_jobs.domain import JobFilter, PageRequest, SubmitRequest
 from gql_jobs.errors import InvalidCursorError
 from gql_jobs.service.submission import new_job_id
 from gql_jobs.store import listing
-from tests.conftest import make_settings
+from tests.conftest import MakeService, make_settings
+
+pytestmark = pytest.mark.anyio
 
 
 def test_a_member_is_the_16_bytes_of_the_job_ids_uuid() -> None:
@@ -55,11 +56,13 @@ def test_a_bad_cursor_is_an_invalid_cursor_error(cursor: str) -> None:
 
 
 @pytest.mark.integration
-def test_a_batch_writes_each_jobs_entries_with_one_command(redis_client: redis.Redis) -> None:
-    service = build_service(make_settings())
+async def test_a_batch_writes_each_jobs_entries_with_one_command(
+    make_service: MakeService, redis_client: redis.Redis
+) -> None:
+    service = make_service(make_settings())
     before = _calls(redis_client)
     requests = [SubmitRequest(task="echo", payload={"i": i}, tags=("a", "b")) for i in range(50)]
-    outcomes = service.submit_many(ANONYMOUS, requests)
+    outcomes = await service.submit_many(ANONYMOUS, requests)
     after = _calls(redis_client)
 
     assert after.get("cmdstat_eval", 0) - before.get("cmdstat_eval", 0) == 1
@@ -76,32 +79,36 @@ def test_a_batch_writes_each_jobs_entries_with_one_command(redis_client: redis.R
 
 
 @pytest.mark.integration
-def test_retention_trims_old_entries_as_new_ones_arrive(redis_client: redis.Redis) -> None:
-    service = build_service(make_settings(index_retention=3600))
+async def test_retention_trims_old_entries_as_new_ones_arrive(
+    make_service: MakeService, redis_client: redis.Redis
+) -> None:
+    service = make_service(make_settings(index_retention=3600))
     keys = (INDEX_ALL, INDEX_BY_QUEUE + "default", INDEX_BY_TASK + "echo")
     for key in keys:  # entries from long ago (stream IDs are milliseconds since 1970): no sleeping
         for ms in range(1, 251):
             redis_client.xadd(key, {listing.FIELD: listing.member(new_job_id())}, id=f"{ms}-0")
-    fresh = service.submit(ANONYMOUS, SubmitRequest(task="echo", payload={})).record
+    fresh = (await service.submit(ANONYMOUS, SubmitRequest(task="echo", payload={}))).record
 
     # `MINID ~` drops whole listpack nodes (100 entries each), never the node still being filled.
     for key in keys:
         assert redis_client.xlen(key) <= 51, key
-    page = service.list_jobs(ANONYMOUS, JobFilter(), PageRequest(first=1))
+    page = await service.list_jobs(ANONYMOUS, JobFilter(), PageRequest(first=1))
     assert [record.id for _, record in page.items] == [fresh.id]
 
 
 @pytest.mark.integration
 @pytest.mark.parametrize("dependencies", [False, True], ids=["plain", "with-dependencies"])
-def test_every_stream_appended_to_expires_one_retention_after_its_newest_entry(
-    redis_client: redis.Redis, dependencies: bool
+async def test_every_stream_appended_to_expires_one_retention_after_its_newest_entry(
+    make_service: MakeService, redis_client: redis.Redis, dependencies: bool
 ) -> None:
     retention = 600
-    service = build_service(make_settings(index_retention=retention))
-    first = service.submit(ANONYMOUS, SubmitRequest(task="echo", payload={}, tags=("a",))).record
+    service = make_service(make_settings(index_retention=retention))
+    first = (await service.submit(ANONYMOUS, SubmitRequest(task="echo", payload={}, tags=("a",)))).record
     redis_client.persist(INDEX_BY_TAG + "a")  # as a stream written before streams had TTLs
     depends_on = (first.id,) if dependencies else ()
-    service.submit(ANONYMOUS, SubmitRequest(task="echo", payload={}, tags=("a", "b"), depends_on=depends_on))
+    await service.submit(
+        ANONYMOUS, SubmitRequest(task="echo", payload={}, tags=("a", "b"), depends_on=depends_on)
+    )
 
     keys = [
         INDEX_ALL,

@@ -112,16 +112,17 @@ def test_only_a_queue_the_process_has_not_seen_costs_a_round_trip(redis_client: 
         assert script_calls(redis_client) == before + 1
 
 
-def test_a_process_forgets_the_queues_it_admitted_after_a_while() -> None:
+@pytest.mark.anyio
+async def test_a_process_forgets_the_queues_it_admitted_after_a_while() -> None:
     """So a queue an operator deleted counts against the bound again (no sleeping: a fake clock)."""
-    connection = fakeredis.FakeRedis()
+    connection = fakeredis.FakeAsyncRedis()
     now = [1000.0]
     quota = QueueQuota(connection, make_settings(max_queues=1), clock=lambda: now[0])
     assert quota.to_check(["a", "default"]) == ["a"]
-    assert quota.admit(["a"]) == set()
+    assert await quota.admit(["a"]) == set()
     assert quota.to_check(["a"]) == []
-    connection.srem("rq:queues", "rq:queue:a")
-    connection.sadd("rq:queues", "rq:queue:b")  # someone else took the last place meanwhile
+    await connection.srem("rq:queues", "rq:queue:a")
+    await connection.sadd("rq:queues", "rq:queue:b")  # someone else took the last place meanwhile
     now[0] += KNOWN_SECONDS
     assert quota.to_check(["a"]) == ["a"]
-    assert quota.admit(["a"]) == {"a"}
+    assert await quota.admit(["a"]) == {"a"}

@@ -26,7 +26,7 @@ from gql_jobs.domain import JobStatus, RetryPolicy, SubmitRequest
 from gql_jobs.service.jobs import JobService
 from gql_jobs.store.rq_format import RQ_TIME_FORMAT, SERIALIZER, SET_ONCE_FIELDS
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
 VOLATILE = {b"created_at", b"enqueued_at", b"description", b"meta", b"data"}
 
@@ -68,9 +68,11 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_a_job_hash_is_the_one_rq_writes(case: str, service: JobService, redis_client: redis.Redis) -> None:
+async def test_a_job_hash_is_the_one_rq_writes(
+    case: str, service: JobService, redis_client: redis.Redis
+) -> None:
     ours, theirs = CASES[case]
-    record = service.submit(ADMIN, SubmitRequest(task="echo", payload={"n": 1}, **ours)).record
+    record = (await service.submit(ADMIN, SubmitRequest(task="echo", payload={"n": 1}, **ours))).record
     our_hash: dict[bytes, bytes] = redis_client.hgetall(f"rq:job:{record.id}")  # type: ignore[assignment]
     stored = Job.fetch(record.id, connection=redis_client, serializer=SERIALIZER)
     rq_hash = by_rq(redis_client, stored, **theirs)
@@ -95,10 +97,10 @@ def test_a_job_hash_is_the_one_rq_writes(case: str, service: JobService, redis_c
         assert getattr(stored, attribute) is getattr(theirs_read, attribute) is None, attribute
 
 
-def test_jobs_go_on_the_queue_in_order_and_at_the_front_when_asked(
+async def test_jobs_go_on_the_queue_in_order_and_at_the_front_when_asked(
     service: JobService, redis_client: redis.Redis
 ) -> None:
-    outcomes = service.submit_many(
+    outcomes = await service.submit_many(
         ADMIN,
         [
             SubmitRequest(task="echo", payload={"n": 1}),
@@ -114,9 +116,11 @@ def test_jobs_go_on_the_queue_in_order_and_at_the_front_when_asked(
     assert {q.name for q in Queue.all(connection=redis_client, serializer=SERIALIZER)} >= {"default", "other"}
 
 
-def test_a_scheduled_job_is_where_rq_looks_for_it(service: JobService, redis_client: redis.Redis) -> None:
+async def test_a_scheduled_job_is_where_rq_looks_for_it(
+    service: JobService, redis_client: redis.Redis
+) -> None:
     when = datetime.now(UTC) + timedelta(minutes=5)
-    record = service.submit(ADMIN, SubmitRequest(task="echo", payload={}, scheduled_at=when)).record
+    record = (await service.submit(ADMIN, SubmitRequest(task="echo", payload={}, scheduled_at=when))).record
     assert record.status == JobStatus.SCHEDULED and record.enqueued_at is None
 
     stored = Job.fetch(record.id, connection=redis_client, serializer=SERIALIZER)
@@ -128,10 +132,10 @@ def test_a_scheduled_job_is_where_rq_looks_for_it(service: JobService, redis_cli
     assert Queue("default", connection=redis_client).get_job_ids() == []
 
 
-def test_rq_runs_what_we_wrote(
+async def test_rq_runs_what_we_wrote(
     service: JobService, redis_client: redis.Redis, drain: Callable[..., None]
 ) -> None:
-    record = service.submit(ADMIN, SubmitRequest(task="echo", payload={"hello": "rq"})).record
+    record = (await service.submit(ADMIN, SubmitRequest(task="echo", payload={"hello": "rq"}))).record
     drain()
     job = Job.fetch(record.id, connection=redis_client, serializer=SERIALIZER)
     assert job.get_status().value == JobStatus.FINISHED.value
@@ -141,14 +145,16 @@ def test_rq_runs_what_we_wrote(
     assert finished[b"worker_name"] and finished[b"ended_at"]
 
 
-def test_jobs_rq_saves_for_us_stay_compact(
+async def test_jobs_rq_saves_for_us_stay_compact(
     service: JobService, redis_client: redis.Redis, drain: Callable[..., None]
 ) -> None:
     """The dependencies path and requeues save through RQ (`CompactJob`): no empty set-once fields."""
-    first = service.submit(ADMIN, SubmitRequest(task="fail", payload={})).record
-    second = service.submit(ADMIN, SubmitRequest(task="echo", payload={}, depends_on=(first.id,))).record
+    first = (await service.submit(ADMIN, SubmitRequest(task="fail", payload={}))).record
+    second = (
+        await service.submit(ADMIN, SubmitRequest(task="echo", payload={}, depends_on=(first.id,)))
+    ).record
     drain()
-    service.requeue(ADMIN, first.id)
+    await service.requeue(ADMIN, first.id)
     for job_id in (first.id, second.id):
         stored: dict[bytes, bytes] = redis_client.hgetall(f"rq:job:{job_id}")  # type: ignore[assignment]
         assert not {f.encode() for f in SET_ONCE_FIELDS} & set(stored), job_id

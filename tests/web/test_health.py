@@ -20,9 +20,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from gql_jobs.app import create_app
-from gql_jobs.concurrency import request_pool
 from gql_jobs.settings import Settings
 from gql_jobs.store import listing
+from gql_jobs.store.threads import request_pool
 from tests.auth_helpers import api_keys_setting, bearer
 from tests.conftest import make_settings, wait_for
 from tests.server_helpers import running_server

@@ -6,10 +6,10 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
+import anyio
 import pytest
 import redis
 from fastapi.testclient import TestClient
@@ -17,15 +17,24 @@ from fastapi.testclient import TestClient
 from gql_jobs.auth import ANONYMOUS as ADMIN
 from gql_jobs.domain import JobFilter, JobStatus, PageRequest, SubmitRequest, Submitted
 from gql_jobs.service.jobs import JobService
-from tests.conftest import ROOT, redis_test_url, subprocess_env, wait_for
+from tests.conftest import ROOT, eventually, redis_test_url, subprocess_env, wait_for
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
 StartWorker = Callable[..., subprocess.Popen[bytes]]
 
 
 def status_of(client: TestClient, job_id: str) -> str:
     return str(client.get(f"/job-status/{job_id}").json()["status"])
+
+
+async def has_status(service: JobService, job_id: str, status: JobStatus) -> bool:
+    return (await service.get(ADMIN, job_id)).status == status
+
+
+async def all_finished(service: JobService, ids: list[str]) -> bool:
+    records = await service.get_many(ADMIN, ids)
+    return all(r is not None and r.status == JobStatus.FINISHED for r in records)
 
 
 def test_gql_jobs_worker_runs_a_rest_job_to_the_end(client: TestClient, worker_process: StartWorker) -> None:
@@ -51,61 +60,62 @@ def test_plain_rq_worker_with_json_serializer_runs_our_jobs(
     assert client.get(f"/job-status/{job_id}").json()["result"] == {"k": "v"}
 
 
-def test_cancel_stops_a_running_job(service: JobService, worker_process: StartWorker, tmp_path: Path) -> None:
+async def test_cancel_stops_a_running_job(
+    service: JobService, worker_process: StartWorker, tmp_path: Path
+) -> None:
     worker_process()
-    record = service.submit(
-        ADMIN, SubmitRequest("wait_for_file", {"path": str(tmp_path / "never"), "timeout": 10})
-    ).record
-    wait_for(lambda: service.get(ADMIN, record.id).status == JobStatus.STARTED)
-    stopped = service.cancel(ADMIN, record.id)
+    request = SubmitRequest("wait_for_file", {"path": str(tmp_path / "never"), "timeout": 10})
+    record = (await service.submit(ADMIN, request)).record
+    await eventually(lambda: has_status(service, record.id, JobStatus.STARTED))
+    stopped = await service.cancel(ADMIN, record.id)
     assert stopped.status == JobStatus.STOPPED
-    assert service.requeue(ADMIN, record.id).status == JobStatus.QUEUED
+    assert (await service.requeue(ADMIN, record.id)).status == JobStatus.QUEUED
 
 
-def test_sigterm_lets_the_current_job_finish(
+async def test_sigterm_lets_the_current_job_finish(
     service: JobService, worker_process: StartWorker, tmp_path: Path
 ) -> None:
     worker = worker_process()
     release = tmp_path / "release"
-    record = service.submit(
-        ADMIN, SubmitRequest("wait_for_file", {"path": str(release), "timeout": 30})
-    ).record
-    wait_for(lambda: service.get(ADMIN, record.id).status == JobStatus.STARTED)
+    request = SubmitRequest("wait_for_file", {"path": str(release), "timeout": 30})
+    record = (await service.submit(ADMIN, request)).record
+    await eventually(lambda: has_status(service, record.id, JobStatus.STARTED))
     worker.send_signal(signal.SIGTERM)
     release.touch()
     assert worker.wait(timeout=30) == 0
-    finished = service.get(ADMIN, record.id)
+    finished = await service.get(ADMIN, record.id)
     assert (finished.status, finished.result) == (JobStatus.FINISHED, "released")
 
 
-def test_worker_pool_drains_a_queue(service: JobService, worker_process: StartWorker) -> None:
-    service.submit_many(ADMIN, [SubmitRequest("echo", {"i": i}) for i in range(20)])
-    worker = subprocess.run(
-        [sys.executable, "-m", "gql_jobs", "worker", "--pool", "2", "--burst"],
-        env=subprocess_env(),
-        cwd=ROOT,
-        timeout=120,
-        check=False,
-    )
+async def test_worker_pool_drains_a_queue(service: JobService, worker_process: StartWorker) -> None:
+    await service.submit_many(ADMIN, [SubmitRequest("echo", {"i": i}) for i in range(20)])
+    with anyio.fail_after(120):
+        worker = await anyio.run_process(
+            [sys.executable, "-m", "gql_jobs", "worker", "--pool", "2", "--burst"],
+            env=subprocess_env(),
+            cwd=ROOT,
+            check=False,
+            stdout=None,
+            stderr=None,
+        )
     assert worker.returncode == 0
-    page = service.list_jobs(ADMIN, JobFilter(), PageRequest(first=50))
+    page = await service.list_jobs(ADMIN, JobFilter(), PageRequest(first=50))
     assert len(page.items) == 20
     assert {record.status for _, record in page.items} == {JobStatus.FINISHED}
 
 
-def test_reads_never_tear_while_a_worker_writes(service: JobService, worker_process: StartWorker) -> None:
+async def test_reads_never_tear_while_a_worker_writes(
+    service: JobService, worker_process: StartWorker
+) -> None:
     """The lesson's field-by-field read could show `finished` with `ended_at: null`; ours must not."""
-    ids = [
-        r.record.id
-        for r in service.submit_many(ADMIN, [SubmitRequest("echo", {"i": i}) for i in range(150)])
-        if isinstance(r, Submitted)
-    ]
+    outcomes = await service.submit_many(ADMIN, [SubmitRequest("echo", {"i": i}) for i in range(150)])
+    ids = [r.record.id for r in outcomes if isinstance(r, Submitted)]
     torn: list[str] = []
-    stop = threading.Event()
+    stop = anyio.Event()
 
-    def reader() -> None:
+    async def reader() -> None:
         while not stop.is_set():
-            for record in service.get_many(ADMIN, ids):
+            for record in await service.get_many(ADMIN, ids):
                 if record is None:
                     continue
                 if record.status == JobStatus.FINISHED and (record.ended_at is None or record.result is None):
@@ -113,17 +123,13 @@ def test_reads_never_tear_while_a_worker_writes(service: JobService, worker_proc
                 if record.status == JobStatus.STARTED and record.started_at is None:
                     torn.append(record.id)
 
-    thread = threading.Thread(target=reader)
-    thread.start()
-    worker_process()
-    try:
-        wait_for(
-            lambda: all(r and r.status == JobStatus.FINISHED for r in service.get_many(ADMIN, ids)),
-            timeout=60,
-        )
-    finally:
-        stop.set()
-        thread.join()
+    async with anyio.create_task_group() as readers:
+        readers.start_soon(reader)
+        worker_process()
+        try:
+            await eventually(lambda: all_finished(service, ids), within=60)
+        finally:
+            stop.set()
     assert torn == []
 
 
@@ -138,19 +144,16 @@ def test_sigterm_stops_an_idle_worker_at_once(worker_process: StartWorker, redis
     assert worker.wait(timeout=15) == 0
 
 
-def test_several_workers_drain_one_queue_and_no_job_runs_twice(
+async def test_several_workers_drain_one_queue_and_no_job_runs_twice(
     service: JobService, worker_process: StartWorker, redis_client: redis.Redis
 ) -> None:
-    outcomes = service.submit_many(ADMIN, [SubmitRequest("count_run", {"i": i}) for i in range(120)])
+    outcomes = await service.submit_many(ADMIN, [SubmitRequest("count_run", {"i": i}) for i in range(120)])
     ids = [o.record.id for o in outcomes if isinstance(o, Submitted)]
     for _ in range(3):
         worker_process()
     worker_process("--pool", "2")
 
-    def drained() -> bool:
-        return all(r is not None and r.status == JobStatus.FINISHED for r in service.get_many(ADMIN, ids))
-
-    wait_for(drained, timeout=90)
+    await eventually(lambda: all_finished(service, ids), within=90)
     runs = [int(redis_client.get(f"test:runs:{job_id}") or 0) for job_id in ids]
     assert runs == [1] * 120
     assert len({k for k in redis_client.smembers("rq:workers")}) >= 4
