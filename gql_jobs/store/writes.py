@@ -10,7 +10,8 @@ Part of the store (`service.jobs.JobService` drives it). Three paths:
   a concurrent twin fails its EXEC, retries, and finds the key (so exactly one job is created).
   On a store thread too: the synchronous client under WATCH raises instead of resending (below).
 
-With `redis_wait_replicas`, every path then waits for replicas in one way (`Enqueuer._confirm`).
+With `redis_wait_replicas`, every path then sends WAIT on the connection that wrote (`_write_and_wait`,
+`Enqueuer._wait_here`): Redis counts the replicas holding that connection's writes.
 
 Every job of a batch gets its own outcome: the job, or the error that kept it out (a key reused
 for another request fails that item alone). When Redis fails, what the client is told depends
@@ -27,10 +28,9 @@ then raises instead of resending) and the async client has no read timeout (`dea
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
 
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
@@ -154,16 +154,46 @@ class Enqueuer:
     async def _enqueue_plain(self, jobs: list[PreparedJob]) -> dict[str, Outcome]:
         """One MULTI/EXEC on a connection taken (and checked) before anything is sent. The async
         client has no read timeout and resends nothing on one: `deadline` cancels the wait."""
-        redis = self.async_connection
         records = [rq_format.new_record(job) for job in jobs]
+        wanted = self.settings.redis_wait_replicas
+        if wanted:
+            with _writing(jobs, sent=True, reason=UNCONFIRMED):
+                confirmed = await self._write_and_wait(jobs, records, wanted)
+            _check_confirmed(jobs, confirmed, wanted)
+            return {record.id: Submitted(record) for record in records}
         with _writing(jobs) as progress:
-            async with deadline(self.settings), redis.pipeline(transaction=True) as pipe:
+            async with deadline(self.settings), self.async_connection.pipeline(transaction=True) as pipe:
                 pipe.connection = await pipe.connection_pool.get_connection()  # type: ignore[no-untyped-call]
                 self._stage(jobs, records, pipe)
                 progress.sent = True
                 await pipe.execute()
-        await self._confirm(jobs, self._wait_on_loop)
         return {record.id: Submitted(record) for record in records}
+
+    async def _write_and_wait(self, jobs: list[PreparedJob], records: list[JobRecord], wanted: int) -> int:
+        """The MULTI/EXEC and then WAIT, in one round trip on ONE connection: Redis counts the
+        replicas that hold *this connection's* writes, so a WAIT sent on another connection of the
+        pool (one with no writes) is confirmed at once, whatever the replicas hold. Spelled as
+        plain commands of a non-transactional pipeline (no reply callbacks: the queued commands
+        answer QUEUED), since a transaction pipeline would put WAIT inside the MULTI."""
+        pool = self.async_connection.connection_pool
+        timeout_ms = self.settings.redis_wait_timeout_ms
+        with _writing(jobs) as progress:
+            extra = timeout_ms / 1000
+            async with (
+                deadline(self.settings, extra_seconds=extra),
+                AsyncPipeline(pool, {}, False, None) as pipe,
+            ):
+                pipe.connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+                pipe.execute_command("MULTI")
+                self._stage(jobs, records, pipe)
+                pipe.execute_command("EXEC")
+                pipe.execute_command("WAIT", wanted, timeout_ms)
+                progress.sent = True
+                replies = await pipe.execute()
+        failed = [reply for reply in replies[-2] if isinstance(reply, Exception)]
+        if failed:  # a command of the transaction failed as it ran (none of ours should)
+            raise failed[0]
+        return int(replies[-1])
 
     async def _enqueue_special(self, job: PreparedJob) -> Outcome:
         """A job that costs round trips of its own (an idempotency key or dependencies); an
@@ -197,7 +227,6 @@ class Enqueuer:
         """RQ checks the dependencies under WATCH (`_write_with_dependencies`, on a thread); the
         job's event goes out once replicas confirm it, as for every other job."""
         rq_job = await in_thread(self._write_with_dependencies, job)
-        await self._confirm([job], self._wait_on_thread)
         try:
             async with deadline(self.settings):
                 await events.publish_now(self.async_connection, events.of_rq_job(rq_job))
@@ -214,15 +243,14 @@ class Enqueuer:
                 self._stage_index([job], pipe)
                 pipe.execute()
             progress.sent = True
-            return queue.enqueue_job(self._create(queue, job), at_front=job.at_front)
+            rq_job = queue.enqueue_job(self._create(queue, job), at_front=job.at_front)
+        self._wait_here([job])
+        return rq_job
 
     async def _enqueue_once(self, job: PreparedJob) -> Submitted:
         """Exactly one job per key (`_claim`, on a thread); a new job is then confirmed by
         replicas like any other (a duplicate was confirmed when it was new)."""
-        submitted = await in_thread(self._claim, job)
-        if not submitted.deduplicated:
-            await self._confirm([job], self._wait_on_thread)
-        return submitted
+        return await in_thread(self._claim, job)
 
     def _claim(self, job: PreparedJob) -> Submitted:
         """WATCH the key, read it, MULTI the key with the job; a twin that got there first makes
@@ -243,36 +271,21 @@ class Enqueuer:
                 self._stage([job], [record], pipe)
                 if not _execute_watched(pipe, progress):
                     continue
+            self._wait_here([job])
             return Submitted(record)
         raise ServiceUnavailableError("Too much contention on this idempotency key; retry")
 
-    async def _confirm(self, jobs: list[PreparedJob], wait: Callable[[int, int], Awaitable[Any]]) -> None:
-        """With `redis_wait_replicas`, acknowledge only what that many replicas also hold.
-
-        `wait` sends WAIT with the client that made the write (Redis counts a connection's own
-        writes, and the pool hands back the connection just released): the async client's, or
-        the synchronous one's on a store thread. If replicas do
-        not confirm in time the jobs may still exist on the master: the client is told the
-        outcome is unknown, and must retry with the same idempotency key to be sure of exactly
-        one job.
-        """
+    def _wait_here(self, jobs: list[PreparedJob]) -> None:
+        """With `redis_wait_replicas`, WAIT from the store thread that has just written: Redis
+        counts the replicas holding a connection's own writes, and the synchronous pool (last in,
+        first out) hands this thread back the connection it has just released. (Plain jobs send
+        their write and WAIT in one round trip on one connection: `_write_and_wait`.)"""
         wanted = self.settings.redis_wait_replicas
         if not wanted:
             return
         with _writing(jobs, sent=True, reason=UNCONFIRMED):
-            confirmed = int(await wait(wanted, self.settings.redis_wait_timeout_ms))
-        if confirmed < wanted:
-            raise _WriteError(jobs, sent=True, reason=UNCONFIRMED)
-
-    async def _wait_on_loop(self, wanted: int, timeout_ms: int) -> Any:
-        """WAIT with the async client, within `deadline` (it has no read timeout of its own)."""
-        async with deadline(self.settings, extra_seconds=timeout_ms / 1000):
-            return await self.async_connection.wait(wanted, timeout_ms)
-
-    async def _wait_on_thread(self, wanted: int, timeout_ms: int) -> Any:
-        """WAIT with the synchronous client (bounded by its socket timeout), for the writes it
-        made on a store thread."""
-        return await in_thread(self.connection.wait, wanted, timeout_ms)
+            confirmed = int(self.connection.wait(wanted, self.settings.redis_wait_timeout_ms))
+        _check_confirmed(jobs, confirmed, wanted)
 
     def _earlier(self, job: PreparedJob, existing: bytes | str) -> JobRecord | None:
         """The job an idempotency key already stands for; `None` if it has since expired."""
@@ -320,6 +333,13 @@ def _execute_watched(pipe: Pipeline, progress: _Progress) -> bool:
             raise exc.__context__ from exc
         return False
     return True
+
+
+def _check_confirmed(jobs: list[PreparedJob], confirmed: int, wanted: int) -> None:
+    """Fewer replicas than wanted hold the jobs: they may still be on the master, and run, so the
+    client is told the outcome is unknown (a retry with the same idempotency key settles it)."""
+    if confirmed < wanted:
+        raise _WriteError(jobs, sent=True, reason=UNCONFIRMED)
 
 
 def _split(jobs: list[PreparedJob]) -> tuple[list[PreparedJob], list[PreparedJob]]:

@@ -580,3 +580,58 @@ async def test_a_timed_out_read_is_not_sent_again(
     finally:
         stalled.resume()
     assert sent == [b"XREVRANGE"]
+
+
+@pytest.fixture
+def replicated(own_redis: RedisServer, tmp_path: Path) -> Iterator[tuple[RedisServer, RedisServer]]:
+    """`own_redis` with one replica, in sync."""
+    replica = RedisServer(tmp_path / "replica")
+    (tmp_path / "replica").mkdir()
+    replica.start()
+    client = redis.Redis.from_url(replica.url)
+    try:
+        client.replicaof("127.0.0.1", own_redis.port)
+        wait_for(lambda: client.info("replication").get("master_link_status") == "up", timeout=30)
+        yield own_redis, replica
+    finally:
+        client.close()
+        replica.stop()
+
+
+@pytest.mark.anyio
+async def test_a_write_is_confirmed_only_by_replicas_that_hold_it(
+    replicated: tuple[RedisServer, RedisServer], make_service: MakeService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """WAIT counts the replicas holding the writes *of the connection it is sent on*: sent on
+    another connection of the pool (one with no writes) it is confirmed at once. With the replica
+    frozen, no concurrent submission on any path may be answered stored."""
+    master, replica = replicated
+    settings = make_settings(redis_url=master.url, redis_wait_replicas=1, redis_wait_timeout_ms=50)
+    service = make_service(settings)
+    first = (await service.submit(ADMIN, SubmitRequest("echo", {}))).record  # the replica confirms
+    # Idle connections that never wrote: a WAIT sent on one of them is confirmed at once.
+    await asyncio.gather(*(service.get_many(ADMIN, [first.id]) for _ in range(30)))
+    assert replica.process is not None
+    frozen = psutil.Process(replica.process.pid)
+    frozen.suspend()
+    try:
+        requests = [SubmitRequest("echo", {"i": i}) for i in range(20)]
+        requests += [SubmitRequest("echo", {"k": i}, idempotency_key=f"k{i}") for i in range(3)]
+        outcomes = await asyncio.gather(*(service.submit_many(ADMIN, [request]) for request in requests))
+    finally:
+        frozen.resume()
+    kinds = {type(outcome).__name__ for [outcome] in outcomes}
+    assert kinds == {"SubmissionOutcomeUnknownError"}, kinds
+
+    # By construction, not by the pool's luck: a plain job's EXEC and WAIT leave in one send.
+    sends: list[bytes] = []
+    original: Callable[..., Awaitable[None]] = AsyncConnection.send_packed_command
+
+    async def recorded(self: AsyncConnection, command: Any, check_health: bool = True) -> None:
+        sends.append(b"".join(command) if isinstance(command, list) else bytes(command))
+        await original(self, command, check_health)
+
+    monkeypatch.setattr(AsyncConnection, "send_packed_command", recorded)
+    await service.submit(ADMIN, SubmitRequest("echo", {}))
+    [write] = [send for send in sends if b"\r\nEXEC\r\n" in send]
+    assert b"\r\nWAIT\r\n" in write.split(b"\r\nEXEC\r\n", 1)[1]
