@@ -60,6 +60,13 @@ def _parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export-schema", help="print the GraphQL SDL")
     export.add_argument("--output", default=None, help="write to this file instead of stdout")
     export.set_defaults(handler=_export_schema)
+
+    possible = commands.add_parser(
+        "possible-types",
+        help="print each union and interface with its member types, as JSON for Apollo's possibleTypes",
+    )
+    possible.add_argument("--output", default=None, help="write to this file instead of stdout")
+    possible.set_defaults(handler=_possible_types)
     return parser
 
 
@@ -150,9 +157,20 @@ def _create_key(settings: Settings, args: argparse.Namespace) -> int:
 def _export_schema(settings: Settings, args: argparse.Namespace) -> int:
     from gql_jobs.graphql.schema import sdl  # noqa: PLC0415
 
-    text = sdl()
-    if args.output:
-        with open(args.output, "w", encoding="utf-8") as out:
+    return _write(sdl(), args.output)
+
+
+def _possible_types(settings: Settings, args: argparse.Namespace) -> int:
+    import json  # noqa: PLC0415
+
+    from gql_jobs.graphql.schema import possible_types  # noqa: PLC0415
+
+    return _write(json.dumps(possible_types(), indent=2) + "\n", args.output)
+
+
+def _write(text: str, output: str | None) -> int:
+    if output:
+        with open(output, "w", encoding="utf-8") as out:
             out.write(text)
     else:
         sys.stdout.write(text)

@@ -1,4 +1,5 @@
-"""The Strawberry schema, the checks every operation goes through (`documents.py`), and the SDL export."""
+"""The Strawberry schema, the checks every operation goes through (`documents.py`), and the exports
+of its types for clients (the SDL, Apollo's `possibleTypes`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from graphql import (
     DocumentNode,
     FieldNode,
     GraphQLError,
+    GraphQLInterfaceType,
     GraphQLSchema,
+    GraphQLUnionType,
     OperationDefinitionNode,
 )
 from graphql.execution import Executor
@@ -212,4 +215,22 @@ def build_schema(settings: Settings) -> strawberry.Schema:
 
 def sdl() -> str:
     """The schema as SDL, exactly as `schema.graphql` holds it."""
-    return strawberry.Schema(query=Query, mutation=Mutation, subscription=Subscription).as_str() + "\n"
+    return _exported().as_str() + "\n"
+
+
+def possible_types() -> dict[str, list[str]]:
+    """Each union and interface with the object types it may be, as Apollo Client's
+    `InMemoryCache({possibleTypes})` takes it: without it, a fragment on an interface inside a
+    union result (`... on Error { message }`) matches nothing in the cache and its fields silently
+    disappear. `gql-jobs possible-types` prints it."""
+    schema = _exported()._schema
+    return {
+        name: [member.name for member in schema.get_possible_types(named)]
+        for name, named in sorted(schema.type_map.items())
+        if isinstance(named, GraphQLUnionType | GraphQLInterfaceType) and not name.startswith("__")
+    }
+
+
+def _exported() -> strawberry.Schema:
+    """The schema's types alone: what the SDL shows, without a server's settings."""
+    return strawberry.Schema(query=Query, mutation=Mutation, subscription=Subscription)

@@ -22,7 +22,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from graphql import parse
+from graphql import OperationDefinitionNode, parse, validate
 from graphql.validation.rules import overlapping_fields_can_be_merged
 from starlette.routing import Route
 from starlette.websockets import WebSocketDisconnect
@@ -34,7 +34,7 @@ from gql_jobs.graphql import documents
 from gql_jobs.graphql.documents import VALIDATION_BUDGET, DocumentChecker
 from gql_jobs.graphql.measure import Pricing, measure
 from gql_jobs.graphql.router import MAX_JSON_DEPTH, JobsGraphQL
-from gql_jobs.graphql.schema import GuardedSchema
+from gql_jobs.graphql.schema import GuardedSchema, build_schema
 from gql_jobs.settings import Settings
 from tests.auth_helpers import api_keys_setting, bearer
 from tests.conftest import make_settings, wait_for
@@ -453,3 +453,14 @@ def test_refusals_are_graphql_json_with_a_code(client: TestClient, send: Callabl
 )
 def test_every_document_error_carries_a_code(client: TestClient, query: str) -> None:
     assert all(codes(gql(client, query)))
+
+
+@pytest.mark.parametrize(("where", "query"), list(shipped_documents()))
+def test_what_the_console_and_the_readme_send_is_valid_and_named(where: str, query: str) -> None:
+    """Named, because graphql-codegen and Relay's compiler refuse anonymous operations verbatim."""
+    document = parse(query)
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+
+    assert validate(build_schema(make_settings())._schema, document) == [], where
+    assert operations, where
+    assert all(o.name is not None for o in operations), where

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,11 +17,16 @@ from graphql import (
     GraphQLInterfaceType,
     GraphQLNamedType,
     GraphQLObjectType,
+    InterfaceTypeDefinitionNode,
+    ObjectTypeDefinitionNode,
+    UnionTypeDefinitionNode,
     get_introspection_query,
+    parse,
 )
 
-from gql_jobs.graphql.schema import GuardedSchema, build_schema, sdl
-from tests.conftest import make_settings
+from gql_jobs.cli import _parser
+from gql_jobs.graphql.schema import GuardedSchema, build_schema, possible_types, sdl
+from tests.conftest import make_settings, subprocess_env
 from tests.graphql_helpers import client_with, data, gql, top_level_error
 
 pytestmark = pytest.mark.integration
@@ -50,6 +58,61 @@ def test_committed_schema_matches_the_code() -> None:
     committed = (ROOT / "schema.graphql").read_text(encoding="utf-8")
 
     assert committed == sdl(), "schema.graphql is stale: run `gql-jobs export-schema --output schema.graphql`"
+
+
+def declared_supertypes() -> dict[str, set[str]]:
+    """Each union's members and each interface's implementations, read from the committed SDL's
+    syntax tree (not from a schema object, as `possible_types` is)."""
+    document = parse((ROOT / "schema.graphql").read_text(encoding="utf-8"))
+    found: dict[str, set[str]] = {}
+    for definition in document.definitions:
+        if isinstance(definition, UnionTypeDefinitionNode):
+            members = {t.name.value for t in definition.types or ()}
+            found.setdefault(definition.name.value, set()).update(members)
+        elif isinstance(definition, InterfaceTypeDefinitionNode):
+            found.setdefault(definition.name.value, set())
+        elif isinstance(definition, ObjectTypeDefinitionNode):
+            for interface in definition.interfaces or ():
+                found.setdefault(interface.name.value, set()).add(definition.name.value)
+    return found
+
+
+def test_possible_types_lists_what_the_sdl_declares() -> None:
+    computed = possible_types()
+
+    assert {name: set(members) for name, members in computed.items()} == declared_supertypes()
+    assert all(len(members) == len(set(members)) for members in computed.values())
+    assert "SubmitJobSuccess" in computed["SubmitJobResult"]
+    assert "UnknownTaskError" in computed["Error"]  # what `... on Error { message }` needs
+    assert computed["Node"] == ["Job"]
+
+
+def test_the_possible_types_command_prints_that_json(tmp_path: Path) -> None:
+    printed = subprocess.run(
+        [sys.executable, "-m", "gql_jobs", "possible-types"],
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    written = tmp_path / "possibleTypes.json"
+    subprocess.run(
+        [sys.executable, "-m", "gql_jobs", "possible-types", "--output", str(written)],
+        env=subprocess_env(),
+        timeout=60,
+        check=True,
+    )
+
+    assert json.loads(printed) == possible_types()
+    assert written.read_text(encoding="utf-8") == printed
+
+
+def test_the_possible_types_command_is_in_the_help() -> None:
+    usage = _parser().format_help()
+
+    assert "possible-types" in usage
+    assert "possibleTypes" in usage
 
 
 # -- introspection -----------------------------------------------------------------------------------

@@ -5,18 +5,27 @@ Every request the pages make is watched: anything not to the server under test i
 fails the test, so "works offline, no CDN" is checked rather than assumed. Screenshots land in
 test-artifacts/. Chromium comes from apt (see .ci/run); Playwright never downloads a browser. Without
 Chromium (or the playwright package) the tests skip, saying why.
+
+A frontend on another origin (last section): a page of its own (tests/integration/frontend/,
+bundled with @urql/core and graphql-ws from clients/ by esbuild when the tests run) served from
+another port, calling an API that lists its origin in `cors_origins`, and the same page from an
+origin that is not listed. Those pages are watched without interception: Playwright answers CORS
+preflights itself when it intercepts, and the preflights are the point.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import shutil
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -25,9 +34,13 @@ import httpx
 import pytest
 import redis
 
+from gql_jobs.app import create_app
 from gql_jobs.auth import hash_key
 from gql_jobs.dev import free_port
-from tests.conftest import ROOT, redis_test_url, subprocess_env, wait_for
+from tests.auth_helpers import api_keys_setting
+from tests.conftest import ROOT, make_settings, redis_test_url, subprocess_env, wait_for
+from tests.node_helpers import bundle
+from tests.server_helpers import running_server
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Locator, Page, Request, Route, WebSocket
@@ -163,21 +176,31 @@ def browser() -> Iterator[Browser]:
 
 @dataclass
 class Traffic:
-    """What a page asked for: everything must go to the server under test."""
+    """What a page asked for: everything must go to the server under test (or to `pages`, the
+    origins the page itself comes from, when that is another one)."""
 
     origin: str
+    pages: tuple[str, ...] = ()
     blocked: list[str] = field(default_factory=list)
     sockets: list[str] = field(default_factory=list)
     frames: list[str] = field(default_factory=list)  # what the server sent over WebSockets
     errors: list[str] = field(default_factory=list)
 
+    def allows(self, url: str) -> bool:
+        parts = urlsplit(url)
+        return parts.scheme == "data" or f"{parts.scheme}://{parts.netloc}" in (self.origin, *self.pages)
+
     def route(self, route: Route, request: Request) -> None:
-        parts = urlsplit(request.url)
-        if parts.scheme == "data" or f"{parts.scheme}://{parts.netloc}" == self.origin:
+        if self.allows(request.url):
             route.continue_()
         else:
             self.blocked.append(request.url)
             route.abort("blockedbyclient")
+
+    def watch(self, request: Request) -> None:
+        """`route`'s check without intercepting (see `open_page`): the request went, and fails the test."""
+        if not self.allows(request.url):
+            self.blocked.append(request.url)
 
     def socket(self, ws: WebSocket) -> None:
         self.sockets.append(ws.url)
@@ -202,23 +225,37 @@ class Traffic:
 
 @pytest.fixture
 def page(browser: Browser, server: Server, request: pytest.FixtureRequest) -> Iterator[tuple[Page, Traffic]]:
+    traffic = Traffic(server.url)
+    with open_page(browser, traffic, request.node.name) as tab:
+        yield tab, traffic
+
+
+@contextlib.contextmanager
+def open_page(browser: Browser, traffic: Traffic, name: str, intercept: bool = True) -> Iterator[Page]:
+    """A page in a fresh context, its traffic watched; screenshot at the end as `last-<name>.png`.
+
+    With `intercept`, requests elsewhere are blocked before they leave. Without, they are only
+    recorded: Playwright answers CORS preflights itself (allowing everything) whenever it
+    intercepts requests, so a test of CORS must let the browser and the server do it for real."""
     from playwright.sync_api import Error as PlaywrightError
 
     context = browser.new_context(viewport={"width": 1440, "height": 900}, service_workers="block")
     context.set_default_timeout(20_000)
-    traffic = Traffic(server.url)
-    context.route("**/*", traffic.route)
+    if intercept:
+        context.route("**/*", traffic.route)
+    else:
+        context.on("request", traffic.watch)
     context.add_init_script(WATCH_CSP)
     page = context.new_page()
     page.on("websocket", traffic.socket)
     page.on("pageerror", lambda error: traffic.errors.append(str(error)))
     page.on("console", lambda m: traffic.errors.append(m.text) if m.type == "error" else None)
     try:
-        yield page, traffic
+        yield page
     finally:
         # The page as the test left it, to look at when it failed.
         with contextlib.suppress(PlaywrightError):
-            page.screenshot(path=str(ARTIFACTS / f"last-{request.node.name}.png"))
+            page.screenshot(path=str(ARTIFACTS / f"last-{name}.png"))
         if traffic.errors or traffic.blocked:
             print(f"page errors: {traffic.errors}; blocked: {traffic.blocked}")
         context.close()
@@ -445,3 +482,179 @@ def test_console_shows_invalid_payloads_next_to_their_field(
     error.filter(has_text="greater than or equal to 1").wait_for()
     assert tab.get_by_label("Steps").get_attribute("aria-invalid") == "true"
     traffic.check(tab)
+
+
+# -- a frontend on another origin ------------------------------------------------------------------
+
+FRONTEND = Path(__file__).parent / "frontend"
+FRONTEND_KEY = "key-alice"  # tests/auth_helpers.py: may submit and read
+FRONTEND_QUEUE = "frontend"  # no worker serves it but the test's burst worker
+
+
+@dataclass
+class Seen:
+    """One request the API received, and how it answered (a status, or a WebSocket's accept/close)."""
+
+    kind: str  # "http" or "websocket"
+    method: str
+    path: str
+    origin: str | None
+    asks_headers: str | None  # a preflight's Access-Control-Request-Headers
+    answer: str | None = None
+
+
+class Recording:
+    """ASGI wrapper keeping what the API saw: preflights never reach the page's JavaScript, and a
+    refused WebSocket handshake looks the same as a dead server from there."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.seen: list[Seen] = []
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        seen = Seen(
+            scope["type"],
+            scope.get("method", "GET"),
+            scope["path"],
+            headers.get("origin"),
+            headers.get("access-control-request-headers"),
+        )
+        self.seen.append(seen)
+
+        async def watched(message: dict[str, Any]) -> None:
+            if seen.answer is None and message["type"] == "http.response.start":
+                seen.answer = str(message["status"])
+            elif seen.answer is None and message["type"].startswith("websocket."):
+                seen.answer = message["type"].removeprefix("websocket.")
+            await send(message)
+
+        await self.app(scope, receive, watched)
+
+    def from_(self, origin: str) -> list[Seen]:
+        return [s for s in self.seen if s.origin == origin]
+
+
+@contextlib.contextmanager
+def static_site(directory: Path) -> Iterator[str]:
+    """`directory` served over HTTP on a loopback port of its own (another origin); yields it."""
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    handler = functools.partial(Quiet, directory=str(directory))
+    with ThreadingHTTPServer(("127.0.0.1", 0), handler) as httpd:
+        thread = threading.Thread(target=httpd.serve_forever, name="test-static-site", daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{httpd.server_address[1]}"
+        finally:
+            httpd.shutdown()
+            thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def frontend(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The page and its bundle (app.source.js with @urql/core and graphql-ws from clients/), built
+    into a temporary directory: nothing generated is committed."""
+    site = tmp_path_factory.mktemp("frontend")
+    shutil.copy(FRONTEND / "index.html", site / "index.html")
+    bundle(FRONTEND / "app.source.js", site / "app.js")
+    return site
+
+
+@dataclass
+class CrossOrigin:
+    api: str  # the /graphql URL
+    recording: Recording
+    allowed: str  # the page origin the API lists in `cors_origins`
+    other: str  # another origin, serving the same page, that it does not list
+
+    def page_url(self, origin: str, **params: str) -> str:
+        query = "&".join(f"{k}={v}" for k, v in {"api": self.api, "key": FRONTEND_KEY, **params}.items())
+        return f"{origin}/index.html?{query}"
+
+
+@pytest.fixture
+def cross_origin(frontend: Path, redis_client: redis.Redis) -> Iterator[CrossOrigin]:
+    """The API in a real uvicorn allowing one page origin (two static sites of the same page)."""
+    with static_site(frontend) as allowed, static_site(frontend) as other:
+        settings = make_settings(
+            cors_origins=[allowed], api_keys=api_keys_setting(), queues=[FRONTEND_QUEUE], poll_interval=0.2
+        )
+        recording = Recording(create_app(settings))
+        with running_server(recording) as base:
+            yield CrossOrigin(f"{base}/graphql", recording, allowed, other)
+
+
+def test_a_page_on_another_origin_submits_with_urql_and_follows_with_graphql_ws(
+    browser: Browser, cross_origin: CrossOrigin, drain: Any, request: pytest.FixtureRequest
+) -> None:
+    api_origin = cross_origin.api.removesuffix("/graphql")
+    traffic = Traffic(api_origin, pages=(cross_origin.allowed,))
+    with open_page(browser, traffic, request.node.name, intercept=False) as tab:
+        tab.goto(cross_origin.page_url(cross_origin.allowed, queue=FRONTEND_QUEUE))
+        tab.locator('#status[data-status="QUEUED"]').wait_for()  # submitted, and followed
+        drain(FRONTEND_QUEUE)
+        tab.locator('body[data-state="done"]').wait_for()
+
+        assert tab.locator("#status").inner_text() == "FINISHED"
+        statuses = tab.locator("#statuses li").all_inner_texts()
+        assert statuses[0] == "QUEUED"
+        assert statuses[-1] == "FINISHED"
+        assert json.loads(tab.locator("#result").inner_text()) == {"from": cross_origin.allowed}
+        assert tab.locator("#error").inner_text() == ""
+        traffic.check(tab)
+        assert traffic.sockets == [cross_origin.api.replace("http://", "ws://")]
+
+    seen = cross_origin.recording.from_(cross_origin.allowed)
+    http = [(s.method, s.path, s.answer) for s in seen if s.kind == "http"]
+    # The Authorization header made the browser ask first; the answer let the mutation through.
+    assert http == [("OPTIONS", "/graphql", "200"), ("POST", "/graphql", "200")], http
+    assert "authorization" in (seen[0].asks_headers or "").lower()
+    sockets = [(s.path, s.answer) for s in seen if s.kind == "websocket"]
+    assert sockets == [("/graphql", "accept")]
+
+
+SUBMIT_ELSEWHERE = """mutation SubmitElsewhere {
+  submitJob(input: {task: "echo"}) { ... on SubmitJobSuccess { job { id } } }
+}"""
+
+
+def test_a_page_on_an_origin_not_listed_can_neither_call_nor_subscribe(
+    browser: Browser, cross_origin: CrossOrigin, redis_client: redis.Redis, request: pytest.FixtureRequest
+) -> None:
+    other = cross_origin.other
+    api_origin = cross_origin.api.removesuffix("/graphql")
+    traffic = Traffic(api_origin, pages=(other,))
+    with open_page(browser, traffic, request.node.name, intercept=False) as tab:
+        tab.goto(cross_origin.page_url(other, queue=FRONTEND_QUEUE))
+        tab.locator('body[data-state="failed"]').wait_for()
+        assert "submitJob: [Network] Failed to fetch" in tab.locator("#error").inner_text()
+        assert any("has been blocked by CORS policy" in e for e in traffic.errors), traffic.errors
+        assert redis_client.keys("rq:job:*") == []  # the mutation never ran
+
+        # A job that exists, submitted elsewhere: the page may not follow it either.
+        submitted = httpx.post(
+            cross_origin.api,
+            json={"query": SUBMIT_ELSEWHERE},
+            headers={"Authorization": f"Bearer {FRONTEND_KEY}"},
+        ).json()
+        job_id = submitted["data"]["submitJob"]["job"]["id"]
+        tab.goto(cross_origin.page_url(other, follow=job_id))
+        tab.locator('body[data-state="failed"]').wait_for()
+        assert tab.locator("#error").inner_text() == "jobUpdates: socket error"  # refused handshake
+        assert tab.locator("#statuses li").count() == 0
+        assert traffic.frames == []
+        assert traffic.blocked == []
+
+    seen = cross_origin.recording.from_(other)
+    # The browser asked, got no CORS answer (Starlette's 400), and never sent the mutation.
+    assert [(s.kind, s.method, s.answer) for s in seen] == [
+        ("http", "OPTIONS", "400"),
+        ("websocket", "GET", "close"),
+    ]

@@ -2,15 +2,13 @@
 urql with its default exchanges, and the `graphql-ws` and `graphql-sse` clients following a job
 that a real burst worker finishes.
 
-The clients are Node packages pinned in `clients/package-lock.json`. Without Node these tests
-skip and say why (`.ci/run` installs it); with Node but no `clients/node_modules`, the session
-runs `npm ci` once, and fails if that fails: CI runs them, never skips them.
+The clients are Node packages pinned in `clients/package-lock.json`, installed as
+tests/node_helpers.py says (skipped only where Node is missing).
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -20,38 +18,19 @@ import pytest
 import redis
 
 from gql_jobs.app import create_app
-from tests.conftest import ROOT, make_settings
+from tests.conftest import make_settings
+from tests.node_helpers import CLIENTS, installed_clients
 from tests.server_helpers import running_server
 
 pytestmark = pytest.mark.integration
 
-CLIENTS = ROOT / "clients"
 #: Seconds a client script may take at most (each also stops itself after 60 s).
 SCRIPT_TIMEOUT = 90
 
 
 @pytest.fixture(scope="session")
 def node() -> str:
-    executable = shutil.which("node")
-    if executable is None:
-        pytest.skip(
-            "node is not installed: the client conformance suite needs Node 18+ (.ci/run installs it)"
-        )
-    if not (CLIENTS / "node_modules").is_dir():
-        npm = shutil.which("npm")
-        assert npm is not None, "node is installed but npm is not: cannot install clients/ (npm ci)"
-        installed = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund"],
-            check=False,
-            cwd=CLIENTS,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        assert installed.returncode == 0, (
-            f"npm ci failed in clients/:\n{installed.stdout}\n{installed.stderr}"
-        )
-    return executable
+    return installed_clients()
 
 
 @pytest.fixture
