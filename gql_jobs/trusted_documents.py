@@ -4,7 +4,7 @@ A manifest maps each document's SHA-256 (hex) to its text. Two formats are read:
 
 - Apollo's persisted-query manifest (`@apollo/generate-persisted-query-manifest`):
   `{"format": "apollo-persisted-query-manifest", "version": 1, "operations": [...]}`, each
-  operation `{"id", "body", "name", "type"}`;
+  operation `{"id", "body", "name", "type"}` (or `operations` an object of them by id);
 - a plain map `{"<sha256 hex>": "<document>"}` (graphql-codegen's `persistedDocuments`, Relay's
   `persistConfig` with `"algorithm": "SHA256"`).
 
@@ -49,6 +49,8 @@ def _entries(raw: object) -> list[tuple[object, object]]:
         if raw.get("version") != 1:
             raise ManifestError(f"unsupported {APOLLO_FORMAT} version {raw.get('version')!r} (1 is read)")
         operations = raw.get("operations")
+        if isinstance(operations, dict):  # keyed by id, as some codegen plugins write it
+            operations = [{**op, "id": key} if isinstance(op, dict) else op for key, op in operations.items()]
         if not isinstance(operations, list) or not all(isinstance(op, dict) for op in operations):
             raise ManifestError("`operations` must be a list of {id, body, name, type} objects")
         return [(op.get("id"), op.get("body")) for op in operations]

@@ -251,9 +251,21 @@ def test_the_manifests_documents_run_by_hash_without_redis(manifest: Path, redis
     assert persisted_keys(redis_client) == []
 
 
-def test_a_plain_hash_to_document_map_is_a_manifest_too(tmp_path: Path, redis_client: redis.Redis) -> None:
+@pytest.mark.parametrize(
+    "content",
+    [
+        {sha(QUERY): QUERY},
+        {
+            "format": "apollo-persisted-query-manifest",
+            "version": 1,
+            "operations": {sha(QUERY): {"body": QUERY}},
+        },
+    ],
+    ids=["map", "operations by id"],
+)
+def test_other_manifest_shapes_are_read(tmp_path: Path, redis_client: redis.Redis, content: object) -> None:
     path = tmp_path / "persisted-documents.json"
-    path.write_text(json.dumps({sha(QUERY): QUERY}))
+    path.write_text(json.dumps(content))
     with TestClient(create_app(make_settings(persisted_documents=path))) as client:
         assert post(client, documentId=sha(QUERY)).json() == {"data": {"__typename": "Query"}}
 
