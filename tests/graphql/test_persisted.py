@@ -16,9 +16,13 @@ from fastapi.testclient import TestClient
 from starlette.routing import Route
 
 from gql_jobs.app import create_app
+from gql_jobs.auth import ANONYMOUS
 from gql_jobs.constants import PERSISTED_QUERY_PREFIX
+from gql_jobs.errors import ServiceUnavailableError
 from gql_jobs.graphql.documents import DocumentCache
+from gql_jobs.graphql.persisted import PersistedDocuments
 from gql_jobs.graphql.router import JobsGraphQL
+from gql_jobs.service.persisted import PersistedQueries
 from gql_jobs.settings import SettingsError, load_settings
 from tests.auth_helpers import api_keys_setting, bearer
 from tests.conftest import make_settings
@@ -384,3 +388,33 @@ def test_a_manifest_document_over_the_size_limit_stops_start_up(tmp_path: Path) 
 
     with pytest.raises(SettingsError, match=r"GQL_JOBS_PERSISTED_DOCUMENTS.*larger than"):
         load_settings(persisted_documents=path, max_document_bytes=50)
+
+
+# -- Redis failing ---------------------------------------------------------------------------------
+
+
+class FailingStore(PersistedQueries):
+    """The service's store of persisted queries, with Redis unreachable."""
+
+    def __init__(self) -> None:
+        self.registered = 0
+
+    async def lookup(self, digest: str) -> str | None:
+        raise ServiceUnavailableError()
+
+    async def register(self, digest: str, document: str) -> None:
+        self.registered += 1
+        raise ServiceUnavailableError()
+
+
+@pytest.mark.anyio
+async def test_redis_failing_is_service_unavailable_for_a_hash_and_costs_only_the_shortcut() -> None:
+    persisted = PersistedDocuments(make_settings())
+    store = FailingStore()
+
+    looked_up = await persisted.resolve(None, apq(sha(QUERY)), None, store)
+    await persisted.register(sha(QUERY), QUERY, ANONYMOUS, store)  # does not raise
+
+    assert looked_up.error is not None
+    assert looked_up.error.extensions == {"code": "SERVICE_UNAVAILABLE"}
+    assert store.registered == 1
