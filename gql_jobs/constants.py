@@ -36,6 +36,9 @@ SCAN_BUDGET = 2000
 IDEMPOTENCY_PREFIX = KEY_PREFIX + "idempotency:"
 #: Token buckets of the per-principal submission rate limit.
 RATE_LIMIT_PREFIX = KEY_PREFIX + "rate:"
+#: `<prefix><sha256 hex>` -> a GraphQL document registered by automatic persisted queries (Apollo's
+#: APQ), for `persisted_query_ttl`, refreshed when read (`gql_jobs.store.persisted`).
+PERSISTED_QUERY_PREFIX = KEY_PREFIX + "persisted:"
 #: Extra field in RQ's job hash naming the principal that submitted the job (RQ ignores it).
 OWNER_FIELD = "gql_jobs_owner"
 

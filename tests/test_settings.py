@@ -77,6 +77,10 @@ VARIABLES = [
     "GQL_JOBS_MAX_BATCH_OPERATIONS",
     "GQL_JOBS_DOCUMENT_CACHE_BYTES",
     "GQL_JOBS_DOCUMENT_CACHE_ENTRY_BYTES",
+    "GQL_JOBS_PERSISTED_QUERIES",
+    "GQL_JOBS_PERSISTED_QUERY_TTL",
+    "GQL_JOBS_PERSISTED_DOCUMENTS",
+    "GQL_JOBS_ONLY_PERSISTED_DOCUMENTS",
 ]
 FIELD_OF = {name: field for field in Settings.model_fields for name in variable_names(field)}
 LESSON = [
@@ -85,8 +89,11 @@ LESSON = [
     ("default_timeout", "RQ_DEFAULT_TIMEOUT", "GQL_JOBS_DEFAULT_TIMEOUT", "11", "22"),
 ]
 # A valid value other than the default, for the fields whose type does not give one.
+#: A manifest of trusted documents without any (valid, so `GQL_JOBS_PERSISTED_DOCUMENTS` may name it).
+EMPTY_MANIFEST = str(Path(__file__).with_name("empty-manifest.json"))
 OTHER_VALUE = {
     "redis_url": "redis://elsewhere:6379/1",
+    "persisted_documents": EMPTY_MANIFEST,
     "sentinels": "h1:26379, h2:26379",
     "queues": "high,low",
     "tasks": "tests.fixtures",
@@ -211,6 +218,8 @@ def test_every_variable_is_read(
     field = FIELD_OF[variable]
     default = getattr(load_settings(), field)
     value = _other_value(field, default)
+    if field == "only_persisted_documents":  # needs a manifest
+        monkeypatch.setenv("GQL_JOBS_PERSISTED_DOCUMENTS", EMPTY_MANIFEST)
     if source == ".env":
         (tmp_path / ".env").write_text(f"{variable}='{value}'\n")
     else:

@@ -24,11 +24,12 @@ Apollo's multipart subscriptions. The graphql-http audit holds this (`tests/inte
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from cross_web import HTTPException
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -38,6 +39,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, GraphQLRequestProtocol, process_result
+from strawberry.http.base import BaseRequestProtocol
 from strawberry.http.streaming import HTTPStreamTransport, MultipartSubscriptionTransport, SSETransport
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import (
@@ -54,6 +56,7 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 from strawberry.subscriptions.protocols.graphql_ws.types import ConnectionErrorMessage
 from strawberry.subscriptions.protocols.graphql_ws.types import ConnectionInitMessage as LegacyConnectionInit
 from strawberry.types import ExecutionResult
+from strawberry.types.execution import SubscriptionExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
@@ -62,7 +65,8 @@ from gql_jobs.auth import InvalidKeyError, key_from_headers
 from gql_jobs.errors import ErrorCode
 from gql_jobs.graphql.context import Context, build_context
 from gql_jobs.graphql.negotiation import APPLICATION_JSON, prefers_event_stream, response_media_type
-from gql_jobs.graphql.schema import build_schema
+from gql_jobs.graphql.persisted import Resolved
+from gql_jobs.graphql.schema import GuardedSchema, build_schema
 from gql_jobs.settings import Settings
 from gql_jobs.web.cors import OriginPolicy
 from gql_jobs.web.ide import graphiql_page
@@ -170,6 +174,26 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
             _release_connection(self.context)
 
 
+@dataclasses.dataclass
+class ByDocumentId(GraphQLRequestData):
+    """A request naming its document by `documentId` (and sending no `query`)."""
+
+    document_id: object = None
+
+
+async def _document_id(request: AsyncHTTPRequestAdapter, view: JobsGraphQL) -> object:
+    """The request's `documentId`, if any: a query parameter, or a member of the JSON body (read
+    again only when it mentions one: Strawberry keeps none of the body it decoded)."""
+    if request.method == "GET":
+        return request.query_params.get("documentId")
+    body = await request.get_body()
+    marker = b'"documentId"' if isinstance(body, bytes) else '"documentId"'
+    if marker not in body:
+        return None
+    data = view.decode_json(body)
+    return data.get("documentId") if isinstance(data, dict) else None
+
+
 class NegotiatedResponse(Response):
     """The sub-response of an HTTP request, knowing the JSON type the client is answered with."""
 
@@ -188,9 +212,10 @@ class JobsGraphQL(GraphQL[Context, None]):
         GRAPHQL_SSE_PROTOCOL: PreferredSSETransport,
     }
 
-    def __init__(self, *args: Any, origins: OriginPolicy, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, schema: GuardedSchema, *args: Any, origins: OriginPolicy, **kwargs: Any) -> None:
+        super().__init__(schema, *args, **kwargs)
         self.origins = origins
+        self.persisted = schema.persisted
 
     def is_websocket_origin_allowed(self, request: WebSocket, origin: str) -> bool:
         """The CORS policy's origins (`web.cors`): browsers apply no CORS to WebSockets."""
@@ -231,11 +256,81 @@ class JobsGraphQL(GraphQL[Context, None]):
             response.status_code = 500 if _is_internal(response_data) else 400
         return response
 
-    async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:
-        """Strawberry's, refusing a subscription that arrived without a streaming `Accept` clearly
-        (Strawberry would run it as a query: a masked error and a server traceback)."""
+    async def parse_http_body(
+        self, request: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        """Strawberry's, keeping `documentId` (the persisted-documents proposal's), which it drops."""
+        parsed = await super().parse_http_body(request)
+        if not isinstance(parsed, GraphQLRequestData) or parsed.query is not None:
+            return parsed
+        document_id = await _document_id(request, self)
+        if document_id is None:
+            return parsed
+        return ByDocumentId(**vars(parsed), document_id=document_id)
+
+    async def execute_operation(  # Strawberry's signature
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        request_data: GraphQLRequestData | list[GraphQLRequestData],
+        context: Context,
+        root_value: None,
+        sub_response: Response,
+    ) -> ExecutionResult | list[ExecutionResult] | SubscriptionExecutionResult:
+        """Strawberry's; a streamed operation (SSE, multipart) named by hash is looked up first
+        (the others are in `execute_single`)."""
+        if isinstance(request_data, GraphQLRequestData) and self._get_stream_transport(request_data.protocol):
+            resolved = await self._resolve(request_data, context)
+            if resolved.error is not None:
+                return ExecutionResult(data=None, errors=[resolved.error])
+            request_data = dataclasses.replace(request_data, query=resolved.query)
+        return await super().execute_operation(
+            request, request_adapter, request_data, context, root_value, sub_response
+        )
+
+    async def execute_single(  # Strawberry's signature
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        """Strawberry's, for a document sent in full or named by hash (`persisted`): one sent
+        with its hash is registered once it ran. A subscription that arrived without a streaming
+        `Accept` is refused clearly (Strawberry would run it as a query: a masked error and a
+        server traceback)."""
+        resolved = await self._resolve(request_data, context)
+        if resolved.error is not None:
+            return ExecutionResult(data=None, errors=[resolved.error])
+        if resolved.query != request_data.query:
+            request_data = dataclasses.replace(request_data, query=resolved.query)
+        result = await self._execute_single(
+            request=request,
+            request_adapter=request_adapter,
+            sub_response=sub_response,
+            context=context,
+            root_value=root_value,
+            request_data=request_data,
+        )
+        if resolved.register and resolved.query and not _is_request_error(result):
+            await self.persisted.register(
+                resolved.register, resolved.query, context.caller, context.service.persisted
+            )
+        return result
+
+    async def _resolve(self, request_data: GraphQLRequestData, context: Context) -> Resolved:
+        return await self.persisted.resolve(
+            request_data.query,
+            request_data.extensions,
+            getattr(request_data, "document_id", None),
+            context.service.persisted,
+        )
+
+    async def _execute_single(self, **kwargs: Any) -> ExecutionResult:
         try:
-            return await super().execute_single(*args, **kwargs)
+            return await super().execute_single(**kwargs)
         except HTTPException as exc:
             cause = exc.__cause__
             if (
@@ -288,6 +383,16 @@ class JobsGraphQL(GraphQL[Context, None]):
         """Every answer (HTTP, WebSocket, SSE) as JSON any client parses: a non-finite number
         stored before submissions were checked is sent as null, not as bare `Infinity`."""
         return jsonvalues.dumps(data)
+
+    def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
+        """Strawberry's (a GET without `query` that accepts HTML or `*/*`), but not for a GET that
+        names its document by hash: Apollo Client 3 sends `Accept: */*` with its hashed GETs."""
+        params = request.query_params
+        return (
+            params.get("extensions") is None
+            and params.get("documentId") is None
+            and super().should_render_graphql_ide(request)
+        )
 
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
         """GraphiQL from assets shipped in the package, not from a CDN (see gql_jobs/ide.py)."""

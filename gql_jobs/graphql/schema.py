@@ -32,6 +32,7 @@ from gql_jobs.errors import ErrorCode, GqlJobsError
 from gql_jobs.graphql.documents import BAD_USER_INPUT, DocumentCache, DocumentChecker, Limits, coded
 from gql_jobs.graphql.measure import Pricing
 from gql_jobs.graphql.mutations import Mutation
+from gql_jobs.graphql.persisted import PersistedDocuments
 from gql_jobs.graphql.queries import Query
 from gql_jobs.graphql.subscriptions import Subscription
 from gql_jobs.metrics import Stopwatch, observe_request
@@ -101,9 +102,13 @@ class GuardedSchema(strawberry.Schema):
     `submitJob`'s execution time). A document refused before or while parsing has no AST: its
     errors are answered without Strawberry ever parsing it."""
 
-    def __init__(self, *args: Any, limits: Limits, cache: DocumentCache, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, limits: Limits, cache: DocumentCache, persisted: PersistedDocuments, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.documents = DocumentChecker(self._schema, limits, cache)
+        #: Documents sent by hash, and (`only_persisted_documents`) the only ones that run.
+        self.persisted = persisted
 
     async def execute(  # type: ignore[override]  # the same parameters, by keyword
         self,
@@ -123,6 +128,10 @@ class GuardedSchema(strawberry.Schema):
     def _create_execution_context(self, *args: Any, **kwargs: Any) -> ExecutionContext:
         context = super()._create_execution_context(*args, **kwargs)
         if context.query and context.graphql_document is None:
+            refused = self.persisted.refusal(context.query, getattr(context.context, "caller", None))
+            if refused is not None:  # not a trusted document: refused before parsing
+                context.pre_execution_errors = [refused]
+                return context
             checked = self.documents.check(context.query)
             context.graphql_document = checked.document
             errors = checked.errors or self.documents.over_budget(checked, tenant=_tenant(context))
@@ -180,7 +189,7 @@ class QuietExecutor(CodedExecutor):
     quiet = True
 
 
-def build_schema(settings: Settings) -> strawberry.Schema:
+def build_schema(settings: Settings) -> GuardedSchema:
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         OperationMetrics,
         lambda: CodedMaskErrors(should_mask_error=should_mask),
@@ -210,6 +219,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         execution_context_class=CodedExecutor if settings.introspection else QuietExecutor,
         limits=limits,
         cache=DocumentCache(settings.document_cache_bytes, settings.document_cache_entry_bytes),
+        persisted=PersistedDocuments(settings),
     )
 
 

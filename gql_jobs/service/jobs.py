@@ -60,6 +60,7 @@ from gql_jobs.errors import (
     JobNotFoundError,
     UnauthenticatedError,
 )
+from gql_jobs.service.persisted import PersistedQueries
 from gql_jobs.service.submission import is_valid_job_id, prepare
 from gql_jobs.settings import Settings
 from gql_jobs.store import connections, figures, inventory, listing, manage
@@ -161,6 +162,8 @@ class JobService:
         )
         self.read_slots = ReadSlots(settings.max_concurrent_reads_per_principal, settings.read_slot_wait)
         self._pseudonym_key = pseudonym_key(settings)
+        #: Documents registered by automatic persisted queries (`service.persisted`).
+        self.persisted = PersistedQueries(async_connection, settings)
 
     def authorize(self, caller: Principal | None, scope: Scope) -> Principal:
         """The caller, if it holds `scope`; for transports that must check before streaming."""

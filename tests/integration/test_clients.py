@@ -1,6 +1,6 @@
 """Real GraphQL clients against a real server: the GraphQL-over-HTTP spec's audit (`graphql-http`),
-urql with its default exchanges, and the `graphql-ws` and `graphql-sse` clients following a job
-that a real burst worker finishes.
+urql with its default exchanges, Apollo Client's persisted-queries link, and the `graphql-ws` and
+`graphql-sse` clients following a job that a real burst worker finishes.
 
 The clients are Node packages pinned in `clients/package-lock.json`, installed as
 tests/node_helpers.py says (skipped only where Node is missing).
@@ -18,6 +18,7 @@ import pytest
 import redis
 
 from gql_jobs.app import create_app
+from gql_jobs.constants import PERSISTED_QUERY_PREFIX
 from tests.conftest import make_settings
 from tests.node_helpers import CLIENTS, installed_clients
 from tests.server_helpers import running_server
@@ -111,3 +112,21 @@ def test_urql_with_its_default_exchanges(node: str, graphql_url: str, drain: Cal
     assert done["statuses"][0] == "QUEUED"
     assert done["statuses"][-1] == "FINISHED"
     assert done["result"] == {"hello": "urql"}
+
+
+@pytest.mark.parametrize("mode", ["post", "get", "json"])
+def test_apollos_persisted_queries_link_falls_back_once_then_sends_the_hash_alone(
+    node: str, graphql_url: str, redis_client: redis.Redis, mode: str
+) -> None:
+    done = run_client(node, "apollo-persisted.mjs", graphql_url, mode)
+
+    assert [run["error"] for run in done["runs"]] == [None, None]
+    assert all("echo" in run["names"] for run in done["runs"])
+    hashed = "GET" if mode == "get" else "POST"
+    # Not found (a 400 under the spec's media type, a 200 under application/json), the document
+    # sent with its hash (always POSTed), then the hash alone.
+    not_found = 200 if mode == "json" else 400
+    requests = [(r["method"], r["query"], r["status"]) for r in done["requests"]]
+    assert requests == [(hashed, False, not_found), ("POST", True, 200), (hashed, False, 200)]
+    (digest,) = {r["hash"] for r in done["requests"]}
+    assert redis_client.exists(PERSISTED_QUERY_PREFIX + digest) == 1

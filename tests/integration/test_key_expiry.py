@@ -8,6 +8,7 @@ key in Redis to it, after real submissions through the API and a real RQ worker.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import uuid
@@ -53,6 +54,7 @@ def ttl_bounds(settings: Settings) -> dict[str, int]:
         "gql_jobs:metrics:": METRICS_TTL,
         "gql_jobs:idempotency:": settings.idempotency_ttl,
         "gql_jobs:rate:": math.ceil(settings.rate_limit_burst / settings.rate_limit) + 1,
+        "gql_jobs:persisted:": settings.persisted_query_ttl,
     }
 
 
@@ -112,6 +114,10 @@ def test_a_batch_of_unique_tags_leaves_no_key_without_a_bound(
     rest = client.post("/submit-job", json={"task": "echo", "payload": {}}, headers=bearer("key-alice"))
     assert rest.status_code == 200, rest.text
 
+    persisted = {"version": 1, "sha256Hash": hashlib.sha256(SUBMIT_ONE.encode()).hexdigest()}
+    apq = {"query": SUBMIT_ONE, "extensions": {"persistedQuery": persisted}}  # an automatic persisted query
+    assert client.post("/graphql", json=apq, headers=bearer("key-alice")).status_code == 200
+
     drain("default", "other")
     assert client.get("/metrics", headers=bearer("key-root")).status_code == 200  # a scrape, as an admin
 
@@ -120,6 +126,7 @@ def test_a_batch_of_unique_tags_leaves_no_key_without_a_bound(
     assert redis_client.exists("gql_jobs:metrics:job_outcomes", "gql_jobs:metrics:job_durations") == 2
     assert redis_client.exists("gql_jobs:rate:alice", "gql_jobs:listing:owner:alice") == 2
     assert list(redis_client.scan_iter("gql_jobs:idempotency:*")) != []
+    assert list(redis_client.scan_iter("gql_jobs:persisted:*")) != []
     assert unbounded_keys(redis_client, settings) == []
 
 
