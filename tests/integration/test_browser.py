@@ -45,6 +45,9 @@ from tests.server_helpers import running_server
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Locator, Page, Request, Route, WebSocket
 
+#: Bound of every wait on the page (a condition, not a speed: generous, for a busy machine).
+WAIT_S = 60
+
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 ARTIFACTS = ROOT / "test-artifacts"
@@ -240,7 +243,7 @@ def open_page(browser: Browser, traffic: Traffic, name: str, intercept: bool = T
     from playwright.sync_api import Error as PlaywrightError
 
     context = browser.new_context(viewport={"width": 1440, "height": 900}, service_workers="block")
-    context.set_default_timeout(20_000)
+    context.set_default_timeout(WAIT_S * 1000)
     if intercept:
         context.route("**/*", traffic.route)
     else:
@@ -299,7 +302,7 @@ def test_graphiql_runs_a_mutation_and_a_subscription_offline(
     tab.evaluate(f"{editor(TOOL_EDITOR)}.setValue({json.dumps(headers)})")
 
     run_operation(tab, "mutation Submit")
-    wait_for(lambda: "SubmitJobSuccess" in response_text(tab), timeout=20, interval=0.1)
+    wait_for(lambda: "SubmitJobSuccess" in response_text(tab), timeout=WAIT_S, interval=0.1)
     job_id = json.loads(response_text(tab))["data"]["submitJob"]["job"]["id"]
     assert job_id.startswith("JOB-")
 
@@ -326,7 +329,7 @@ def test_graphiql_without_a_key_reports_the_refusal(page: tuple[Page, Traffic], 
     tab.locator(".graphiql-query-editor .CodeMirror-line", has_text="subscription Follow").wait_for()
     tab.evaluate(f'{editor(TOOL_EDITOR)}.setValue(\'{{"id": "JOB-x"}}\')')
     run_operation(tab, "subscription Follow")
-    wait_for(lambda: "4403" in response_text(tab), timeout=20, interval=0.1)
+    wait_for(lambda: "4403" in response_text(tab), timeout=WAIT_S, interval=0.1)
     traffic.check(tab)
 
 
@@ -377,10 +380,10 @@ def test_console_shows_a_job_progressing_to_the_end(
 
     for step in range(1, 5):
         (tmp_path / str(step)).touch()
-        wait_for(lambda: shows(step / 4), timeout=20, interval=0.05)  # noqa: B023 (called at once)
+        wait_for(lambda: shows(step / 4), timeout=WAIT_S, interval=0.05)  # noqa: B023 (called at once)
         if step == 2:
             shot(tab, "console-running.png")
-    wait_for(lambda: row(tab, job_id).get_attribute("data-status") == "FINISHED", timeout=20)
+    wait_for(lambda: row(tab, job_id).get_attribute("data-status") == "FINISHED", timeout=WAIT_S)
     moving = [v for v in values if 0 < v < 1]
     assert len(moving) >= 3, f"the progress bar should move through several values: {values}"
     assert moving == sorted(moving)
@@ -420,7 +423,7 @@ def test_console_follows_jobs_submitted_elsewhere_cancels_requeues_and_filters(
     row(tab, job_id).wait_for()
     # The job's row was already there: wait for the filtered list to replace the others.
     with contextlib.suppress(AssertionError):
-        wait_for(lambda: tab.locator("#jobs tbody tr").count() == 1, timeout=10)
+        wait_for(lambda: tab.locator("#jobs tbody tr").count() == 1, timeout=WAIT_S)
     assert tab.locator("#jobs tbody tr").count() == 1
     shot(tab, "console-filtered.png")
 
