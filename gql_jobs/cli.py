@@ -8,6 +8,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 
+from gql_jobs import __version__
 from gql_jobs.settings import Settings, SettingsError, load_settings
 
 
@@ -22,6 +23,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gql-jobs", description="GraphQL and REST API over RQ jobs.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run the API (needs a reachable Redis)")
@@ -133,9 +135,13 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
 
 def _dev(settings: Settings, args: argparse.Namespace) -> int:
     from gql_jobs.dev import run_dev  # noqa: PLC0415
+    from gql_jobs.errors import RedisNotConfiguredError  # noqa: PLC0415
 
-    run_dev(settings, args.host, args.port)
-    return 0
+    try:
+        return run_dev(settings, args.host, args.port)
+    except RedisNotConfiguredError as exc:
+        print(f"gql-jobs dev: {exc}", file=sys.stderr)
+        return 2
 
 
 def _create_key(settings: Settings, args: argparse.Namespace) -> int:

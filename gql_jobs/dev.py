@@ -3,6 +3,9 @@
 With no `REDIS_URL`, an in-process fakeredis TCP server stands in for Redis so a fresh machine
 with only Python can run everything; it says loudly that state lives in memory. The worker runs as
 a subprocess (RQ forks a work horse per job, which must not happen inside the API process).
+
+fakeredis is an extra (`gql-jobs[dev-server]`): without it and without `REDIS_URL`, `dev` says so in
+one line.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from types import FrameType
 
 import uvicorn
 
+from gql_jobs.errors import RedisNotConfiguredError
 from gql_jobs.settings import Settings, load_settings
 from gql_jobs.store.connections import describe
 from gql_jobs.web.server import GuardedHttpToolsProtocol
@@ -33,7 +37,13 @@ def free_port() -> int:
 @contextmanager
 def embedded_redis() -> Iterator[str]:
     """Serve an in-memory Redis (fakeredis) on a loopback port for as long as the block runs."""
-    from fakeredis import TcpFakeServer  # noqa: PLC0415 (only dev mode needs it)
+    try:
+        from fakeredis import TcpFakeServer  # noqa: PLC0415 (only dev mode needs it)
+    except ImportError:
+        raise RedisNotConfiguredError(
+            "REDIS_URL is not set and the in-memory Redis is not installed: "
+            "pip install 'gql-jobs[dev-server]', or set REDIS_URL"
+        ) from None
 
     port = free_port()
     server = TcpFakeServer(("127.0.0.1", port), server_type="redis")
@@ -49,7 +59,7 @@ def embedded_redis() -> Iterator[str]:
         server.server_close()
 
 
-def run_dev(settings: Settings, host: str, port: int) -> None:
+def run_dev(settings: Settings, host: str, port: int) -> int:
     # uvicorn re-raises the SIGTERM it caught once it has shut down; make that unwind our `finally`
     # blocks (stop the worker, then the embedded Redis) instead of killing the process outright.
     signal.signal(signal.SIGTERM, _exit_on_signal)
@@ -80,6 +90,7 @@ def run_dev(settings: Settings, host: str, port: int) -> None:
                 worker.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 worker.kill()
+    return 0
 
 
 def _exit_on_signal(signum: int, frame: FrameType | None) -> None:

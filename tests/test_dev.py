@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 import pytest
 
+import gql_jobs
 from gql_jobs.dev import free_port
 from tests.conftest import ROOT, subprocess_env, wait_for
 
@@ -27,14 +29,7 @@ def test_dev_runs_a_job_end_to_end_in_memory() -> None:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-
-        def healthy() -> bool:
-            try:
-                return httpx.get(f"{base}/readyz", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_for(healthy, timeout=30)
+        wait_for(lambda: _healthy(base), timeout=30)
         job_id = httpx.post(f"{base}/submit-job", json={"task": "add", "payload": {"a": 1, "b": 2}}).json()[
             "job_id"
         ]
@@ -90,3 +85,43 @@ def test_invalid_settings_fail_at_start_in_one_line() -> None:
     assert result.returncode != 0
     lines = result.stderr.decode().strip().splitlines()
     assert len(lines) == 1 and "RQ_DEFAULT_TIMEOUT" in lines[0]
+
+
+def _healthy(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/readyz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def test_dev_without_fakeredis_or_redis_says_what_to_install(tmp_path: Path) -> None:
+    shadow = tmp_path / "fakeredis"
+    shadow.mkdir()
+    (shadow / "__init__.py").write_text("raise ImportError('not installed (simulated)')\n")
+    env = subprocess_env(PYTHONPATH=f"{tmp_path}:{ROOT}")
+    del env["REDIS_URL"]
+    result = subprocess.run(
+        [sys.executable, "-m", "gql_jobs", "dev", "--port", str(free_port())],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.decode().strip().splitlines() == [
+        "gql-jobs dev: REDIS_URL is not set and the in-memory Redis is not installed: "
+        "pip install 'gql-jobs[dev-server]', or set REDIS_URL"
+    ]
+
+
+def test_version_prints_the_package_version() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "gql_jobs", "--version"],
+        env=subprocess_env(),
+        cwd=ROOT,
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    assert result.stdout.decode() == f"gql-jobs {gql_jobs.__version__}\n"
