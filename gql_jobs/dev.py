@@ -4,6 +4,9 @@ With no `REDIS_URL`, an in-process fakeredis TCP server stands in for Redis so a
 with only Python can run everything; it says loudly that state lives in memory. The worker runs as
 a subprocess (RQ forks a work horse per job, which must not happen inside the API process).
 
+If that worker dies, the API alone would accept jobs that then queue forever: `gql-jobs dev` stops
+instead, saying why (exit 1). It does not restart the worker: a worker that crashed once (a task
+module that fails to import, a Redis that went away) would most likely crash again, in a loop.
 fakeredis is an extra (`gql-jobs[dev-server]`): without it and without `REDIS_URL`, `dev` says so in
 one line.
 """
@@ -17,7 +20,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from types import FrameType
 
 import uvicorn
@@ -60,6 +63,7 @@ def embedded_redis() -> Iterator[str]:
 
 
 def run_dev(settings: Settings, host: str, port: int) -> int:
+    """Serve until stopped (0), or until the worker dies (1, with a line saying so)."""
     # uvicorn re-raises the SIGTERM it caught once it has shut down; make that unwind our `finally`
     # blocks (stop the worker, then the embedded Redis) instead of killing the process outright.
     signal.signal(signal.SIGTERM, _exit_on_signal)
@@ -74,9 +78,8 @@ def run_dev(settings: Settings, host: str, port: int) -> int:
             )
         if url is not None:  # the embedded Redis: tell the worker and the API where it is
             os.environ.update({"REDIS_URL": url, "GQL_JOBS_REDIS_URL": url})
-        worker = subprocess.Popen([sys.executable, "-m", "gql_jobs", "worker"], env=dict(os.environ))
-        try:
-            uvicorn.run(
+        server = uvicorn.Server(
+            uvicorn.Config(
                 "gql_jobs.app:app_from_env",
                 factory=True,
                 host=host,
@@ -84,13 +87,54 @@ def run_dev(settings: Settings, host: str, port: int) -> int:
                 log_level="info",
                 http=GuardedHttpToolsProtocol,
             )
+        )
+        # Its own process group: what the worker starts (RQ's scheduler process) is stopped with it,
+        # even when the worker itself died first.
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "gql_jobs", "worker"], env=dict(os.environ), start_new_session=True
+        )
+        stopping = threading.Event()
+        died = threading.Event()
+        threading.Thread(
+            target=_stop_when_worker_dies, args=(worker, server, stopping, died), daemon=True
+        ).start()
+        try:
+            server.run()
         finally:
-            worker.terminate()
-            try:
-                worker.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-    return 0
+            stopping.set()
+            _stop(worker)
+    return 1 if died.is_set() else 0
+
+
+def _stop_when_worker_dies(
+    worker: subprocess.Popen[bytes], server: uvicorn.Server, stopping: threading.Event, died: threading.Event
+) -> None:
+    """Wait for the worker's exit; unless we are stopping it ourselves, stop the API too."""
+    code = worker.wait()
+    if stopping.is_set():
+        return
+    died.set()
+    print(
+        f"gql-jobs dev: the worker exited (code {code}), so jobs would queue forever; stopping. "
+        "See the worker's output above, then run gql-jobs dev again.",
+        file=sys.stderr,
+        flush=True,
+    )
+    server.should_exit = True
+
+
+def _stop(worker: subprocess.Popen[bytes]) -> None:
+    """Stop the worker's whole process group: SIGTERM (finish the current job), then SIGKILL."""
+    _signal_group(worker, signal.SIGTERM)
+    with suppress(subprocess.TimeoutExpired):
+        worker.wait(timeout=10)
+    _signal_group(worker, signal.SIGKILL)  # whatever is left of the group
+    worker.wait()
+
+
+def _signal_group(worker: subprocess.Popen[bytes], signum: signal.Signals) -> None:
+    with suppress(ProcessLookupError):  # the group is gone already
+        os.killpg(worker.pid, signum)
 
 
 def _exit_on_signal(signum: int, frame: FrameType | None) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 import gql_jobs
@@ -92,6 +94,29 @@ def _healthy(base: str) -> bool:
         return httpx.get(f"{base}/readyz", timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def test_dev_stops_saying_why_when_its_worker_dies() -> None:
+    """Without its worker, `dev` would accept jobs that queue forever: it stops, exit 1, one clear line."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gql_jobs", "dev", "--port", str(port)],
+        env=subprocess_env(),  # the test Redis: no embedded one to wait for
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_for(lambda: _healthy(f"http://127.0.0.1:{port}"), timeout=30)
+        (worker,) = [child for child in psutil.Process(process.pid).children() if "worker" in child.cmdline()]
+        worker.send_signal(signal.SIGKILL)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=30)
+    assert process.returncode == 1
+    assert b"the worker exited (code -9), so jobs would queue forever; stopping" in stderr
 
 
 def test_dev_without_fakeredis_or_redis_says_what_to_install(tmp_path: Path) -> None:
