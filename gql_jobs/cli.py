@@ -79,6 +79,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from gql_jobs.web.server import GuardedHttpToolsProtocol  # noqa: PLC0415
 
     production_defaults()
+    if (problem := _task_problem(settings)) is not None:
+        print(f"gql-jobs serve: {problem}", file=sys.stderr)
+        return 2
     if args.workers > 1:
         multiprocess_metrics_dir()
 
@@ -104,6 +107,18 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _task_problem(settings: Settings) -> str | None:
+    """Why the task modules cannot be imported, if they cannot: found here, not in a traceback later."""
+    from gql_jobs.errors import TaskModuleError  # noqa: PLC0415
+    from gql_jobs.tasks import TaskRegistry, task_modules  # noqa: PLC0415
+
+    try:
+        TaskRegistry.from_modules(task_modules(settings.tasks, settings.builtin_tasks))
+    except TaskModuleError as exc:
+        return str(exc)
+    return None
+
+
 def production_defaults() -> None:
     """`serve` is for production: the IDE and introspection stay off unless asked for explicitly."""
     for name in ("GQL_JOBS_GRAPHIQL", "GQL_JOBS_INTROSPECTION"):
@@ -117,7 +132,7 @@ def multiprocess_metrics_dir() -> None:
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
-    from gql_jobs.errors import RedisNotConfiguredError  # noqa: PLC0415
+    from gql_jobs.errors import RedisNotConfiguredError, TaskModuleError  # noqa: PLC0415
     from gql_jobs.observability import configure_logging  # noqa: PLC0415
 
     configure_logging(settings.log_format, args.log_level)
@@ -127,7 +142,7 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
         clean = run_worker(
             settings, args.queues, burst=args.burst, pool_size=args.pool, logging_level=args.log_level
         )
-    except RedisNotConfiguredError as exc:
+    except (RedisNotConfiguredError, TaskModuleError) as exc:
         print(f"gql-jobs worker: {exc}", file=sys.stderr)
         return 2
     return 0 if clean else 1
@@ -137,6 +152,9 @@ def _dev(settings: Settings, args: argparse.Namespace) -> int:
     from gql_jobs.dev import run_dev  # noqa: PLC0415
     from gql_jobs.errors import RedisNotConfiguredError  # noqa: PLC0415
 
+    if (problem := _task_problem(settings)) is not None:
+        print(f"gql-jobs dev: {problem}", file=sys.stderr)
+        return 2
     try:
         return run_dev(settings, args.host, args.port)
     except RedisNotConfiguredError as exc:

@@ -6,7 +6,7 @@ import pytest
 from pydantic import BaseModel
 
 from gql_jobs import task
-from gql_jobs.errors import InvalidPayloadError, UnknownTaskError
+from gql_jobs.errors import InvalidPayloadError, TaskModuleError, UnknownTaskError
 from gql_jobs.tasks import BUILTIN_MODULE, TaskRegistry, task_modules
 from tests import fixtures
 
@@ -30,7 +30,7 @@ def test_unknown_name_is_refused() -> None:
 
 
 def test_a_module_that_cannot_be_imported_fails_at_start() -> None:
-    with pytest.raises(ModuleNotFoundError):
+    with pytest.raises(TaskModuleError, match="cannot import 'no_such_module_here'"):
         TaskRegistry.from_modules(["no_such_module_here"])
 
 
