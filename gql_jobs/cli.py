@@ -167,15 +167,27 @@ def _create_key(settings: Settings, args: argparse.Namespace) -> int:
 
     from gql_jobs.auth import Scope, new_key  # noqa: PLC0415
 
+    valid = ", ".join(Scope)
+    scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
+    if unknown := [s for s in scopes if s not in set(Scope)]:
+        return _create_key_error(f"--scopes: {', '.join(map(repr, unknown))} is not a scope; valid: {valid}")
     try:
-        scopes = [Scope(s.strip()) for s in args.scopes.split(",") if s.strip()]
-        key, entry = new_key(args.principal, scopes)
-    except (ValueError, ValidationError) as exc:
-        print(f"gql-jobs create-key: {str(exc).splitlines()[0]}", file=sys.stderr)
-        return 2
+        key, entry = new_key(args.principal, [Scope(s) for s in scopes])
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        option = {"principal": "--principal", "scopes": "--scopes"}.get(str(error["loc"][0]), "")
+        message = error["msg"].removeprefix("Value error, ")
+        if option == "--scopes":
+            message += f" (valid: {valid})"
+        return _create_key_error(f"{option}: {message}")
     print(f"API key (give it to the client; it is not stored anywhere): {key}")
     print(f"Entry for GQL_JOBS_API_KEYS (merge into its JSON object): {entry}")
     return 0
+
+
+def _create_key_error(message: str) -> int:
+    print(f"gql-jobs create-key: {message}", file=sys.stderr)
+    return 2
 
 
 def _export_schema(settings: Settings, args: argparse.Namespace) -> int:

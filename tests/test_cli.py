@@ -6,6 +6,7 @@ what the user sees: no traceback, the setting or option named, and what would be
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -15,6 +16,8 @@ from gql_jobs.dev import free_port
 from tests.conftest import ROOT, subprocess_env
 
 pytestmark = pytest.mark.integration
+
+SCOPES = "submit, read, metrics, admin"
 
 
 def _one_line_error(argv: list[str], exit_code: int = 2, **env: str) -> str:
@@ -47,3 +50,46 @@ def test_malformed_api_keys_json_is_one_line() -> None:
     # Exit 1, as every invalid setting (`sys.exit` with the message).
     line = _one_line_error(["serve", "--port", str(free_port())], 1, GQL_JOBS_API_KEYS="{not json")
     assert line.startswith("gql-jobs: invalid settings: GQL_JOBS_API_KEYS: Invalid JSON, Expecting property")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--scopes", "submit,bogus"], f"--scopes: 'bogus' is not a scope; valid: {SCOPES}"),
+        (
+            ["--scopes", ","],
+            f"--scopes: List should have at least 1 item after validation, not 0 (valid: {SCOPES})",
+        ),
+        (
+            ["--principal", "anonymous"],
+            "--principal: 'anonymous' is reserved (so are: anonymous, system); choose another principal name",
+        ),
+        (["--principal", "a/b"], "--principal: String should match pattern '^[A-Za-z0-9_.:-]{1,64}$'"),
+    ],
+)
+def test_create_key_says_what_is_valid(argv: list[str], message: str) -> None:
+    options = ["--principal", "billing", *argv] if "--principal" not in argv else argv
+    assert _one_line_error(["create-key", *options]) == f"gql-jobs create-key: {message}"
+
+
+def test_create_key_makes_an_entry_the_settings_accept() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "gql_jobs", "create-key", "--principal", "billing", "--scopes", "read"],
+        env=subprocess_env(),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    entry = result.stdout.splitlines()[1].split(": ", 1)[1]
+    (digest,) = json.loads(entry)
+    check = subprocess.run(
+        [sys.executable, "-m", "gql_jobs", "export-schema"],
+        env=subprocess_env(GQL_JOBS_API_KEYS=entry),
+        cwd=ROOT,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert len(digest) == 64 and check.returncode == 0, check.stderr
