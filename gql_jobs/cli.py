@@ -78,7 +78,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from gql_jobs.observability import logging_config  # noqa: PLC0415
     from gql_jobs.web.server import GuardedHttpToolsProtocol  # noqa: PLC0415
 
-    production_defaults()
+    production_defaults(settings)
     if (problem := _task_problem(settings)) is not None:
         print(f"gql-jobs serve: {problem}", file=sys.stderr)
         return 2
@@ -119,10 +119,12 @@ def _task_problem(settings: Settings) -> str | None:
     return None
 
 
-def production_defaults() -> None:
-    """`serve` is for production: the IDE and introspection stay off unless asked for explicitly."""
-    for name in ("GQL_JOBS_GRAPHIQL", "GQL_JOBS_INTROSPECTION"):
-        os.environ.setdefault(name, "false")
+def production_defaults(settings: Settings) -> None:
+    """`serve` is for production: the IDE and introspection stay off unless asked for explicitly,
+    in the environment or in `.env` (an environment default would otherwise hide `.env`'s value)."""
+    for field, name in (("graphiql", "GQL_JOBS_GRAPHIQL"), ("introspection", "GQL_JOBS_INTROSPECTION")):
+        if field not in settings.model_fields_set:
+            os.environ.setdefault(name, "false")
 
 
 def multiprocess_metrics_dir() -> None:
