@@ -8,6 +8,8 @@ the checkout provides, fakeredis needed outside `gql-jobs[dev-server]`, a versio
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import subprocess
 import sys
 import venv
@@ -87,3 +89,27 @@ def test_the_installed_wheel_runs_outside_the_checkout(wheel: Path, tmp_path: Pa
         "gql-jobs dev: REDIS_URL is not set and the in-memory Redis is not installed: "
         "pip install 'gql-jobs[dev-server]', or set REDIS_URL"
     ]
+
+
+def test_the_docker_build_stage_copies_what_the_wheel_needs(tmp_path: Path) -> None:
+    """The Dockerfile's build stage copies a few paths and runs `pip wheel .` on them: with only those
+    (no Docker engine here), the wheel builds whole. Without LICENSE copied, setuptools only warned and
+    the image's wheel went without it."""
+    build_stage = (ROOT / "Dockerfile").read_text().split("\nFROM ")[1]  # the first stage
+    for sources in re.findall(r"^COPY (.+) \S+$", build_stage, re.MULTILINE):
+        for source in sources.split():
+            path = ROOT / source
+            if path.is_dir():
+                shutil.copytree(path, tmp_path / source, ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                shutil.copy(path, tmp_path / source)
+    out = tmp_path / "wheels"
+    built = _run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--wheel-dir", out, tmp_path], cwd=tmp_path
+    )
+    assert built.returncode == 0, built.stderr[-2000:]
+    (wheel,) = out.iterdir()
+    assert wheel.name == f"gql_jobs-{gql_jobs.__version__}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+    assert {*ASSETS, f"gql_jobs-{gql_jobs.__version__}.dist-info/licenses/LICENSE"} <= names
