@@ -2,7 +2,7 @@
 # Build stage: compile wheels (no compilers or pip caches reach the final image).
 FROM python:3.11-slim AS build
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY gql_jobs ./gql_jobs
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 

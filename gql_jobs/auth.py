@@ -66,14 +66,15 @@ def owner_of(submitter: Principal) -> str | None:
 
 
 class KeyEntry(BaseModel):
-    principal: str = Field(pattern=NAME_PATTERN)
+    principal: str = Field(pattern=f"^{NAME_PATTERN}$")  # anchored: pydantic searches, "a/b" matched
     scopes: list[Scope] = Field(min_length=1)
 
     @field_validator("principal")
     @classmethod
     def _not_reserved(cls, name: str) -> str:
         if name in RESERVED_NAMES:
-            raise ValueError(f"{name!r} is reserved; choose another principal name")
+            reserved = ", ".join(sorted(RESERVED_NAMES))
+            raise ValueError(f"{name!r} is reserved (so are: {reserved}); choose another principal name")
         return name
 
 

@@ -8,6 +8,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 
+from gql_jobs import __version__
 from gql_jobs.settings import Settings, SettingsError, load_settings
 
 
@@ -22,6 +23,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gql-jobs", description="GraphQL and REST API over RQ jobs.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run the API (needs a reachable Redis)")
@@ -76,7 +78,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from gql_jobs.observability import logging_config  # noqa: PLC0415
     from gql_jobs.web.server import GuardedHttpToolsProtocol  # noqa: PLC0415
 
-    production_defaults()
+    production_defaults(settings)
+    if (problem := _task_problem(settings)) is not None:
+        print(f"gql-jobs serve: {problem}", file=sys.stderr)
+        return 2
     if args.workers > 1:
         multiprocess_metrics_dir()
 
@@ -102,10 +107,24 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def production_defaults() -> None:
-    """`serve` is for production: the IDE and introspection stay off unless asked for explicitly."""
-    for name in ("GQL_JOBS_GRAPHIQL", "GQL_JOBS_INTROSPECTION"):
-        os.environ.setdefault(name, "false")
+def _task_problem(settings: Settings) -> str | None:
+    """Why the task modules cannot be imported, if they cannot: found here, not in a traceback later."""
+    from gql_jobs.errors import TaskModuleError  # noqa: PLC0415
+    from gql_jobs.tasks import TaskRegistry, task_modules  # noqa: PLC0415
+
+    try:
+        TaskRegistry.from_modules(task_modules(settings.tasks, settings.builtin_tasks))
+    except TaskModuleError as exc:
+        return str(exc)
+    return None
+
+
+def production_defaults(settings: Settings) -> None:
+    """`serve` is for production: the IDE and introspection stay off unless asked for explicitly,
+    in the environment or in `.env` (an environment default would otherwise hide `.env`'s value)."""
+    for field, name in (("graphiql", "GQL_JOBS_GRAPHIQL"), ("introspection", "GQL_JOBS_INTROSPECTION")):
+        if field not in settings.model_fields_set:
+            os.environ.setdefault(name, "false")
 
 
 def multiprocess_metrics_dir() -> None:
@@ -115,7 +134,7 @@ def multiprocess_metrics_dir() -> None:
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
-    from gql_jobs.errors import RedisNotConfiguredError  # noqa: PLC0415
+    from gql_jobs.errors import RedisNotConfiguredError, TaskModuleError  # noqa: PLC0415
     from gql_jobs.observability import configure_logging  # noqa: PLC0415
 
     configure_logging(settings.log_format, args.log_level)
@@ -125,7 +144,7 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
         clean = run_worker(
             settings, args.queues, burst=args.burst, pool_size=args.pool, logging_level=args.log_level
         )
-    except RedisNotConfiguredError as exc:
+    except (RedisNotConfiguredError, TaskModuleError) as exc:
         print(f"gql-jobs worker: {exc}", file=sys.stderr)
         return 2
     return 0 if clean else 1
@@ -133,9 +152,16 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
 
 def _dev(settings: Settings, args: argparse.Namespace) -> int:
     from gql_jobs.dev import run_dev  # noqa: PLC0415
+    from gql_jobs.errors import RedisNotConfiguredError  # noqa: PLC0415
 
-    run_dev(settings, args.host, args.port)
-    return 0
+    if (problem := _task_problem(settings)) is not None:
+        print(f"gql-jobs dev: {problem}", file=sys.stderr)
+        return 2
+    try:
+        return run_dev(settings, args.host, args.port)
+    except RedisNotConfiguredError as exc:
+        print(f"gql-jobs dev: {exc}", file=sys.stderr)
+        return 2
 
 
 def _create_key(settings: Settings, args: argparse.Namespace) -> int:
@@ -143,15 +169,27 @@ def _create_key(settings: Settings, args: argparse.Namespace) -> int:
 
     from gql_jobs.auth import Scope, new_key  # noqa: PLC0415
 
+    valid = ", ".join(Scope)
+    scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
+    if unknown := [s for s in scopes if s not in set(Scope)]:
+        return _create_key_error(f"--scopes: {', '.join(map(repr, unknown))} is not a scope; valid: {valid}")
     try:
-        scopes = [Scope(s.strip()) for s in args.scopes.split(",") if s.strip()]
-        key, entry = new_key(args.principal, scopes)
-    except (ValueError, ValidationError) as exc:
-        print(f"gql-jobs create-key: {str(exc).splitlines()[0]}", file=sys.stderr)
-        return 2
+        key, entry = new_key(args.principal, [Scope(s) for s in scopes])
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        option = {"principal": "--principal", "scopes": "--scopes"}.get(str(error["loc"][0]), "")
+        message = error["msg"].removeprefix("Value error, ")
+        if option == "--scopes":
+            message += f" (valid: {valid})"
+        return _create_key_error(f"{option}: {message}")
     print(f"API key (give it to the client; it is not stored anywhere): {key}")
     print(f"Entry for GQL_JOBS_API_KEYS (merge into its JSON object): {entry}")
     return 0
+
+
+def _create_key_error(message: str) -> int:
+    print(f"gql-jobs create-key: {message}", file=sys.stderr)
+    return 2
 
 
 def _export_schema(settings: Settings, args: argparse.Namespace) -> int:

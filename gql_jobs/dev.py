@@ -3,6 +3,12 @@
 With no `REDIS_URL`, an in-process fakeredis TCP server stands in for Redis so a fresh machine
 with only Python can run everything; it says loudly that state lives in memory. The worker runs as
 a subprocess (RQ forks a work horse per job, which must not happen inside the API process).
+
+If that worker dies, the API alone would accept jobs that then queue forever: `gql-jobs dev` stops
+instead, saying why (exit 1). It does not restart the worker: a worker that crashed once (a task
+module that fails to import, a Redis that went away) would most likely crash again, in a loop.
+fakeredis is an extra (`gql-jobs[dev-server]`): without it and without `REDIS_URL`, `dev` says so in
+one line.
 """
 
 from __future__ import annotations
@@ -14,11 +20,12 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from types import FrameType
 
 import uvicorn
 
+from gql_jobs.errors import RedisNotConfiguredError
 from gql_jobs.settings import Settings, load_settings
 from gql_jobs.store.connections import describe
 from gql_jobs.web.server import GuardedHttpToolsProtocol
@@ -33,7 +40,13 @@ def free_port() -> int:
 @contextmanager
 def embedded_redis() -> Iterator[str]:
     """Serve an in-memory Redis (fakeredis) on a loopback port for as long as the block runs."""
-    from fakeredis import TcpFakeServer  # noqa: PLC0415 (only dev mode needs it)
+    try:
+        from fakeredis import TcpFakeServer  # noqa: PLC0415 (only dev mode needs it)
+    except ImportError:
+        raise RedisNotConfiguredError(
+            "REDIS_URL is not set and the in-memory Redis is not installed: "
+            "pip install 'gql-jobs[dev-server]', or set REDIS_URL"
+        ) from None
 
     port = free_port()
     server = TcpFakeServer(("127.0.0.1", port), server_type="redis")
@@ -49,7 +62,8 @@ def embedded_redis() -> Iterator[str]:
         server.server_close()
 
 
-def run_dev(settings: Settings, host: str, port: int) -> None:
+def run_dev(settings: Settings, host: str, port: int) -> int:
+    """Serve until stopped (0), or until the worker dies (1, with a line saying so)."""
     # uvicorn re-raises the SIGTERM it caught once it has shut down; make that unwind our `finally`
     # blocks (stop the worker, then the embedded Redis) instead of killing the process outright.
     signal.signal(signal.SIGTERM, _exit_on_signal)
@@ -64,9 +78,8 @@ def run_dev(settings: Settings, host: str, port: int) -> None:
             )
         if url is not None:  # the embedded Redis: tell the worker and the API where it is
             os.environ.update({"REDIS_URL": url, "GQL_JOBS_REDIS_URL": url})
-        worker = subprocess.Popen([sys.executable, "-m", "gql_jobs", "worker"], env=dict(os.environ))
-        try:
-            uvicorn.run(
+        server = uvicorn.Server(
+            uvicorn.Config(
                 "gql_jobs.app:app_from_env",
                 factory=True,
                 host=host,
@@ -74,12 +87,54 @@ def run_dev(settings: Settings, host: str, port: int) -> None:
                 log_level="info",
                 http=GuardedHttpToolsProtocol,
             )
+        )
+        # Its own process group: what the worker starts (RQ's scheduler process) is stopped with it,
+        # even when the worker itself died first.
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "gql_jobs", "worker"], env=dict(os.environ), start_new_session=True
+        )
+        stopping = threading.Event()
+        died = threading.Event()
+        threading.Thread(
+            target=_stop_when_worker_dies, args=(worker, server, stopping, died), daemon=True
+        ).start()
+        try:
+            server.run()
         finally:
-            worker.terminate()
-            try:
-                worker.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+            stopping.set()
+            _stop(worker)
+    return 1 if died.is_set() else 0
+
+
+def _stop_when_worker_dies(
+    worker: subprocess.Popen[bytes], server: uvicorn.Server, stopping: threading.Event, died: threading.Event
+) -> None:
+    """Wait for the worker's exit; unless we are stopping it ourselves, stop the API too."""
+    code = worker.wait()
+    if stopping.is_set():
+        return
+    died.set()
+    print(
+        f"gql-jobs dev: the worker exited (code {code}), so jobs would queue forever; stopping. "
+        "See the worker's output above, then run gql-jobs dev again.",
+        file=sys.stderr,
+        flush=True,
+    )
+    server.should_exit = True
+
+
+def _stop(worker: subprocess.Popen[bytes]) -> None:
+    """Stop the worker's whole process group: SIGTERM (finish the current job), then SIGKILL."""
+    _signal_group(worker, signal.SIGTERM)
+    with suppress(subprocess.TimeoutExpired):
+        worker.wait(timeout=10)
+    _signal_group(worker, signal.SIGKILL)  # whatever is left of the group
+    worker.wait()
+
+
+def _signal_group(worker: subprocess.Popen[bytes], signum: signal.Signals) -> None:
+    with suppress(ProcessLookupError):  # the group is gone already
+        os.killpg(worker.pid, signum)
 
 
 def _exit_on_signal(signum: int, frame: FrameType | None) -> None:

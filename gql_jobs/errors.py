@@ -75,6 +75,10 @@ class RedisNotConfiguredError(RuntimeError):
     A configuration error found at start-up (not a `GqlJobsError`: no client ever sees it)."""
 
 
+class TaskModuleError(RuntimeError):
+    """A module named in `GQL_JOBS_TASKS` cannot be imported: a start-up error, said in one line."""
+
+
 class GqlJobsError(Exception):
     """Base of every error the service raises on purpose."""
 

@@ -2,7 +2,9 @@
 
 `REQUEST_ID` holds the id of the HTTP request being handled (set by `gql_jobs.web.requests`), and
 every log record written meanwhile carries it. Logs are JSON lines (python-json-logger) unless
-`GQL_JOBS_LOG_FORMAT=text`.
+`GQL_JOBS_LOG_FORMAT=text`. JSON times are ISO 8601 in UTC with their offset, so lines from machines in
+other time zones sort and compare; uvicorn's `color_message` (its message again, with terminal colour
+escapes) is left out of them.
 
 Log records carry what clients wrote (a job's description, a request path), so the text format
 escapes control characters (`TextFormatter`): one record is one line, and a description holding
@@ -15,7 +17,11 @@ import contextvars
 import logging
 import logging.config
 import re
+from datetime import UTC, datetime
 from typing import Any
+
+from pythonjsonlogger.core import RESERVED_ATTRS
+from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
 
 REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 #: C0 and C1 controls, DEL, and the Unicode line and paragraph separators.
@@ -57,6 +63,17 @@ def _continuation(text: str) -> str:
     return "\n".join(CONTINUATION + escape_controls(line) for line in text.splitlines())
 
 
+class JsonFormatter(_JsonFormatter):
+    """python-json-logger's formatter with ISO 8601 UTC times (`2026-01-01T12:00:00.123+00:00`)."""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        return datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+
+
+#: Record attributes never written as JSON fields: logging's own, and uvicorn's coloured message copy.
+JSON_SKIPPED = [*RESERVED_ATTRS, "color_message"]
+
+
 class RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = REQUEST_ID.get()
@@ -67,8 +84,9 @@ def logging_config(log_format: str, level: str = "INFO") -> dict[str, Any]:
     """A `logging.config.dictConfig` for our loggers, uvicorn's and RQ's alike."""
     formatter: dict[str, Any] = (
         {
-            "()": "pythonjsonlogger.json.JsonFormatter",
+            "()": JsonFormatter,
             "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+            "reserved_attrs": JSON_SKIPPED,
             "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
         }
         if log_format == "json"

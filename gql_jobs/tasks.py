@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from gql_jobs.constants import NAME_PATTERN
-from gql_jobs.errors import FieldError, InvalidPayloadError, UnknownTaskError
+from gql_jobs.errors import FieldError, InvalidPayloadError, TaskModuleError, UnknownTaskError
 
 BUILTIN_MODULE = "gql_jobs.builtin_tasks"
 
@@ -119,7 +119,7 @@ class TaskRegistry:
         """Import each module (names come from settings, never from requests) and take its tasks."""
         specs: list[TaskSpec] = []
         for module in dict.fromkeys(modules):
-            importlib.import_module(module)
+            _import_task_module(module)
             specs.extend(_DECLARED.get(module, {}).values())
         return cls(specs)
 
@@ -160,6 +160,17 @@ def declared_name(name: str | None, func_path: str | None) -> str | None:
             if spec.func_path == func_path:
                 return spec.name
     return None
+
+
+def _import_task_module(module: str) -> None:
+    """Import a task module; failing that, one line naming it and where it must be importable."""
+    try:
+        importlib.import_module(module)
+    except ImportError as exc:
+        raise TaskModuleError(
+            f"GQL_JOBS_TASKS: cannot import {module!r} ({exc}); task modules must be importable by "
+            "both the API and the worker (installed, or on PYTHONPATH)"
+        ) from exc
 
 
 def task_modules(configured: Iterable[str], builtins: bool) -> list[str]:

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from gql_jobs.cli import _parser
+from gql_jobs.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -71,3 +72,18 @@ def test_services_restart_by_themselves(compose: dict[str, Any], service: str) -
 def test_the_runtime_image_is_the_default_target() -> None:
     stages = re.findall(r"^FROM \S+ AS (\w+)$", (ROOT / "Dockerfile").read_text(), re.MULTILINE)
     assert stages[-1] == "runtime"
+
+
+def test_env_example_is_safe_to_copy_into_production() -> None:
+    """The README says to copy `.env.example` to `.env`, and compose hands `.env` to `serve`: nothing
+    it sets may turn on what `serve` keeps off (a copied `GQL_JOBS_GRAPHIQL=true` made the IDE public)."""
+    lines = (ROOT / ".env.example").read_text().splitlines()
+    values = dict(line.split("=", 1) for line in lines if line.strip() and not line.startswith("#"))
+    for name in ("GQL_JOBS_GRAPHIQL", "GQL_JOBS_INTROSPECTION", "GQL_JOBS_API_DOCS"):
+        assert values.get(name, "false").lower() == "false", name
+        assert f"# {name}=true" in lines  # still shown, commented out, for who wants it
+
+
+def test_env_example_is_valid_settings() -> None:
+    settings = Settings(_env_file=ROOT / ".env.example")
+    assert settings.redis_url == "redis://localhost:6379/0"

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
+import gql_jobs
 from gql_jobs.dev import free_port
 from tests.conftest import ROOT, subprocess_env, wait_for
 
@@ -27,14 +31,7 @@ def test_dev_runs_a_job_end_to_end_in_memory() -> None:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-
-        def healthy() -> bool:
-            try:
-                return httpx.get(f"{base}/readyz", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_for(healthy, timeout=30)
+        wait_for(lambda: _healthy(base), timeout=30)
         job_id = httpx.post(f"{base}/submit-job", json={"task": "add", "payload": {"a": 1, "b": 2}}).json()[
             "job_id"
         ]
@@ -90,3 +87,66 @@ def test_invalid_settings_fail_at_start_in_one_line() -> None:
     assert result.returncode != 0
     lines = result.stderr.decode().strip().splitlines()
     assert len(lines) == 1 and "RQ_DEFAULT_TIMEOUT" in lines[0]
+
+
+def _healthy(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/readyz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def test_dev_stops_saying_why_when_its_worker_dies() -> None:
+    """Without its worker, `dev` would accept jobs that queue forever: it stops, exit 1, one clear line."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gql_jobs", "dev", "--port", str(port)],
+        env=subprocess_env(),  # the test Redis: no embedded one to wait for
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_for(lambda: _healthy(f"http://127.0.0.1:{port}"), timeout=30)
+        (worker,) = [child for child in psutil.Process(process.pid).children() if "worker" in child.cmdline()]
+        worker.send_signal(signal.SIGKILL)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=30)
+    assert process.returncode == 1
+    assert b"the worker exited (code -9), so jobs would queue forever; stopping" in stderr
+
+
+def test_dev_without_fakeredis_or_redis_says_what_to_install(tmp_path: Path) -> None:
+    shadow = tmp_path / "fakeredis"
+    shadow.mkdir()
+    (shadow / "__init__.py").write_text("raise ImportError('not installed (simulated)')\n")
+    env = subprocess_env(PYTHONPATH=f"{tmp_path}:{ROOT}")
+    del env["REDIS_URL"]
+    result = subprocess.run(
+        [sys.executable, "-m", "gql_jobs", "dev", "--port", str(free_port())],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.decode().strip().splitlines() == [
+        "gql-jobs dev: REDIS_URL is not set and the in-memory Redis is not installed: "
+        "pip install 'gql-jobs[dev-server]', or set REDIS_URL"
+    ]
+
+
+def test_version_prints_the_package_version() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "gql_jobs", "--version"],
+        env=subprocess_env(),
+        cwd=ROOT,
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    assert result.stdout.decode() == f"gql-jobs {gql_jobs.__version__}\n"

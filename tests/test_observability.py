@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -118,6 +119,28 @@ def test_serve_with_several_workers_sums_metrics_and_logs_json(
     assert lines, "serve logs JSON lines"
     assert {"time", "level", "logger", "message"} <= set(lines[0])
     assert any(line.get("request_id") == "r3" for line in lines)
+    assert any(line["logger"].startswith("uvicorn") for line in lines)  # which add color_message
+    assert not [line for line in lines if "color_message" in line]
+    assert all(datetime.fromisoformat(line["time"]).utcoffset() == timedelta(0) for line in lines)
+
+
+def test_json_logs_have_utc_iso_times_and_no_terminal_escapes() -> None:
+    stream = io.StringIO()
+    config = logging_config("json")
+    config["handlers"]["default"]["stream"] = stream
+    config["loggers"] = {"uvicorn.error": {"handlers": ["default"], "level": "INFO", "propagate": False}}
+    logging.config.dictConfig(config)
+    # As uvicorn logs its start: the message, and a copy with ANSI colours for its own formatter.
+    record = logging.LogRecord(
+        "uvicorn.error", logging.INFO, __file__, 1, "Started server process [%d]", (7,), None
+    )
+    record.created = 1767225600.5  # 2026-01-01T00:00:00.5Z
+    record.color_message = "Started server process [\x1b[36m%d\x1b[0m]"
+    logging.getLogger("uvicorn.error").handle(record)
+    line = json.loads(stream.getvalue())
+    assert line["time"] == "2026-01-01T00:00:00.500+00:00"
+    assert line["message"] == "Started server process [7]"
+    assert "color_message" not in line and "\x1b" not in stream.getvalue()
 
 
 def label_values(text: str, name: str, label: str) -> set[str]:

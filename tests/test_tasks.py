@@ -6,7 +6,7 @@ import pytest
 from pydantic import BaseModel
 
 from gql_jobs import task
-from gql_jobs.errors import InvalidPayloadError, UnknownTaskError
+from gql_jobs.errors import InvalidPayloadError, TaskModuleError, UnknownTaskError
 from gql_jobs.tasks import BUILTIN_MODULE, TaskRegistry, task_modules
 from tests import fixtures
 
@@ -30,7 +30,7 @@ def test_unknown_name_is_refused() -> None:
 
 
 def test_a_module_that_cannot_be_imported_fails_at_start() -> None:
-    with pytest.raises(ModuleNotFoundError):
+    with pytest.raises(TaskModuleError, match="cannot import 'no_such_module_here'"):
         TaskRegistry.from_modules(["no_such_module_here"])
 
 
@@ -75,3 +75,18 @@ def test_a_task_must_be_module_level() -> None:
 def test_task_names_are_restricted() -> None:
     with pytest.raises(ValueError, match="must match"):
         task("has space")(fixtures.add)
+
+
+@task("documented")
+def documented(payload: dict[str, object]) -> None:
+    """Resize one image.
+
+    More about it, which the schema's task list does not show."""
+
+
+def test_a_task_without_description_takes_its_docstrings_first_line() -> None:
+    """A new user's docstring is the description the schema and the console show, said once."""
+    registry = TaskRegistry.from_modules([__name__, "tests.fixtures"])
+    assert registry.get("documented").description == "Resize one image."
+    assert registry.get("add").description == "Adds two numbers."  # an explicit one wins
+    assert registry.get("unserializable").description is None  # neither

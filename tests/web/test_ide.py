@@ -9,6 +9,7 @@ import re
 import tomllib
 from collections.abc import Iterator
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -189,8 +190,24 @@ def test_serve_turns_the_rest_docs_off_by_default(monkeypatch: pytest.MonkeyPatc
     for name in ("GQL_JOBS_GRAPHIQL", "GQL_JOBS_INTROSPECTION", "GQL_JOBS_API_DOCS"):
         monkeypatch.setenv(name, "")  # so that monkeypatch restores what production_defaults sets
         monkeypatch.delenv(name)
-    production_defaults()
+    production_defaults(load_settings(redis_url="redis://unused"))
     assert not docs_enabled(load_settings(redis_url="redis://unused"))
+
+
+def test_serve_keeps_what_dot_env_turns_on(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Its off-by-default went into the environment, which wins over `.env`: a `.env` saying
+    GQL_JOBS_GRAPHIQL=true was ignored by `serve` outside compose."""
+    from gql_jobs.cli import production_defaults
+    from gql_jobs.settings import load_settings
+
+    for name in ("GQL_JOBS_GRAPHIQL", "GQL_JOBS_INTROSPECTION", "GQL_JOBS_API_DOCS"):
+        monkeypatch.setenv(name, "")  # so that monkeypatch restores what production_defaults sets
+        monkeypatch.delenv(name)
+    (tmp_path / ".env").write_text("GQL_JOBS_GRAPHIQL=true\n")
+    monkeypatch.chdir(tmp_path)
+    production_defaults(load_settings(redis_url="redis://unused"))
+    settings = load_settings(redis_url="redis://unused")
+    assert settings.graphiql and not settings.introspection
 
 
 def test_a_console_setting_can_turn_the_console_off(fake_service: JobService) -> None:
