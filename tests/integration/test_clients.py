@@ -1,6 +1,7 @@
 """Real GraphQL clients against a real server: the GraphQL-over-HTTP spec's audit (`graphql-http`),
-urql with its default exchanges, Apollo Client's persisted-queries link, and the `graphql-ws` and
-`graphql-sse` clients following a job that a real burst worker finishes.
+urql with its default exchanges, Apollo Client's persisted-queries link, Apollo Client with the
+README's cache set-up (clients/apollo.mjs), and the `graphql-ws` and `graphql-sse` clients following
+a job that a real burst worker finishes.
 
 The clients are Node packages pinned in `clients/package-lock.json`, installed as
 tests/node_helpers.py says (skipped only where Node is missing).
@@ -19,6 +20,7 @@ import redis
 
 from gql_jobs.app import create_app
 from gql_jobs.constants import PERSISTED_QUERY_PREFIX
+from gql_jobs.graphql.schema import possible_types
 from tests.conftest import make_settings
 from tests.node_helpers import CLIENTS, installed_clients
 from tests.server_helpers import running_server
@@ -130,3 +132,55 @@ def test_apollos_persisted_queries_link_falls_back_once_then_sends_the_hash_alon
     assert requests == [(hashed, False, not_found), ("POST", True, 200), (hashed, False, 200)]
     (digest,) = {r["hash"] for r in done["requests"]}
     assert redis_client.exists(PERSISTED_QUERY_PREFIX + digest) == 1
+
+
+LIST_TAG = "query ($tag: String!) { jobs(filter: {tag: $tag}, first: 10) { edges { node { id } } } }"
+
+
+@pytest.mark.parametrize("mode", ["ws", "multipart", "batch"])
+def test_apollo_client_with_the_readmes_cache_set_up(
+    node: str, redis_client: redis.Redis, drain: Callable[..., None], mode: str
+) -> None:
+    """clients/apollo.mjs with InMemoryCache as the README sets it up (possibleTypes from the
+    schema, `jobs` with relayStylePagination), subscriptions over graphql-ws, over multipart HTTP,
+    or queries and mutations batched by BatchHttpLink (batching on for that server only)."""
+    settings = make_settings(poll_interval=0.2, max_batch_operations=10 if mode == "batch" else 0)
+    with running_server(create_app(settings)) as base:
+        types = json.dumps(possible_types())
+        done = run_client(node, "apollo.mjs", f"{base}/graphql", types, mode, on_waiting=lambda _: drain())
+        listed = httpx.post(
+            f"{base}/graphql",
+            json={"query": LIST_TAG, "variables": {"tag": done["pages"]["tag"]}},
+        ).json()["data"]["jobs"]["edges"]
+
+    union = done["union"]
+    assert union["errors"] == [None, None]
+    assert union["success"]["job"]["status"] == "QUEUED"
+    # `... on Error { message }` on an error member of the union: kept thanks to possibleTypes.
+    assert union["unknown"]["message"]
+    assert "no-such-task" in union["unknown"]["message"]
+    # The README's warning, for real: through a cache without possibleTypes, `message` is gone.
+    assert union["withoutPossibleTypes"] == {"__typename": "UnknownTaskError"}
+
+    pages = done["pages"]
+    assert pages["fetched"] == [2, 2, 1]
+    # The pages merged into one list: the server's one-page listing, each job once.
+    assert pages["merged"] == [edge["node"]["id"] for edge in listed]
+    assert sorted(pages["merged"]) == sorted(pages["submitted"])
+    assert pages["hasNextPage"] is False
+
+    followed = done["followed"]
+    assert followed["before"] == "QUEUED"
+    assert followed["statuses"][0] == "QUEUED"
+    assert followed["statuses"][-1] == "FINISHED"
+    assert followed["result"] == {"hello": "apollo"}
+    # The subscription's Job results went to the same cache entry the `job(id:)` query made.
+    assert followed["cachedFragment"] == followed["cachedQuery"] == "FINISHED"
+
+    operations = [r["operations"] for r in done["requests"]]
+    if mode == "batch":
+        assert 5 in operations  # the five submissions in one request
+    else:
+        assert set(operations) == {1}
+    # Only the subscription over HTTP is answered in parts.
+    assert sum(r["multipart"] for r in done["requests"]) == (1 if mode == "multipart" else 0)
