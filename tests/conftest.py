@@ -168,6 +168,36 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def in_memory_env(**extra: str) -> dict[str, str]:
+    """`subprocess_env` without `REDIS_URL`: `gql-jobs dev` starts its in-memory Redis."""
+    env = subprocess_env(**extra)
+    del env["REDIS_URL"]
+    return env
+
+
+def run_cli(*argv: str, env: dict[str, str], check: bool = False) -> subprocess.CompletedProcess[bytes]:
+    """`gql-jobs ARGV` run to its end in the checkout (output captured, bounded)."""
+    return subprocess.run(
+        [sys.executable, "-m", "gql_jobs", *argv],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        timeout=60,
+        check=check,
+    )
+
+
+def start_dev(port: int) -> subprocess.Popen[bytes]:
+    """`gql-jobs dev` on `port` on its in-memory Redis, its output (both streams) piped."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "gql_jobs", "dev", "--port", str(port)],
+        env=in_memory_env(),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
 @pytest.fixture
 def worker_process(redis_client: redis.Redis) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
     """Start `gql-jobs worker` subprocesses; each is stopped (SIGTERM, then SIGKILL) at teardown."""

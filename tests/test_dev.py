@@ -13,22 +13,14 @@ import pytest
 
 import gql_jobs
 from gql_jobs.dev import free_port
-from tests.conftest import ROOT, subprocess_env, wait_for
+from tests.conftest import ROOT, in_memory_env, run_cli, start_dev, subprocess_env, wait_for
 
 pytestmark = pytest.mark.integration
 
 
 def test_dev_runs_a_job_end_to_end_in_memory() -> None:
     port = free_port()
-    env = subprocess_env()
-    del env["REDIS_URL"]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gql_jobs", "dev", "--port", str(port)],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    process = start_dev(port)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: _healthy(base), timeout=30)
@@ -46,44 +38,22 @@ def test_dev_runs_a_job_end_to_end_in_memory() -> None:
 
 
 def test_serve_refuses_to_start_without_redis() -> None:
-    env = subprocess_env()
-    del env["REDIS_URL"]
-    result = subprocess.run(
-        [sys.executable, "-m", "gql_jobs", "serve", "--port", str(free_port())],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
+    env = in_memory_env()
+    result = run_cli("serve", "--port", str(free_port()), env=env)
     assert result.returncode == 2
     assert b"REDIS_URL is not set" in result.stderr
 
 
 def test_serve_says_clearly_when_redis_is_unreachable() -> None:
     env = subprocess_env(REDIS_URL="redis://127.0.0.1:1/0")
-    result = subprocess.run(
-        [sys.executable, "-m", "gql_jobs", "serve", "--port", str(free_port())],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_cli("serve", "--port", str(free_port()), env=env)
     assert result.returncode == 2
     assert b"cannot reach Redis" in result.stderr
 
 
 def test_invalid_settings_fail_at_start_in_one_line() -> None:
     env = subprocess_env(RQ_DEFAULT_TIMEOUT="soon")
-    result = subprocess.run(
-        [sys.executable, "-m", "gql_jobs", "worker", "--burst"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_cli("worker", "--burst", env=env)
     assert result.returncode != 0
     lines = result.stderr.decode().strip().splitlines()
     assert len(lines) == 1 and "RQ_DEFAULT_TIMEOUT" in lines[0]
@@ -123,16 +93,8 @@ def test_dev_without_fakeredis_or_redis_says_what_to_install(tmp_path: Path) -> 
     shadow = tmp_path / "fakeredis"
     shadow.mkdir()
     (shadow / "__init__.py").write_text("raise ImportError('not installed (simulated)')\n")
-    env = subprocess_env(PYTHONPATH=f"{tmp_path}:{ROOT}")
-    del env["REDIS_URL"]
-    result = subprocess.run(
-        [sys.executable, "-m", "gql_jobs", "dev", "--port", str(free_port())],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
+    env = in_memory_env(PYTHONPATH=f"{tmp_path}:{ROOT}")
+    result = run_cli("dev", "--port", str(free_port()), env=env)
     assert result.returncode == 2
     assert result.stderr.decode().strip().splitlines() == [
         "gql-jobs dev: REDIS_URL is not set and the in-memory Redis is not installed: "
@@ -141,12 +103,5 @@ def test_dev_without_fakeredis_or_redis_says_what_to_install(tmp_path: Path) -> 
 
 
 def test_version_prints_the_package_version() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "gql_jobs", "--version"],
-        env=subprocess_env(),
-        cwd=ROOT,
-        capture_output=True,
-        timeout=60,
-        check=True,
-    )
+    result = run_cli("--version", env=subprocess_env(), check=True)
     assert result.stdout.decode() == f"gql-jobs {gql_jobs.__version__}\n"

@@ -4,8 +4,6 @@ exactly when `GQL_JOBS_CORS_ORIGINS` (or `cors_localhost`, as under `gql-jobs de
 from __future__ import annotations
 
 import logging
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import httpx
@@ -16,7 +14,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from gql_jobs.dev import free_port
 from gql_jobs.settings import SettingsError, load_settings
-from tests.conftest import ROOT, subprocess_env, wait_for
+from tests.conftest import start_dev, wait_for
 from tests.graphql_helpers import client_with
 
 APP = "https://app.example"
@@ -177,15 +175,7 @@ def test_default_ports_are_left_out_as_browsers_do(monkeypatch: pytest.MonkeyPat
 @pytest.mark.integration
 def test_gql_jobs_dev_allows_localhost_origins_and_says_so() -> None:
     port = free_port()
-    env = subprocess_env()
-    del env["REDIS_URL"]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gql_jobs", "dev", "--port", str(port)],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    process = start_dev(port)
     base = f"http://127.0.0.1:{port}"
     try:
 
