@@ -17,7 +17,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from gql_jobs import __version__
+from gql_jobs import __version__, tracing
 from gql_jobs.auth import KeyStore
 from gql_jobs.errors import RedisNotConfiguredError
 from gql_jobs.service.jobs import JobService
@@ -56,6 +56,7 @@ def redis_problem(settings: Settings) -> str | None:
 
 def create_app(settings: Settings | None = None, service: JobService | None = None) -> FastAPI:
     settings = settings or load_settings()
+    tracing.start(tracing.API_SERVICE)  # before the schema (its extensions) and the first client
     service = service or build_service(settings)
 
     live = LiveUpdates(service, pubsub_redis(settings), settings)
@@ -99,6 +100,7 @@ def create_app(settings: Settings | None = None, service: JobService | None = No
     app.add_middleware(BodyReadTimeout, seconds=settings.body_timeout)
     cors.install(app, settings)  # outside the body guards (their 413 and 408 carry CORS headers)
     app.add_middleware(RequestContext)
+    tracing.instrument_app(app)  # outermost: the span covers every middleware
     return app
 
 

@@ -79,7 +79,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from gql_jobs.web.server import GuardedHttpToolsProtocol  # noqa: PLC0415
 
     production_defaults(settings)
-    if (problem := _task_problem(settings)) is not None:
+    if (problem := _startup_problem(settings)) is not None:
         print(f"gql-jobs serve: {problem}", file=sys.stderr)
         return 2
     if args.workers > 1:
@@ -105,6 +105,14 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         log_config=logging_config(settings.log_format, settings.log_level),
     )
     return 0
+
+
+def _startup_problem(settings: Settings) -> str | None:
+    """What would stop the process soon after start (tracing asked for but not installed, a task
+    module that does not import), found here: one line, not a traceback later."""
+    from gql_jobs import tracing  # noqa: PLC0415
+
+    return tracing.problem() or _task_problem(settings)
 
 
 def _task_problem(settings: Settings) -> str | None:
@@ -138,7 +146,12 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
     from gql_jobs.observability import configure_logging  # noqa: PLC0415
 
     configure_logging(settings.log_format, args.log_level)
+    from gql_jobs import tracing  # noqa: PLC0415
     from gql_jobs.worker.supervisor import run_worker  # noqa: PLC0415
+
+    if (problem := tracing.problem()) is not None:
+        print(f"gql-jobs worker: {problem}", file=sys.stderr)
+        return 2
 
     try:
         clean = run_worker(
@@ -154,7 +167,7 @@ def _dev(settings: Settings, args: argparse.Namespace) -> int:
     from gql_jobs.dev import run_dev  # noqa: PLC0415
     from gql_jobs.errors import RedisNotConfiguredError  # noqa: PLC0415
 
-    if (problem := _task_problem(settings)) is not None:
+    if (problem := _startup_problem(settings)) is not None:
         print(f"gql-jobs dev: {problem}", file=sys.stderr)
         return 2
     try:

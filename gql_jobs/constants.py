@@ -49,6 +49,8 @@ META_PAYLOAD = "payload"
 META_TASK = "task_name"
 META_TAGS = "tags"
 META_PROGRESS = "progress"
+#: W3C trace context of the submission (only when tracing is on): the worker continues that trace.
+META_TRACEPARENT = "traceparent"
 
 #: Pub/sub channel of job events (see `gql_jobs.store.events`).
 EVENTS_CHANNEL = KEY_PREFIX + "events"

@@ -26,6 +26,7 @@ from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
+from gql_jobs import tracing
 from gql_jobs.auth import Principal
 from gql_jobs.constants import OTHER, SCAN_BUDGET
 from gql_jobs.errors import ErrorCode, GqlJobsError
@@ -193,6 +194,7 @@ def build_schema(settings: Settings) -> GuardedSchema:
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         OperationMetrics,
         lambda: CodedMaskErrors(should_mask_error=should_mask),
+        *tracing.graphql_extensions(),  # none unless OTEL_* turn tracing on
     ]
     limits = Limits(
         max_document_bytes=settings.max_document_bytes,

@@ -33,7 +33,7 @@ from typing import ParamSpec, TypeVar
 
 import anyio
 
-from gql_jobs import metrics
+from gql_jobs import metrics, tracing
 from gql_jobs.auth import SYSTEM, Principal, Scope, owner_of
 from gql_jobs.concurrency import ReadSlots
 from gql_jobs.constants import SCAN_BUDGET, STOP_CONFIRM_SECONDS
@@ -193,7 +193,9 @@ class JobService:
                 refused = await self._quota.admit(new_queues)
             batch.refuse_queues(refused, self._quota.limit)
         await self._take_tokens(batch.submitter, len(batch.ready))
-        return batch.outcomes(await self._enqueuer.enqueue(batch.ready))
+        with tracing.producing(batch.ready):  # the jobs carry its trace context to the worker
+            done = await self._enqueuer.enqueue(batch.ready)
+        return batch.outcomes(done)
 
     def _prepare(self, caller: Principal | None, requests: Sequence[SubmitRequest]) -> _Batch:
         """Check the caller and each request (no Redis)."""

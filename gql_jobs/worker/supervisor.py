@@ -18,6 +18,7 @@ from rq import Worker
 from rq.exceptions import StopRequested
 from rq.worker_pool import WorkerPool
 
+from gql_jobs import tracing
 from gql_jobs.constants import MAX_RESTART_PAUSE
 from gql_jobs.settings import Settings
 from gql_jobs.store import rq_adapter
@@ -43,6 +44,7 @@ def run_worker(
 
     True when the worker stopped as asked (a signal, or the end of a burst)."""
     TaskRegistry.from_modules(task_modules(settings.tasks, settings.builtin_tasks))
+    tracing.start(tracing.WORKER_SERVICE)  # before forking: pool workers and work horses inherit it
     names = list(queues) or [settings.queue_name]
     worker_class = worker_class_for(settings)
     if pool_size:

@@ -7,9 +7,10 @@ import os
 import signal
 from typing import Any
 
-from rq import Worker
+from rq import Queue, Worker
 from rq.job import Job
 
+from gql_jobs import tracing
 from gql_jobs.constants import TEARDOWN_WAIT
 from gql_jobs.settings import Settings
 from gql_jobs.store import rq_adapter
@@ -46,6 +47,16 @@ class GqlJobsWorker(HeartbeatWorker):
     def dequeue_timeout(self) -> int:
         """Wake from an idle BLPOP at least every sweep interval: RQ sweeps only between waits."""
         return max(1, min(self.worker_ttl - 15, self.sweep_interval))
+
+    def perform_job(self, job: Job, queue: Queue) -> bool:
+        """RQ's run of a job (in the work horse), in the submission's trace when tracing is on."""
+        if not tracing.enabled():
+            return bool(super().perform_job(job, queue))
+        with tracing.consuming(job.id, queue.name, job.meta, job.enqueued_at) as span:
+            performed = bool(super().perform_job(job, queue))
+            tracing.end_job(span, job.get_status(refresh=False).value)
+        tracing.flush()  # the work horse leaves by `os._exit`: nothing pending would be exported
+        return performed
 
     def heartbeat_ttl(self, job: Job, working_time: float) -> int:
         interval = self.job_monitoring_interval

@@ -1,0 +1,215 @@
+"""OpenTelemetry tracing (`gql_jobs.tracing`): off by default, one trace from submission to result.
+
+The API runs in-process with an in-memory exporter; the job runs in a real RQ worker, either in
+this process (a `SimpleWorker` with our worker class) or as `gql-jobs worker --burst` in a
+subprocess exporting to stdout (`OTEL_TRACES_EXPORTER=console`), which also proves that a forked
+work horse exports its spans before RQ's `os._exit`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+from rq import SimpleWorker
+
+from gql_jobs import tracing
+from gql_jobs.app import create_app
+from gql_jobs.constants import META_TRACEPARENT
+from gql_jobs.graphql.schema import build_schema
+from gql_jobs.service.jobs import JobService
+from gql_jobs.settings import Settings
+from gql_jobs.worker.worker import GqlJobsWorker
+from tests.conftest import run_cli, subprocess_env
+from tests.graphql_helpers import submit
+
+ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
+TRACES_ENDPOINT = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+
+
+class InProcessWorker(SimpleWorker, GqlJobsWorker):
+    """`gql-jobs worker`'s class, running jobs in this process (no work horse)."""
+
+
+@pytest.fixture
+def spans() -> Iterator[InMemorySpanExporter]:
+    """Tracing on in this process, into memory, for one test."""
+    exporter = InMemorySpanExporter()
+    assert tracing.start(tracing.API_SERVICE, exporter=exporter)
+    yield exporter
+    tracing.stop()
+
+
+@pytest.fixture
+def traced_client(
+    spans: InMemorySpanExporter, settings: Settings, service: JobService
+) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, service)) as test_client:
+        yield test_client
+
+
+def named(exported: tuple[ReadableSpan, ...] | list[ReadableSpan], name: str) -> ReadableSpan:
+    found = [span for span in exported if span.name == name]
+    assert len(found) == 1, [span.name for span in exported]
+    return found[0]
+
+
+# -- on or off ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("environ", "variable"),
+    [
+        ({}, None),
+        ({ENDPOINT: "http://collector:4317"}, ENDPOINT),
+        (
+            {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://c:4318/v1/traces"},
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        ),
+        ({"OTEL_TRACES_EXPORTER": "console"}, "OTEL_TRACES_EXPORTER"),
+        ({"OTEL_TRACES_EXPORTER": "none", ENDPOINT: "http://collector:4317"}, None),
+        ({"OTEL_SDK_DISABLED": "true", ENDPOINT: "http://collector:4317"}, None),
+        ({"OTEL_SERVICE_NAME": "api"}, None),
+    ],
+)
+def test_tracing_is_on_only_when_otel_variables_ask_for_an_exporter(
+    environ: dict[str, str], variable: str | None
+) -> None:
+    assert tracing.requested(environ) == variable
+
+
+def test_otlp_follows_the_sdks_protocol_variables() -> None:
+    assert tracing.exporter_names({}) == ["otlp_proto_grpc"]
+    assert tracing.exporter_names({"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}) == ["otlp_proto_http"]
+    both = {"OTEL_TRACES_EXPORTER": "otlp,console", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf"}
+    assert tracing.exporter_names(both) == ["otlp_proto_http", "console"]
+    assert tracing.problem({ENDPOINT: "http://collector:4317"}) is None  # the extra is installed here
+
+
+def test_tracing_asked_for_without_the_extra_is_one_line_naming_both(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: None)
+    problem = tracing.problem({ENDPOINT: "http://collector:4317"})
+    assert problem == f"{ENDPOINT} is set but OpenTelemetry is not installed: pip install 'gql-jobs[otel]'"
+
+
+def test_an_exporter_that_is_not_installed_stops_the_worker_with_one_line() -> None:
+    done = run_cli("worker", "--burst", env=subprocess_env(OTEL_TRACES_EXPORTER="zipkin"))
+    assert done.returncode == 2
+    lines = done.stderr.decode().strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("gql-jobs worker: OTEL_TRACES_EXPORTER: no installed exporter 'zipkin'")
+
+
+def test_without_tracing_nothing_is_added(settings: Settings, service: JobService) -> None:
+    assert not tracing.enabled()
+    assert tracing.graphql_extensions() == []
+    schema = build_schema(settings)
+    assert not any("Tracing" in getattr(ext, "__name__", "") for ext in schema.extensions)
+    app = create_app(settings, service)
+    assert not any("OpenTelemetry" in m.cls.__name__ for m in app.user_middleware)  # type: ignore[attr-defined]
+
+
+# -- one trace ----------------------------------------------------------------------------------
+
+
+def test_submit_and_run_spans_share_one_trace(
+    traced_client: TestClient, spans: InMemorySpanExporter, redis_client: redis.Redis
+) -> None:
+    job = submit(traced_client, "add", payload={"a": 1, "b": 2})
+    api_spans = spans.get_finished_spans()
+    http = next(s for s in api_spans if s.kind == SpanKind.SERVER and _attribute(s, "http.route"))
+    operation = named(api_spans, "mutation Submit")
+    send = named(api_spans, "send default")
+    stored = json.loads(redis_client.hget(f"rq:job:{job['id']}", "meta") or b"{}")
+    assert stored[META_TRACEPARENT].startswith(f"00-{_hex_ids(send)}-")  # then the trace flags
+
+    InProcessWorker(["default"], connection=redis_client).work(burst=True, logging_level="WARNING")
+
+    exported = spans.get_finished_spans()
+    wait, process = named(exported, "wait default"), named(exported, "process default")
+    assert {_ids(s)[0] for s in (http, operation, send, wait, process)} == {_ids(http)[0]}
+    assert _parent(operation) == _ids(http)[1]
+    assert (_attribute(http, "http.request.method"), _attribute(http, "http.route")) == ("POST", "/graphql")
+    assert (send.kind, process.kind) == (SpanKind.PRODUCER, SpanKind.CONSUMER)
+    assert _parent(process) == _parent(wait) == _ids(send)[1]
+    assert [link.context.span_id for link in process.links] == [_ids(send)[1]]
+    assert _messaging(send) == ("rq", "send", "default", job["id"])
+    assert _messaging(process) == ("rq", "process", "default", job["id"])
+    assert _attribute(operation, "graphql.operation.type") == "mutation"
+    assert _attribute(operation, "graphql.operation.name") == "Submit"
+    assert _attribute(operation, "query") is None  # documents and arguments carry clients' payloads
+    assert _attribute(process, "gql_jobs.job.outcome") == "finished"
+    assert _attribute(process, tracing.QUEUE_WAIT_ATTRIBUTE) >= 0
+    assert wait.start_time is not None and wait.end_time is not None and wait.start_time <= wait.end_time
+    redis_commands = [s for s in exported if _attribute(s, "db.system.name") == "redis"]
+    assert any(_ids(s)[0] == _ids(http)[0] for s in redis_commands)  # the submission's own writes
+
+
+def test_a_forked_work_horse_continues_the_trace_and_exports_before_it_exits(
+    traced_client: TestClient, spans: InMemorySpanExporter
+) -> None:
+    job = submit(traced_client, "echo", payload={"k": "v"})
+    send = named(spans.get_finished_spans(), "send default")
+
+    done = run_cli("worker", "--burst", env=subprocess_env(OTEL_TRACES_EXPORTER="console"))
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+
+    worker_spans = _console_spans(done.stdout.decode())
+    process = next(s for s in worker_spans if s["name"] == "process default")
+    assert process["kind"] == "SpanKind.CONSUMER"
+    trace_id, span_id = _ids(send)
+    assert process["context"]["trace_id"] == f"0x{trace_id:032x}"
+    assert process["parent_id"] == f"0x{span_id:016x}"
+    assert process["attributes"]["messaging.message.id"] == job["id"]
+    assert process["resource"]["attributes"]["service.name"] == tracing.WORKER_SERVICE
+
+
+def test_a_failed_job_ends_its_span_in_error(
+    traced_client: TestClient, spans: InMemorySpanExporter, redis_client: redis.Redis
+) -> None:
+    submit(traced_client, "fail")
+    InProcessWorker(["default"], connection=redis_client).work(burst=True, logging_level="CRITICAL")
+    process = named(spans.get_finished_spans(), "process default")
+    assert _attribute(process, "gql_jobs.job.outcome") == "failed"
+    assert not process.status.is_ok
+
+
+def _messaging(span: ReadableSpan) -> tuple[Any, ...]:
+    names = ("system", "operation.type", "destination.name", "message.id")
+    return tuple(_attribute(span, f"messaging.{name}") for name in names)
+
+
+def _ids(span: ReadableSpan) -> tuple[int, int]:
+    assert span.context is not None
+    return span.context.trace_id, span.context.span_id
+
+
+def _parent(span: ReadableSpan) -> int | None:
+    return span.parent.span_id if span.parent is not None else None
+
+
+def _attribute(span: ReadableSpan, name: str) -> Any:
+    return (span.attributes or {}).get(name)
+
+
+def _hex_ids(span: ReadableSpan) -> str:
+    """`<trace id>-<span id>` as a `traceparent` writes them."""
+    trace_id, span_id = _ids(span)
+    return f"{trace_id:032x}-{span_id:016x}"
+
+
+def _console_spans(text: str) -> list[dict[str, Any]]:
+    """The spans `ConsoleSpanExporter` printed: JSON objects one after another."""
+    decoder, found, at = json.JSONDecoder(), [], 0
+    while (start := text.find("{", at)) != -1:
+        span, at = decoder.raw_decode(text, start)
+        found.append(span)
+    return found
