@@ -24,6 +24,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import (
@@ -60,11 +61,13 @@ def count_submitted(tasks: Iterable[str]) -> None:
 @dataclass(frozen=True)
 class JobFigures:
     """What `/metrics` reads from Redis at scrape time (`gql_jobs.store.figures.read`): the raw
-    outcome and duration hashes, and the jobs per status of each queue."""
+    outcome and duration hashes, the jobs per status of each queue, and the last heartbeat of each
+    live worker (RQ's worker hashes, which expire when a worker stops heartbeating)."""
 
     outcomes: dict[bytes, bytes]
     durations: dict[bytes, bytes]
     depths: dict[str, dict[JobStatus, int]]
+    heartbeats: tuple[datetime, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,7 @@ class JobFiguresCollector(Collector):
         yield _outcome_family(figures.outcomes, self.bounds)
         yield _duration_family(figures.durations, self.bounds)
         yield _depth_family(figures.depths, self.bounds)
+        yield from _worker_families(figures.heartbeats)
 
 
 def _outcome_family(raw: dict[bytes, bytes], bounds: LabelBounds) -> CounterMetricFamily:
@@ -157,6 +161,20 @@ def _depth_family(depths: dict[str, dict[JobStatus, int]], bounds: LabelBounds) 
     for labels, total in totals.items():
         family.add_metric(list(labels), total)
     return family
+
+
+def _worker_families(heartbeats: tuple[datetime, ...]) -> Iterator[GaugeMetricFamily]:
+    """How many workers are alive, and how long ago the freshest one last heartbeat (no labels:
+    worker names are not bounded). The age is left out when there is no worker at all."""
+    workers = GaugeMetricFamily("gql_jobs_workers", "RQ workers alive (their registration not expired).")
+    workers.add_metric([], len(heartbeats))
+    yield workers
+    if heartbeats:
+        age = GaugeMetricFamily(
+            "gql_jobs_worker_heartbeat_age_seconds", "Seconds since the most recent heartbeat of any worker."
+        )
+        age.add_metric([], max(0.0, (datetime.now(UTC) - max(heartbeats)).total_seconds()))
+        yield age
 
 
 def render(read_figures: Callable[[], JobFigures], bounds: LabelBounds) -> tuple[bytes, str]:

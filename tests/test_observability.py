@@ -10,7 +10,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -66,6 +66,23 @@ def test_metrics_count_requests_submissions_and_a_real_jobs_outcome(
     assert sample(text, "gql_jobs_job_duration_seconds_count", task="echo", outcome="finished") >= 1
     assert sample(text, "gql_jobs_queue_jobs", queue="default", status="finished") == 1
     assert sample(text, "gql_jobs_redis_up") == 1
+
+
+def test_metrics_count_live_workers_and_the_age_of_the_freshest_heartbeat(
+    client: TestClient, redis_client: redis.Redis
+) -> None:
+    text = client.get("/metrics").text
+    assert sample(text, "gql_jobs_workers") == 0
+    assert "gql_jobs_worker_heartbeat_age_seconds" not in text  # no worker, no age
+    worker = SimpleWorker(["default"], connection=redis_client, serializer=SERIALIZER)
+    worker.register_birth()
+    an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    redis_client.hset(worker.key, "last_heartbeat", an_hour_ago.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+    text = client.get("/metrics").text
+    assert sample(text, "gql_jobs_workers") == 1
+    assert sample(text, "gql_jobs_worker_heartbeat_age_seconds") >= 3600
+    worker.register_death()
+    assert sample(client.get("/metrics").text, "gql_jobs_workers") == 0
 
 
 def test_request_id_is_echoed_or_made(client: TestClient) -> None:

@@ -31,10 +31,12 @@ def record_job_outcome(pipe: Pipeline, task: str | None, outcome: str, seconds: 
 
 
 def read(connection: Redis) -> JobFigures:
-    """Job outcomes and durations (one round trip), and queue depths (two more)."""
+    """Job outcomes and durations (one round trip), queue depths (two more), and workers' last
+    heartbeats (two more)."""
     with connection.pipeline(transaction=False) as pipe:
         pipe.hgetall(JOB_OUTCOMES_KEY)
         pipe.hgetall(JOB_DURATIONS_KEY)
         outcomes, durations = pipe.execute()
     names = inventory.queue_names(connection)
-    return JobFigures(outcomes, durations, inventory.status_counts(connection, names))
+    depths = inventory.status_counts(connection, names)
+    return JobFigures(outcomes, durations, depths, tuple(inventory.heartbeats(connection)))

@@ -12,6 +12,7 @@ A tenant's own queues are read from its listing index instead (`listing.owner_qu
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from redis import Redis
@@ -154,6 +155,17 @@ def workers(connection: Redis) -> list[WorkerInfo]:
             )
         )
     return infos
+
+
+def heartbeats(connection: Redis) -> list[datetime]:
+    """The last heartbeat of each registered worker whose hash has not expired (two round trips:
+    the set, then one pipelined HGET each): what `/metrics` shows of workers, without their names."""
+    keys = sorted(connection.smembers(WORKERS_SET))
+    with connection.pipeline(transaction=False) as pipe:
+        for key in keys:
+            pipe.hget(key, "last_heartbeat")
+        replies = pipe.execute()
+    return [utcparse(reply.decode()) for reply in replies if reply]
 
 
 def job_owners(connection: Redis, job_ids: list[str]) -> dict[str, str | None]:
