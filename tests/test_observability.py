@@ -75,13 +75,13 @@ def test_metrics_count_live_workers_and_the_age_of_the_freshest_heartbeat(
     assert sample(text, "gql_jobs_workers") == 0
     assert "gql_jobs_worker_heartbeat_age_seconds" not in text  # no worker, no age
     worker = SimpleWorker(["default"], connection=redis_client, serializer=SERIALIZER)
-    worker.register_birth()
+    worker.register_birth()  # type: ignore[no-untyped-call]
     an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
     redis_client.hset(worker.key, "last_heartbeat", an_hour_ago.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
     text = client.get("/metrics").text
     assert sample(text, "gql_jobs_workers") == 1
     assert sample(text, "gql_jobs_worker_heartbeat_age_seconds") >= 3600
-    worker.register_death()
+    worker.register_death()  # type: ignore[no-untyped-call]
     assert sample(client.get("/metrics").text, "gql_jobs_workers") == 0
 
 
