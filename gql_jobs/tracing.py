@@ -31,7 +31,7 @@ from __future__ import annotations
 import importlib.util
 import os
 from collections.abc import Generator, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -251,13 +251,19 @@ def _operation_type(context: Any) -> str | None:
 # -- jobs: submission and run -------------------------------------------------------------------
 
 
-@contextmanager
-def producing(jobs: Sequence[PreparedJob]) -> Iterator[None]:
+def producing(jobs: Sequence[PreparedJob]) -> AbstractContextManager[None]:
     """A PRODUCER span around the writes of `jobs`, whose trace context each job carries in its
-    meta (for the worker). Nothing when tracing is off or no job is to be written."""
+    meta (for the worker). Nothing (one shared no-op) when tracing is off or no job is written."""
     if _active is None or not jobs:
-        yield
-        return
+        return _NOTHING
+    return _producing(_active, jobs)
+
+
+_NOTHING: AbstractContextManager[None] = nullcontext()
+
+
+@contextmanager
+def _producing(active: _Tracing, jobs: Sequence[PreparedJob]) -> Iterator[None]:
     from opentelemetry.trace import SpanKind  # noqa: PLC0415
     from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator  # noqa: PLC0415
 
@@ -275,7 +281,7 @@ def producing(jobs: Sequence[PreparedJob]) -> Iterator[None]:
     else:
         attributes["messaging.batch.message_count"] = len(jobs)
     name = f"send {queues[0]}" if len(queues) == 1 else "send"
-    with _active.tracer.start_as_current_span(name, kind=SpanKind.PRODUCER, attributes=attributes):
+    with active.tracer.start_as_current_span(name, kind=SpanKind.PRODUCER, attributes=attributes):
         carrier: dict[str, str] = {}
         TraceContextTextMapPropagator().inject(carrier)  # W3C only: baggage may hold anything
         for job in jobs:
