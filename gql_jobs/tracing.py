@@ -92,7 +92,7 @@ def problem(environ: Mapping[str, str] = os.environ) -> str | None:
     variable = requested(environ)
     if variable is None:
         return None
-    if importlib.util.find_spec("opentelemetry.sdk") is None:
+    if not _installed("opentelemetry.sdk"):
         return f"{variable} is set but OpenTelemetry is not installed: {INSTALL_HINT}"
     available = {point.name for point in entry_points(group=_EXPORTER_GROUP)}
     for name in exporter_names(environ):
@@ -100,6 +100,13 @@ def problem(environ: Mapping[str, str] = os.environ) -> str | None:
             have = ", ".join(sorted(available))
             return f"OTEL_TRACES_EXPORTER: no installed exporter {name!r} (installed: {have})"
     return None
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # its parent package is missing too
+        return False
 
 
 class TracingError(Exception):

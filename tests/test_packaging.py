@@ -32,8 +32,9 @@ ASSETS = (
 )
 
 
-def _run(argv: list[str | Path], cwd: Path) -> subprocess.CompletedProcess[str]:
+def _run(argv: list[str | Path], cwd: Path, **extra_env: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GQL_JOBS_", "REDIS_", "RQ_", "PYTHON"))}
+    env.update(extra_env)
     return subprocess.run(
         [str(a) for a in argv], cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False
     )
@@ -61,6 +62,8 @@ def test_the_wheel_carries_its_assets_license_and_metadata(wheel: Path) -> None:
     assert "License-Expression: MIT" in metadata
     fakeredis = [line for line in metadata.splitlines() if line.startswith("Requires-Dist: fakeredis")]
     assert fakeredis == ['Requires-Dist: fakeredis[lua]>=2.26; extra == "dev-server"']  # only there
+    otel = [line for line in metadata.splitlines() if line.startswith("Requires-Dist: opentelemetry")]
+    assert otel and all(line.endswith('; extra == "otel"') for line in otel)  # tracing is optional
 
 
 def test_the_installed_wheel_runs_outside_the_checkout(wheel: Path, tmp_path: Path) -> None:
@@ -88,6 +91,16 @@ def test_the_installed_wheel_runs_outside_the_checkout(wheel: Path, tmp_path: Pa
     assert dev.stderr.strip().splitlines() == [
         "gql-jobs dev: REDIS_URL is not set and the in-memory Redis is not installed: "
         "pip install 'gql-jobs[dev-server]', or set REDIS_URL"
+    ]
+
+    # Without the otel extra, tracing asked for stops the worker at start, in one line naming both.
+    worker = _run(
+        [bin_dir / "gql-jobs", "worker"], cwd=elsewhere, OTEL_EXPORTER_OTLP_ENDPOINT="http://c:4317"
+    )
+    assert worker.returncode == 2
+    assert worker.stderr.strip().splitlines() == [
+        "gql-jobs worker: OTEL_EXPORTER_OTLP_ENDPOINT is set but OpenTelemetry is not installed: "
+        "pip install 'gql-jobs[otel]'"
     ]
 
 

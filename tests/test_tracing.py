@@ -94,8 +94,16 @@ def test_otlp_follows_the_sdks_protocol_variables() -> None:
     assert tracing.problem({ENDPOINT: "http://collector:4317"}) is None  # the extra is installed here
 
 
-def test_tracing_asked_for_without_the_extra_is_one_line_naming_both(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: None)
+@pytest.mark.parametrize("missing", ["the sdk", "opentelemetry itself"])
+def test_tracing_asked_for_without_the_extra_is_one_line_naming_both(
+    monkeypatch: pytest.MonkeyPatch, missing: str
+) -> None:
+    def find_spec(name: str, *args: object) -> None:
+        if missing == "the sdk":
+            return None
+        raise ModuleNotFoundError(f"No module named {name.partition('.')[0]!r}")
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
     problem = tracing.problem({ENDPOINT: "http://collector:4317"})
     assert problem == f"{ENDPOINT} is set but OpenTelemetry is not installed: pip install 'gql-jobs[otel]'"
 
