@@ -23,8 +23,8 @@ What is traced, with OpenTelemetry's semantic conventions (stable HTTP and datab
   CONSUMER span `process <queue>` around RQ's `perform_job` (the run, and the storing of its
   result), child of (and linked to) the producer span, with the queue wait as an attribute.
 
-With tracing off nothing of OpenTelemetry is imported, no extension is added to the schema or
-middleware to the app, and the hot paths test one module-level flag (a submission pays ~0.6 us).
+With tracing off gql-jobs imports nothing of OpenTelemetry, adds no extension to the schema and no
+middleware to the app, and its hot paths test one module-level flag (a submission pays ~0.6 us).
 """
 
 from __future__ import annotations
