@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -30,6 +30,7 @@ from gql_jobs.settings import Settings
 from gql_jobs.worker.worker import GqlJobsWorker
 from tests.conftest import run_cli, subprocess_env
 from tests.graphql_helpers import submit
+from tests.integration.test_live import follow, states
 
 ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
 TRACES_ENDPOINT = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
@@ -221,3 +222,15 @@ def _console_spans(text: str) -> list[dict[str, Any]]:
         span, at = decoder.raw_decode(text, start)
         found.append(span)
     return found
+
+
+def test_a_subscription_is_traced_and_still_streams(
+    traced_client: TestClient, spans: InMemorySpanExporter, drain: Callable[..., None]
+) -> None:
+    job = submit(traced_client, "echo", payload={"x": 1})
+    drain()
+    payloads, end = follow(traced_client, job["id"])
+    assert [s["status"] for s in states(payloads)] == ["FINISHED"]
+    assert end["type"] == "complete"
+    operation = next(s for s in spans.get_finished_spans() if s.name.startswith("subscription"))
+    assert _attribute(operation, "graphql.operation.type") == "subscription"
