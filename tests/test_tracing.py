@@ -109,12 +109,13 @@ def test_tracing_asked_for_without_the_extra_is_one_line_naming_both(
     assert problem == f"{ENDPOINT} is set but OpenTelemetry is not installed: pip install 'gql-jobs[otel]'"
 
 
-def test_an_exporter_that_is_not_installed_stops_the_worker_with_one_line() -> None:
-    done = run_cli("worker", "--burst", env=subprocess_env(OTEL_TRACES_EXPORTER="zipkin"))
+@pytest.mark.parametrize("command", [("worker", "--burst"), ("serve",)])
+def test_an_exporter_that_is_not_installed_stops_the_start_with_one_line(command: tuple[str, ...]) -> None:
+    done = run_cli(*command, env=subprocess_env(OTEL_TRACES_EXPORTER="zipkin"))
     assert done.returncode == 2
     lines = done.stderr.decode().strip().splitlines()
     assert len(lines) == 1
-    assert lines[0].startswith("gql-jobs worker: OTEL_TRACES_EXPORTER: no installed exporter 'zipkin'")
+    assert lines[0].startswith(f"gql-jobs {command[0]}: OTEL_TRACES_EXPORTER: no installed exporter 'zipkin'")
 
 
 def test_without_tracing_nothing_is_added(settings: Settings, service: JobService) -> None:
