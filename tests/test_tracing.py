@@ -163,13 +163,14 @@ def test_submit_and_run_spans_share_one_trace(
     assert any(_ids(s)[0] == _ids(http)[0] for s in redis_commands)  # the submission's own writes
 
 
+@pytest.mark.parametrize("pool", [(), ("--pool", "2")], ids=["worker", "pool"])
 def test_a_forked_work_horse_continues_the_trace_and_exports_before_it_exits(
-    traced_client: TestClient, spans: InMemorySpanExporter
+    traced_client: TestClient, spans: InMemorySpanExporter, pool: tuple[str, ...]
 ) -> None:
     job = submit(traced_client, "echo", payload={"k": "v"})
     send = named(spans.get_finished_spans(), "send default")
 
-    done = run_cli("worker", "--burst", env=subprocess_env(OTEL_TRACES_EXPORTER="console"))
+    done = run_cli("worker", "--burst", *pool, env=subprocess_env(OTEL_TRACES_EXPORTER="console"))
     assert done.returncode == 0, done.stderr.decode()[-2000:]
 
     worker_spans = _console_spans(done.stdout.decode())
