@@ -278,7 +278,10 @@ class JobsGraphQL(GraphQL[Context, None]):
         sub_response: Response,
     ) -> ExecutionResult | list[ExecutionResult] | SubscriptionExecutionResult:
         """Strawberry's; a streamed operation (SSE, multipart) named by hash is looked up first
-        (the others are in `execute_single`)."""
+        (the others are in `execute_single`). A batch's answer is one JSON array: no operation
+        of it may answer in parts (`incremental.py`)."""
+        if isinstance(request_data, list):
+            context.incremental = False
         if isinstance(request_data, GraphQLRequestData) and self._get_stream_transport(request_data.protocol):
             resolved = await self._resolve(request_data, context)
             if resolved.error is not None:
