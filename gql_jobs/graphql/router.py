@@ -455,8 +455,10 @@ def _is_operation(item: object) -> bool:
 
 def _is_request_error(result: ExecutionResult) -> bool:
     """No data, and no error of a field: the operation did not run (a document or variables
-    refused), as opposed to a non-null field's failure nulling `data` while it ran."""
-    return bool(result.errors) and all(error.path is None for error in result.errors or ())
+    refused), as opposed to a non-null field's failure nulling `data` while it ran. An answer in
+    parts (`@defer`, `@stream`) has no `errors` of its own: it ran."""
+    errors = getattr(result, "errors", None)
+    return bool(errors) and all(error.path is None for error in errors or ())
 
 
 def _is_internal(response: GraphQLHTTPResponse) -> bool:
