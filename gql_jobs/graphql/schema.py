@@ -265,4 +265,10 @@ def possible_types() -> dict[str, list[str]]:
 
 def _exported() -> strawberry.Schema:
     """The schema's types alone: what the SDL shows, without a server's settings."""
-    return strawberry.Schema(query=Query, mutation=Mutation, subscription=Subscription)
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        # Always on, so declared: codegen validates `@defer`/`@stream` documents against the SDL.
+        config=StrawberryConfig(enable_experimental_incremental_execution=True),
+    )
