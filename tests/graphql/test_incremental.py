@@ -19,7 +19,7 @@ from graphql import parse
 from gql_jobs.app import create_app
 from gql_jobs.graphql.incremental import uses_incremental_delivery
 from gql_jobs.graphql.negotiation import accepts_parts
-from tests.conftest import make_settings
+from tests.conftest import ROOT, make_settings
 from tests.graphql.test_persisted import apq, sha
 from tests.server_helpers import running_server
 
@@ -260,3 +260,29 @@ def test_over_graphql_transport_ws_it_is_refused_before_it_runs(client: TestClie
 
     assert message["type"] == "error"
     assert [error["extensions"]["code"] for error in message["payload"]] == ["STREAMING_REQUIRED"]
+
+
+README_DASHBOARD = """query Dashboard {
+    tasks { name }
+    ... @defer(label: "queues") { queues { name queued } }
+    jobs(first: 50) { edges @stream(initialCount: 10) { node { id status } } }
+  }"""
+
+
+@pytest.mark.integration
+def test_the_readmes_example_answers_in_parts(base: str) -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert README_DASHBOARD in readme  # the document the README shows, verbatim
+    for n in range(12):
+        post(base, SUBMIT, accept="application/json", variables={"n": n})
+
+    first, *rest = parts(post(base, README_DASHBOARD))
+
+    assert "queues" not in first["data"]
+    assert len(first["data"]["jobs"]["edges"]) == 10
+    assert {p.get("label") for p in first["pending"]} == {"queues", None}
+    delivered = [entry for part in rest for entry in part.get("incremental", ())]
+    assert any("queues" in entry.get("data", {}) for entry in delivered)
+    streamed = [item for entry in delivered for item in entry.get("items", ())]
+    assert len(first["data"]["jobs"]["edges"]) + len(streamed) == 12
+    assert rest[-1]["hasNext"] is False
