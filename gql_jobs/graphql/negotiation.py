@@ -131,9 +131,13 @@ def accepts_parts(accept: str | None) -> bool:
     `*/*` (curl) expects one JSON document."""
     if not accept:
         return False
-    return preference(parse_accept(accept), MULTIPART_MIXED, wildcards=False).q > 0 or prefers_event_stream(
-        accept
-    )
+    return _cached_parts(accept) if len(accept) <= CACHED_ACCEPT_CHARS else _reads_parts(accept)
+
+
+def _reads_parts(header: str) -> bool:
+    multipart = preference(parse_accept(header), MULTIPART_MIXED, wildcards=False)
+    return multipart.q > 0 or prefers_event_stream(header)
 
 
 _cached = functools.lru_cache(maxsize=CACHED_ACCEPTS)(_verdict)
+_cached_parts = functools.lru_cache(maxsize=CACHED_ACCEPTS)(_reads_parts)
