@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -286,3 +287,24 @@ def test_the_readmes_example_answers_in_parts(base: str) -> None:
     streamed = [item for entry in delivered for item in entry.get("items", ())]
     assert len(first["data"]["jobs"]["edges"]) + len(streamed) == 12
     assert rest[-1]["hasNext"] is False
+
+
+def test_a_trusted_deferred_document_runs_by_id_and_others_stay_refused(
+    tmp_path: Path, redis_client: redis.Redis
+) -> None:
+    manifest = tmp_path / "persisted-query-manifest.json"
+    operation = {"id": sha(DEFERRED), "body": DEFERRED, "name": "Deferred", "type": "query"}
+    manifest.write_text(
+        json.dumps({"format": "apollo-persisted-query-manifest", "version": 1, "operations": [operation]})
+    )
+    settings = make_settings(persisted_documents=manifest, only_persisted_documents=True)
+    headers = {"accept": APOLLO_INCREMENTAL}
+    with TestClient(create_app(settings)) as client:
+        trusted = client.post("/graphql", json={"documentId": f"sha256:{sha(DEFERRED)}"}, headers=headers)
+        untrusted = client.post("/graphql", json={"query": STREAMED}, headers=headers)
+
+    first, *rest = parts(trusted)
+    assert first["pending"] == [{"id": "0", "path": [], "label": "queues"}]
+    assert rest[-1]["hasNext"] is False
+    assert not untrusted.headers["content-type"].startswith("multipart/")
+    assert untrusted.json()["errors"][0]["extensions"]["code"] == "PERSISTED_DOCUMENT_REQUIRED"
