@@ -14,8 +14,9 @@ minute's hash holds at most queues x tasks x (4 + `len(BUCKET_BOUNDS)`) fields, 
 than 4 per job that minute (the README's "Keys gql-jobs writes" has the bytes).
 
 Reads (`read_window`): every minute hash of a window in one pipelined HGETALL (at most
-`STATS_MAX_WINDOW`), merged per step in Python: the cost grows with the window and the fields
-written in it, never with the number of jobs. Percentiles are read off the merged histogram: the
+`STATS_MAX_WINDOW`; HMGET of one pair's fields when both queue and task are given), merged per
+step in Python: the cost grows with the window and the fields written in it, never with the
+number of jobs. Percentiles are read off the merged histogram: the
 upper bound of the bucket that holds the rank, so at most `BUCKET_RATIO` times the true value.
 """
 
@@ -26,6 +27,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from redis import Redis
 from redis.asyncio.client import Pipeline as AsyncPipeline
@@ -97,13 +99,31 @@ def count_outcome(
     pipe.expire(name, STATS_TTL)
 
 
-def read_window(connection: Redis, first_minute: int, minutes: int) -> list[dict[bytes, bytes]]:
-    """Every minute hash from `first_minute` on (`minutes` of them), in one round trip."""
+def fields_of(queue: str, task: str) -> list[str]:
+    """Every field one queue and task may have in a minute's hash."""
+    kinds = [SUBMITTED, FINISHED, FAILED, RUN_TIME_SUM]
+    kinds += [f"{RUN_TIME_BUCKET}{index}" for index in range(len(BUCKET_BOUNDS))]
+    return [f"{queue}|{task}|{kind}" for kind in kinds]
+
+
+def read_window(
+    connection: Redis, first_minute: int, minutes: int, queue: str | None = None, task: str | None = None
+) -> list[dict[bytes, bytes]]:
+    """Every minute hash from `first_minute` on (`minutes` of them), in one round trip: whole, or
+    only the fields of one queue and task when both are given (a bounded read however many
+    other queues and tasks were busy)."""
+    wanted = fields_of(queue, task) if queue is not None and task is not None else None
     with connection.pipeline(transaction=False) as pipe:
         for minute in range(first_minute, first_minute + minutes):
-            pipe.hgetall(key(minute))
-        hashes: list[dict[bytes, bytes]] = pipe.execute()
-    return hashes
+            if wanted is None:
+                pipe.hgetall(key(minute))
+            else:
+                pipe.hmget(key(minute), wanted)
+        replies: list[Any] = pipe.execute()
+    if wanted is None:
+        return replies
+    names = [name.encode() for name in wanted]
+    return [{n: v for n, v in zip(names, values, strict=True) if v is not None} for values in replies]
 
 
 @dataclass
@@ -207,5 +227,6 @@ def history(
     """The last `window` minutes up to `now`'s (included), in buckets of `step` minutes (`window`
     is a multiple of `step`): one round trip, on a store thread."""
     first_minute = minute_of(now) - window + 1
-    buckets, totals = merge(read_window(connection, first_minute, window), first_minute, step, queue, task)
+    hashes = read_window(connection, first_minute, window, queue, task)
+    buckets, totals = merge(hashes, first_minute, step, queue, task)
     return JobStats(window=window, step=step, queue=queue, task=task, buckets=buckets, totals=totals)

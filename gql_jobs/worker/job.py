@@ -1,4 +1,5 @@
-"""`EventedJob`: the job class our workers run, publishing job events and outcome metrics.
+"""`EventedJob`: the job class our workers run, publishing job events, outcome metrics and the
+job history (`store.stats`).
 
 Its saves are compact like every job we write (`store.rq_format.CompactJob`); the hooks after
 RQ's success and failure handlers come from `store.rq_adapter.HookedJob`, the one place that

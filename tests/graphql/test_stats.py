@@ -76,3 +76,10 @@ def test_other_keys_are_told_the_history_is_for_admins() -> None:
     assert "only admins" in tenant["message"]
     assert nobody == {"__typename": "UnauthorizedError", "message": nobody["message"], "requiredScope": None}
     assert admin["__typename"] == "JobStats"
+
+
+def test_redis_down_is_a_service_unavailable_error() -> None:
+    with client_with(redis_url="redis://127.0.0.1:1/0") as down:
+        refused = data(down, STATS, window=60, step=1)["stats"]
+
+    assert refused["__typename"] == "ServiceUnavailableError"

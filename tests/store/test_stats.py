@@ -167,3 +167,22 @@ def test_the_longest_window_is_read_in_one_round_trip(redis_client: redis.Redis)
     assert found.totals.submitted == 2
     assert found.buckets[0].submitted == found.buckets[-1].submitted == 1
     assert found.buckets[-1].start == datetime.fromtimestamp((newest - 59) * 60, UTC)
+
+
+def test_one_queue_and_task_are_read_by_their_fields_alone(redis_client: redis.Redis) -> None:
+    write(
+        redis_client,
+        (stats.count_submitted, {("a", "echo"): 2, ("a", "add"): 3, ("b", "echo"): 5}, NOW),
+        (stats.count_outcome, "a", "echo", "finished", 2.0, NOW),
+        (stats.count_outcome, "a", "echo", "failed", None, NOW),
+    )
+
+    (minute,) = stats.read_window(redis_client, MINUTE, 1, queue="a", task="echo")
+    found = stats.history(redis_client, NOW, 1, 1, "a", "echo").totals
+
+    assert set(minute) == {f.encode() for f in ("a|echo|submitted", "a|echo|finished", "a|echo|failed")} | {
+        b"a|echo|us",
+        f"a|echo|rt{bucket_of(2.0)}".encode(),
+    }
+    assert (found.submitted, found.finished, found.failed, found.run_time.count) == (2, 1, 1, 1)
+    assert len(stats.fields_of("a", "echo")) == 4 + len(BUCKET_BOUNDS)
