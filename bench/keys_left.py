@@ -33,6 +33,8 @@ SUBMIT_MANY = "mutation($inputs: [SubmitJobInput!]!) { submitJobs(inputs: $input
 def kind(key: bytes) -> str:
     """A key's family: its name up to the part that varies."""
     parts = key.decode().split(":")
+    if parts[0] == "gql_jobs" and parts[1] == "stats":  # `gql_jobs:stats:<minute>`: one family
+        return "gql_jobs:stats"
     return ":".join(parts[:3]) if parts[0] == "gql_jobs" else ":".join(parts[:2])
 
 

@@ -65,6 +65,13 @@ DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 #: The metric label value of everything outside the bounds (not a valid task or queue name).
 OTHER = "(other)"
 
+#: The job history of the `stats` query (`gql_jobs.store.stats`): one hash per minute,
+#: `<prefix><minutes since the epoch>`, kept `STATS_TTL` seconds (a day and an hour), so the
+#: longest window, `STATS_MAX_WINDOW` minutes, is always whole.
+STATS_PREFIX = KEY_PREFIX + "stats:"
+STATS_TTL = 25 * 3600
+STATS_MAX_WINDOW = 24 * 60
+
 #: Longest pause between restarts of a worker that keeps losing Redis.
 MAX_RESTART_PAUSE = 30.0
 #: A stopping worker's last writes (its death, its scheduler's locks) wait this long at most for

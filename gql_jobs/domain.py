@@ -262,3 +262,41 @@ class Submitted:
 
 #: What became of one job of a batch.
 Outcome: TypeAlias = Submitted | GqlJobsError
+
+
+@dataclass(frozen=True)
+class RunTimeSummary:
+    """Run times of finished jobs, from a histogram (`store.stats`): each percentile is the upper
+    bound of the bucket it falls in, so at most `stats.BUCKET_RATIO` times the true value."""
+
+    count: int
+    p50: float | None
+    p90: float | None
+    p99: float | None
+    max: float | None
+    mean: float | None
+
+
+@dataclass(frozen=True)
+class StatsBucket:
+    """What happened to jobs in `minutes` minutes from `start` (UTC)."""
+
+    start: datetime
+    minutes: int
+    submitted: int
+    finished: int
+    failed: int
+    run_time: RunTimeSummary
+
+
+@dataclass(frozen=True)
+class JobStats:
+    """Counts and run times per `step` minutes over the last `window` minutes (the last bucket is
+    the current, unfinished minute's step), and over the whole window."""
+
+    window: int
+    step: int
+    queue: str | None
+    task: str | None
+    buckets: list[StatsBucket]
+    totals: StatsBucket

@@ -225,6 +225,6 @@ class UnauthenticatedError(GqlJobsError):
 
 
 class ForbiddenError(GqlJobsError):
-    def __init__(self, scope: str) -> None:
-        super().__init__(f"This API key lacks the {scope!r} scope")
+    def __init__(self, scope: str, why: str | None = None) -> None:
+        super().__init__(f"This API key lacks the {scope!r} scope" + (f": {why}" if why else ""))
         self.scope = scope

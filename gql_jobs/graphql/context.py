@@ -9,6 +9,7 @@ import strawberry
 from starlette.requests import HTTPConnection
 
 from gql_jobs.auth import KeyStore, Principal
+from gql_jobs.graphql.negotiation import accepts_parts
 from gql_jobs.service.jobs import JobService
 from gql_jobs.service.live import LiveUpdates
 from gql_jobs.web.deps import get_caller, get_live, get_service
@@ -24,6 +25,9 @@ class Context:
     connection_params: object = None
     #: The principal whose connection slot this WebSocket holds, once initialised (see router).
     connection_slot: str | None = None
+    #: Whether the answer may come in parts (`@defer`, `@stream`): an HTTP request accepting
+    #: `multipart/mixed` or SSE, not in a batch (the router clears it), never a WebSocket.
+    incremental: bool = False
 
 
 Info: TypeAlias = strawberry.Info[Context, None]
@@ -36,4 +40,5 @@ async def build_context(connection: HTTPConnection) -> Context:
         live=await get_live(connection),
         keys=connection.app.state.keys,
         caller=await get_caller(connection),
+        incremental=connection.scope["type"] == "http" and accepts_parts(connection.headers.get("accept")),
     )

@@ -11,6 +11,9 @@ its media ranges in:
   type. urql sends `application/graphql-response+json, application/json, text/event-stream` on
   every request; Strawberry answers SSE whenever `text/event-stream` appears anywhere, which urql
   cannot read (urql#3673).
+
+And a third, for `@defer` and `@stream` (`incremental.py`): whether the client reads an answer in
+parts at all (`accepts_parts`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from dataclasses import dataclass
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 APPLICATION_JSON = "application/json"
 EVENT_STREAM = "text/event-stream"
+MULTIPART_MIXED = "multipart/mixed"
 JSON_TYPES = (GRAPHQL_RESPONSE_JSON, APPLICATION_JSON)
 #: Verdicts cached by `Accept` value (clients send very few distinct ones), for values up to
 #: `CACHED_ACCEPT_CHARS` long: at most ~64 kB however many distinct values clients make up.
@@ -121,4 +125,19 @@ def prefers_event_stream(accept: str | None) -> bool:
     return _negotiate(accept)[1] if accept else False
 
 
+def accepts_parts(accept: str | None) -> bool:
+    """Whether the client reads an answer in several parts (`@defer`, `@stream`): it names
+    `multipart/mixed` (Apollo Client 4, urql), or prefers an event stream. Wildcards do not count:
+    `*/*` (curl) expects one JSON document."""
+    if not accept:
+        return False
+    return _cached_parts(accept) if len(accept) <= CACHED_ACCEPT_CHARS else _reads_parts(accept)
+
+
+def _reads_parts(header: str) -> bool:
+    multipart = preference(parse_accept(header), MULTIPART_MIXED, wildcards=False)
+    return multipart.q > 0 or prefers_event_stream(header)
+
+
 _cached = functools.lru_cache(maxsize=CACHED_ACCEPTS)(_verdict)
+_cached_parts = functools.lru_cache(maxsize=CACHED_ACCEPTS)(_reads_parts)

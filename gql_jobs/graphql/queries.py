@@ -1,4 +1,5 @@
-"""Read-only operations: one job, a page of jobs, and the tasks, queues and workers around them."""
+"""Read-only operations: one job, a page of jobs, the tasks, queues and workers around them, and
+the job history (`stats`)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,22 @@ from typing import Annotated, cast
 import strawberry
 from strawberry.scalars import JSON
 
+from gql_jobs.constants import STATS_MAX_WINDOW
 from gql_jobs.domain import JobStatus as DomainStatus
 from gql_jobs.domain import PageRequest
-from gql_jobs.errors import GqlJobsError, InvalidRequestError, JobNotFoundError
+from gql_jobs.errors import (
+    ForbiddenError,
+    GqlJobsError,
+    InvalidRequestError,
+    JobNotFoundError,
+    ServiceUnavailableError,
+    UnauthenticatedError,
+)
 from gql_jobs.graphql.context import Info
-from gql_jobs.graphql.errors import query_error
+from gql_jobs.graphql.errors import error_member, query_error
 from gql_jobs.graphql.node import Node
 from gql_jobs.graphql.pagination import JobConnection, JobFilter
+from gql_jobs.graphql.stats import JobStats, StatsResult
 from gql_jobs.graphql.types import Job, JobStatus, QueueInfo, StatusCount, TaskInfo, WorkerInfo
 
 JOB_ID = strawberry.argument(description="The job's id.")
@@ -129,6 +139,42 @@ class Query:
         if len(ids) > limit:
             raise query_error(InvalidRequestError("ids", f"at most {limit} ids at once, not {len(ids)}"))
         return list(await _jobs(info, ids))
+
+    @strawberry.field(
+        description=(
+            "Jobs submitted, finished and failed, and run-time percentiles, per `step` minutes over "
+            "the last `window` minutes (the current one included), for one queue and/or task or all. "
+            "Admins only: the history is kept over every tenant's jobs, not per tenant, so any other "
+            "key gets UnauthorizedError (requiredScope: admin). Costs one Redis round trip of "
+            "`window` reads, whatever the number of jobs."
+        )
+    )
+    async def stats(
+        self,
+        info: Info,
+        window: Annotated[
+            int,
+            strawberry.argument(
+                description=f"Minutes back from now, this one included (1-{STATS_MAX_WINDOW})."
+            ),
+        ] = 60,
+        step: Annotated[
+            int, strawberry.argument(description="Minutes per bucket; must divide `window`.")
+        ] = 1,
+        queue: Annotated[
+            str | None, strawberry.argument(description="Only this queue's jobs; every queue when null.")
+        ] = None,
+        task: Annotated[
+            str | None, strawberry.argument(description="Only this task's jobs; every task when null.")
+        ] = None,
+    ) -> StatsResult:
+        try:
+            found = await info.context.service.stats(info.context.caller, window, step, queue, task)
+        except (InvalidRequestError, ForbiddenError, UnauthenticatedError, ServiceUnavailableError) as exc:
+            return error_member(exc)  # type: ignore[return-value]
+        except GqlJobsError as exc:  # too many expensive reads at once: a top-level error, as for `jobs`
+            raise query_error(exc) from None
+        return JobStats.of(found)
 
 
 async def _jobs(info: Info, ids: list[strawberry.ID]) -> list[Job | None]:

@@ -31,6 +31,8 @@ from typing import Any
 
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from fastapi import FastAPI
+from graphql import OperationType as GraphQLOperationType
+from graphql import get_operation_ast
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -216,6 +218,7 @@ class JobsGraphQL(GraphQL[Context, None]):
         super().__init__(schema, *args, **kwargs)
         self.origins = origins
         self.persisted = schema.persisted
+        self.documents = schema.documents
 
     def is_websocket_origin_allowed(self, request: WebSocket, origin: str) -> bool:
         """The CORS policy's origins (`web.cors`): browsers apply no CORS to WebSockets."""
@@ -278,12 +281,22 @@ class JobsGraphQL(GraphQL[Context, None]):
         sub_response: Response,
     ) -> ExecutionResult | list[ExecutionResult] | SubscriptionExecutionResult:
         """Strawberry's; a streamed operation (SSE, multipart) named by hash is looked up first
-        (the others are in `execute_single`)."""
+        (the others are in `execute_single`). A batch's answer is one JSON array: no operation
+        of it may answer in parts (`incremental.py`)."""
+        if isinstance(request_data, list):
+            context.incremental = False
         if isinstance(request_data, GraphQLRequestData) and self._get_stream_transport(request_data.protocol):
             resolved = await self._resolve(request_data, context)
             if resolved.error is not None:
                 return ExecutionResult(data=None, errors=[resolved.error])
             request_data = dataclasses.replace(request_data, query=resolved.query)
+            if request_data.protocol == MULTIPART_SUBSCRIPTION_PROTOCOL and not self._is_subscription(
+                request_data
+            ):
+                # Apollo's subscription `Accept` also names JSON: anything but a subscription
+                # (or a document that does not parse or validate) is answered as JSON, not as a
+                # masked error in a multipart stream that serves only subscriptions.
+                request_data = dataclasses.replace(request_data, protocol="http")
         return await super().execute_operation(
             request, request_adapter, request_data, context, root_value, sub_response
         )
@@ -319,6 +332,16 @@ class JobsGraphQL(GraphQL[Context, None]):
                 resolved.register, resolved.query, context.caller, context.service.persisted
             )
         return result
+
+    def _is_subscription(self, request_data: GraphQLRequestData) -> bool:
+        """Whether the operation to run is a valid subscription (the verdict is cached)."""
+        if not isinstance(request_data.query, str):
+            return False
+        checked = self.documents.check(request_data.query)
+        if checked.document is None or checked.errors:
+            return False
+        operation = get_operation_ast(checked.document, request_data.operation_name)
+        return operation is not None and operation.operation is GraphQLOperationType.SUBSCRIPTION
 
     async def _resolve(self, request_data: GraphQLRequestData, context: Context) -> Resolved:
         return await self.persisted.resolve(
@@ -452,8 +475,10 @@ def _is_operation(item: object) -> bool:
 
 def _is_request_error(result: ExecutionResult) -> bool:
     """No data, and no error of a field: the operation did not run (a document or variables
-    refused), as opposed to a non-null field's failure nulling `data` while it ran."""
-    return bool(result.errors) and all(error.path is None for error in result.errors or ())
+    refused), as opposed to a non-null field's failure nulling `data` while it ran. An answer in
+    parts (`@defer`, `@stream`) has no `errors` of its own: it ran."""
+    errors = getattr(result, "errors", None)
+    return bool(errors) and all(error.path is None for error in errors or ())
 
 
 def _is_internal(response: GraphQLHTTPResponse) -> bool:

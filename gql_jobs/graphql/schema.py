@@ -16,7 +16,7 @@ from graphql import (
     GraphQLUnionType,
     OperationDefinitionNode,
 )
-from graphql.execution import Executor
+from graphql.execution import Executor, ExperimentalIncrementalExecutionResults
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.extensions.runner import SchemaExtensionsRunner
@@ -31,6 +31,7 @@ from gql_jobs.auth import Principal
 from gql_jobs.constants import OTHER, SCAN_BUDGET
 from gql_jobs.errors import ErrorCode, GqlJobsError
 from gql_jobs.graphql.documents import BAD_USER_INPUT, DocumentCache, DocumentChecker, Limits, coded
+from gql_jobs.graphql.incremental import masked, refusal, uses_incremental_delivery
 from gql_jobs.graphql.measure import Pricing
 from gql_jobs.graphql.mutations import Mutation
 from gql_jobs.graphql.persisted import PersistedDocuments
@@ -53,6 +54,12 @@ class CodedMaskErrors(MaskErrors):
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         return coded(super().anonymise_error(error), INTERNAL_SERVER_ERROR)
+
+
+def mask_errors(errors: list[GraphQLError]) -> list[GraphQLError]:
+    """What `CodedMaskErrors` does to a result's errors, for the later parts of an incremental answer."""
+    masker = CodedMaskErrors(should_mask_error=should_mask)
+    return [masker.anonymise_error(error) if should_mask(error) else error for error in errors]
 
 
 class OperationMetrics(SchemaExtension):
@@ -124,7 +131,10 @@ class GuardedSchema(strawberry.Schema):
         allowed = set(allowed_operation_types or DEFAULT_ALLOWED_OPERATION_TYPES) - {
             OperationType.SUBSCRIPTION
         }
-        return await super().execute(query, allowed_operation_types=allowed, **kwargs)
+        result = await super().execute(query, allowed_operation_types=allowed, **kwargs)
+        if isinstance(result, ExperimentalIncrementalExecutionResults):  # `@defer`, `@stream`
+            return masked(result, mask_errors)  # as Strawberry returns it, outside its type
+        return result
 
     def _create_execution_context(self, *args: Any, **kwargs: Any) -> ExecutionContext:
         context = super()._create_execution_context(*args, **kwargs)
@@ -136,6 +146,8 @@ class GuardedSchema(strawberry.Schema):
             checked = self.documents.check(context.query)
             context.graphql_document = checked.document
             errors = checked.errors or self.documents.over_budget(checked, tenant=_tenant(context))
+            if not errors and _refuses_parts(context, checked.document):
+                errors = (refusal(),)  # before anything runs: a deferred mutation must not run
             context.pre_execution_errors = list(errors)
         return context
 
@@ -162,6 +174,14 @@ def _refused(context: ExecutionContext) -> PreExecutionError | None:
     if context.graphql_document is None and context.pre_execution_errors:
         return PreExecutionError(data=None, errors=context.pre_execution_errors)
     return None
+
+
+def _refuses_parts(context: ExecutionContext, document: DocumentNode | None) -> bool:
+    """Whether `document` asks for an answer in parts (`@defer`, `@stream`) that this request's
+    client cannot read (`Context.incremental`)."""
+    if document is None or getattr(context.context, "incremental", False):
+        return False
+    return uses_incremental_delivery(context.query or "", document)
 
 
 def _tenant(context: ExecutionContext) -> bool:
@@ -214,6 +234,8 @@ def build_schema(settings: Settings) -> GuardedSchema:
         extensions=extensions,
         config=StrawberryConfig(
             disable_field_suggestions=not settings.introspection,
+            # `@defer` and `@stream` (graphql-core 3.3's incremental executor; see `incremental.py`).
+            enable_experimental_incremental_execution=True,
             batching_config=(
                 {"max_operations": settings.max_batch_operations} if settings.max_batch_operations else None
             ),
@@ -245,4 +267,10 @@ def possible_types() -> dict[str, list[str]]:
 
 def _exported() -> strawberry.Schema:
     """The schema's types alone: what the SDL shows, without a server's settings."""
-    return strawberry.Schema(query=Query, mutation=Mutation, subscription=Subscription)
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        # Always on, so declared: codegen validates `@defer`/`@stream` documents against the SDL.
+        config=StrawberryConfig(enable_experimental_incremental_execution=True),
+    )

@@ -3,7 +3,7 @@
 REST routes, GraphQL resolvers and the live updates call this and nothing else. It takes and
 returns plain domain objects (`gql_jobs.domain`) and raises domain exceptions (`gql_jobs.errors`);
 it knows nothing of HTTP or GraphQL, nor of Redis or RQ: the store (`gql_jobs.store`: `writes`,
-`reads`, `listing`, `inventory`, `manage`, `ratelimit`, `queue_quota`, `figures`) does that work.
+`reads`, `listing`, `inventory`, `manage`, `ratelimit`, `queue_quota`, `figures`, `stats`) does that work.
 
 Every operation takes the caller (`Principal`, or `None` for a caller without a valid key) and
 enforces scopes and ownership here, so every transport behaves the same: another tenant's job is
@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -36,10 +37,11 @@ import anyio
 from gql_jobs import metrics, tracing
 from gql_jobs.auth import SYSTEM, Principal, Scope, owner_of
 from gql_jobs.concurrency import ReadSlots
-from gql_jobs.constants import SCAN_BUDGET, STOP_CONFIRM_SECONDS
+from gql_jobs.constants import NAME_PATTERN, SCAN_BUDGET, STATS_MAX_WINDOW, STOP_CONFIRM_SECONDS
 from gql_jobs.domain import (
     JobFilter,
     JobRecord,
+    JobStats,
     JobStatus,
     Outcome,
     Page,
@@ -63,7 +65,7 @@ from gql_jobs.errors import (
 from gql_jobs.service.persisted import PersistedQueries
 from gql_jobs.service.submission import is_valid_job_id, prepare
 from gql_jobs.settings import Settings
-from gql_jobs.store import connections, figures, inventory, listing, manage
+from gql_jobs.store import connections, figures, inventory, listing, manage, stats
 from gql_jobs.store.connections import AsyncClient, Client, deadline
 from gql_jobs.store.guard import redis_guard
 from gql_jobs.store.inventory import QueueSignature
@@ -79,6 +81,9 @@ T = TypeVar("T")
 
 #: How often a stop is checked for while `cancel` waits for a running job to end.
 STOP_CHECK_SECONDS = 0.05
+
+#: Why `stats` is for admins only.
+STATS_ADMINS_ONLY = "the job history counts every tenant's jobs, so only admins may read it"
 
 CANCELABLE = frozenset({JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED})
 REQUEUEABLE = frozenset({JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED})
@@ -164,6 +169,8 @@ class JobService:
         self._pseudonym_key = pseudonym_key(settings)
         #: Documents registered by automatic persisted queries (`service.persisted`).
         self.persisted = PersistedQueries(async_connection, settings)
+        #: The clock of the `stats` window (seconds since the epoch); tests may set their own.
+        self.clock: Callable[[], float] = time.time
 
     def authorize(self, caller: Principal | None, scope: Scope) -> Principal:
         """The caller, if it holds `scope`; for transports that must check before streaming."""
@@ -391,6 +398,30 @@ class JobService:
     def _own_queues(self, reader: Principal) -> list[str]:
         return listing.owner_queues(self.connection, reader.name, SCAN_BUDGET)
 
+    @redis_guard
+    async def stats(
+        self,
+        caller: Principal | None,
+        window: int,
+        step: int,
+        queue: str | None = None,
+        task: str | None = None,
+    ) -> JobStats:
+        """Jobs submitted, finished and failed, and run-time percentiles, per `step` minutes over
+        the last `window` minutes (this one included), from the job history (`store.stats`).
+
+        For admins only: the history counts every tenant's jobs, and keeping it per tenant too
+        would multiply its size by the number of principals."""
+        reader = _require(caller, Scope.READ)
+        if not reader.is_admin:
+            raise ForbiddenError(Scope.ADMIN.value, STATS_ADMINS_ONLY)
+        _check_stats_window(window, step)
+        for name, value in (("queue", queue), ("task", task)):
+            if value is not None and not re.fullmatch(NAME_PATTERN, value):
+                raise InvalidRequestError(name, f"must match {NAME_PATTERN}")
+        now = self.clock()
+        return await self._bounded(reader, stats.history, self.connection, now, window, step, queue, task)
+
     async def metrics(self) -> tuple[bytes, str]:
         """The Prometheus exposition of this process (and the global figures kept in Redis), made
         on the operator pool, which request work cannot fill."""
@@ -402,6 +433,16 @@ class JobService:
         """Whether Redis answers, on the event loop (the readiness check waits for no thread)."""
         async with deadline(self.settings):
             return await connections.ping(self.async_connection)
+
+
+def _check_stats_window(window: int, step: int) -> None:
+    """A window of whole steps within the history's reach (`STATS_MAX_WINDOW` minutes)."""
+    if not 1 <= window <= STATS_MAX_WINDOW:
+        raise InvalidRequestError("window", f"must be 1 to {STATS_MAX_WINDOW} minutes, not {window}")
+    if not 1 <= step <= window:
+        raise InvalidRequestError("step", f"must be 1 to window ({window}) minutes, not {step}")
+    if window % step:
+        raise InvalidRequestError("step", f"must divide window ({window} minutes) evenly, not {step}")
 
 
 def _single(outcomes: list[Outcome]) -> Submitted:

@@ -28,6 +28,7 @@ then raises instead of resending) and the async client has no read timeout (`dea
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -52,7 +53,7 @@ from gql_jobs.errors import (
     SubmissionOutcomeUnknownError,
 )
 from gql_jobs.settings import Settings
-from gql_jobs.store import events, listing, rq_format
+from gql_jobs.store import events, listing, rq_format, stats
 from gql_jobs.store.connections import deadline
 from gql_jobs.store.guard import REDIS_FAILURES, REDIS_REFUSALS
 from gql_jobs.store.reads import read_jobs_on_thread, record_from_job
@@ -215,7 +216,11 @@ class Enqueuer:
         events.publish(pipe, *(events.of_record(record) for record in records))
 
     def _stage_index(self, jobs: list[PreparedJob], pipe: Pipeline | AsyncPipeline) -> None:
-        """The whole batch's index entries, in one command (`listing.append`)."""
+        """The whole batch's index entries, in one command (`listing.append`), and its counts in
+        the job history (`stats.count_submitted`: a command per queue and task)."""
+        stats.count_submitted(
+            pipe, Counter((job.queue, job.spec.name) for job in jobs), jobs[0].submitted_at.timestamp()
+        )
         entries: dict[str, list[bytes]] = {}
         for job in jobs:
             member = listing.member(job.job_id)
@@ -240,6 +245,8 @@ class Enqueuer:
             with self.connection.pipeline(transaction=True) as pipe:
                 # The index entries first: without the job itself they read as nothing (readers
                 # drop entries of missing jobs). The owner is saved in RQ's own write (`_create`).
+                # The job's count in the history rides here too: should RQ's write then fail, the
+                # history counts one submission that was answered ServiceUnavailableError.
                 self._stage_index([job], pipe)
                 pipe.execute()
             progress.sent = True

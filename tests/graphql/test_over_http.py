@@ -156,6 +156,33 @@ def test_a_subscription_sent_as_a_plain_request_is_a_clear_400(
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]  # no traceback logged
 
 
+@pytest.mark.parametrize(
+    ("query", "code"),
+    [
+        ("{ __typename }", None),
+        ('mutation { cancelJob(id: "JOB-x") { __typename } }', None),
+        ("{ nope }", "GRAPHQL_VALIDATION_FAILED"),
+        ("{", "GRAPHQL_PARSE_FAILED"),
+    ],
+)
+def test_a_query_sent_with_apollos_subscription_accept_is_answered_as_json(
+    client: TestClient, query: str, code: str | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The multipart transport serves subscriptions only; the client also accepts JSON, so any other
+    operation (or a document that fails to parse or validate) is answered as JSON, never as a
+    masked error inside a multipart stream."""
+    with caplog.at_level(logging.ERROR):
+        response = post(client, APOLLO_SUBSCRIPTION_ACCEPT, query=query)
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    if code is None:
+        assert response.status_code == 200
+        assert "errors" not in body, body
+    else:
+        assert body["errors"][0]["extensions"]["code"] == code
+    assert not [r for r in caplog.records if r.exc_info]  # no server traceback
+
+
 @pytest.mark.parametrize("accept", [SPEC, "application/json"])
 def test_refusals_before_graphql_runs_are_graphql_json_of_the_negotiated_type(
     client: TestClient, accept: str

@@ -184,3 +184,29 @@ def test_apollo_client_with_the_readmes_cache_set_up(
         assert set(operations) == {1}
     # Only the subscription over HTTP is answered in parts.
     assert sum(r["multipart"] for r in done["requests"]) == (1 if mode == "multipart" else 0)
+
+
+def test_apollo_client_reads_deferred_and_streamed_answers(node: str, graphql_url: str) -> None:
+    """clients/apollo-defer.mjs: HttpLink with `GraphQL17Alpha9Handler` asks for multipart/mixed,
+    shows the first part while still loading, then the rest merged (and cached)."""
+    done = run_client(node, "apollo-defer.mjs", graphql_url)
+
+    total = done["total"]
+    # Each watch starts with the loading state (`empty`), then what the parts brought.
+    deferred, streamed = ([e for e in done[k] if e["dataState"] != "empty"] for k in ("deferred", "streamed"))
+    assert deferred == [
+        {"dataState": "streaming", "loading": True, "tasks": total, "queues": False},  # no `queues` yet
+        {"dataState": "complete", "loading": False, "tasks": total, "queues": True},
+    ]
+    assert streamed == [
+        {"dataState": "complete", "loading": True, "tasks": 1, "queues": False},  # initialCount: 1
+        {"dataState": "complete", "loading": False, "tasks": total, "queues": False},
+    ]
+    assert done["cachedQueues"] is True
+    plain, *incremental = done["requests"]
+    assert plain["contentType"].startswith("application/graphql-response+json")
+    assert len(incremental) == 2
+    for request in incremental:
+        assert request["accept"].startswith("multipart/mixed;incrementalSpec=v0.2")
+        assert request["contentType"] == 'multipart/mixed; boundary="-"'
+        assert request["status"] == 200
