@@ -29,6 +29,7 @@ from gql_jobs.service.jobs import JobService
 from gql_jobs.settings import Settings
 from gql_jobs.worker.worker import GqlJobsWorker
 from tests.conftest import run_cli, subprocess_env
+from tests.graphql.test_incremental import APOLLO_INCREMENTAL, DEFERRED, parts
 from tests.graphql_helpers import submit
 from tests.integration.test_live import follow, states
 
@@ -236,3 +237,15 @@ def test_a_subscription_is_traced_and_still_streams(
     assert end["type"] == "complete"
     operation = next(s for s in spans.get_finished_spans() if s.name.startswith("subscription"))
     assert _attribute(operation, "graphql.operation.type") == "subscription"
+
+
+def test_a_deferred_query_is_traced_and_still_arrives_in_parts(
+    traced_client: TestClient, spans: InMemorySpanExporter
+) -> None:
+    response = traced_client.post(
+        "/graphql", json={"query": DEFERRED}, headers={"accept": APOLLO_INCREMENTAL}
+    )
+    first, *rest = parts(response)
+    assert first["hasNext"] is True and rest[-1]["hasNext"] is False
+    operation = named(spans.get_finished_spans(), "query")  # an anonymous query: its type alone
+    assert _attribute(operation, "graphql.operation.type") == "query"
