@@ -15,9 +15,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-DEFAULT_URL = "http://127.0.0.1:8000"
-DEFAULT_TIMEOUT = 30.0
-DEFAULT_RETRIES = 3
+from gql_jobs.constants import CLIENT_DEFAULT_RETRIES as DEFAULT_RETRIES
+from gql_jobs.constants import CLIENT_DEFAULT_TIMEOUT as DEFAULT_TIMEOUT
+from gql_jobs.constants import CLIENT_DEFAULT_URL as DEFAULT_URL
+
 #: The first backoff (doubled at each retry) and the longest wait between two attempts.
 DEFAULT_BACKOFF = 0.5
 MAX_BACKOFF = 30.0
