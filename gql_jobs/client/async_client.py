@@ -44,7 +44,7 @@ from gql_jobs.client.errors import (
     UnauthorizedError,
     api_error,
 )
-from gql_jobs.client.retrying import RetryingTransport, retry_delay
+from gql_jobs.client.retrying import RetryingTransport, pause, retry_delay
 from gql_jobs.errors import ErrorCode
 
 T = TypeVar("T")
@@ -167,7 +167,7 @@ class AsyncGqlJobsClient:
                 return [o for o in outcomes if isinstance(o, JobFields)]
             if attempt >= self.config.retries or not all(e.retryable for e in errors):
                 raise BatchSubmitError(outcomes)
-            await anyio.sleep(self._union_delay(attempt, errors[0]))
+            await pause(self._union_delay(attempt, errors[0]), type(errors[0]).__name__)
             attempt += 1
 
     # -- reading ----------------------------------------------------------------------------------
@@ -334,7 +334,7 @@ class AsyncGqlJobsClient:
             except ApiError as exc:
                 if not exc.retryable or attempt >= self.config.retries:
                     raise
-                await anyio.sleep(self._union_delay(attempt, exc))
+                await pause(self._union_delay(attempt, exc), type(exc).__name__)
             attempt += 1
 
     def _union_delay(self, attempt: int, error: ApiError) -> float:

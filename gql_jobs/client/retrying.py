@@ -8,6 +8,7 @@ timeout returns the job the first attempt stored, if it did, instead of making a
 from __future__ import annotations
 
 import email.utils
+import logging
 import random
 import time
 
@@ -15,6 +16,7 @@ import anyio
 import httpx
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
+logger = logging.getLogger("gql_jobs.client")
 
 
 def retry_delay(attempt: int, retry_after: str | None, backoff: float, max_backoff: float) -> float:
@@ -60,17 +62,24 @@ class RetryingTransport(httpx.AsyncBaseTransport):
         while True:
             try:
                 response = await self.inner.handle_async_request(request)
-            except httpx.TransportError:
+            except httpx.TransportError as exc:
                 if attempt >= self.retries:
                     raise
-                await anyio.sleep(retry_delay(attempt, None, self.backoff, self.max_backoff))
+                await pause(retry_delay(attempt, None, self.backoff, self.max_backoff), type(exc).__name__)
             else:
                 if response.status_code not in RETRY_STATUSES or attempt >= self.retries:
                     return response
                 retry_after = response.headers.get("retry-after")
                 await response.aclose()
-                await anyio.sleep(retry_delay(attempt, retry_after, self.backoff, self.max_backoff))
+                delay = retry_delay(attempt, retry_after, self.backoff, self.max_backoff)
+                await pause(delay, f"HTTP {response.status_code}")
             attempt += 1
 
     async def aclose(self) -> None:
         await self.inner.aclose()
+
+
+async def pause(delay: float, why: str) -> None:
+    """Wait before a retry, saying so (at INFO: a retry is worth knowing about, not a warning)."""
+    logger.info("retrying in %.2f s after %s", delay, why, extra={"retry_delay": delay, "retry_cause": why})
+    await anyio.sleep(delay)
