@@ -25,7 +25,7 @@ class Server:
 
     def cli_env(self, **extra: str) -> dict[str, str]:
         """The environment a client command run against this server gets."""
-        return subprocess_env(GQL_JOBS_URL=self.url, GQL_JOBS_API_KEY=self.key, **extra)
+        return subprocess_env(**{"GQL_JOBS_URL": self.url, "GQL_JOBS_API_KEY": self.key, **extra})
 
 
 def _ready(url: str) -> bool:
