@@ -31,13 +31,18 @@ class GqlJobsClient:
         retries: int | None = None,
         backoff: float | None = None,
     ) -> None:
+        ClientConfig.resolve(url, api_key, timeout, retries, backoff)  # a bad value: before any thread
         self._exit = ExitStack()
         self._portal: BlockingPortal = self._exit.enter_context(start_blocking_portal())
 
         async def make() -> AsyncGqlJobsClient:  # httpx's client belongs to the portal's loop
             return AsyncGqlJobsClient(url, api_key=api_key, timeout=timeout, retries=retries, backoff=backoff)
 
-        self._async = self._portal.call(make)
+        try:
+            self._async = self._portal.call(make)
+        except BaseException:
+            self._exit.close()
+            raise
 
     @property
     def config(self) -> ClientConfig:

@@ -121,6 +121,11 @@ def test_an_unreachable_server_is_one_line(server: Server) -> None:
     assert line.startswith("gql-jobs jobs: cannot reach http://127.0.0.1:")
 
 
+def test_a_bad_client_variable_is_one_line(server: Server) -> None:
+    line = one_line_error(run_cli("jobs", env=server.cli_env(GQL_JOBS_TIMEOUT="soon")))
+    assert line == "gql-jobs jobs: GQL_JOBS_TIMEOUT must be a number, not 'soon'"
+
+
 def test_a_bad_key_is_one_line(server: Server) -> None:
     line = one_line_error(run_cli("jobs", "--key", "gqljobs_wrong", env=server.cli_env()))
     assert line.startswith("gql-jobs jobs: ") and "API key" in line
