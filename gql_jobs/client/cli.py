@@ -38,6 +38,8 @@ def run(args: argparse.Namespace) -> int:
         return _fail(name, str(exc))
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    except Exception as exc:  # a bug of ours, or an answer we did not expect: still one line
+        return _fail(name, f"unexpected {type(exc).__name__}: {exc}")
 
 
 def _fail(command: str, message: str) -> int:

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from rich.console import Console, Group
 from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 from gql_jobs.client.async_client import Job, Queue, Worker
 
@@ -150,7 +150,13 @@ class Output:
         if self.json_mode:
             self.emit(jobs)
             return
-        table = Table("id", "status", "task", "queue", "progress", "submitted", "tags")
+        table = Table(
+            Column("status", no_wrap=True, min_width=9), "task", "queue", "progress", "submitted", "tags"
+        )
+        # Ids stay whole (people copy them into `status`, `watch`...): the other columns give way.
+        table.columns.insert(
+            0, Column("id", no_wrap=True, min_width=max((len(j.id) for j in jobs), default=2))
+        )
         for job in jobs:
             table.add_row(
                 job.id,
@@ -158,7 +164,7 @@ class Output:
                 job.task or "",
                 job.queue,
                 _percent(job),
-                _when(job.submitted_at),
+                _when(job.submitted_at, short=True),
                 ", ".join(job.tags),
             )
         self.console.print(table)
@@ -231,8 +237,10 @@ def _percent(job: Job) -> str:
     return f"{report.current:g}"
 
 
-def _when(moment: datetime | None) -> str:
-    return moment.isoformat(timespec="seconds") if moment else ""
+def _when(moment: datetime | None, short: bool = False) -> str:
+    if moment is None:
+        return ""
+    return moment.strftime("%Y-%m-%d %H:%M:%S") if short else moment.isoformat(timespec="seconds")
 
 
 def _count(value: int | None) -> str:
