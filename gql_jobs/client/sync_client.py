@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Iterator, Sequence
 from contextlib import ExitStack
+from datetime import datetime
 from typing import Any, Self, TypeVar
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from gql_jobs.client._generated.enums import JobStatus
-from gql_jobs.client._generated.input_types import JobFilter, SubmitJobInput
+from gql_jobs.client._generated.input_types import JobFilter, RetryInput, SubmitJobInput
 from gql_jobs.client.async_client import AsyncGqlJobsClient, Job, JobEvent, Queue, Task, Worker
 from gql_jobs.client.config import ClientConfig
 
@@ -60,11 +61,43 @@ class GqlJobsClient:
         finally:
             self._exit.close()
 
-    def submit(self, task: str, payload: dict[str, Any] | None = None, **options: Any) -> Job:
-        """See `AsyncGqlJobsClient.submit` (the same keyword options)."""
+    def submit(
+        self,
+        task: str,
+        payload: dict[str, Any] | None = None,
+        *,
+        queue: str | None = None,
+        tags: Sequence[str] | None = None,
+        description: str | None = None,
+        timeout: int | None = None,
+        result_ttl: int | None = None,
+        failure_ttl: int | None = None,
+        retry: int | RetryInput | None = None,
+        delay_seconds: float | None = None,
+        scheduled_at: datetime | None = None,
+        depends_on: Sequence[str] | None = None,
+        at_front: bool = False,
+        idempotency_key: str | None = None,
+    ) -> Job:
+        """Submit one job; returns it (QUEUED, SCHEDULED or DEFERRED), or raises why not."""
 
         async def call() -> Job:
-            return await self._async.submit(task, payload, **options)
+            return await self._async.submit(
+                task,
+                payload,
+                queue=queue,
+                tags=tags,
+                description=description,
+                timeout=timeout,
+                result_ttl=result_ttl,
+                failure_ttl=failure_ttl,
+                retry=retry,
+                delay_seconds=delay_seconds,
+                scheduled_at=scheduled_at,
+                depends_on=depends_on,
+                at_front=at_front,
+                idempotency_key=idempotency_key,
+            )
 
         return self._portal.call(call)
 

@@ -179,10 +179,12 @@ def test_arguments_fall_back_to_environment_variables(
 
 class LosesTheFirstAnswer:
     """A proxy (a load balancer that timed out, say) that forwards every request to the server but
-    answers the first submission with a 503 and `Retry-After: 0`, dropping the server's answer."""
+    answers the first submission with a 503 and `Retry-After: 0`, dropping the server's answer (or,
+    `as_outcome_unknown`, with the union member the server gives when Redis failed mid-write)."""
 
-    def __init__(self, upstream: str) -> None:
+    def __init__(self, upstream: str, as_outcome_unknown: bool = False) -> None:
         self.upstream = upstream
+        self.as_outcome_unknown = as_outcome_unknown
         self.bodies: list[dict[str, Any]] = []
         self.lost: list[dict[str, Any]] = []
 
@@ -195,10 +197,23 @@ class LosesTheFirstAnswer:
         self.bodies.append(json.loads(body))
         if not self.lost:
             self.lost.append(answer.json())
-            response = Response("upstream timed out", status_code=503, headers={"Retry-After": "0"})
+            response = self._outcome_unknown(answer.json()) if self.as_outcome_unknown else self._timed_out()
         else:
             response = Response(answer.content, answer.status_code, media_type="application/json")
         await response(scope, receive, send)
+
+    def _timed_out(self) -> Response:
+        return Response("upstream timed out", status_code=503, headers={"Retry-After": "0"})
+
+    def _outcome_unknown(self, stored: dict[str, Any]) -> Response:
+        member = {
+            "__typename": "SubmissionOutcomeUnknownError",
+            "message": "Redis failed after the job was sent",
+            "jobId": stored["data"]["submitJob"]["job"]["id"],
+            "outcomeIdempotencyKey": self.bodies[0]["variables"]["input"]["idempotencyKey"],
+            "retryAfterSeconds": 0,
+        }
+        return Response(json.dumps({"data": {"submitJob": member}}), media_type="application/json")
 
 
 def test_a_retry_after_a_503_reuses_the_idempotency_key(
@@ -220,6 +235,20 @@ def test_a_retry_after_a_503_reuses_the_idempotency_key(
         assert [j.id for j in direct.jobs(tag=tag)] == [stored]
     delays = [record.__dict__["retry_delay"] for record in caplog.records if "retry_delay" in record.__dict__]
     assert delays == [0.0]
+
+
+def test_a_submission_outcome_unknown_is_retried_with_the_same_key(server: Server, tag: str) -> None:
+    proxy = LosesTheFirstAnswer(server.url, as_outcome_unknown=True)
+    with (
+        running_server(proxy) as proxy_url,
+        GqlJobsClient(proxy_url, api_key=server.key, backoff=60) as client,
+    ):
+        job = client.submit("add", {"a": 2, "b": 2}, tags=[tag])
+    keys = {body["variables"]["input"]["idempotencyKey"] for body in proxy.bodies}
+    assert len(proxy.bodies) == 2 and len(keys) == 1
+    assert job.id == proxy.lost[0]["data"]["submitJob"]["job"]["id"]
+    with GqlJobsClient(server.url, api_key=server.key) as direct:
+        assert [j.id for j in direct.jobs(tag=tag)] == [job.id]
 
 
 # -- the async client ----------------------------------------------------------------------------
