@@ -60,6 +60,8 @@ def _submit(client: GqlJobsClient, args: argparse.Namespace, out: render.Output)
     except JobFailedError as exc:
         out.job_ended(exc.job)
         return EXIT_JOB_FAILED
+    except TimeoutError:
+        raise UsageError(f"{job.id} did not end within --wait-timeout {args.wait_timeout:g} s") from None
     out.result(job.id, result)
     return 0
 

@@ -58,6 +58,16 @@ def test_submit_wait_of_a_failing_job_exits_non_zero(server: Server) -> None:
     assert json.loads(done.stdout)["status"] == "FAILED"
 
 
+def test_submit_wait_gives_up_after_its_timeout(server: Server, tmp_path: Path) -> None:
+    payload = json.dumps({"gate": str(tmp_path), "steps": 1})  # never released
+    done = run_cli(
+        "submit", "gated_steps", "--payload", payload, "--wait", "--wait-timeout", "0.5", env=server.cli_env()
+    )
+    line = one_line_error(done)
+    assert "did not end within --wait-timeout 0.5 s" in line
+    cli_json(server, "cancel", line.split()[2])
+
+
 def test_cancel_requeue_delete(server: Server) -> None:
     job = cli_json(server, "submit", "add", "--payload", '{"a": 1, "b": 1}', "--queue", "parked")
     assert cli_json(server, "cancel", job["id"])["status"] == "CANCELED"

@@ -61,6 +61,13 @@ def test_wait_raises_the_failing_jobs_error(client: GqlJobsClient) -> None:
     assert "boom" in str(failed.value)
 
 
+def test_wait_gives_up_after_its_timeout(client: GqlJobsClient, tmp_path: Path) -> None:
+    held = client.submit("gated_steps", {"gate": str(tmp_path), "steps": 1})  # never released
+    with pytest.raises(TimeoutError):
+        client.wait(held.id, timeout=0.5)
+    client.cancel(held.id)
+
+
 def test_follow_sees_each_progress_step_to_the_end(client: GqlJobsClient, tmp_path: Path) -> None:
     job = client.submit("gated_steps", {"gate": str(tmp_path), "steps": 3})
     (tmp_path / "1").touch()
