@@ -9,11 +9,16 @@ import tempfile
 from collections.abc import Sequence
 
 from gql_jobs import __version__
+from gql_jobs.cli_client import add_client_commands
 from gql_jobs.settings import Settings, SettingsError, load_settings
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
+    if getattr(args, "client_command", None):  # a client of a server: none of the server's settings
+        from gql_jobs.cli_client import run  # noqa: PLC0415
+
+        sys.exit(run(args))
     try:
         settings = load_settings()
     except SettingsError as exc:
@@ -69,6 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     possible.add_argument("--output", default=None, help="write to this file instead of stdout")
     possible.set_defaults(handler=_possible_types)
+    add_client_commands(commands)
     return parser
 
 

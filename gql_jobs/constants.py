@@ -86,3 +86,11 @@ MAX_TRACKED_JOBS = 10_000
 MAX_WATCH_ATTEMPTS = 20
 #: Pause before subscribing again after the subscription failed.
 RECONNECT_DELAY_SECONDS = 1.0
+
+
+# -- the Python client (gql_jobs.client) and its CLI commands -------------------------------------
+#: Where the client looks for the server when neither `url` nor GQL_JOBS_URL says.
+CLIENT_DEFAULT_URL = "http://127.0.0.1:8000"
+#: Seconds the client waits for one HTTP answer, and how many times it retries a failed request.
+CLIENT_DEFAULT_TIMEOUT = 30.0
+CLIENT_DEFAULT_RETRIES = 3

@@ -19,7 +19,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import IO, Any, ParamSpec, TypeVar
 
 import anyio
 import fakeredis
@@ -187,13 +187,16 @@ def run_cli(*argv: str, env: dict[str, str], check: bool = False) -> subprocess.
     )
 
 
-def start_dev(port: int) -> subprocess.Popen[bytes]:
-    """`gql-jobs dev` on `port` on its in-memory Redis, its output (both streams) piped."""
+def start_dev(
+    port: int, env: dict[str, str] | None = None, output: IO[bytes] | int = subprocess.PIPE
+) -> subprocess.Popen[bytes]:
+    """`gql-jobs dev` on `port` on its in-memory Redis (`in_memory_env()` unless `env` is given), its
+    output (both streams) piped, or written to `output` (a long-lived server's logs fill a pipe)."""
     return subprocess.Popen(
         [sys.executable, "-m", "gql_jobs", "dev", "--port", str(port)],
-        env=in_memory_env(),
+        env=env if env is not None else in_memory_env(),
         cwd=ROOT,
-        stdout=subprocess.PIPE,
+        stdout=output,
         stderr=subprocess.STDOUT,
     )
 

@@ -3,6 +3,10 @@
     graphql/ ──> web/ ──> service/ ──> store/ <── worker/
         └────────────────────┴───────────┴──────────┴──> the root (settings, domain, errors, ...)
 
+`client/` (the Python client, an optional extra) stands apart: it speaks only the public API over
+HTTP and WebSocket, so it imports no floor of the server, and no floor imports it (`cli_client.py`
+declares its commands and imports it only to run one).
+
 `web/`, `graphql/` and `cli.py` import nothing from `gql_jobs.store`, `rq` or `redis`: every job
 operation goes through `gql_jobs.service`. Only `store/` and `worker/` import `rq` or `redis`.
 `app.py` is the composition root: it builds the store's Redis clients and hands them to the
@@ -21,18 +25,21 @@ from gql_jobs.errors import ErrorCode
 
 PACKAGE = Path(__file__).resolve().parent.parent / "gql_jobs"
 MODULES = sorted(str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py"))
-FLOORS = ("store", "service", "worker", "web", "graphql")
+FLOORS = ("store", "service", "worker", "web", "graphql", "client")
 #: What each floor must not import (besides `rq` and `redis`, which only store/ and worker/ may).
 FORBIDDEN: dict[str, set[str]] = {
-    "store": {"service", "worker", "web", "graphql"},
-    "worker": {"service", "web", "graphql"},
-    "service": {"worker", "web", "graphql"},
-    "web": {"store", "worker", "graphql"},
-    "graphql": {"store", "worker"},
-    "cli.py": {"store"},  # it parses and delegates: to app, worker/, web/server, graphql/schema
+    "store": {"service", "worker", "web", "graphql", "client"},
+    "worker": {"service", "web", "graphql", "client"},
+    "service": {"worker", "web", "graphql", "client"},
+    "web": {"store", "worker", "graphql", "client"},
+    "graphql": {"store", "worker", "client"},
+    "client": {"store", "service", "worker", "web", "graphql"},  # the public API only
+    "cli.py": {"store", "client"},  # it parses and delegates: to app, worker/, web/server, graphql/schema
+    "app.py": {"client"},
+    "dev.py": {"client"},
 }
 #: Root modules that wire floors together; every other root module is ground floor.
-WIRING = {"app.py", "cli.py", "dev.py", "progress.py", "__init__.py", "__main__.py"}
+WIRING = {"app.py", "cli.py", "cli_client.py", "dev.py", "progress.py", "__init__.py", "__main__.py"}
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -125,3 +132,17 @@ def _code_literals(path: Path) -> list[str]:
 @pytest.mark.parametrize("module", [m for m in MODULES if m != "errors.py"])
 def test_error_codes_are_spelled_only_in_the_enum(module: str) -> None:
     assert _code_literals(PACKAGE / module) == [], f"{module}: use gql_jobs.errors.ErrorCode"
+
+
+def test_the_server_imports_no_client() -> None:
+    """The client is an optional extra: the server, its CLI and its argument parser run without it."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, gql_jobs.app, gql_jobs.cli, gql_jobs.graphql.schema, gql_jobs.worker.supervisor;"
+        "gql_jobs.cli._parser();"
+        "print(sorted(m for m in sys.modules if m.startswith(('gql_jobs.client', 'rich'))))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, check=True, timeout=60)
+    assert done.stdout.decode().strip() == "[]"

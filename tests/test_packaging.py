@@ -29,6 +29,7 @@ ASSETS = (
     "gql_jobs/web/static/console/console.js",
     "gql_jobs/web/static/ide/ide.css",
     "gql_jobs/web/static/vendor/LICENSES.txt",
+    "gql_jobs/client/_generated/client.py",  # the Python client's generated layer
 )
 
 
@@ -102,6 +103,14 @@ def test_the_installed_wheel_runs_outside_the_checkout(wheel: Path, tmp_path: Pa
         "gql-jobs worker: OTEL_EXPORTER_OTLP_ENDPOINT is set but OpenTelemetry is not installed: "
         "pip install 'gql-jobs[otel]'"
     ]
+
+    # Without the client extra, a client command says what to install, in one line.
+    jobs = _run([bin_dir / "gql-jobs", "jobs"], cwd=elsewhere)
+    assert jobs.returncode == 1
+    (line,) = jobs.stderr.strip().splitlines()
+    assert line.startswith(
+        "gql-jobs jobs: the client commands need the client extra (pip install 'gql-jobs[client]')"
+    )
 
 
 def test_the_docker_build_stage_copies_what_the_wheel_needs(tmp_path: Path) -> None:

@@ -1,0 +1,85 @@
+"""A typed Python client for gql-jobs' public API (GraphQL over HTTP and WebSocket), sync and async.
+
+    from gql_jobs.client import GqlJobsClient
+
+    with GqlJobsClient("https://jobs.example.com", api_key="gqljobs_...") as client:
+        job = client.submit("add", {"a": 1, "b": 2})
+        print(client.wait(job.id, timeout=60))
+
+It needs the `client` extra (`pip install 'gql-jobs[client]'`); the server never imports it. The
+typed layer (`_generated/`) is made from `schema.graphql` and `operations/*.graphql` by
+ariadne-codegen: run scripts/generate-client after changing either.
+"""
+
+from gql_jobs.client._generated.enums import JobEventType, JobStatus
+from gql_jobs.client._generated.input_types import JobFilter, RetryInput, SubmitJobInput
+from gql_jobs.client.async_client import (
+    FINAL_STATUSES,
+    AsyncGqlJobsClient,
+    Job,
+    JobEvent,
+    Queue,
+    Task,
+    Worker,
+    job_input,
+    new_idempotency_key,
+)
+from gql_jobs.client.config import ClientConfig
+from gql_jobs.client.errors import (
+    ApiError,
+    BatchSubmitError,
+    ClientError,
+    FieldError,
+    IdempotencyConflictError,
+    InvalidInputError,
+    InvalidJobStateError,
+    InvalidPayloadError,
+    JobFailedError,
+    JobNotFoundError,
+    PayloadTooLargeError,
+    RateLimitedError,
+    RequestError,
+    ServerUnreachableError,
+    ServiceUnavailableError,
+    SubmissionOutcomeUnknownError,
+    UnauthorizedError,
+    UnknownTaskError,
+)
+from gql_jobs.client.sync_client import GqlJobsClient
+
+__all__ = [
+    "FINAL_STATUSES",
+    "ApiError",
+    "AsyncGqlJobsClient",
+    "BatchSubmitError",
+    "ClientConfig",
+    "ClientError",
+    "FieldError",
+    "GqlJobsClient",
+    "IdempotencyConflictError",
+    "InvalidInputError",
+    "InvalidJobStateError",
+    "InvalidPayloadError",
+    "Job",
+    "JobEvent",
+    "JobEventType",
+    "JobFailedError",
+    "JobFilter",
+    "JobNotFoundError",
+    "JobStatus",
+    "PayloadTooLargeError",
+    "Queue",
+    "RateLimitedError",
+    "RequestError",
+    "RetryInput",
+    "ServerUnreachableError",
+    "ServiceUnavailableError",
+    "SubmissionOutcomeUnknownError",
+    "SubmitJobInput",
+    "Task",
+    "UnauthorizedError",
+    "UnknownTaskError",
+    "Worker",
+    "job_input",
+    "new_idempotency_key",
+]

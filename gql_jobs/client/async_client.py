@@ -1,0 +1,418 @@
+"""`AsyncGqlJobsClient`: the whole public API over HTTP (queries, mutations) and a WebSocket
+(graphql-transport-ws subscriptions), on the client generated from `schema.graphql` and
+`operations/*.graphql` (`_generated/`, made by scripts/generate-client).
+
+What it adds to the generated layer: union members raised as exceptions of the same names
+(`errors.py`), idempotency keys made for every submission that has none, retries (the transport's
+for HTTP failures, here for the union members that say "retry": the same request, so the same
+key), a paging iterator, `follow`/`events`, and `wait`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import Any, Self, TypeVar
+
+import anyio
+import httpx
+from websockets.exceptions import ConnectionClosedError, InvalidStatus, WebSocketException
+
+from gql_jobs.client._generated.client import GeneratedClient
+from gql_jobs.client._generated.enums import JobStatus
+from gql_jobs.client._generated.exceptions import (
+    GraphQLClientGraphQLMultiError,
+    GraphQLClientHttpError,
+    GraphQLClientInvalidResponseError,
+)
+from gql_jobs.client._generated.fragments import JobFields
+from gql_jobs.client._generated.input_types import JobFilter, RetryInput, SubmitJobInput
+from gql_jobs.client._generated.job_events import JobEventsJobEvents
+from gql_jobs.client._generated.queues import QueuesQueues
+from gql_jobs.client._generated.tasks import TasksTasks
+from gql_jobs.client._generated.workers import WorkersWorkers
+from gql_jobs.client.config import ClientConfig
+from gql_jobs.client.errors import (
+    ApiError,
+    BatchSubmitError,
+    ClientError,
+    JobFailedError,
+    JobNotFoundError,
+    RequestError,
+    ServerUnreachableError,
+    UnauthorizedError,
+    api_error,
+)
+from gql_jobs.client.retrying import RetryingTransport, pause, retry_delay
+from gql_jobs.errors import ErrorCode
+
+T = TypeVar("T")
+Job = JobFields
+JobEvent = JobEventsJobEvents
+Task = TasksTasks
+Queue = QueuesQueues
+Worker = WorkersWorkers
+#: Statuses a job does not leave by itself.
+FINAL_STATUSES = frozenset({JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED})
+#: graphql-transport-ws close codes our server uses to refuse a key (4401 no key, 4403 refused).
+_REFUSED_CLOSE_CODES = frozenset({4401, 4403})
+_AUTH_CODES = frozenset({ErrorCode.UNAUTHENTICATED, ErrorCode.FORBIDDEN})
+
+
+def new_idempotency_key() -> str:
+    """A key for one submission: the client's retries reuse it, so they cannot make a second job."""
+    return f"py-{uuid.uuid4().hex}"
+
+
+class AsyncGqlJobsClient:
+    """Use as `async with AsyncGqlJobsClient(url, api_key=...) as client:` (or call `aclose()`).
+
+    Every argument falls back to its environment variable (`config.py`): GQL_JOBS_URL,
+    GQL_JOBS_API_KEY, GQL_JOBS_TIMEOUT, GQL_JOBS_RETRIES.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        api_key: str | None = None,
+        timeout: float | None = None,
+        retries: int | None = None,
+        backoff: float | None = None,
+    ) -> None:
+        self.config = ClientConfig.resolve(url, api_key, timeout, retries, backoff)
+        config = self.config
+        transport = RetryingTransport(
+            httpx.AsyncHTTPTransport(), config.retries, config.backoff, config.max_backoff
+        )
+        self._http = httpx.AsyncClient(headers=config.headers(), timeout=config.timeout, transport=transport)
+        self._api = GeneratedClient(
+            url=config.graphql_url,
+            # httpx's client is the generated client's own default; its Protocol is typed looser.
+            http_client=self._http,  # type: ignore[arg-type]
+            ws_url=config.ws_url,
+            ws_connection_init_payload=config.headers() or None,
+        )
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- submitting -------------------------------------------------------------------------------
+
+    async def submit(
+        self,
+        task: str,
+        payload: dict[str, Any] | None = None,
+        *,
+        queue: str | None = None,
+        tags: Sequence[str] | None = None,
+        description: str | None = None,
+        timeout: int | None = None,  # noqa: ASYNC109 (the job's timeout, not this call's)
+        result_ttl: int | None = None,
+        failure_ttl: int | None = None,
+        retry: int | RetryInput | None = None,
+        delay_seconds: float | None = None,
+        scheduled_at: datetime | None = None,
+        depends_on: Sequence[str] | None = None,
+        at_front: bool = False,
+        idempotency_key: str | None = None,
+    ) -> Job:
+        """Submit one job; returns it (QUEUED, SCHEDULED or DEFERRED), or raises why not."""
+        spec = job_input(
+            task,
+            payload,
+            queue=queue,
+            tags=tags,
+            description=description,
+            timeout=timeout,
+            result_ttl=result_ttl,
+            failure_ttl=failure_ttl,
+            retry=retry,
+            delay_seconds=delay_seconds,
+            scheduled_at=scheduled_at,
+            depends_on=depends_on,
+            at_front=at_front,
+            idempotency_key=idempotency_key,
+        )
+        keyed = with_key(spec)
+
+        async def once() -> Job:
+            result = (await self._call(self._api.submit_job(keyed))).submit_job
+            if result.typename__ == "SubmitJobSuccess":
+                return result.job
+            raise api_error(result)
+
+        return await self._retrying(once)
+
+    async def submit_many(self, specs: Sequence[SubmitJobInput]) -> list[Job]:
+        """Submit a batch (see `job_input`); each spec without an idempotency key gets one. When a
+        retryable error hits some of them the whole batch is sent again with the same keys (the
+        accepted ones come back deduplicated). Raises `BatchSubmitError` if any is refused."""
+        keyed = [with_key(spec) for spec in specs]
+        attempt = 0
+        while True:
+            results = (await self._call(self._api.submit_jobs(keyed))).submit_jobs
+            outcomes: list[Job | ApiError] = [
+                r.job if r.typename__ == "SubmitJobSuccess" else api_error(r) for r in results
+            ]
+            errors = [o for o in outcomes if isinstance(o, ApiError)]
+            if not errors:
+                return [o for o in outcomes if isinstance(o, JobFields)]
+            if attempt >= self.config.retries or not all(e.retryable for e in errors):
+                raise BatchSubmitError(outcomes)
+            await pause(self._union_delay(attempt, errors[0]), type(errors[0]).__name__)
+            attempt += 1
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    async def get(self, job_id: str) -> Job:
+        """The job; raises `JobNotFoundError` when there is none (or it expired)."""
+        job = (await self._call(self._api.get_job(job_id))).job
+        if job is None:
+            raise JobNotFoundError(f"No job with id {job_id!r}", job_id=job_id)
+        return job
+
+    async def list_page(
+        self, filter: JobFilter | None = None, *, first: int | None = None, after: str | None = None
+    ) -> tuple[list[Job], str | None, int | None]:
+        """One page, newest first: its jobs, the cursor of the next page (None on the last), and
+        the total count when the server knows it cheaply."""
+        jobs = (await self._call(self._api.list_jobs(filter, first, after))).jobs
+        cursor = jobs.page_info.end_cursor if jobs.page_info.has_next_page else None
+        return [edge.node for edge in jobs.edges], cursor, jobs.total_count
+
+    async def jobs(
+        self,
+        *,
+        status: JobStatus | str | None = None,
+        queue: str | None = None,
+        task: str | None = None,
+        tag: str | None = None,
+        page_size: int | None = None,
+        limit: int | None = None,
+    ) -> AsyncGenerator[Job]:
+        """Every matching job, newest first, fetching page after page as the iteration goes."""
+        filter = job_filter(status=status, queue=queue, task=task, tag=tag)
+        cursor: str | None = None
+        seen = 0
+        while True:
+            page, cursor, _ = await self.list_page(filter, first=page_size, after=cursor)
+            for job in page:
+                if limit is not None and seen >= limit:
+                    return
+                seen += 1
+                yield job
+            if cursor is None:
+                return
+
+    async def tasks(self) -> list[Task]:
+        return (await self._call(self._api.tasks())).tasks
+
+    async def queues(self) -> list[Queue]:
+        return (await self._call(self._api.queues())).queues
+
+    async def workers(self) -> list[Worker]:
+        return (await self._call(self._api.workers())).workers
+
+    # -- managing ---------------------------------------------------------------------------------
+
+    async def cancel(self, job_id: str) -> Job:
+        """Cancel a waiting job or stop a running one; returns it CANCELED or STOPPED."""
+
+        async def once() -> Job:
+            result = (await self._call(self._api.cancel_job(job_id))).cancel_job
+            if result.typename__ == "CancelJobSuccess":
+                return result.job
+            raise api_error(result)
+
+        return await self._retrying(once)
+
+    async def requeue(self, job_id: str) -> Job:
+        """Put a FAILED, STOPPED or CANCELED job back on its queue; returns it QUEUED."""
+
+        async def once() -> Job:
+            result = (await self._call(self._api.requeue_job(job_id))).requeue_job
+            if result.typename__ == "RequeueJobSuccess":
+                return result.job
+            raise api_error(result)
+
+        return await self._retrying(once)
+
+    async def delete(self, job_id: str) -> str:
+        """Delete a job that is not running, with its results; returns its id."""
+
+        async def once() -> str:
+            result = (await self._call(self._api.delete_job(job_id))).delete_job
+            if result.typename__ == "DeleteJobSuccess":
+                return result.job_id
+            raise api_error(result)
+
+        return await self._retrying(once)
+
+    # -- following --------------------------------------------------------------------------------
+
+    async def follow(self, job_id: str) -> AsyncGenerator[Job]:
+        """The job now, then at every change (status, progress), ending once it is final."""
+        async for update in self._stream(self._api.follow_job(job_id)):
+            yield update.job_updates
+
+    async def events(
+        self,
+        *,
+        status: JobStatus | str | None = None,
+        queue: str | None = None,
+        task: str | None = None,
+        tag: str | None = None,
+    ) -> AsyncGenerator[JobEvent]:
+        """Events for every matching job (all when no criterion), until the caller stops."""
+        filter = job_filter(status=status, queue=queue, task=task, tag=tag)
+        async for event in self._stream(self._api.job_events(filter)):
+            yield event.job_events
+
+    async def wait(self, job_id: str, timeout: float | None = None) -> Any:  # noqa: ASYNC109 (the API asked for)
+        """The job's result once it FINISHED; raises `JobFailedError` (the job's error type, message
+        and traceback) when it ends otherwise, `TimeoutError` after `timeout` seconds."""
+        with anyio.fail_after(timeout):
+            last: Job | None = None
+            async for job in self.follow(job_id):
+                last = job
+            if last is None or last.status not in FINAL_STATUSES:  # the stream ended early
+                last = await self.get(job_id)
+        if last.status is JobStatus.FINISHED:
+            return last.result
+        raise JobFailedError(last)
+
+    # -- plumbing ---------------------------------------------------------------------------------
+
+    async def _call(self, request: Awaitable[T]) -> T:
+        """Await a generated call; its failures become our exceptions."""
+        try:
+            return await request
+        except httpx.TransportError as exc:
+            raise ServerUnreachableError(f"cannot reach {self.config.url}: {_reason(exc)}") from exc
+        except GraphQLClientHttpError as exc:
+            raise _http_error(exc) from exc
+        except GraphQLClientGraphQLMultiError as exc:
+            raise _graphql_error(exc) from exc
+        except GraphQLClientInvalidResponseError as exc:
+            raise RequestError(f"{self.config.graphql_url} did not answer as a GraphQL server") from exc
+
+    async def _stream(self, stream: AsyncIterator[T]) -> AsyncGenerator[T]:
+        """Iterate a generated subscription; its failures become our exceptions."""
+        try:
+            async for item in stream:
+                yield item
+        except GraphQLClientGraphQLMultiError as exc:
+            raise _graphql_error(exc) from exc
+        except ConnectionClosedError as exc:
+            reason = exc.rcvd.reason if exc.rcvd else str(exc)
+            if exc.rcvd and exc.rcvd.code in _REFUSED_CLOSE_CODES:
+                raise UnauthorizedError(reason or "the API key was refused", required_scope=None) from exc
+            raise ServerUnreachableError(f"the connection to {self.config.ws_url} closed: {reason}") from exc
+        except InvalidStatus as exc:
+            raise ServerUnreachableError(f"{self.config.ws_url} refused the WebSocket: {exc}") from exc
+        except (OSError, WebSocketException) as exc:
+            raise ServerUnreachableError(f"cannot reach {self.config.ws_url}: {_reason(exc)}") from exc
+        finally:
+            if isinstance(stream, AsyncGenerator):  # close the WebSocket now, not when collected
+                await stream.aclose()
+
+    async def _retrying(self, once: Callable[[], Awaitable[T]]) -> T:
+        """Call `once` again (the same request: the same idempotency key) while it raises a
+        union member that says "retry" and retries are left, waiting as that member says."""
+        attempt = 0
+        while True:
+            try:
+                return await once()
+            except ApiError as exc:
+                if not exc.retryable or attempt >= self.config.retries:
+                    raise
+                await pause(self._union_delay(attempt, exc), type(exc).__name__)
+            attempt += 1
+
+    def _union_delay(self, attempt: int, error: ApiError) -> float:
+        told = getattr(error, "retry_after_seconds", None)
+        retry_after = None if told is None else str(told)
+        return retry_delay(attempt, retry_after, self.config.backoff, self.config.max_backoff)
+
+
+def job_input(
+    task: str,
+    payload: dict[str, Any] | None = None,
+    *,
+    retry: int | RetryInput | None = None,
+    tags: Sequence[str] | None = None,
+    depends_on: Sequence[str] | None = None,
+    **options: Any,
+) -> SubmitJobInput:
+    """A `SubmitJobInput` from Python arguments (for `submit_many`); `retry=3` means three retries."""
+    given = {name: value for name, value in options.items() if value is not None}
+    return SubmitJobInput(
+        task=task,
+        payload=payload,
+        retry=RetryInput(max=retry) if isinstance(retry, int) else retry,
+        tags=list(tags) if tags is not None else None,
+        depends_on=list(depends_on) if depends_on is not None else None,
+        **given,
+    )
+
+
+def with_key(spec: SubmitJobInput) -> SubmitJobInput:
+    """The spec with an idempotency key: its own, or a new one."""
+    if spec.idempotency_key:
+        return spec
+    return spec.model_copy(update={"idempotency_key": new_idempotency_key()})
+
+
+def job_filter(
+    *, status: JobStatus | str | None, queue: str | None, task: str | None, tag: str | None
+) -> JobFilter | None:
+    if status is None and queue is None and task is None and tag is None:
+        return None
+    wanted = JobStatus(status.upper()) if isinstance(status, str) else status
+    return JobFilter(status=wanted, queue=queue, task=task, tag=tag)
+
+
+def _reason(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__
+
+
+def _http_error(exc: GraphQLClientHttpError) -> ClientError:
+    if exc.status_code in (401, 403):
+        return UnauthorizedError(
+            _first_message(exc.response) or "the API key was refused", required_scope=None
+        )
+    message = _first_message(exc.response) or f"HTTP {exc.status_code}"
+    return RequestError(f"the server answered {exc.status_code}: {message}")
+
+
+def _first_message(response: Any) -> str | None:
+    """The first GraphQL error's (or REST `detail`'s) message in an error response, if readable."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    if isinstance(body, dict):
+        errors = body.get("errors")
+        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+            return str(errors[0].get("message"))
+        if "detail" in body:
+            return str(body["detail"])
+    return None
+
+
+def _graphql_error(exc: GraphQLClientGraphQLMultiError) -> ClientError:
+    first = exc.errors[0]
+    code = (first.extensions or {}).get("code")
+    if code in _AUTH_CODES:
+        return UnauthorizedError(first.message, required_scope=None)
+    if code == ErrorCode.NOT_FOUND:
+        return JobNotFoundError(first.message, job_id="")
+    return RequestError(first.message, code=str(code) if code is not None else None)
