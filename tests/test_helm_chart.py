@@ -11,6 +11,7 @@ the workers' stop grace outlasts the job timeout, KEDA counts the list RQ really
 from __future__ import annotations
 
 import copy
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -452,3 +453,27 @@ def test_a_settings_change_rolls_the_pods() -> None:
             yield annotations["checksum/settings"] + annotations["checksum/secrets"]
 
     assert set(checksums({})).isdisjoint(checksums({"settings": {"GQL_JOBS_RATE_LIMIT": "5"}}))
+
+
+def test_the_values_schema_knows_every_setting_and_no_other() -> None:
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    allowed = set(schema["properties"]["settings"]["propertyNames"]["enum"])
+    names = {name for field in Settings.model_fields for name in variable_names(field)}
+    assert allowed == names, (
+        f"settings added {sorted(names - allowed)}, gone {sorted(allowed - names)}: list every name in "
+        "deploy/helm/gql-jobs/values.schema.json, properties.settings.propertyNames.enum"
+    )
+
+
+@pytest.mark.parametrize(
+    ("values", "problem"),
+    [
+        ({"settings": {"GQL_JOBS_RATE_LIMT": "5"}}, "GQL_JOBS_RATE_LIMT"),  # a misspelt setting
+        ({"worker": {"pol": 4}}, "pol"),
+        ({"worker": {"pool": "four"}}, "/worker/pool"),
+        ({"redis": {"sentinel": {"addresses": ["a:26379,b:26379"]}}}, "/redis/sentinel/addresses"),
+    ],
+)
+def test_values_the_chart_does_not_know_fail_the_render(values: dict[str, Any], problem: str) -> None:
+    with pytest.raises(helm.HelmValuesError, match=re.escape(problem)):
+        render(values)
