@@ -139,6 +139,12 @@ class Stack:
             up = lambda: len(family(api.proc.process.pid)) > api.processes  # noqa: E731
             wait_until(f"{api.name} workers", up, api.proc.process, api.proc.log, START_TIMEOUT)
 
+    def start_process(self, name: str, argv: list[str]) -> Proc:
+        """Start a long-running process (a worker) with the stack's settings; `stop_all` ends it."""
+        proc = self._spawn(name, argv, self.env())
+        self.others.append(proc)
+        return proc
+
     def run_to_end(self, name: str, argv: list[str], timeout: float) -> tuple[int | None, float]:
         """Run a process (a burst worker) to its end, or stop it after `timeout` s."""
         proc = self._spawn(name, argv, self.env())

@@ -101,3 +101,26 @@ def test_abuse_bench_runs_and_every_attack_is_refused_or_bounded(tmp_path: Path)
         str(a).startswith("503") or "Unavailable" in str(a) or "UNAVAILABLE" in str(a)
         for a in frozen.values()
     )
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(180)
+def test_redis_cost_bench_measures_full_lifecycles(tmp_path: Path) -> None:
+    """`python -m bench.redis_cost` (the README's scale-out figures) runs real lifecycles through the
+    API and workers and reads Redis' counters: a job's commands are the ones the README names."""
+    if redis_server_binary() is None:
+        pytest.skip("no redis-server binary")
+    output = tmp_path / "redis-cost.json"
+    args = ("--jobs", "20", "--rounds", "1", "--idle", "1", "--pings", "100", "--output", str(output))
+    run_module("bench.redis_cost", *args, timeout=150)
+    document = json.loads(output.read_text())
+    for transport in ("rest", "graphql"):
+        job = document["per_job"][transport]
+        assert job["commands"]["median"] > 12 + 4  # more than the submission and the read alone
+        assert job["redis_cpu_usec"]["median"] > 0 and job["command_usec"]["median"] > 0
+        # One submission (a MULTI/EXEC with its EVAL), one dequeue, one status read (HGETALL) per job.
+        names = job["commands_by_name"]
+        assert names["eval"] == names["rpush"] == names["blmove"] == 1
+        assert names["hgetall"] >= 1
+        assert document["model"][transport]["jobs_per_s_per_primary"] > 0
+    assert document["ping_calibration"]["commands_by_name"]["ping"] == 1
