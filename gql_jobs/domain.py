@@ -133,32 +133,54 @@ class JobRecord:
 
 @dataclass(frozen=True)
 class JobFilter:
-    """Jobs to list: every given criterion must hold."""
+    """Jobs to list (or act on): every given criterion must hold.
+
+    `tags` holds when the job carries any of them; `ids` restricts to those jobs; the time range
+    is half-open, `submitted_after <= stored < submitted_before`, to the millisecond of the
+    listing index (when Redis stored the job). `statuses` (any of) is the service's own criterion
+    (a bulk action's applicable statuses), not a client's."""
 
     status: JobStatus | None = None
     queue: str | None = None
     task: str | None = None
     tag: str | None = None
+    tags: tuple[str, ...] = ()
+    ids: tuple[str, ...] = ()
+    submitted_after: datetime | None = None
+    submitted_before: datetime | None = None
+    statuses: frozenset[JobStatus] | None = None
+
+
+class Order(StrEnum):
+    """Which end of the listing a page starts from."""
+
+    NEWEST_FIRST = "newest_first"
+    OLDEST_FIRST = "oldest_first"
 
 
 @dataclass(frozen=True)
 class PageRequest:
-    """Relay-style window: `first`/`after` walk to older jobs, `last`/`before` to newer ones."""
+    """Relay-style window: `first`/`after` walk away from the `order`'s start (to older jobs when
+    newest first), `last`/`before` back towards it."""
 
     first: int | None = None
     after: str | None = None
     last: int | None = None
     before: str | None = None
+    order: Order = Order.NEWEST_FIRST
 
 
 @dataclass(frozen=True)
 class Page:
-    """A window of jobs, newest first, with the cursor of each."""
+    """A window of jobs, in the requested order, with the cursor of each."""
 
     items: list[tuple[str, JobRecord]]
     has_next_page: bool
     has_previous_page: bool
     total_count: int | None
+    #: Where a walk forward stopped short (the page was full, or its scan budget ran out), to go on
+    #: from with `after`; `None` when nothing further matched.
+    resume_cursor: str | None = None
 
     @property
     def start_cursor(self) -> str | None:
@@ -225,6 +247,8 @@ class JobEvent:
             and (job_filter.queue is None or self.queue == job_filter.queue)
             and (job_filter.task is None or self.task == job_filter.task)
             and (job_filter.tag is None or job_filter.tag in self.tags)
+            and (not job_filter.tags or any(tag in self.tags for tag in job_filter.tags))
+            and (not job_filter.ids or self.job_id in job_filter.ids)
         )
 
 

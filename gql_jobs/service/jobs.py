@@ -253,11 +253,26 @@ class JobService:
         async with self.read_slots.slot(reader.name):
             return await in_thread(read, *args, **kwargs)
 
+    def check_filter(self, job_filter: JobFilter, max_ids: int) -> JobFilter:
+        """`job_filter` if its operators' criteria are in range, else `InvalidRequestError` (no Redis)."""
+        for name, moment in (
+            ("submittedAfter", job_filter.submitted_after),
+            ("submittedBefore", job_filter.submitted_before),
+        ):
+            if moment is not None and moment.utcoffset() is None:
+                raise InvalidRequestError(name, "needs a time zone (e.g. 2026-12-01T12:00:00Z)")
+        if len(job_filter.tags) > self.settings.max_tags:
+            raise InvalidRequestError("tags", f"at most {self.settings.max_tags}, not {len(job_filter.tags)}")
+        if len(job_filter.ids) > max_ids:
+            raise InvalidRequestError("ids", f"at most {max_ids} at once, not {len(job_filter.ids)}")
+        return replace(job_filter, ids=tuple(dict.fromkeys(job_filter.ids)))
+
     @redis_guard
     async def list_jobs(self, caller: Principal | None, job_filter: JobFilter, page: PageRequest) -> Page:
-        """One page of the caller's jobs (every job for an admin), newest first."""
+        """One page of the caller's jobs (every job for an admin), in the page's order."""
         reader = _require(caller, Scope.READ)
         owner = None if reader.is_admin else reader.name
+        job_filter = self.check_filter(job_filter, self.settings.max_page_size)
         return await self._bounded(
             reader, listing.list_jobs, self.connection, job_filter, page, self.settings.max_page_size, owner
         )
