@@ -252,6 +252,46 @@ class JobEvent:
         )
 
 
+class BulkAction(StrEnum):
+    """What a bulk action does to each job it selects."""
+
+    CANCEL = "cancel"
+    REQUEUE = "requeue"
+    DELETE = "delete"
+
+
+class BulkSkipReason(StrEnum):
+    """Why a job a bulk action was asked about was not acted on."""
+
+    NOT_FOUND = "not_found"  # missing, expired, or not the caller's (the same answer: no oracle)
+    NOT_MATCHED = "not_matched"  # named in `ids` but outside the filter's other criteria
+    INVALID_STATE = "invalid_state"  # its status does not allow the action (e.g. already done)
+    RATE_LIMITED = "rate_limited"  # a requeue beyond what the caller's rate limit allows at once
+
+
+@dataclass(frozen=True)
+class BulkSkip:
+    job_id: str
+    reason: BulkSkipReason
+    message: str
+    status: JobStatus | None = None
+
+
+@dataclass(frozen=True)
+class BulkOutcome:
+    """A bulk action's result: `matched` jobs selected (at most the bound), `acted` on, the ones
+    `skipped` and why, and whether more matched than one call takes (`truncated`; go on with
+    `resume_cursor`)."""
+
+    action: BulkAction
+    matched: int
+    acted: int
+    acted_ids: tuple[str, ...]
+    skipped: tuple[BulkSkip, ...]
+    truncated: bool
+    resume_cursor: str | None
+
+
 @dataclass(frozen=True)
 class PreparedJob:
     """A request that passed every check, with the id, metadata and options RQ will store."""

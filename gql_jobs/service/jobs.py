@@ -38,6 +38,10 @@ from gql_jobs.auth import SYSTEM, Principal, Scope, owner_of
 from gql_jobs.concurrency import ReadSlots
 from gql_jobs.constants import SCAN_BUDGET, STOP_CONFIRM_SECONDS
 from gql_jobs.domain import (
+    BulkAction,
+    BulkOutcome,
+    BulkSkip,
+    BulkSkipReason,
     JobFilter,
     JobRecord,
     JobStatus,
@@ -82,6 +86,12 @@ STOP_CHECK_SECONDS = 0.05
 
 CANCELABLE = frozenset({JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED})
 REQUEUEABLE = frozenset({JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED})
+#: The statuses each action applies to (cancel stops a running job; delete takes any but running).
+APPLIES_TO = {
+    BulkAction.CANCEL: CANCELABLE | {JobStatus.STARTED},
+    BulkAction.REQUEUE: REQUEUEABLE,
+    BulkAction.DELETE: frozenset(JobStatus) - {JobStatus.STARTED},
+}
 
 __all__ = ["JobService", "Submitted"]
 
@@ -310,24 +320,31 @@ class JobService:
         manager = _require(caller, Scope.SUBMIT)
         return await self.get(SYSTEM if manager.is_admin else _reader_of(manager), job_id)
 
+    async def _apply(self, action: BulkAction, records: Sequence[JobRecord]) -> manage.Applied:
+        """Act on jobs already checked, through the one store path (chunked transactions)."""
+        return await in_thread(
+            manage.apply, self.connection, action, records, APPLIES_TO[action], self._enqueuer.queue
+        )
+
+    async def _apply_one(self, action: BulkAction, record: JobRecord) -> manage.Applied:
+        """`_apply` for one job; a job whose status changed meanwhile is refused as by the check."""
+        if record.status not in APPLIES_TO[action]:
+            raise InvalidJobStateError(record.id, record.status.value, action.value)
+        applied = await self._apply(action, [record])
+        if record.id in applied.changed:
+            now = applied.changed[record.id]
+            if now is None:
+                raise JobNotFoundError(record.id)
+            raise InvalidJobStateError(record.id, now.value, action.value)
+        return applied
+
     @redis_guard
     async def cancel(self, caller: Principal | None, job_id: str) -> JobRecord:
         """Cancel a waiting job; stop a running one (its worker kills the work horse)."""
-        record = await self._own(caller, job_id)
-        if record.status in CANCELABLE:
-            await in_thread(manage.cancel_waiting, self.connection, job_id)
-            return await self._announce(job_id)
-        if record.status == JobStatus.STARTED:
-            await in_thread(manage.stop_running, self.connection, record)
+        applied = await self._apply_one(BulkAction.CANCEL, await self._own(caller, job_id))
+        if applied.stopping:
             return await self._await_final(job_id)
-        raise InvalidJobStateError(job_id, record.status.value, "cancel")
-
-    async def _announce(self, job_id: str) -> JobRecord:
-        """Publish a status event for a transition made by RQ calls we cannot pipeline into."""
-        record = await self.get(SYSTEM, job_id)
-        async with deadline(self.settings):
-            await manage.announce(self.async_connection, record)
-        return record
+        return await self.get(SYSTEM, job_id)
 
     async def _await_final(self, job_id: str) -> JobRecord:
         """The job once its worker has stopped it, or as it is after `STOP_CONFIRM_SECONDS`."""
@@ -349,18 +366,89 @@ class JobService:
         if record.status not in REQUEUEABLE:
             raise InvalidJobStateError(job_id, record.status.value, "requeue")
         await self._take_tokens(manager.name, 1)
-        await in_thread(manage.requeue, self._enqueuer.queue(record.queue), record)
-        return await self._announce(job_id)
+        await self._apply_one(BulkAction.REQUEUE, record)
+        return await self.get(SYSTEM, job_id)
 
     @redis_guard
     async def delete(self, caller: Principal | None, job_id: str) -> str:
         """Delete a job that is not running, with its results. Its index entries go when a listing
         walks past them (finding them by job id would mean scanning the indexes)."""
-        record = await self._own(caller, job_id)
-        if record.status == JobStatus.STARTED:
-            raise InvalidJobStateError(job_id, record.status.value, "delete")
-        await in_thread(manage.delete, self.connection, record)
+        await self._apply_one(BulkAction.DELETE, await self._own(caller, job_id))
         return job_id
+
+    @redis_guard
+    async def bulk(
+        self, caller: Principal | None, action: BulkAction, job_filter: JobFilter, after: str | None = None
+    ) -> BulkOutcome:
+        """Act on every job the filter selects that the action applies to, at most `max_bulk_jobs`.
+
+        With `ids`, each id is accounted for (acted on, or skipped with why). Without, the listing
+        selects the caller's matching jobs the action applies to (newest first): jobs acted on no
+        longer match (canceled, queued again, gone), so the same call again goes on with the next
+        ones and acts on nothing twice; a truncated result's `resume_cursor` (`after`) goes past
+        jobs it could not take. Each job's event is published as for a single action."""
+        manager = _require(caller, Scope.SUBMIT)
+        limit = self.settings.max_bulk_jobs
+        job_filter = self.check_filter(job_filter, limit)
+        skipped: list[BulkSkip] = []
+        if job_filter.ids:
+            if after is not None:
+                raise InvalidRequestError("after", "not with `ids`: every id is taken at once")
+            candidates = await self._named(manager, action, job_filter, skipped)
+            matched, truncated, resume = len(job_filter.ids), False, None
+        else:
+            owner = None if manager.is_admin else manager.name
+            selection = replace(job_filter, statuses=APPLIES_TO[action])
+            page = await self._bounded(
+                manager,
+                listing.list_jobs,
+                self.connection,
+                selection,
+                PageRequest(first=limit, after=after),
+                limit,
+                owner,
+            )
+            candidates = [record for _, record in page.items]
+            matched, truncated, resume = len(candidates), page.has_next_page, page.resume_cursor
+        if action == BulkAction.REQUEUE:
+            candidates = await self._within_rate(manager, candidates, skipped)
+        applied = await self._apply(action, candidates) if candidates else manage.Applied()
+        skipped.extend(_changed_skip(job_id, status, action) for job_id, status in applied.changed.items())
+        acted = [r.id for r in applied.acted + applied.stopping]
+        return BulkOutcome(action, matched, len(acted), tuple(acted), tuple(skipped), truncated, resume)
+
+    async def _named(
+        self, manager: Principal, action: BulkAction, job_filter: JobFilter, skipped: list[BulkSkip]
+    ) -> list[JobRecord]:
+        """The jobs named in `ids` the action applies to; the others go to `skipped`, with why."""
+        reader = SYSTEM if manager.is_admin else _reader_of(manager)
+        records = await self.get_many(reader, job_filter.ids)
+        criteria = replace(job_filter, ids=())
+        chosen = []
+        for job_id, record in zip(job_filter.ids, records, strict=True):
+            if record is None:
+                skipped.append(BulkSkip(job_id, BulkSkipReason.NOT_FOUND, f"Job not found: {job_id[:140]}"))
+            elif not (listing.matches_filter(record, criteria) and listing.in_time_range(record, criteria)):
+                skipped.append(
+                    BulkSkip(job_id, BulkSkipReason.NOT_MATCHED, "Outside the filter's other criteria")
+                )
+            elif record.status not in APPLIES_TO[action]:
+                skipped.append(_changed_skip(job_id, record.status, action))
+            else:
+                chosen.append(record)
+        return chosen
+
+    async def _within_rate(
+        self, manager: Principal, candidates: list[JobRecord], skipped: list[BulkSkip]
+    ) -> list[JobRecord]:
+        """Requeued jobs run again: each takes a token, all at once; beyond the burst they wait."""
+        if not self._rate.enabled or not candidates:
+            return candidates
+        taken, left = candidates[: self._rate.burst], candidates[self._rate.burst :]
+        await self._take_tokens(manager.name, len(taken))
+        message = f"More than the rate limit's burst ({self._rate.burst}) at once; retry for the rest"
+        skipped.extend(BulkSkip(r.id, BulkSkipReason.RATE_LIMITED, message, r.status) for r in left)
+        return taken
 
     # -- the system around the jobs -----------------------------------------------------------------
 
@@ -441,6 +529,13 @@ def _visible(
     by_id = dict(zip(asked, found, strict=True))
     records = [by_id.get(job_id) for job_id in job_ids]
     return [r if r is not None and reader.owns(r.owner) else None for r in records]
+
+
+def _changed_skip(job_id: str, status: JobStatus | None, action: BulkAction) -> BulkSkip:
+    if status is None:
+        return BulkSkip(job_id, BulkSkipReason.NOT_FOUND, f"Job not found: {job_id[:140]}")
+    message = InvalidJobStateError(job_id, status.value, action.value).message
+    return BulkSkip(job_id, BulkSkipReason.INVALID_STATE, message, status)
 
 
 def _reader_of(manager: Principal) -> Principal:

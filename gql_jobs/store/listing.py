@@ -371,7 +371,7 @@ def _listed_by_ids(
         if r is not None
         and (owner is None or r.owner == owner)
         and matches_filter(r, job_filter)
-        and _in_time_range(r, job_filter)
+        and in_time_range(r, job_filter)
     ]
     found.sort(key=lambda r: (r.created_at or _EPOCH, r.id), reverse=order == Order.NEWEST_FIRST)
     window = found[-size:] if backwards else found[:size]
@@ -391,7 +391,7 @@ def _time_cursor(record: JobRecord) -> str:
     return Position(max(1, (moment.replace(tzinfo=moment.tzinfo or UTC) - _EPOCH) // _MS), 0).encode()
 
 
-def _in_time_range(record: JobRecord, job_filter: JobFilter) -> bool:
+def in_time_range(record: JobRecord, job_filter: JobFilter) -> bool:
     """The time range on a record read by id (the index's time is not at hand): its creation."""
     created = record.created_at
     if created is None:

@@ -20,10 +20,10 @@ TENANT = Principal("tenant-a", frozenset({Scope.SUBMIT, Scope.READ}))
 OTHER = Principal("tenant-b", frozenset({Scope.SUBMIT, Scope.READ}))
 
 
-async def _submit(service: JobService, count: int, **fields: object) -> list[str]:
+async def _submit(service: JobService, count: int, tags: tuple[str, ...] = ()) -> list[str]:
     outcomes = await service.submit_many(
-        ADMIN, [SubmitRequest("echo", {"i": i}, **fields) for i in range(count)]
-    )  # type: ignore[arg-type]
+        ADMIN, [SubmitRequest("echo", {"i": i}, tags=tags) for i in range(count)]
+    )
     return [o.record.id for o in outcomes]  # type: ignore[union-attr]
 
 
