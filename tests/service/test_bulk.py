@@ -123,7 +123,7 @@ async def test_a_tenant_acts_only_on_its_own_jobs() -> None:
 async def test_each_job_gets_its_event_as_for_a_single_action() -> None:
     service = _service()
     ids = await _submit(service, 3)
-    pubsub = service.connection.pubsub()
+    pubsub = service.connection.pubsub()  # type: ignore[no-untyped-call]
     pubsub.subscribe(EVENTS_CHANNEL)
     pubsub.get_message(timeout=1)  # the subscription's confirmation
     await service.bulk(ADMIN, BulkAction.CANCEL, JobFilter())
