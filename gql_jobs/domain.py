@@ -83,6 +83,37 @@ class JobError:
     traceback: str | None
 
 
+class AttemptOutcome(StrEnum):
+    """How one run of a job ended, as RQ's result types say (`rq.results.Result.Type`)."""
+
+    SUCCESSFUL = "successful"
+    FAILED = "failed"
+    STOPPED = "stopped"
+    RETRIED = "retried"  # it failed (or asked to be retried) and was queued or scheduled again
+    MAX_RETRIES_EXCEEDED = "max_retries_exceeded"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One run of a job, from RQ's results stream (RQ keeps its 10 latest)."""
+
+    id: str
+    outcome: AttemptOutcome
+    return_value: Any
+    error: JobError | None
+    worker_name: str | None
+    created_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at is None or self.ended_at is None:
+            return None
+        return (self.ended_at - self.started_at).total_seconds()
+
+
 @dataclass(frozen=True)
 class Progress:
     """What a running task last reported about itself."""

@@ -4,12 +4,15 @@ Real app, real Redis, real RQ workers (burst in-process, or `gql-jobs worker` su
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+import redis
 from fastapi.testclient import TestClient
 
+from tests.conftest import wait_for
 from tests.graphql_helpers import data, submit
 
 pytestmark = pytest.mark.integration
@@ -68,3 +71,61 @@ def test_a_bulk_action_over_its_bound_is_an_invalid_input_error(client: TestClie
     too_many = [f"JOB-{i}" for i in range(1001)]
     result = data(client, BULK, filter={"ids": too_many})["cancelJobs"]
     assert (result["__typename"], result["field"]) == ("InvalidInputError", "ids")
+
+
+ATTEMPTS = """
+query Attempts($id: ID!) {
+  job(id: $id) {
+    status result error { message }
+    attempts {
+      outcome returnValue workerName startedAt endedAt durationSeconds error { type message traceback }
+    }
+  }
+}
+"""
+
+
+def _flaky_job_runs_three_times(client: TestClient, run: Callable[[], object]) -> dict[str, Any]:
+    job_id = submit(client, "flaky", payload={"failures": 2}, retry={"max": 2})["id"]
+    run()
+    wait_for(lambda: data(client, ATTEMPTS, id=job_id)["job"]["status"] == "FINISHED")
+    found: dict[str, Any] = data(client, ATTEMPTS, id=job_id)["job"]
+    return found
+
+
+def _assert_three_attempts_in_order(found: dict[str, Any]) -> None:
+    attempts = found["attempts"]
+    assert [a["outcome"] for a in attempts] == ["RETRIED", "RETRIED", "SUCCESSFUL"]
+    assert [a["error"]["message"] if a["error"] else None for a in attempts] == [
+        "try 1 failed",
+        "try 2 failed",
+        None,
+    ]
+    assert attempts[0]["error"]["type"] == "RuntimeError"
+    assert "Traceback" in attempts[0]["error"]["traceback"]
+    assert attempts[2]["returnValue"] == 3
+    assert all(a["workerName"] for a in attempts)
+    assert (found["result"], found["error"]) == (3, None)  # the job itself reads as before
+
+
+def test_attempts_of_a_job_retried_by_a_real_worker_say_why_each_try_failed(
+    client: TestClient, worker_process: Callable[..., subprocess.Popen[bytes]]
+) -> None:
+    found = _flaky_job_runs_three_times(client, lambda: worker_process("default"))
+    _assert_three_attempts_in_order(found)
+    assert all(a["startedAt"] and a["endedAt"] and a["durationSeconds"] >= 0 for a in found["attempts"])
+
+
+def test_attempts_with_an_in_process_burst_worker(client: TestClient, drain: Drain) -> None:
+    _assert_three_attempts_in_order(_flaky_job_runs_three_times(client, drain))
+
+
+def test_attempts_of_a_page_are_one_read(client: TestClient, drain: Drain, redis_client: redis.Redis) -> None:
+    for _ in range(5):
+        submit(client, "fail", tags=["attempts"])
+    drain()
+    before = int(redis_client.info("commandstats").get("cmdstat_xrange", {}).get("calls", 0))
+    page = data(client, '{ jobs(filter: {tag: "attempts"}) { edges { node { attempts { outcome } } } } }')
+    after = int(redis_client.info("commandstats").get("cmdstat_xrange", {}).get("calls", 0))
+    assert [[a["outcome"] for a in e["node"]["attempts"]] for e in page["jobs"]["edges"]] == [["FAILED"]] * 5
+    assert after - before == 5  # one XRANGE per job, all in one pipeline (the page's own read is XREVRANGE)
