@@ -10,6 +10,7 @@ from strawberry.scalars import JSON
 from gql_jobs.domain import JobStatus as DomainStatus
 from gql_jobs.domain import PageRequest
 from gql_jobs.errors import GqlJobsError, InvalidRequestError, JobNotFoundError
+from gql_jobs.graphql import control
 from gql_jobs.graphql.context import Info
 from gql_jobs.graphql.errors import query_error
 from gql_jobs.graphql.node import Node
@@ -113,6 +114,11 @@ class Query:
             )
             for w in workers
         ]
+
+    workers_suspended: bool = strawberry.field(
+        resolver=control.workers_suspended,
+        description="Whether RQ's workers are suspended (`suspendWorkers`): they take no new jobs.",
+    )
 
     @strawberry.field(
         description=(

@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -36,7 +37,7 @@ import anyio
 from gql_jobs import metrics
 from gql_jobs.auth import SYSTEM, Principal, Scope, owner_of
 from gql_jobs.concurrency import ReadSlots
-from gql_jobs.constants import SCAN_BUDGET, STOP_CONFIRM_SECONDS
+from gql_jobs.constants import NAME_PATTERN, SCAN_BUDGET, STOP_CONFIRM_SECONDS
 from gql_jobs.domain import (
     Attempt,
     BulkAction,
@@ -68,7 +69,7 @@ from gql_jobs.errors import (
 from gql_jobs.service.persisted import PersistedQueries
 from gql_jobs.service.submission import is_valid_job_id, prepare
 from gql_jobs.settings import Settings
-from gql_jobs.store import attempts, connections, figures, inventory, listing, manage
+from gql_jobs.store import attempts, connections, control, figures, inventory, listing, manage
 from gql_jobs.store.connections import AsyncClient, Client, deadline
 from gql_jobs.store.guard import redis_guard
 from gql_jobs.store.inventory import QueueSignature
@@ -461,6 +462,38 @@ class JobService:
         return taken
 
     # -- the system around the jobs -----------------------------------------------------------------
+
+    @redis_guard
+    async def suspend_workers(self, caller: Principal | None, ttl_seconds: int | None) -> bool:
+        """Suspend every worker (RQ's suspension): admins only, since it stops every tenant's work."""
+        _require(caller, Scope.ADMIN)
+        if ttl_seconds is not None and ttl_seconds <= 0:
+            raise InvalidRequestError("ttlSeconds", "must be positive (or null: until resumed)")
+        await in_thread(control.suspend_workers, self.connection, ttl_seconds)
+        return True
+
+    @redis_guard
+    async def resume_workers(self, caller: Principal | None) -> bool:
+        _require(caller, Scope.ADMIN)
+        await in_thread(control.resume_workers, self.connection)
+        return False
+
+    @redis_guard
+    async def workers_suspended(self, caller: Principal | None) -> bool:
+        _require(caller, Scope.READ)
+        return await in_thread(control.workers_suspended, self.connection)
+
+    @redis_guard
+    async def empty_queue(self, caller: Principal | None, queue: str) -> int:
+        """Delete every job waiting on `queue` (RQ's `Queue.empty`): admins only (every tenant's
+        jobs); how many were deleted. An unknown queue is `InvalidRequestError`."""
+        _require(caller, Scope.ADMIN)
+        if not re.fullmatch(NAME_PATTERN, queue):
+            raise InvalidRequestError("queue", "is not a queue name")
+        rq_queue = self._enqueuer.queue(queue)
+        if not await in_thread(control.queue_exists, self.connection, rq_queue):
+            raise InvalidRequestError("queue", f"no queue named {queue!r} (see `queues`)")
+        return await in_thread(control.empty_queue, rq_queue)
 
     async def tasks(self, caller: Principal | None) -> list[TaskInfo]:
         _require(caller, Scope.READ)

@@ -12,7 +12,9 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from tests.conftest import wait_for
+from gql_jobs.app import create_app
+from tests.auth_helpers import Caller, api_keys_setting, bearer
+from tests.conftest import make_settings, wait_for
 from tests.graphql_helpers import data, submit
 
 pytestmark = pytest.mark.integration
@@ -129,3 +131,94 @@ def test_attempts_of_a_page_are_one_read(client: TestClient, drain: Drain, redis
     after = int(redis_client.info("commandstats").get("cmdstat_xrange", {}).get("calls", 0))
     assert [[a["outcome"] for a in e["node"]["attempts"]] for e in page["jobs"]["edges"]] == [["FAILED"]] * 5
     assert after - before == 5  # one XRANGE per job, all in one pipeline (the page's own read is XREVRANGE)
+
+
+CONTROL = """
+mutation Suspend { suspendWorkers { ...Suspension } }
+mutation Resume { resumeWorkers { ...Suspension } }
+mutation Empty($queue: String!) {
+  emptyQueue(queue: $queue) {
+    __typename
+    ... on EmptyQueueSuccess { queue deleted }
+    ... on Error { message }
+    ... on InvalidInputError { field }
+    ... on UnauthorizedError { requiredScope }
+  }
+}
+fragment Suspension on SuspensionResult {
+  __typename
+  ... on WorkersSuspension { suspended }
+  ... on UnauthorizedError { requiredScope }
+}
+"""
+
+
+def _control(client: TestClient, operation: str, **variables: Any) -> dict[str, Any]:
+    response = client.post(
+        "/graphql", json={"query": CONTROL, "operationName": operation, "variables": variables}
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    assert "errors" not in body, body
+    result: dict[str, Any] = next(iter(body["data"].values()))
+    return result
+
+
+def test_a_burst_worker_takes_no_job_while_workers_are_suspended(client: TestClient, drain: Drain) -> None:
+    assert _control(client, "Suspend") == {"__typename": "WorkersSuspension", "suspended": True}
+    assert data(client, "{ workersSuspended }")["workersSuspended"] is True
+    job_id = submit(client)["id"]
+    drain()  # RQ: a burst worker that finds workers suspended exits without taking a job
+    assert data(client, ATTEMPTS, id=job_id)["job"]["status"] == "QUEUED"
+
+    assert _control(client, "Resume") == {"__typename": "WorkersSuspension", "suspended": False}
+    assert data(client, "{ workersSuspended }")["workersSuspended"] is False
+    drain()
+    assert data(client, ATTEMPTS, id=job_id)["job"]["status"] == "FINISHED"
+
+
+def test_a_running_worker_shows_suspended_and_resumes(
+    client: TestClient, worker_process: Callable[..., subprocess.Popen[bytes]]
+) -> None:
+    _control(client, "Suspend")
+    worker_process("default")
+    wait_for(lambda: [w["state"] for w in data(client, "{ workers { state } }")["workers"]] == ["suspended"])
+    job_id = submit(client)["id"]
+    assert data(client, ATTEMPTS, id=job_id)["job"]["status"] == "QUEUED"  # it is suspended: it takes none
+    _control(client, "Resume")
+    wait_for(lambda: data(client, ATTEMPTS, id=job_id)["job"]["status"] == "FINISHED")
+    worker = data(client, "{ workers { state successfulJobCount failedJobCount lastHeartbeat } }")["workers"][
+        0
+    ]
+    assert worker["successfulJobCount"] == 1 and worker["failedJobCount"] == 0 and worker["lastHeartbeat"]
+
+
+def test_empty_queue_deletes_its_waiting_jobs_and_listings_drop_them(client: TestClient) -> None:
+    dropped = [submit(client, queue="drop")["id"] for _ in range(3)]
+    kept = submit(client)["id"]
+    assert _control(client, "Empty", queue="drop") == {
+        "__typename": "EmptyQueueSuccess",
+        "queue": "drop",
+        "deleted": 3,
+    }
+    assert _ids(client, filter={"queue": "drop"}, order="NEWEST_FIRST") == []
+    assert all(data(client, ATTEMPTS, id=job_id)["job"] is None for job_id in dropped)
+    assert _ids(client, order="NEWEST_FIRST") == [kept]
+    unknown = _control(client, "Empty", queue="no-such-queue")
+    assert (unknown["__typename"], unknown["field"]) == ("InvalidInputError", "queue")
+
+
+def test_queue_and_worker_control_is_for_admins_only() -> None:
+    with TestClient(create_app(make_settings(api_keys=api_keys_setting()))) as test_client:
+        tenant = Caller(test_client, "key-alice")
+        for operation, variables in (("Suspend", {}), ("Resume", {}), ("Empty", {"queue": "default"})):
+            body = tenant.client.post(
+                "/graphql",
+                json={"query": CONTROL, "operationName": operation, "variables": variables},
+                headers=bearer(tenant.key),
+            ).json()
+            result = next(iter(body["data"].values()))
+            assert (result["__typename"], result["requiredScope"]) == ("UnauthorizedError", "admin"), (
+                operation
+            )
+        assert tenant.gql("{ workersSuspended }")["data"]["workersSuspended"] is False
