@@ -20,6 +20,7 @@ from gql_jobs.graphql.errors import (
     ServiceUnavailableError,
     UnauthorizedError,
     error_member,
+    query_error,
 )
 from gql_jobs.graphql.pagination import JobFilter
 from gql_jobs.graphql.types import JobStatus
@@ -113,7 +114,10 @@ async def _bulk(info: Info, action: BulkAction, filter: JobFilter, after: str | 
     try:
         outcome = await info.context.service.bulk(info.context.caller, action, filter.to_domain(), after)
     except GqlJobsError as exc:
-        return error_member(exc)  # type: ignore[return-value]
+        try:
+            return error_member(exc)  # type: ignore[return-value]
+        except GqlJobsError:  # no member for it (too many concurrent reads): a coded top-level error
+            raise query_error(exc) from None
     return BulkActionResult.of(outcome)
 
 

@@ -61,6 +61,7 @@ from gql_jobs.errors import (
     BatchTooLargeError,
     ForbiddenError,
     GqlJobsError,
+    InvalidCursorError,
     InvalidJobStateError,
     InvalidRequestError,
     JobNotFoundError,
@@ -285,6 +286,11 @@ class JobService:
         reader = _require(caller, Scope.READ)
         owner = None if reader.is_admin else reader.name
         job_filter = self.check_filter(job_filter, self.settings.max_page_size)
+        if job_filter.ids:
+            valid = _valid_ids(job_filter.ids)  # a malformed id never reaches Redis
+            if not valid:
+                return Page(items=[], has_next_page=False, has_previous_page=False, total_count=0)
+            job_filter = replace(job_filter, ids=tuple(valid))
         return await self._bounded(
             reader, listing.list_jobs, self.connection, job_filter, page, self.settings.max_page_size, owner
         )
@@ -401,6 +407,11 @@ class JobService:
         manager = _require(caller, Scope.SUBMIT)
         limit = self.settings.max_bulk_jobs
         job_filter = self.check_filter(job_filter, limit)
+        if after is not None:
+            try:
+                listing.Position.decode(after)
+            except InvalidCursorError:
+                raise InvalidRequestError("after", "not a cursor this API issued") from None
         skipped: list[BulkSkip] = []
         if job_filter.ids:
             if after is not None:

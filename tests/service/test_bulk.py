@@ -154,3 +154,35 @@ async def test_a_thousand_jobs_cost_a_few_round_trips_not_one_each() -> None:
             assert service.connection.llen("rq:queue:default") == 1000
     assert not service.connection.keys("rq:job:*")
     assert not service.connection.keys("rq:executions:*")
+
+
+async def test_a_truncated_call_goes_on_from_its_cursor() -> None:
+    service = _service(max_bulk_jobs=2)
+    ids = await _submit(service, 5)
+    first = await service.bulk(ADMIN, BulkAction.DELETE, JobFilter(tag="none-such"))
+    assert (first.matched, first.truncated, first.resume_cursor) == (0, False, None)
+    seen: list[str] = []
+    cursor: str | None = None
+    for _ in range(5):
+        outcome = await service.bulk(ADMIN, BulkAction.DELETE, JobFilter(), after=cursor)
+        seen.extend(outcome.acted_ids)
+        if not outcome.truncated:
+            break
+        cursor = outcome.resume_cursor
+    assert seen == ids[::-1]
+    with pytest.raises(InvalidRequestError):
+        await service.bulk(ADMIN, BulkAction.DELETE, JobFilter(ids=(ids[0],)), after=cursor)
+
+
+async def test_a_bulk_requeue_takes_a_token_per_job_and_leaves_the_rest_beyond_the_burst() -> None:
+    service = _service(rate_limit=1, rate_limit_burst=3)
+    failed = [
+        *await _submit(service, 2, task="fail", caller=TENANT),
+        *await _submit(service, 2, task="fail", caller=OTHER),
+    ]
+    drain(service)
+    outcome = await service.bulk(
+        ADMIN, BulkAction.REQUEUE, JobFilter(ids=tuple(failed))
+    )  # a full bucket of 3
+    assert outcome.acted_ids == tuple(failed[:3])
+    assert [(s.job_id, s.reason) for s in outcome.skipped] == [(failed[3], BulkSkipReason.RATE_LIMITED)]

@@ -116,3 +116,9 @@ async def test_out_of_range_filters_are_refused(
     with pytest.raises(InvalidRequestError) as raised:
         await fake_service.list_jobs(ADMIN, job_filter, request_)
     assert raised.value.field == field
+
+
+async def test_malformed_ids_never_reach_redis_and_list_nothing(fake_service: JobService) -> None:
+    await _submit(fake_service, 2)
+    page = await fake_service.list_jobs(ADMIN, JobFilter(ids=("../x", "*")), PageRequest())
+    assert (page.items, page.total_count) == ([], 0)
