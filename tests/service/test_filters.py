@@ -13,6 +13,7 @@ from gql_jobs.domain import JobFilter, Order, Page, PageRequest, SubmitRequest
 from gql_jobs.errors import InvalidRequestError
 from gql_jobs.service.jobs import JobService
 from gql_jobs.store import listing
+from tests.service.test_jobs import counted_round_trips
 
 pytestmark = pytest.mark.anyio
 
@@ -122,3 +123,16 @@ async def test_malformed_ids_never_reach_redis_and_list_nothing(fake_service: Jo
     await _submit(fake_service, 2)
     page = await fake_service.list_jobs(ADMIN, JobFilter(ids=("../x", "*")), PageRequest())
     assert (page.items, page.total_count) == ([], 0)
+
+
+async def test_a_time_range_page_is_one_walk_of_the_index_whatever_the_jobs_outside_it(
+    fake_service: JobService,
+) -> None:
+    for _ in range(3):
+        await _submit(fake_service, 100)
+    entries = listing.newer_than(fake_service.connection, INDEX_ALL, None, 300)
+    job_filter = JobFilter(submitted_before=_moment(entries[199].position.ms + 1))  # 200 or more in range
+    with counted_round_trips(fake_service) as calls:
+        page = await fake_service.list_jobs(ADMIN, job_filter, PageRequest(first=5))
+    assert len(page.items) == 5 and page.has_next_page
+    assert calls == ["XREVRANGE", "PIPELINE"]  # O(page): the bounds, not a scan, skip the newer jobs
