@@ -222,3 +222,21 @@ def test_queue_and_worker_control_is_for_admins_only() -> None:
                 operation
             )
         assert tenant.gql("{ workersSuspended }")["data"]["workersSuspended"] is False
+
+
+def test_a_time_range_without_a_time_zone_is_a_coded_error_and_with_one_it_bounds_the_page(
+    client: TestClient,
+) -> None:
+    job_id = submit(client)["id"]
+    body = client.post(
+        "/graphql",
+        json={
+            "query": LIST,
+            "variables": {"filter": {"submittedAfter": "2026-01-01T00:00:00"}, "order": "NEWEST_FIRST"},
+        },
+    ).json()
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "submittedAfter" in body["errors"][0]["message"]
+    everything = {"submittedAfter": "2000-01-01T00:00:00Z", "submittedBefore": "2100-01-01T00:00:00Z"}
+    assert _ids(client, filter=everything, order="OLDEST_FIRST") == [job_id]
+    assert _ids(client, filter={"submittedBefore": "2000-01-01T00:00:00+02:00"}, order="NEWEST_FIRST") == []
