@@ -41,8 +41,8 @@ class JobFilter:
     submitted_after: datetime | None = strawberry.field(
         default=None,
         description=(
-            "Only jobs stored at or after this moment (with a time zone; to the millisecond). "
-            "Bounds the index walk: no scan."
+            "Only jobs stored at or after this moment (with a time zone; to the millisecond of Redis' "
+            "clock; for jobs named in `ids`, their creation time). Bounds the index walk: no scan."
         ),
     )
     submitted_before: datetime | None = strawberry.field(

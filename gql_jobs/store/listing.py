@@ -373,7 +373,7 @@ def _listed_by_ids(
         and matches_filter(r, job_filter)
         and in_time_range(r, job_filter)
     ]
-    found.sort(key=lambda r: (r.created_at or _EPOCH, r.id), reverse=order == Order.NEWEST_FIRST)
+    found.sort(key=lambda r: (_created(r), r.id), reverse=order == Order.NEWEST_FIRST)
     window = found[-size:] if backwards else found[:size]
     if size == 0:
         window = []
@@ -386,17 +386,21 @@ def _listed_by_ids(
     )
 
 
-def _time_cursor(record: JobRecord) -> str:
+def _created(record: JobRecord) -> datetime:
+    """When RQ created the job, in UTC (RQ's times are UTC, with or without their zone)."""
     moment = record.created_at or _EPOCH
-    return Position(max(1, (moment.replace(tzinfo=moment.tzinfo or UTC) - _EPOCH) // _MS), 0).encode()
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _time_cursor(record: JobRecord) -> str:
+    return Position(max(1, (_created(record) - _EPOCH) // _MS), 0).encode()
 
 
 def in_time_range(record: JobRecord, job_filter: JobFilter) -> bool:
     """The time range on a record read by id (the index's time is not at hand): its creation."""
-    created = record.created_at
-    if created is None:
+    if record.created_at is None:
         return job_filter.submitted_after is None and job_filter.submitted_before is None
-    created = created.replace(tzinfo=created.tzinfo or UTC)
+    created = _created(record)
     after, before = job_filter.submitted_after, job_filter.submitted_before
     return (after is None or created >= after) and (before is None or created < before)
 
