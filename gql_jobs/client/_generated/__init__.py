@@ -20,7 +20,7 @@ from .delete_job import (
     DeleteJobDeleteJobServiceUnavailableError,
     DeleteJobDeleteJobUnauthorizedError,
 )
-from .enums import JobEventType, JobStatus
+from .enums import AttemptOutcome, BulkSkipCode, JobEventType, JobOrder, JobStatus
 from .exceptions import (
     GraphQLClientError,
     GraphQLClientGraphQLError,
@@ -88,7 +88,9 @@ from .workers import Workers, WorkersWorkers
 
 __all__ = [
     "AsyncBaseClient",
+    "AttemptOutcome",
     "BaseModel",
+    "BulkSkipCode",
     "CancelJob",
     "CancelJobCancelJobCancelJobSuccess",
     "CancelJobCancelJobCancelJobSuccessJob",
@@ -121,6 +123,7 @@ __all__ = [
     "JobFieldsError",
     "JobFieldsProgress",
     "JobFilter",
+    "JobOrder",
     "JobStatus",
     "ListJobs",
     "ListJobsJobs",

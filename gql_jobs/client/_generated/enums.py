@@ -4,10 +4,31 @@
 from enum import Enum
 
 
+class AttemptOutcome(str, Enum):
+    SUCCESSFUL = "SUCCESSFUL"
+    FAILED = "FAILED"
+    STOPPED = "STOPPED"
+    RETRIED = "RETRIED"
+    MAX_RETRIES_EXCEEDED = "MAX_RETRIES_EXCEEDED"
+    UNKNOWN = "UNKNOWN"
+
+
+class BulkSkipCode(str, Enum):
+    NOT_FOUND = "NOT_FOUND"
+    NOT_MATCHED = "NOT_MATCHED"
+    INVALID_STATE = "INVALID_STATE"
+    RATE_LIMITED = "RATE_LIMITED"
+
+
 class JobEventType(str, Enum):
     STATUS = "STATUS"
     PROGRESS = "PROGRESS"
     DELETED = "DELETED"
+
+
+class JobOrder(str, Enum):
+    NEWEST_FIRST = "NEWEST_FIRST"
+    OLDEST_FIRST = "OLDEST_FIRST"
 
 
 class JobStatus(str, Enum):

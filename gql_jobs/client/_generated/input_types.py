@@ -21,6 +21,14 @@ class JobFilter(BaseModel):
     "Only jobs of this task."
     tag: Optional[str] = None
     "Only jobs carrying this tag."
+    tags: Optional[list[str]] = None
+    "Only jobs carrying any of these tags (at most the server's tag limit). One tag walks its own index; several walk the next narrowest one (owner, task, queue or all) and check the tags on each job: a scan, bounded per page like a status filter."
+    ids: Optional[list[str]] = None
+    "Only these jobs (at most the maximum page size; in bulk actions the bulk limit): read by id in one round trip, in the page's order by creation time, on one page (no `after`/`before`). Ids that are missing or not the caller's are left out."
+    submitted_after: Optional[datetime] = Field(alias="submittedAfter", default=None)
+    "Only jobs stored at or after this moment (with a time zone; to the millisecond of Redis' clock; for jobs named in `ids`, their creation time). Bounds the index walk: no scan."
+    submitted_before: Optional[datetime] = Field(alias="submittedBefore", default=None)
+    "Only jobs stored before this moment (with a time zone). Bounds the index walk: no scan."
 
 
 class RetryInput(BaseModel):
