@@ -129,7 +129,12 @@ def _code_literals(path: Path) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("module", [m for m in MODULES if m != "errors.py"])
+#: The client's typed layer is generated from schema.graphql, whose enums spell what the schema
+#: says (e.g. the bulk actions' skip reasons); its stale check (tests/client) guards it instead.
+GENERATED = "client/_generated/"
+
+
+@pytest.mark.parametrize("module", [m for m in MODULES if m != "errors.py" and not m.startswith(GENERATED)])
 def test_error_codes_are_spelled_only_in_the_enum(module: str) -> None:
     assert _code_literals(PACKAGE / module) == [], f"{module}: use gql_jobs.errors.ErrorCode"
 
