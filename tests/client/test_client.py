@@ -222,6 +222,7 @@ class LosesTheFirstAnswer:
         member = {
             "__typename": "SubmissionOutcomeUnknownError",
             "message": "Redis failed after the job was sent",
+            "code": ErrorCode.SUBMISSION_OUTCOME_UNKNOWN.value,
             "jobId": stored["data"]["submitJob"]["job"]["id"],
             "outcomeIdempotencyKey": self.bodies[0]["variables"]["input"]["idempotencyKey"],
             "retryAfterSeconds": 0,
