@@ -1,6 +1,6 @@
 // Apollo Client 4 with InMemoryCache set up as the README says (possibleTypes from the schema,
 // `jobs` paged with relayStylePagination(["filter"])), checking what that set-up is for:
-//   union: a mutation's union result, `... on Error { message }` on an error member (needs
+//   union: a mutation's union result, `... on Error { code message }` on an error member (needs
 //     possibleTypes), next to the same mutation through a cache without them;
 //   pages: `jobs(first: 2)` then fetchMore with `after: endCursor` until the end, merged in order;
 //   followed: a job read with `job(id:)`, then followed with `jobUpdates` until final: the
@@ -60,7 +60,7 @@ const SUBMIT = gql`
   mutation Submit($input: SubmitJobInput!) {
     submitJob(input: $input) {
       ... on SubmitJobSuccess { job { id status } }
-      ... on Error { message }
+      ... on Error { code message }
     }
   }
 `;

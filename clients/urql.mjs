@@ -28,7 +28,7 @@ const SUBMIT = `mutation ($input: SubmitJobInput!) {
   submitJob(input: $input) {
     ... on SubmitJobSuccess { job { id status } }
     ... on UnknownTaskError { task }
-    ... on Error { message }
+    ... on Error { code message }
   }
 }`;
 

@@ -27,15 +27,22 @@ from enum import StrEnum
 
 
 class ErrorCode(StrEnum):
-    """Every `extensions.code` the API answers with, in one place (both GraphQL transports, HTTP
-    and WebSocket, take theirs from here; `tests/test_architecture.py` checks none is spelled
-    elsewhere). REST answers with HTTP statuses and the lesson's `{"detail": ...}` bodies instead.
+    """Every `extensions.code` the API answers with, and every result-union member's `code` (the
+    GraphQL enum `ErrorCode`), in one place (both GraphQL transports, HTTP and WebSocket, take
+    theirs from here; `tests/test_architecture.py` checks none is spelled elsewhere). REST answers
+    with HTTP statuses and the lesson's `{"detail": ...}` bodies instead.
     """
 
-    # Failures of the service (`gql_jobs.graphql.errors` maps each `GqlJobsError` to one).
+    # Failures of the service (`gql_jobs.graphql.errors` maps each `GqlJobsError` to one, the same
+    # as a top-level error's `extensions.code` and as a result-union member's `code`).
     BAD_USER_INPUT = "BAD_USER_INPUT"
+    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
     BATCH_TOO_LARGE = "BATCH_TOO_LARGE"
+    INVALID_JOB_STATE = "INVALID_JOB_STATE"
+    IDEMPOTENCY_CONFLICT = "IDEMPOTENCY_CONFLICT"
+    RATE_LIMITED = "RATE_LIMITED"
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+    SUBMISSION_OUTCOME_UNKNOWN = "SUBMISSION_OUTCOME_UNKNOWN"
     UNAUTHENTICATED = "UNAUTHENTICATED"
     FORBIDDEN = "FORBIDDEN"
     TOO_MANY_SUBSCRIPTIONS = "TOO_MANY_SUBSCRIPTIONS"

@@ -129,8 +129,8 @@ def _code_literals(path: Path) -> list[str]:
     return found
 
 
-#: The client's typed layer is generated from schema.graphql, whose enums spell what the schema
-#: says (e.g. the bulk actions' skip reasons); its stale check (tests/client) guards it instead.
+#: Spelled there by ariadne-codegen from schema.graphql, whose `ErrorCode` (and `BulkSkipCode`) come
+#: from the enum: tests/client/test_generated.py holds the generated `ErrorCode` to it.
 GENERATED = "client/_generated/"
 
 

@@ -176,7 +176,7 @@ class AsyncGqlJobsClient:
         """The job; raises `JobNotFoundError` when there is none (or it expired)."""
         job = (await self._call(self._api.get_job(job_id))).job
         if job is None:
-            raise JobNotFoundError(f"No job with id {job_id!r}", job_id=job_id)
+            raise JobNotFoundError(f"No job with id {job_id!r}", code=ErrorCode.NOT_FOUND, job_id=job_id)
         return job
 
     async def list_page(
@@ -314,7 +314,10 @@ class AsyncGqlJobsClient:
         except ConnectionClosedError as exc:
             reason = exc.rcvd.reason if exc.rcvd else str(exc)
             if exc.rcvd and exc.rcvd.code in _REFUSED_CLOSE_CODES:
-                raise UnauthorizedError(reason or "the API key was refused", required_scope=None) from exc
+                # graphql-transport-ws closes 4403 for a key missing or refused at `connection_init`
+                raise UnauthorizedError(
+                    reason or "the API key was refused", code=ErrorCode.UNAUTHENTICATED, required_scope=None
+                ) from exc
             raise ServerUnreachableError(f"the connection to {self.config.ws_url} closed: {reason}") from exc
         except InvalidStatus as exc:
             raise ServerUnreachableError(f"{self.config.ws_url} refused the WebSocket: {exc}") from exc
@@ -387,7 +390,9 @@ def _reason(exc: BaseException) -> str:
 def _http_error(exc: GraphQLClientHttpError) -> ClientError:
     if exc.status_code in (401, 403):
         return UnauthorizedError(
-            _first_message(exc.response) or "the API key was refused", required_scope=None
+            _first_message(exc.response) or "the API key was refused",
+            code=ErrorCode.UNAUTHENTICATED if exc.status_code == 401 else ErrorCode.FORBIDDEN,
+            required_scope=None,
         )
     message = _first_message(exc.response) or f"HTTP {exc.status_code}"
     return RequestError(f"the server answered {exc.status_code}: {message}")
@@ -412,7 +417,7 @@ def _graphql_error(exc: GraphQLClientGraphQLMultiError) -> ClientError:
     first = exc.errors[0]
     code = (first.extensions or {}).get("code")
     if code in _AUTH_CODES:
-        return UnauthorizedError(first.message, required_scope=None)
+        return UnauthorizedError(first.message, code=ErrorCode(str(code)), required_scope=None)
     if code == ErrorCode.NOT_FOUND:
-        return JobNotFoundError(first.message, job_id="")
+        return JobNotFoundError(first.message, code=ErrorCode.NOT_FOUND, job_id="")
     return RequestError(first.message, code=str(code) if code is not None else None)

@@ -2,7 +2,8 @@
 failures that happen before or after the API answers.
 
 ClientError
- ├── ApiError                         a member of a result union (its `__typename` is the class name)
+ ├── ApiError                         a member of a result union (its `__typename` is the class name),
+ │    │                               .code (its `ErrorCode`, the server's code for that failure)
  │    ├── UnknownTaskError            .task
  │    ├── InvalidPayloadError         .field_errors (each with .path, .message, .code)
  │    ├── PayloadTooLargeError        .limit_bytes, .actual_bytes
@@ -24,6 +25,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
+
+from gql_jobs.errors import ErrorCode
 
 if TYPE_CHECKING:
     from gql_jobs.client._generated.fragments import JobFields
@@ -48,12 +51,15 @@ class FieldError:
 
 class ApiError(ClientError):
     """A result-union member other than success. Subclasses are named as the schema's types and
-    carry their fields in snake case (as the generated models name them)."""
+    carry their fields in snake case (as the generated models name them). `code` is the member's
+    `code` (the one a program switches on: e.g. `UnauthorizedError` is UNAUTHENTICATED or FORBIDDEN);
+    the client sets it too when it raises one of these itself (a key refused over HTTP, say)."""
 
     retryable: ClassVar[bool] = False
 
-    def __init__(self, message: str, **fields: Any) -> None:
+    def __init__(self, message: str, *, code: ErrorCode, **fields: Any) -> None:
         super().__init__(message)
+        self.code = code
         self.fields = fields
         for name, value in fields.items():
             setattr(self, name, value)
@@ -175,10 +181,10 @@ _ALIASES = {
 
 def api_error(member: Any) -> ApiError:
     """The exception for a generated union-member model (`typename__`, `message`, its fields)."""
-    data = member.model_dump(exclude={"typename__", "message"})
+    data = member.model_dump(exclude={"typename__", "message", "code"})
     fields = {_ALIASES.get(name, name): value for name, value in data.items()}
     if "field_errors" in fields:
         fields["field_errors"] = [
             FieldError(tuple(e["path"]), e["message"], e["code"]) for e in fields["field_errors"]
         ]
-    return API_ERRORS[member.typename__](member.message, **fields)
+    return API_ERRORS[member.typename__](member.message, code=ErrorCode(member.code.value), **fields)

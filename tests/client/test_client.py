@@ -31,6 +31,7 @@ from gql_jobs.client import (
     job_input,
 )
 from gql_jobs.dev import free_port
+from gql_jobs.errors import ErrorCode
 from tests.client.conftest import Server
 from tests.server_helpers import running_server
 
@@ -113,12 +114,14 @@ def test_union_members_are_raised_as_exceptions_of_the_same_names(client: GqlJob
     with pytest.raises(UnknownTaskError) as unknown:
         client.submit("no_such_task")
     assert unknown.value.task == "no_such_task"
+    assert unknown.value.code is ErrorCode.BAD_USER_INPUT  # the member's `code`
     with pytest.raises(InvalidPayloadError) as invalid:
         client.submit("add", {"a": "x", "b": -1})
     assert [error.path for error in invalid.value.field_errors] == [("a",), ("b",)]
     assert "a: " in str(invalid.value) and "b: " in str(invalid.value)
-    with pytest.raises(JobNotFoundError):
+    with pytest.raises(JobNotFoundError) as missing:
         client.get("JOB-00000000-0000-0000-0000-000000000000")
+    assert missing.value.code is ErrorCode.NOT_FOUND
 
 
 def test_cancel_requeue_and_delete(client: GqlJobsClient) -> None:
@@ -128,6 +131,7 @@ def test_cancel_requeue_and_delete(client: GqlJobsClient) -> None:
     with pytest.raises(InvalidJobStateError) as refused:
         client.cancel(waiting.id)
     assert refused.value.job_id == waiting.id
+    assert refused.value.code is ErrorCode.INVALID_JOB_STATE
     assert client.requeue(waiting.id).status is JobStatus.QUEUED
     client.wait(waiting.id, timeout=60)
     assert client.delete(waiting.id) == waiting.id
@@ -154,10 +158,12 @@ def test_the_same_idempotency_key_returns_the_same_job(client: GqlJobsClient) ->
 
 def test_a_bad_key_is_unauthorized_over_http_and_websocket(server: Server) -> None:
     with GqlJobsClient(server.url, api_key="gqljobs_wrong", retries=0) as client:
-        with pytest.raises(UnauthorizedError):
+        with pytest.raises(UnauthorizedError) as over_http:
             client.get("JOB-00000000-0000-0000-0000-000000000000")
-        with pytest.raises(UnauthorizedError):
+        assert over_http.value.code is ErrorCode.UNAUTHENTICATED
+        with pytest.raises(UnauthorizedError) as over_websocket:
             list(client.follow("JOB-00000000-0000-0000-0000-000000000000"))
+        assert over_websocket.value.code is ErrorCode.UNAUTHENTICATED
 
 
 def test_an_unreachable_server_says_so(server: Server) -> None:
@@ -216,6 +222,7 @@ class LosesTheFirstAnswer:
         member = {
             "__typename": "SubmissionOutcomeUnknownError",
             "message": "Redis failed after the job was sent",
+            "code": ErrorCode.SUBMISSION_OUTCOME_UNKNOWN.value,
             "jobId": stored["data"]["submitJob"]["job"]["id"],
             "outcomeIdempotencyKey": self.bodies[0]["variables"]["input"]["idempotencyKey"],
             "retryAfterSeconds": 0,

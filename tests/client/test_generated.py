@@ -30,3 +30,11 @@ def test_the_generated_client_is_not_stale(tmp_path: Path) -> None:
     stale = sorted(name for name in fresh.keys() | committed.keys() if fresh.get(name) != committed.get(name))
     assert not stale, f"stale: {stale}; run scripts/generate-client and commit gql_jobs/client/_generated"
     assert not filecmp.dircmp(tmp_path / "_generated", GENERATED, ignore=["__pycache__"]).diff_files
+
+
+def test_the_generated_error_code_is_the_servers() -> None:
+    """The one enum of codes, through the schema: the client's `.code` and the server's agree."""
+    from gql_jobs.client._generated.enums import ErrorCode as Generated
+    from gql_jobs.errors import ErrorCode
+
+    assert [code.value for code in Generated] == [code.value for code in ErrorCode]

@@ -109,6 +109,7 @@ def test_urql_with_its_default_exchanges(node: str, graphql_url: str, drain: Cal
     assert unknown == {
         "__typename": "UnknownTaskError",
         "task": "no-such-task",
+        "code": "BAD_USER_INPUT",
         "message": unknown["message"],
     }
     assert done["statuses"][0] == "QUEUED"
@@ -156,10 +157,11 @@ def test_apollo_client_with_the_readmes_cache_set_up(
     union = done["union"]
     assert union["errors"] == [None, None]
     assert union["success"]["job"]["status"] == "QUEUED"
-    # `... on Error { message }` on an error member of the union: kept thanks to possibleTypes.
+    # `... on Error { code message }` on an error member of the union: kept thanks to possibleTypes.
+    assert union["unknown"]["code"] == "BAD_USER_INPUT"
     assert union["unknown"]["message"]
     assert "no-such-task" in union["unknown"]["message"]
-    # The README's warning, for real: through a cache without possibleTypes, `message` is gone.
+    # The README's warning, for real: through a cache without possibleTypes, `code` and `message` are gone.
     assert union["withoutPossibleTypes"] == {"__typename": "UnknownTaskError"}
 
     pages = done["pages"]

@@ -117,6 +117,8 @@ def test_graphql_codegens_types_compile_under_tsc_strict(codegen_project: Path) 
     generated = (codegen_project / "src" / "__generated__" / "graphql.ts").read_text()
     assert re.search(r"\bany\b", generated) is None  # strictScalars: every scalar is mapped
     assert "submittedAt: string | null" in generated
+    assert "code: ErrorCode," in generated and "export type ErrorCode =" in generated  # `code` is typed
+    assert "| 'RATE_LIMITED'" in generated
     compiled(run([str(BIN / "tsc"), "-p", "tsconfig.json"], cwd=codegen_project))
 
 
@@ -133,3 +135,19 @@ def test_tsc_strict_rejects_a_misuse_of_the_generated_types(codegen_project: Pat
         misuse.unlink()
     assert checked.returncode != 0
     assert "misuse.ts" in checked.stdout and "TS2339" in checked.stdout, checked.stdout
+
+
+def test_tsc_strict_rejects_a_code_that_is_not_an_error_code(codegen_project: Path) -> None:
+    """`code` is the enum, not any string: a misspelt code does not compile."""
+    misuse = codegen_project / "src" / "misspelt.ts"
+    misuse.write_text(
+        'import type { SubmitJobMutation } from "./__generated__/graphql";\n'
+        "export const limited = (d: SubmitJobMutation): boolean =>\n"
+        '  d.submitJob.__typename !== "SubmitJobSuccess" && d.submitJob.code === "RATE_LIMITTED";\n'
+    )
+    try:
+        checked = run([str(BIN / "tsc"), "-p", "tsconfig.json"], cwd=codegen_project)
+    finally:
+        misuse.unlink()
+    assert checked.returncode != 0
+    assert "misspelt.ts" in checked.stdout and "TS2367" in checked.stdout, checked.stdout

@@ -1,5 +1,6 @@
 // Uses the generated types the way a frontend would; `tsc --strict --noEmit` must accept it, so the
-// union narrows on `__typename`, scalars are `string`/`unknown` (never `any`) and inputs type-check.
+// union narrows on `__typename`, scalars are `string`/`unknown` (never `any`), inputs type-check and
+// an error member's `code` is the `ErrorCode` enum (a union of its values).
 import type {
   FollowJobSubscription,
   JobsPageQuery,
@@ -22,6 +23,21 @@ export function submittedId(data: SubmitJobMutation): string | null {
     return result.fieldErrors.map((e) => `${e.path}: ${e.message}`).join("; ");
   }
   return result.message;
+}
+
+export function retryable(data: SubmitJobMutation): boolean {
+  const result = data.submitJob;
+  if (result.__typename === "SubmitJobSuccess") {
+    return false;
+  }
+  switch (result.code) {
+    case "RATE_LIMITED":
+    case "SERVICE_UNAVAILABLE":
+    case "SUBMISSION_OUTCOME_UNKNOWN":
+      return true;
+    default:
+      return false;
+  }
 }
 
 export const page: JobsPageQueryVariables = { first: 20, after: null, tag: "demo" };

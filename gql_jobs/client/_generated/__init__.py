@@ -20,7 +20,14 @@ from .delete_job import (
     DeleteJobDeleteJobServiceUnavailableError,
     DeleteJobDeleteJobUnauthorizedError,
 )
-from .enums import AttemptOutcome, BulkSkipCode, JobEventType, JobOrder, JobStatus
+from .enums import (
+    AttemptOutcome,
+    BulkSkipCode,
+    ErrorCode,
+    JobEventType,
+    JobOrder,
+    JobStatus,
+)
 from .exceptions import (
     GraphQLClientError,
     GraphQLClientGraphQLError,
@@ -104,6 +111,7 @@ __all__ = [
     "DeleteJobDeleteJobJobNotFoundError",
     "DeleteJobDeleteJobServiceUnavailableError",
     "DeleteJobDeleteJobUnauthorizedError",
+    "ErrorCode",
     "FollowJob",
     "FollowJobJobUpdates",
     "GeneratedClient",

@@ -6,6 +6,7 @@ from typing import Literal, Optional, Union
 from pydantic import Field
 
 from .base_model import BaseModel
+from .enums import ErrorCode
 from .fragments import JobFields
 
 
@@ -30,12 +31,14 @@ CancelJobCancelJobCancelJobSuccessJob = JobFields
 class CancelJobCancelJobJobNotFoundError(BaseModel):
     typename__: Literal["JobNotFoundError"] = Field(alias="__typename")
     message: str
+    code: ErrorCode
     job_id: str = Field(alias="jobId")
 
 
 class CancelJobCancelJobInvalidJobStateError(BaseModel):
     typename__: Literal["InvalidJobStateError"] = Field(alias="__typename")
     message: str
+    code: ErrorCode
     job_id: str = Field(alias="jobId")
     status: str
 
@@ -43,12 +46,14 @@ class CancelJobCancelJobInvalidJobStateError(BaseModel):
 class CancelJobCancelJobUnauthorizedError(BaseModel):
     typename__: Literal["UnauthorizedError"] = Field(alias="__typename")
     message: str
+    code: ErrorCode
     required_scope: Optional[str] = Field(alias="requiredScope")
 
 
 class CancelJobCancelJobServiceUnavailableError(BaseModel):
     typename__: Literal["ServiceUnavailableError"] = Field(alias="__typename")
     message: str
+    code: ErrorCode
     retry_after_seconds: int = Field(alias="retryAfterSeconds")
 
 

@@ -38,6 +38,7 @@ class GeneratedClient(AsyncBaseClient):
                 }
                 ... on Error {
                   message
+                  code
                 }
                 ... on JobNotFoundError {
                   jobId
@@ -109,6 +110,7 @@ class GeneratedClient(AsyncBaseClient):
                 }
                 ... on Error {
                   message
+                  code
                 }
                 ... on JobNotFoundError {
                   jobId
@@ -331,6 +333,7 @@ class GeneratedClient(AsyncBaseClient):
                 }
                 ... on Error {
                   message
+                  code
                 }
                 ... on JobNotFoundError {
                   jobId
@@ -408,6 +411,7 @@ class GeneratedClient(AsyncBaseClient):
                 }
                 ... on Error {
                   message
+                  code
                 }
                 ... on UnknownTaskError {
                   task
@@ -508,6 +512,7 @@ class GeneratedClient(AsyncBaseClient):
                 }
                 ... on Error {
                   message
+                  code
                 }
                 ... on UnknownTaskError {
                   task

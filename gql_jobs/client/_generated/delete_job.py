@@ -6,6 +6,7 @@ from typing import Literal, Optional, Union
 from pydantic import Field
 
 from .base_model import BaseModel
+from .enums import ErrorCode
 
 
 class DeleteJob(BaseModel):
@@ -26,12 +27,14 @@ class DeleteJobDeleteJobDeleteJobSuccess(BaseModel):
 class DeleteJobDeleteJobJobNotFoundError(BaseModel):
     typename__: Literal["JobNotFoundError"] = Field(alias="__typename")
     message: str
+    code: ErrorCode
     job_id: str = Field(alias="jobId")
 
 
 class DeleteJobDeleteJobInvalidJobStateError(BaseModel):
     typename__: Literal["InvalidJobStateError"] = Field(alias="__typename")
     message: str
+    code: ErrorCode
     job_id: str = Field(alias="jobId")
     status: str
 
@@ -39,12 +42,14 @@ class DeleteJobDeleteJobInvalidJobStateError(BaseModel):
 class DeleteJobDeleteJobUnauthorizedError(BaseModel):
     typename__: Literal["UnauthorizedError"] = Field(alias="__typename")
     message: str
+    code: ErrorCode
     required_scope: Optional[str] = Field(alias="requiredScope")
 
 
 class DeleteJobDeleteJobServiceUnavailableError(BaseModel):
     typename__: Literal["ServiceUnavailableError"] = Field(alias="__typename")
     message: str
+    code: ErrorCode
     retry_after_seconds: int = Field(alias="retryAfterSeconds")
 
 

@@ -6,6 +6,7 @@ from typing import Literal, Optional, Union
 from pydantic import Field
 
 from .base_model import BaseModel
+from .enums import ErrorCode
 from .fragments import JobFields
 
 
@@ -31,12 +32,14 @@ RequeueJobRequeueJobRequeueJobSuccessJob = JobFields
 class RequeueJobRequeueJobJobNotFoundError(BaseModel):
     typename__: Literal["JobNotFoundError"] = Field(alias="__typename")
     message: str
+    code: ErrorCode
     job_id: str = Field(alias="jobId")
 
 
 class RequeueJobRequeueJobInvalidJobStateError(BaseModel):
     typename__: Literal["InvalidJobStateError"] = Field(alias="__typename")
     message: str
+    code: ErrorCode
     job_id: str = Field(alias="jobId")
     status: str
 
@@ -44,18 +47,21 @@ class RequeueJobRequeueJobInvalidJobStateError(BaseModel):
 class RequeueJobRequeueJobUnauthorizedError(BaseModel):
     typename__: Literal["UnauthorizedError"] = Field(alias="__typename")
     message: str
+    code: ErrorCode
     required_scope: Optional[str] = Field(alias="requiredScope")
 
 
 class RequeueJobRequeueJobServiceUnavailableError(BaseModel):
     typename__: Literal["ServiceUnavailableError"] = Field(alias="__typename")
     message: str
+    code: ErrorCode
     retry_after_seconds: int = Field(alias="retryAfterSeconds")
 
 
 class RequeueJobRequeueJobRateLimitedError(BaseModel):
     typename__: Literal["RateLimitedError"] = Field(alias="__typename")
     message: str
+    code: ErrorCode
     rate_limit_retry_after_seconds: float = Field(alias="rateLimitRetryAfterSeconds")
 
 

@@ -6,6 +6,7 @@ from typing import Literal, Optional, Union
 from pydantic import Field
 
 from .base_model import BaseModel
+from .enums import ErrorCode
 from .fragments import JobFields
 
 
@@ -37,12 +38,14 @@ SubmitJobSubmitJobSubmitJobSuccessJob = JobFields
 class SubmitJobSubmitJobUnknownTaskError(BaseModel):
     typename__: Literal["UnknownTaskError"] = Field(alias="__typename")
     message: str
+    code: ErrorCode
     task: str
 
 
 class SubmitJobSubmitJobInvalidPayloadError(BaseModel):
     typename__: Literal["InvalidPayloadError"] = Field(alias="__typename")
     message: str
+    code: ErrorCode
     field_errors: list["SubmitJobSubmitJobInvalidPayloadErrorFieldErrors"] = Field(
         alias="fieldErrors"
     )
@@ -57,6 +60,7 @@ class SubmitJobSubmitJobInvalidPayloadErrorFieldErrors(BaseModel):
 class SubmitJobSubmitJobPayloadTooLargeError(BaseModel):
     typename__: Literal["PayloadTooLargeError"] = Field(alias="__typename")
     message: str
+    code: ErrorCode
     limit_bytes: int = Field(alias="limitBytes")
     actual_bytes: int = Field(alias="actualBytes")
 
@@ -64,42 +68,49 @@ class SubmitJobSubmitJobPayloadTooLargeError(BaseModel):
 class SubmitJobSubmitJobInvalidInputError(BaseModel):
     typename__: Literal["InvalidInputError"] = Field(alias="__typename")
     message: str
+    code: ErrorCode
     field: str
 
 
 class SubmitJobSubmitJobJobNotFoundError(BaseModel):
     typename__: Literal["JobNotFoundError"] = Field(alias="__typename")
     message: str
+    code: ErrorCode
     job_id: str = Field(alias="jobId")
 
 
 class SubmitJobSubmitJobIdempotencyConflictError(BaseModel):
     typename__: Literal["IdempotencyConflictError"] = Field(alias="__typename")
     message: str
+    code: ErrorCode
     idempotency_key: str = Field(alias="idempotencyKey")
 
 
 class SubmitJobSubmitJobRateLimitedError(BaseModel):
     typename__: Literal["RateLimitedError"] = Field(alias="__typename")
     message: str
+    code: ErrorCode
     rate_limit_retry_after_seconds: float = Field(alias="rateLimitRetryAfterSeconds")
 
 
 class SubmitJobSubmitJobUnauthorizedError(BaseModel):
     typename__: Literal["UnauthorizedError"] = Field(alias="__typename")
     message: str
+    code: ErrorCode
     required_scope: Optional[str] = Field(alias="requiredScope")
 
 
 class SubmitJobSubmitJobServiceUnavailableError(BaseModel):
     typename__: Literal["ServiceUnavailableError"] = Field(alias="__typename")
     message: str
+    code: ErrorCode
     retry_after_seconds: int = Field(alias="retryAfterSeconds")
 
 
 class SubmitJobSubmitJobSubmissionOutcomeUnknownError(BaseModel):
     typename__: Literal["SubmissionOutcomeUnknownError"] = Field(alias="__typename")
     message: str
+    code: ErrorCode
     job_id: str = Field(alias="jobId")
     outcome_idempotency_key: Optional[str] = Field(alias="outcomeIdempotencyKey")
     retry_after_seconds: int = Field(alias="retryAfterSeconds")

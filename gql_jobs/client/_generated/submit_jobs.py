@@ -6,6 +6,7 @@ from typing import Annotated, Literal, Optional, Union
 from pydantic import Field
 
 from .base_model import BaseModel
+from .enums import ErrorCode
 from .fragments import JobFields
 
 
@@ -42,12 +43,14 @@ SubmitJobsSubmitJobsSubmitJobSuccessJob = JobFields
 class SubmitJobsSubmitJobsUnknownTaskError(BaseModel):
     typename__: Literal["UnknownTaskError"] = Field(alias="__typename")
     message: str
+    code: ErrorCode
     task: str
 
 
 class SubmitJobsSubmitJobsInvalidPayloadError(BaseModel):
     typename__: Literal["InvalidPayloadError"] = Field(alias="__typename")
     message: str
+    code: ErrorCode
     field_errors: list["SubmitJobsSubmitJobsInvalidPayloadErrorFieldErrors"] = Field(
         alias="fieldErrors"
     )
@@ -62,6 +65,7 @@ class SubmitJobsSubmitJobsInvalidPayloadErrorFieldErrors(BaseModel):
 class SubmitJobsSubmitJobsPayloadTooLargeError(BaseModel):
     typename__: Literal["PayloadTooLargeError"] = Field(alias="__typename")
     message: str
+    code: ErrorCode
     limit_bytes: int = Field(alias="limitBytes")
     actual_bytes: int = Field(alias="actualBytes")
 
@@ -69,42 +73,49 @@ class SubmitJobsSubmitJobsPayloadTooLargeError(BaseModel):
 class SubmitJobsSubmitJobsInvalidInputError(BaseModel):
     typename__: Literal["InvalidInputError"] = Field(alias="__typename")
     message: str
+    code: ErrorCode
     field: str
 
 
 class SubmitJobsSubmitJobsJobNotFoundError(BaseModel):
     typename__: Literal["JobNotFoundError"] = Field(alias="__typename")
     message: str
+    code: ErrorCode
     job_id: str = Field(alias="jobId")
 
 
 class SubmitJobsSubmitJobsIdempotencyConflictError(BaseModel):
     typename__: Literal["IdempotencyConflictError"] = Field(alias="__typename")
     message: str
+    code: ErrorCode
     idempotency_key: str = Field(alias="idempotencyKey")
 
 
 class SubmitJobsSubmitJobsRateLimitedError(BaseModel):
     typename__: Literal["RateLimitedError"] = Field(alias="__typename")
     message: str
+    code: ErrorCode
     rate_limit_retry_after_seconds: float = Field(alias="rateLimitRetryAfterSeconds")
 
 
 class SubmitJobsSubmitJobsUnauthorizedError(BaseModel):
     typename__: Literal["UnauthorizedError"] = Field(alias="__typename")
     message: str
+    code: ErrorCode
     required_scope: Optional[str] = Field(alias="requiredScope")
 
 
 class SubmitJobsSubmitJobsServiceUnavailableError(BaseModel):
     typename__: Literal["ServiceUnavailableError"] = Field(alias="__typename")
     message: str
+    code: ErrorCode
     retry_after_seconds: int = Field(alias="retryAfterSeconds")
 
 
 class SubmitJobsSubmitJobsSubmissionOutcomeUnknownError(BaseModel):
     typename__: Literal["SubmissionOutcomeUnknownError"] = Field(alias="__typename")
     message: str
+    code: ErrorCode
     job_id: str = Field(alias="jobId")
     outcome_idempotency_key: Optional[str] = Field(alias="outcomeIdempotencyKey")
     retry_after_seconds: int = Field(alias="retryAfterSeconds")
