@@ -46,6 +46,13 @@ class PayloadTooLargeError(Error):
 @strawberry.type(description="A submission option is out of range (queue name, TTL, tags, schedule...).")
 class InvalidInputError(Error):
     field: str = strawberry.field(description="The input field at fault.")
+    code: str = strawberry.field(
+        default=ErrorCode.BAD_USER_INPUT.value,
+        description=(
+            "BAD_USER_INPUT, or RQ_VERSION_REQUIRED for an input that needs a newer RQ than the "
+            "server runs (`message` says which)."
+        ),
+    )
 
 
 @strawberry.type(description="No job has this id (or it has expired).")
@@ -162,7 +169,7 @@ def _(exc: domain.SubmissionOutcomeUnknownError, idempotency_key: str | None) ->
 
 @_member.register
 def _(exc: domain.InvalidRequestError, idempotency_key: str | None) -> Error:
-    return InvalidInputError(message=exc.message, field=exc.field)
+    return InvalidInputError(message=exc.message, field=exc.field, code=exc.code.value)
 
 
 @_member.register
@@ -191,6 +198,7 @@ CODES: dict[type[domain.GqlJobsError], ErrorCode] = {
     domain.BatchTooLargeError: ErrorCode.BATCH_TOO_LARGE,
     domain.InvalidCursorError: ErrorCode.BAD_USER_INPUT,
     domain.InvalidRequestError: ErrorCode.BAD_USER_INPUT,
+    domain.RqFeatureUnavailableError: ErrorCode.RQ_VERSION_REQUIRED,
     domain.UnauthenticatedError: ErrorCode.UNAUTHENTICATED,
     domain.ForbiddenError: ErrorCode.FORBIDDEN,
     domain.TooManySubscriptionsError: ErrorCode.TOO_MANY_SUBSCRIPTIONS,

@@ -80,7 +80,7 @@ T = TypeVar("T")
 #: How often a stop is checked for while `cancel` waits for a running job to end.
 STOP_CHECK_SECONDS = 0.05
 
-CANCELABLE = frozenset({JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED})
+CANCELABLE = frozenset({JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED, JobStatus.RATE_LIMITED})
 REQUEUEABLE = frozenset({JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED})
 
 __all__ = ["JobService", "Submitted"]

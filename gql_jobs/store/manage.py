@@ -12,7 +12,6 @@ from __future__ import annotations
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 from rq import Queue
-from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
 from rq.registry import CanceledJobRegistry, FailedJobRegistry
@@ -41,10 +40,11 @@ def cancel_waiting(connection: Redis, job_id: str) -> None:
 
 
 def stop_running(connection: Redis, record: JobRecord) -> None:
-    """Ask the worker running the job to kill its work horse (RQ's stop command over pub/sub)."""
+    """Ask the worker running the job to kill its work horse (RQ's stop command over pub/sub:
+    per execution on RQ 3, per job on RQ 2, see `rq_adapter.stop_running_job`)."""
     fetch(connection, record.id)  # still there
     try:
-        send_stop_job_command(connection, record.id, serializer=SERIALIZER)
+        rq_adapter.stop_running_job(connection, record.id)
     except InvalidJobOperation:  # no worker has it (any more)
         raise InvalidJobStateError(record.id, record.status.value, "cancel") from None
 
