@@ -20,6 +20,7 @@ import fakeredis
 import pytest
 import rq
 from rq import Queue, Worker
+from rq.exceptions import InvalidJobOperation
 from rq.job import Job
 from rq.scheduler import RQScheduler
 
@@ -200,6 +201,7 @@ def private_rq_uses(source: str) -> list[str]:
 def test_the_scan_catches_the_known_uses() -> None:
     known = """
 from rq import Queue
+from rq.exceptions import InvalidJobOperation
 from rq.job import Job
 def f(worker, job, queue):
     worker._shutdown_requested_date
@@ -221,3 +223,29 @@ class J(Job):
 )
 def test_no_module_but_the_adapter_touches_a_private_rq_name(module: str) -> None:
     assert private_rq_uses((PACKAGE / module).read_text()) == [], "go through gql_jobs.store.rq_adapter"
+
+
+# -- what differs between the majors, through the adapter -----------------------------------------
+
+
+def test_a_job_no_worker_runs_cannot_be_stopped_on_either_major() -> None:
+    """RQ 3 stops executions, RQ 2 jobs: both refuse a job nothing runs (`manage.stop_running`)."""
+    connection = fakeredis.FakeRedis()
+    job = Queue("default", connection=connection, serializer=SERIALIZER).enqueue("tests.fixtures.add", 1, 2)
+    with pytest.raises(InvalidJobOperation):
+        rq_adapter.stop_running_job(connection, job.id)
+
+
+def test_rq3_features_are_there_exactly_on_rq3() -> None:
+    connection = fakeredis.FakeRedis()
+    if rq_adapter.HAS_RQ3:
+        limit = rq_adapter.rate_limit("k", 2)
+        assert (limit.key, limit.concurrency) == ("k", 2)
+        assert rq_adapter.ready_registry_template() == f"{rq_adapter.key_prefix()}:ready:{{0}}"
+        assert rq_adapter.rate_limited_keys(connection) == []
+    else:
+        with pytest.raises(RuntimeError, match=r"RQ >= 3\.0"):
+            rq_adapter.rate_limit("k", 2)
+        assert rq_adapter.ready_registry_template() is None
+        assert rq_adapter.rate_limited_keys(connection) == []
+        assert rq_adapter.key_prefix() == "rq"
