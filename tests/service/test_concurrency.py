@@ -20,6 +20,7 @@ from gql_jobs.auth import ANONYMOUS as ADMIN
 from gql_jobs.domain import ConcurrencyLimit, JobStatus, SubmitRequest
 from gql_jobs.errors import ErrorCode, InvalidRequestError, RqFeatureUnavailableError
 from gql_jobs.service.jobs import JobService
+from gql_jobs.service.submission import prepare
 from gql_jobs.store.rq_adapter import HAS_RQ3
 from tests.conftest import eventually
 from tests.graphql_helpers import gql
@@ -169,3 +170,13 @@ async def test_on_rq2_the_service_refuses_before_writing(service: JobService) ->
         await service.submit(ADMIN, limited("echo", {}))
     assert isinstance(refused.value, InvalidRequestError)
     assert refused.value.code == ErrorCode.RQ_VERSION_REQUIRED
+
+
+@needs_rq3
+async def test_a_key_is_scoped_to_its_submitter(service: JobService) -> None:
+    """RQ's limits are global: each principal's keys are its own (`<principal>:<key>` in RQ)."""
+    request = limited("echo", {}, key="shared", limit=3)
+    alice = prepare(request, service.registry, service.settings, owner="alice")
+    anonymous = prepare(request, service.registry, service.settings, owner=None)
+    assert alice.concurrency == ConcurrencyLimit("alice:shared", 3)
+    assert anonymous.concurrency == ConcurrencyLimit("anonymous:shared", 3)
