@@ -59,6 +59,7 @@ PRIVATE_NAMES = frozenset(
         ("Job", "_dependency_ids"),
         ("Queue", "_enqueue_job"),
         ("Worker", "_shutdown_requested_date"),
+        ("Worker", "_set_ip_address"),
         ("RQScheduler", "_process"),
         # RQ 3 passes the working time to `get_heartbeat_ttl` instead.
         *([] if HAS_RQ3 else [("Worker", RQ2_WORKING_TIME)]),
@@ -92,6 +93,15 @@ class HeartbeatWorker(Worker):
 
     One signature for both majors: RQ 3 calls `get_heartbeat_ttl(job, working_time=...)` (or
     `(job)` as a job starts), RQ 2 always `(job)`, keeping the working time on the worker."""
+
+    def _set_ip_address(self, connection: Redis) -> None:
+        """RQ's, but "unknown" when the server's CLIENT INFO reply cannot be parsed: RQ 3 asks for
+        it, and redis-py fails (ValueError) on the reply of fakeredis's TCP server, the in-memory
+        Redis of `gql-jobs dev`, so the worker died at start there. RQ 2 reads CLIENT LIST."""
+        try:
+            super()._set_ip_address(connection)
+        except ValueError:
+            self.ip_address = "unknown"
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         if not HAS_RQ3:  # read by name: RQ 3's type of `Worker` has no such attribute

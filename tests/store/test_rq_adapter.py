@@ -39,6 +39,7 @@ METHODS: dict[tuple[str, str], list[tuple[str, inspect._ParameterKind]]] = {
     ("Job", "_handle_success"): [("self", POSITIONAL), ("result_ttl", POSITIONAL), ("pipeline", POSITIONAL)],
     ("Job", "_handle_failure"): [("self", POSITIONAL), ("exc_string", POSITIONAL), ("pipeline", POSITIONAL)],
     ("Queue", "_enqueue_job"): [("self", POSITIONAL), ("job", POSITIONAL)],
+    ("Worker", "_set_ip_address"): [("self", POSITIONAL), ("connection", POSITIONAL)],
 }
 #: The attributes the adapter reads, set by each class's `__init__`: their value on a new instance.
 ATTRIBUTES: dict[tuple[str, str], object] = {
@@ -216,6 +217,18 @@ class J(Job):
     def _handle_failure(self): ...
 """
     assert len(private_rq_uses(known)) == 11
+
+
+def test_a_worker_starts_on_a_server_whose_client_info_redis_py_cannot_parse() -> None:
+    """`gql-jobs dev`'s in-memory Redis (fakeredis over TCP) answers CLIENT INFO in a shape redis-py
+    fails to parse; RQ 3 asks for it as a worker starts."""
+
+    class Odd(fakeredis.FakeRedis):
+        def client_info(self, **kwargs: Any) -> dict[str, str | int]:
+            raise ValueError("not enough values to unpack (expected 2, got 1)")
+
+    worker = rq_adapter.HeartbeatWorker(["default"], connection=Odd(), serializer=SERIALIZER)
+    assert worker.ip_address  # RQ's own answer, or "unknown": either way the worker starts
 
 
 @pytest.mark.parametrize(
