@@ -18,7 +18,10 @@ if TYPE_CHECKING:
 
 
 class JobStatus(StrEnum):
-    """RQ's job statuses, spelled as RQ stores them, plus a fallback for one we do not know."""
+    """RQ's job statuses, spelled as RQ stores them, plus a fallback for one we do not know.
+
+    `RATE_LIMITED` and `READY_TO_ENQUEUE` exist only on RQ 3: a job held back by its concurrency
+    limit, and a dependent whose dependencies are met, about to be enqueued (a transient state)."""
 
     QUEUED = "queued"
     STARTED = "started"
@@ -29,6 +32,8 @@ class JobStatus(StrEnum):
     STOPPED = "stopped"
     CANCELED = "canceled"
     CREATED = "created"
+    RATE_LIMITED = "rate_limited"
+    READY_TO_ENQUEUE = "ready_to_enqueue"
     UNKNOWN = "unknown"
 
     @classmethod
@@ -55,6 +60,16 @@ class RetryPolicy:
 
 
 @dataclass(frozen=True)
+class ConcurrencyLimit:
+    """At most `limit` jobs of `key` queued or running at once (RQ 3's `RateLimit`); the others
+    wait as RATE_LIMITED, oldest first. Keys are the submitter's own (one tenant's key never
+    holds back another's)."""
+
+    key: str
+    limit: int
+
+
+@dataclass(frozen=True)
 class SubmitRequest:
     """One job to submit. `None` means "use the setting's default"."""
 
@@ -72,6 +87,7 @@ class SubmitRequest:
     depends_on: tuple[str, ...] = ()
     at_front: bool = False
     idempotency_key: str | None = None
+    concurrency: ConcurrencyLimit | None = None
 
 
 @dataclass(frozen=True)
@@ -345,6 +361,7 @@ class PreparedJob:
     owner: str | None  # `auth.owner_of` the submitter
     idempotency_key: str | None
     fingerprint: str | None  # only with an idempotency key: hashing every request is hot-path work
+    concurrency: ConcurrencyLimit | None = None  # its `key` scoped to the owner, as RQ stores it
 
 
 @dataclass(frozen=True)

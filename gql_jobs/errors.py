@@ -47,6 +47,8 @@ class ErrorCode(StrEnum):
     FORBIDDEN = "FORBIDDEN"
     TOO_MANY_SUBSCRIPTIONS = "TOO_MANY_SUBSCRIPTIONS"
     CONCURRENCY_LIMITED = "CONCURRENCY_LIMITED"
+    # An input that needs a newer RQ than the server runs (`RqFeatureUnavailableError`).
+    RQ_VERSION_REQUIRED = "RQ_VERSION_REQUIRED"
     # An unexpected failure, its details masked (and logged).
     INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
     # A followed job.
@@ -127,6 +129,14 @@ class InvalidRequestError(GqlJobsError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
+
+
+class RqFeatureUnavailableError(InvalidRequestError):
+    """An input the installed RQ cannot honour (a feature of a newer RQ): refused, not ignored."""
+
+    def __init__(self, field: str, required: str, installed: str) -> None:
+        super().__init__(field, f"needs {required}; this server runs RQ {installed}")
+        self.required = required
 
 
 class BatchTooLargeError(GqlJobsError):

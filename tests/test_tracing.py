@@ -37,8 +37,9 @@ ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
 TRACES_ENDPOINT = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
 
 
-class InProcessWorker(SimpleWorker, GqlJobsWorker):
-    """`gql-jobs worker`'s class, running jobs in this process (no work horse)."""
+class InProcessWorker(GqlJobsWorker, SimpleWorker):
+    """`gql-jobs worker`'s class, running jobs in this process (SimpleWorker's: no work horse).
+    Ours first: its `get_heartbeat_ttl` takes RQ 3's arguments on both majors."""
 
 
 @pytest.fixture

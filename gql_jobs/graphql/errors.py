@@ -23,6 +23,9 @@ from gql_jobs.errors import ErrorCode
 CODE_DESCRIPTIONS: dict[ErrorCode, str] = {
     ErrorCode.BAD_USER_INPUT: "The input is wrong (a task name, a payload, an option, a cursor): fix it.",
     ErrorCode.PAYLOAD_TOO_LARGE: "The payload is larger than the server accepts.",
+    ErrorCode.RQ_VERSION_REQUIRED: (
+        "The input needs a newer RQ than the server runs (e.g. `concurrency` needs RQ 3): `message` says which."
+    ),
     ErrorCode.BATCH_TOO_LARGE: "More jobs in one batch than the server accepts.",
     ErrorCode.INVALID_JOB_STATE: "The operation does not apply to the job in its current status.",
     ErrorCode.IDEMPOTENCY_CONFLICT: "The idempotency key was already used for a different request.",
@@ -265,6 +268,7 @@ CODES: dict[type[domain.GqlJobsError], ErrorCode] = {
     domain.RateLimitedError: ErrorCode.RATE_LIMITED,
     domain.ServiceUnavailableError: ErrorCode.SERVICE_UNAVAILABLE,
     domain.SubmissionOutcomeUnknownError: ErrorCode.SUBMISSION_OUTCOME_UNKNOWN,
+    domain.RqFeatureUnavailableError: ErrorCode.RQ_VERSION_REQUIRED,
     domain.UnauthenticatedError: ErrorCode.UNAUTHENTICATED,
     domain.ForbiddenError: ErrorCode.FORBIDDEN,
     domain.TooManySubscriptionsError: ErrorCode.TOO_MANY_SUBSCRIPTIONS,

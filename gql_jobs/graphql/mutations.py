@@ -8,7 +8,7 @@ from typing import Annotated, TypeAlias
 import strawberry
 from strawberry.scalars import JSON
 
-from gql_jobs.domain import RetryPolicy, SubmitRequest, Submitted
+from gql_jobs.domain import ConcurrencyLimit, RetryPolicy, SubmitRequest, Submitted
 from gql_jobs.errors import BatchTooLargeError, GqlJobsError
 from gql_jobs.graphql import bulk, control
 from gql_jobs.graphql.context import Info
@@ -29,6 +29,19 @@ from gql_jobs.graphql.errors import (
     query_error,
 )
 from gql_jobs.graphql.types import Job
+
+
+@build_directly
+@strawberry.input(
+    description=(
+        "At most `limit` jobs of `key` queued or running at once; the others wait as RATE_LIMITED, "
+        "oldest first. Keys are your own: another principal's jobs of the same key do not count. "
+        "Needs RQ >= 3.0 on the server (else InvalidInputError with code RQ_VERSION_REQUIRED)."
+    )
+)
+class ConcurrencyLimitInput:
+    key: str = strawberry.field(description="Jobs sharing this key share the limit ([A-Za-z0-9_.:-]{1,64}).")
+    limit: int = strawberry.field(description="How many may be queued or running at once (1 to 10000).")
 
 
 @build_directly
@@ -79,6 +92,10 @@ class SubmitJobInput:
             "default) returns the first job instead of a new one. Scoped to your API key's principal."
         ),
     )
+    concurrency: ConcurrencyLimitInput | None = strawberry.field(
+        default=None,
+        description="Limit how many jobs of one key run at once (RQ >= 3.0; not with `idempotencyKey`).",
+    )
 
     def to_domain(self) -> SubmitRequest:
         return SubmitRequest(
@@ -96,6 +113,9 @@ class SubmitJobInput:
             depends_on=tuple(str(i) for i in self.depends_on or ()),
             at_front=self.at_front,
             idempotency_key=self.idempotency_key,
+            concurrency=ConcurrencyLimit(self.concurrency.key, self.concurrency.limit)
+            if self.concurrency
+            else None,
         )
 
 

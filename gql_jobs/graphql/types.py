@@ -35,6 +35,14 @@ class JobStatus(Enum):
     SCHEDULED = strawberry.enum_value("scheduled", description="Waiting for its scheduled time.")
     STOPPED = strawberry.enum_value("stopped", description="Stopped while running (by `cancelJob`).")
     CANCELED = strawberry.enum_value("canceled", description="Canceled before it ran.")
+    RATE_LIMITED = strawberry.enum_value(
+        "rate_limited",
+        description="Held back by its concurrency limit until a job of the same key ends (RQ 3 only).",
+    )
+    READY_TO_ENQUEUE = strawberry.enum_value(
+        "ready_to_enqueue",
+        description="Its dependencies are met; about to be queued (a brief state, RQ 3 only).",
+    )
     UNKNOWN = strawberry.enum_value(
         "unknown", description="A status this API does not know (see `rawStatus`); treat as not final."
     )

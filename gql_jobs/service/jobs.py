@@ -91,7 +91,7 @@ STOP_CHECK_SECONDS = 0.05
 #: Why `stats` is for admins only.
 STATS_ADMINS_ONLY = "the job history counts every tenant's jobs, so only admins may read it"
 
-CANCELABLE = frozenset({JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED})
+CANCELABLE = frozenset({JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED, JobStatus.RATE_LIMITED})
 REQUEUEABLE = frozenset({JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED})
 #: The statuses each action applies to (cancel stops a running job; delete takes any but running).
 APPLIES_TO = {

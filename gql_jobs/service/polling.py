@@ -41,6 +41,8 @@ from gql_jobs.service.watchers import fingerprint
 from gql_jobs.store.inventory import QueueSignature, may_have_left
 
 #: Statuses a job leaves only through its queue's list or registries, which its signature shows.
+#: Not RQ 3's RATE_LIMITED (held per concurrency key, not per queue) nor READY_TO_ENQUEUE (brief):
+#: like STARTED, those are always due, within the budget.
 WAITING_STATUSES = frozenset({JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED})
 
 

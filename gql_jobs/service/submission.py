@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gql_jobs import jsonvalues
+from gql_jobs.auth import ANONYMOUS
 from gql_jobs.constants import (
     JOB_ID_PATTERN,
     JOB_ID_PREFIX,
@@ -25,9 +26,10 @@ from gql_jobs.constants import (
     META_TASK,
     NAME_PATTERN,
 )
-from gql_jobs.domain import PreparedJob, SubmitRequest
-from gql_jobs.errors import InvalidRequestError, JobNotFoundError
+from gql_jobs.domain import ConcurrencyLimit, PreparedJob, SubmitRequest
+from gql_jobs.errors import InvalidRequestError, JobNotFoundError, RqFeatureUnavailableError
 from gql_jobs.settings import Settings
+from gql_jobs.store.rq_adapter import HAS_RQ3, RQ3_REQUIRED, RQ_VERSION
 from gql_jobs.tasks import TaskRegistry
 
 MAX_TIMEOUT = 7 * 86400
@@ -36,6 +38,8 @@ MAX_RETRIES = 100
 MAX_DEPENDENCIES = 50
 MAX_DESCRIPTION = 1000
 MAX_IDEMPOTENCY_KEY = 255
+#: The most jobs of one concurrency key allowed at once (RQ takes any; a bound keeps it meaningful).
+MAX_CONCURRENCY = 10_000
 
 
 def new_job_id() -> str:
@@ -86,6 +90,7 @@ def prepare(
         owner=owner,
         idempotency_key=_idempotency_key(request),
         fingerprint=fingerprint(request, payload) if request.idempotency_key is not None else None,
+        concurrency=_concurrency(request, owner),
     )
 
 
@@ -107,6 +112,22 @@ def _idempotency_key(request: SubmitRequest) -> str | None:
     if request.depends_on:
         raise InvalidRequestError("idempotencyKey", "cannot be combined with dependsOn")
     return hashlib.sha256(key.encode()).hexdigest()  # fixed length, no odd characters in key names
+
+
+def _concurrency(request: SubmitRequest, owner: str | None) -> ConcurrencyLimit | None:
+    """The job's concurrency limit, its key scoped to the submitter (RQ's limits are global: one
+    tenant's key must not hold back another's). Needs RQ 3: on RQ 2 it is refused, not ignored."""
+    asked = request.concurrency
+    if asked is None:
+        return None
+    if not HAS_RQ3:
+        raise RqFeatureUnavailableError("concurrency", RQ3_REQUIRED, ".".join(map(str, RQ_VERSION)))
+    _name("concurrency.key", asked.key)
+    if not 1 <= asked.limit <= MAX_CONCURRENCY:
+        raise InvalidRequestError("concurrency.limit", f"must be between 1 and {MAX_CONCURRENCY}")
+    if request.idempotency_key is not None:
+        raise InvalidRequestError("concurrency", "cannot be combined with idempotencyKey")
+    return ConcurrencyLimit(f"{owner or ANONYMOUS.name}:{asked.key}", asked.limit)
 
 
 def _name(field: str, value: str) -> str:

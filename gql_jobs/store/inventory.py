@@ -23,6 +23,7 @@ from rq.utils import utcparse
 
 from gql_jobs.constants import OWNER_FIELD
 from gql_jobs.domain import JobStatus, WorkerInfo
+from gql_jobs.store import rq_adapter
 from gql_jobs.store.keys import (
     QUEUE_KEY_PREFIX,
     QUEUES_SET,
@@ -35,8 +36,16 @@ from gql_jobs.store.keys import (
     registry_key,
 )
 
-#: Statuses whose count is one queue or registry size. RQ files STOPPED jobs in the failed
-#: registry, so neither FAILED nor STOPPED can be counted without reading every job there.
+#: RQ 3's registry of dependents about to be enqueued (`rq:ready:<queue>`); RQ 2 has none.
+_READY_TEMPLATE = rq_adapter.ready_registry_template()
+#: Each registry counted per queue, by the status it holds (RQ's own, and RQ 3's ready one).
+_COUNTED_REGISTRIES: dict[JobStatus, str] = REGISTRY_KEY_TEMPLATES | (
+    {JobStatus.READY_TO_ENQUEUE: _READY_TEMPLATE} if _READY_TEMPLATE else {}
+)
+
+#: Statuses whose count `status_counts` gives: one queue or registry size, and on RQ 3 the jobs
+#: held back by concurrency limits. RQ files STOPPED jobs in the failed registry, so neither
+#: FAILED nor STOPPED can be counted without reading every job there.
 COUNTABLE = frozenset(
     {
         JobStatus.QUEUED,
@@ -45,6 +54,7 @@ COUNTABLE = frozenset(
         JobStatus.DEFERRED,
         JobStatus.SCHEDULED,
         JobStatus.CANCELED,
+        *((JobStatus.READY_TO_ENQUEUE, JobStatus.RATE_LIMITED) if rq_adapter.HAS_RQ3 else ()),
     }
 )
 
@@ -112,20 +122,48 @@ def queue_names(connection: Redis) -> list[str]:
 
 
 def status_counts(connection: Redis, names: list[str]) -> dict[str, dict[JobStatus, int]]:
-    """Jobs per status per queue: LLEN of the queue and ZCARD of each registry, pipelined."""
+    """Jobs per status per queue: LLEN of the queue and ZCARD of each registry, pipelined (and,
+    on RQ 3, the jobs held back by concurrency limits: `rate_limited_by_queue`)."""
     with connection.pipeline(transaction=False) as pipe:
         for name in names:
             pipe.llen(queue_key(name))
             pipe.llen(intermediate_key(name))
-            for template in REGISTRY_KEY_TEMPLATES.values():
+            for template in _COUNTED_REGISTRIES.values():
                 pipe.zcard(template.format(name))
         replies = iter(pipe.execute())
     counts: dict[str, dict[JobStatus, int]] = {}
     for name in names:
         per_status = {JobStatus.QUEUED: int(next(replies)) + int(next(replies))}
-        for status in REGISTRY_KEY_TEMPLATES:
+        for status in _COUNTED_REGISTRIES:
             per_status[status] = int(next(replies))
         counts[name] = per_status
+    if rq_adapter.HAS_RQ3:
+        held = rate_limited_by_queue(connection)
+        for name in names:
+            counts[name][JobStatus.RATE_LIMITED] = held.get(name, 0)
+    return counts
+
+
+def rate_limited_by_queue(connection: Redis) -> dict[str, int]:
+    """RATE_LIMITED jobs per queue. RQ 3 files them per concurrency key, not per queue, so this
+    reads the held-back ids of every key, then each one's queue (`origin`): two pipelined round
+    trips after the key set, O(keys + held-back jobs). Fine for an admin's `queues`; the live
+    poller never calls it (`stage_signatures` stays O(1) a queue)."""
+    sets = [held for _, held in rq_adapter.rate_limited_keys(connection)]
+    if not sets:
+        return {}
+    with connection.pipeline(transaction=False) as pipe:
+        for held in sets:
+            pipe.zrange(held, 0, -1)
+        job_ids = [job_id.decode() for members in pipe.execute() for job_id in members]
+    with connection.pipeline(transaction=False) as pipe:
+        for job_id in job_ids:
+            pipe.hget(job_key(job_id), "origin")
+        origins = pipe.execute()
+    counts: dict[str, int] = {}
+    for origin in origins:
+        if origin:
+            counts[origin.decode()] = counts.get(origin.decode(), 0) + 1
     return counts
 
 

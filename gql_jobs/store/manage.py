@@ -25,7 +25,6 @@ from redis import Redis
 from redis.client import Pipeline
 from redis.exceptions import WatchError
 from rq import Queue
-from rq.command import send_command
 
 from gql_jobs.constants import MAX_WATCH_ATTEMPTS
 from gql_jobs.domain import BulkAction, EventKind, JobEvent, JobRecord, JobStatus
@@ -92,10 +91,9 @@ def _apply_chunk(
             if job is None or status not in applicable:
                 changed[record.id] = status
             elif action == BulkAction.CANCEL and status == JobStatus.STARTED:
-                if not job.worker_name:  # no worker has it (any more)
+                if not rq_adapter.stage_stop(pipe, job):  # no worker has it (any more)
                     changed[record.id] = status
                     continue
-                send_command(pipe, job.worker_name, "stop-job", job_id=record.id)
                 stopping.append(record)
             else:
                 staged.append(_stage(action, pipe, job, record, queue_of))

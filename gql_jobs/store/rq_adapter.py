@@ -10,23 +10,47 @@ hook that `gql_jobs.worker` implements; everything else is a small function.
 `tests/store/test_rq_adapter.py` checks every name in `PRIVATE_NAMES` against the installed RQ (the
 methods' parameters by name and kind, the attributes on real instances), and that no other module
 of the package touches one, so an RQ upgrade that changes them fails that test instead of failing
-workers at run time. Written against RQ 2.12 (`rq>=2.12,<3` in pyproject.toml): RQ 3.0 replaced
-`current_job_working_time` with a `get_heartbeat_ttl(job, working_time)` parameter.
+workers at run time.
+
+Two RQ majors are supported (`rq>=2.12,<3.1` in pyproject.toml), and every difference between them
+is decided here, on `RQ_MAJOR`, and nowhere else:
+
+* the heartbeat: RQ 2 keeps a running job's working time on the worker
+  (`current_job_working_time`), RQ 3 passes it to `get_heartbeat_ttl(job, working_time)` (a
+  2.x-style override raised `AttributeError` on RQ 3's first job);
+* what RQ 3 adds (`HAS_RQ3`): concurrency limits per key (`rate_limit`), stopping one execution
+  (`stop_running_job`), the `rq:ready:` registry and RQ's key prefix (`ready_registry_template`,
+  `key_prefix`), the rate-limited jobs waiting per key (`rate_limited_keys`).
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
 from multiprocessing.process import BaseProcess
 from typing import Any
 
+import rq
 from redis import Redis
 from redis.client import Pipeline
 from rq import Queue, Worker
+from rq.command import send_command, send_stop_job_command
+from rq.exceptions import InvalidJobOperation
 from rq.job import Job, JobStatus
 from rq.registry import CanceledJobRegistry, FailedJobRegistry
 
 from gql_jobs.store.rq_format import SERIALIZER, CompactJob
+
+#: The installed RQ's (major, minor) version, and its major: the one switch between RQ 2 and 3.
+RQ_VERSION: tuple[int, int] = (int(rq.__version__.split(".")[0]), int(rq.__version__.split(".")[1]))
+RQ_MAJOR: int = RQ_VERSION[0]
+#: Whether RQ 3's features are there: concurrency limits, execution stops, unique scheduled jobs.
+HAS_RQ3: bool = RQ_MAJOR >= 3
+#: The RQ a feature of RQ 3 needs, as said to a client that asks for one on RQ 2.
+RQ3_REQUIRED = "RQ >= 3.0"
+
+#: RQ 2's attribute holding a running job's working time (RQ 3 passes it to `get_heartbeat_ttl`).
+RQ2_WORKING_TIME = "current_job_working_time"
 
 #: The private RQ members this module relies on (owner, name), and nothing else does.
 PRIVATE_NAMES = frozenset(
@@ -36,9 +60,11 @@ PRIVATE_NAMES = frozenset(
         ("Job", "_exc_info"),
         ("Job", "_dependency_ids"),
         ("Queue", "_enqueue_job"),
-        ("Worker", "current_job_working_time"),
         ("Worker", "_shutdown_requested_date"),
+        ("Worker", "_set_ip_address"),
         ("RQScheduler", "_process"),
+        # RQ 3 passes the working time to `get_heartbeat_ttl` instead.
+        *([] if HAS_RQ3 else [("Worker", RQ2_WORKING_TIME)]),
     }
 )
 
@@ -65,14 +91,29 @@ class HookedJob(CompactJob):
 
 
 class HeartbeatWorker(Worker):
-    """RQ's worker, asking `heartbeat_ttl` for the TTL of a running job's heartbeat."""
+    """RQ's worker, asking `heartbeat_ttl` for the TTL of a running job's heartbeat.
 
-    def get_heartbeat_ttl(self, job: Job) -> int:
-        return self.heartbeat_ttl(job, self.current_job_working_time)
+    One signature for both majors: RQ 3 calls `get_heartbeat_ttl(job, working_time=...)` (or
+    `(job)` as a job starts), RQ 2 always `(job)`, keeping the working time on the worker."""
+
+    def _set_ip_address(self, connection: Redis) -> None:
+        """RQ's, but "unknown" when the server's CLIENT INFO reply cannot be parsed: RQ 3 asks for
+        it, and redis-py fails (ValueError) on the reply of fakeredis's TCP server, the in-memory
+        Redis of `gql-jobs dev`, so the worker died at start there. RQ 2 reads CLIENT LIST."""
+        try:
+            super()._set_ip_address(connection)
+        except ValueError:
+            self.ip_address = "unknown"
+
+    def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
+        if not HAS_RQ3:  # read by name: RQ 3's type of `Worker` has no such attribute
+            working_time = float(vars(self)[RQ2_WORKING_TIME])
+        return self.heartbeat_ttl(job, working_time)
 
     def heartbeat_ttl(self, job: Job, working_time: float) -> int:
         """How long the heartbeat of `job`, running for `working_time` seconds, stays valid."""
-        return int(super().get_heartbeat_ttl(job))
+        rqs_own: Any = Worker.get_heartbeat_ttl  # its signature is the installed major's
+        return int(rqs_own(self, job, working_time) if HAS_RQ3 else rqs_own(self, job))
 
 
 def shutdown_requested(worker: Worker) -> bool:
@@ -157,3 +198,78 @@ def stored_traceback(job: Job) -> str | None:
 def dependency_ids(job: Job) -> list[str]:
     """The ids of the jobs `job` depends on, as read from its hash (no round trip)."""
     return list(job._dependency_ids)
+
+
+# -- what RQ 3 adds -------------------------------------------------------------------------------
+
+
+def _rq3(module: str) -> Any:
+    """A module only RQ 3 has (imported by name so that RQ 2 never reaches the import)."""
+    return importlib.import_module(f"rq.{module}")
+
+
+def key_prefix() -> str:
+    """RQ's key prefix: `rq`, or RQ 3's `RQ_KEY_PREFIX` (read by RQ from the environment)."""
+    return str(_rq3("defaults").RQ_KEY_PREFIX) if HAS_RQ3 else "rq"
+
+
+def ready_registry_template() -> str | None:
+    """RQ 3's `rq:ready:<queue>` registry (dependents whose dependencies are met, about to be
+    enqueued), as a `.format(queue)` template; `None` on RQ 2, which has none."""
+    return str(_rq3("registry").ReadyJobRegistry.key_template) if HAS_RQ3 else None
+
+
+def rate_limit(key: str, concurrency: int) -> Any:
+    """RQ 3's `RateLimit`: at most `concurrency` jobs of `key` queued or running at once."""
+    if not HAS_RQ3:
+        raise RuntimeError(f"concurrency limits need {RQ3_REQUIRED}")  # the service checks first
+    return _rq3("rate_limit").RateLimit(key, concurrency)
+
+
+def rate_limited_keys(connection: Redis) -> list[tuple[str, str]]:
+    """Each concurrency-limit key RQ knows, with the key of its set of jobs held back (RATE_LIMITED,
+    waiting for a slot). Empty on RQ 2."""
+    if not HAS_RQ3:
+        return []
+    registry_class = _rq3("rate_limit").RateLimitRegistry
+    return [
+        (registry.key, registry.rate_limited_key) for registry in registry_class.all(connection=connection)
+    ]
+
+
+def stage_stop(pipe: Pipeline, job: Job) -> bool:
+    """Stage RQ's stop command for a running `job` in `pipe` (a bulk action's transaction); False
+    when no worker runs it (any more). As `stop_running_job`: per live execution on RQ 3 (their
+    list is read now, on the job's connection), per job on RQ 2."""
+    if not HAS_RQ3:
+        if not job.worker_name:
+            return False
+        send_command(pipe, job.worker_name, "stop-job", job_id=job.id)
+        return True
+    staged = False
+    for execution in job.get_executions():
+        if execution.worker_name:
+            send_command(
+                pipe, execution.worker_name, "stop-execution", job_id=job.id, execution_id=execution.id
+            )
+            staged = True
+    return staged
+
+
+def stop_running_job(connection: Redis, job_id: str) -> None:
+    """Ask the worker running the job to kill its work horse; `InvalidJobOperation` if none runs it.
+
+    RQ 3 stops *executions*: the stop goes to the worker of each live execution of the job
+    (`send_stop_execution_command`), so a job re-run by another worker after its first one was
+    lost is stopped where it really runs. RQ 2 sends the job-level command to the worker named on
+    the job hash (`send_stop_job_command`)."""
+    if not HAS_RQ3:
+        send_stop_job_command(connection, job_id, serializer=SERIALIZER)
+        return
+    send_stop_execution_command = _rq3("command").send_stop_execution_command
+    job = Job.fetch(job_id, connection=connection, serializer=SERIALIZER)
+    executions = job.get_executions()
+    if not executions:
+        raise InvalidJobOperation("Job is not currently executing")
+    for execution in executions:
+        send_stop_execution_command(connection, job_id, execution.id)

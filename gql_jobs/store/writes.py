@@ -4,11 +4,15 @@ Part of the store (`service.jobs.JobService` drives it). Three paths:
 
 * plain jobs: all staged on one MULTI/EXEC (written in RQ's format by `rq_format`), so a batch is
   one round trip and all-or-nothing, sent on the event loop with the async client;
-* jobs with dependencies: RQ must check them under WATCH, so each goes through `enqueue_job`,
-  with RQ's synchronous client on a store thread (`threads.in_thread`);
+* jobs with dependencies or a concurrency limit: RQ must check the dependencies under WATCH,
+  and on RQ 3 file a limited job under its key and promote it in a Lua script, so each goes
+  through `enqueue_job` (`schedule_job` when scheduled), with RQ's synchronous client on a store
+  thread (`threads.in_thread`);
 * jobs with an idempotency key: WATCH the key, read it, then MULTI the key and the job together;
   a concurrent twin fails its EXEC, retries, and finds the key (so exactly one job is created).
   On a store thread too: the synchronous client under WATCH raises instead of resending (below).
+  Scheduled jobs take this path too, and it never relies on RQ's `unique`, which RQ 2 silently
+  ignores for `enqueue_at`/`enqueue_in` (RQ 3 honours it): our key decides, on both.
 
 With `redis_wait_replicas`, every path then sends WAIT on the connection that wrote (`_write_and_wait`,
 `Enqueuer._wait_here`): Redis counts the replicas holding that connection's writes.
@@ -53,7 +57,7 @@ from gql_jobs.errors import (
     SubmissionOutcomeUnknownError,
 )
 from gql_jobs.settings import Settings
-from gql_jobs.store import events, listing, rq_format, stats
+from gql_jobs.store import events, listing, rq_adapter, rq_format, stats
 from gql_jobs.store.connections import deadline
 from gql_jobs.store.guard import REDIS_FAILURES, REDIS_REFUSALS
 from gql_jobs.store.reads import read_jobs_on_thread, record_from_job
@@ -202,7 +206,7 @@ class Enqueuer:
         try:
             if job.idempotency_key is not None:
                 return await self._enqueue_once(job)
-            return Submitted(await self._enqueue_with_dependencies(job))
+            return Submitted(await self._enqueue_through_rq(job))
         except GqlJobsError as exc:
             return exc
 
@@ -228,10 +232,11 @@ class Enqueuer:
                 entries.setdefault(key, []).append(member)
         listing.append(pipe, entries, self.settings.index_retention)
 
-    async def _enqueue_with_dependencies(self, job: PreparedJob) -> JobRecord:
-        """RQ checks the dependencies under WATCH (`_write_with_dependencies`, on a thread); the
-        job's event goes out once replicas confirm it, as for every other job."""
-        rq_job = await in_thread(self._write_with_dependencies, job)
+    async def _enqueue_through_rq(self, job: PreparedJob) -> JobRecord:
+        """RQ checks the dependencies under WATCH, or files the job under its concurrency limit
+        (`_write_through_rq`, on a thread); the job's event goes out once replicas confirm it, as
+        for every other job."""
+        rq_job = await in_thread(self._write_through_rq, job)
         try:
             async with deadline(self.settings):
                 await events.publish_now(self.async_connection, events.of_rq_job(rq_job))
@@ -239,7 +244,7 @@ class Enqueuer:
             log.warning("could not publish the event of job %s", job.job_id, exc_info=True)
         return record_from_job(rq_job, owner=job.owner)
 
-    def _write_with_dependencies(self, job: PreparedJob) -> Job:
+    def _write_through_rq(self, job: PreparedJob) -> Job:
         queue = self.queue(job.queue)
         with _writing([job]) as progress:
             with self.connection.pipeline(transaction=True) as pipe:
@@ -250,7 +255,11 @@ class Enqueuer:
                 self._stage_index([job], pipe)
                 pipe.execute()
             progress.sent = True
-            rq_job = queue.enqueue_job(self._create(queue, job), at_front=job.at_front)
+            rq_job = self._create(queue, job)
+            if job.run_at is not None and not job.depends_on:
+                rq_job = queue.schedule_job(rq_job, job.run_at)
+            else:
+                rq_job = queue.enqueue_job(rq_job, at_front=job.at_front)
         self._wait_here([job])
         return rq_job
 
@@ -303,7 +312,10 @@ class Enqueuer:
         return read_jobs_on_thread(self.connection, [job_id])[0]
 
     def _create(self, queue: Queue, job: PreparedJob) -> Job:
-        """An RQ job object, for the dependencies path (RQ checks them), saved with its owner."""
+        """An RQ job object, for the path through RQ (dependencies, concurrency limits), saved
+        with its owner."""
+        limited = job.concurrency
+        extra = {"rate_limit": rq_adapter.rate_limit(limited.key, limited.limit)} if limited else {}
         rq_job = queue.create_job(
             job.spec.func_path,
             args=(job.payload,),
@@ -318,6 +330,7 @@ class Enqueuer:
             retry=Retry(max=job.retry_max, interval=list(job.retry_intervals) or 0)
             if job.retry_max
             else None,
+            **extra,
         )
         assert isinstance(rq_job, rq_format.CompactJob)  # the queue's job class
         rq_job.owner = job.owner
@@ -351,5 +364,9 @@ def _check_confirmed(jobs: list[PreparedJob], confirmed: int, wanted: int) -> No
 
 def _split(jobs: list[PreparedJob]) -> tuple[list[PreparedJob], list[PreparedJob]]:
     """Jobs that go in one MULTI/EXEC, and those that need round trips of their own."""
-    plain = [job for job in jobs if not job.depends_on and job.idempotency_key is None]
-    return plain, [job for job in jobs if job.depends_on or job.idempotency_key is not None]
+    plain = [job for job in jobs if _is_plain(job)]
+    return plain, [job for job in jobs if not _is_plain(job)]
+
+
+def _is_plain(job: PreparedJob) -> bool:
+    return not job.depends_on and job.idempotency_key is None and job.concurrency is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
@@ -12,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from gql_jobs.app import create_app
 from gql_jobs.auth import ANONYMOUS, Principal, Scope
-from gql_jobs.domain import JobFilter, PageRequest, SubmitRequest
+from gql_jobs.domain import JobFilter, JobStatus, PageRequest, SubmitRequest
 from gql_jobs.errors import IdempotencyConflictError, InvalidRequestError
 from gql_jobs.service.jobs import JobService
 from tests.auth_helpers import SUBMIT, Caller, api_keys_setting, bearer
@@ -129,3 +130,24 @@ async def test_idempotency_with_dependencies_is_refused_clearly(
         await service.submit(
             ANONYMOUS, SubmitRequest("echo", {}, depends_on=(parent.id,), idempotency_key="k")
         )
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("when", ["delay", "at"])
+async def test_scheduled_jobs_are_idempotent_on_every_rq(
+    service: JobService, redis_client: redis.Redis, when: str
+) -> None:
+    """RQ 2 silently ignores `unique` for `enqueue_at`/`enqueue_in` (RQ 3 honours it): our key,
+    not RQ's, makes scheduled submissions happen once, whichever RQ is installed."""
+    at = datetime.now(UTC) + timedelta(hours=1)
+    request = (
+        SubmitRequest("echo", {}, delay_seconds=600, idempotency_key="later")
+        if when == "delay"
+        else SubmitRequest("echo", {}, scheduled_at=at, idempotency_key="later")
+    )
+    outcomes = await asyncio.gather(*(service.submit(ANONYMOUS, request) for _ in range(20)))
+    assert len({o.record.id for o in outcomes}) == 1
+    assert sum(1 for o in outcomes if not o.deduplicated) == 1
+    assert {o.record.status for o in outcomes} == {JobStatus.SCHEDULED}
+    assert redis_client.zcard("rq:scheduled:default") == 1
+    assert redis_client.llen("rq:queue:default") == 0

@@ -60,6 +60,34 @@ def test_plain_rq_worker_with_json_serializer_runs_our_jobs(
     assert client.get(f"/job-status/{job_id}").json()["result"] == {"k": "v"}
 
 
+def test_rq_info_sees_our_jobs_and_workers(
+    client: TestClient, worker_process: StartWorker, tmp_path: Path
+) -> None:
+    """RQ's own monitor (`rq info`, on whichever RQ is installed) counts what we wrote, and lists
+    our worker while it runs one of our jobs."""
+    rq_cli = shutil.which("rq", path=str(Path(sys.executable).parent))
+    assert rq_cli is not None
+    for n in range(3):
+        client.post("/submit-job", json={"task": "echo", "payload": {"n": n}})
+
+    def rq_info(*flags: str) -> str:
+        argv = [rq_cli, "info", "-S", "json", "-u", redis_test_url(), "--raw", *flags]
+        return subprocess.run(
+            argv, env=subprocess_env(), cwd=ROOT, capture_output=True, check=True, timeout=60
+        ).stdout.decode()
+
+    assert "queue default 3" in rq_info("--only-queues", "default")
+    worker_process()
+    job_id = client.post(
+        "/submit-job",
+        json={"task": "wait_for_file", "payload": {"path": str(tmp_path / "go"), "timeout": 30}},
+    ).json()["job_id"]
+    wait_for(lambda: status_of(client, job_id) == "started")
+    assert " busy " in rq_info("--only-workers", "default")
+    (tmp_path / "go").touch()
+    wait_for(lambda: status_of(client, job_id) == "finished")
+
+
 async def test_cancel_stops_a_running_job(
     service: JobService, worker_process: StartWorker, tmp_path: Path
 ) -> None:

@@ -38,7 +38,7 @@ from .exceptions import (
 from .follow_job import FollowJob, FollowJobJobUpdates
 from .fragments import JobFields, JobFieldsDependsOn, JobFieldsError, JobFieldsProgress
 from .get_job import GetJob, GetJobJob
-from .input_types import JobFilter, RetryInput, SubmitJobInput
+from .input_types import ConcurrencyLimitInput, JobFilter, RetryInput, SubmitJobInput
 from .job_events import JobEvents, JobEventsJobEvents, JobEventsJobEventsJob
 from .list_jobs import (
     ListJobs,
@@ -105,6 +105,7 @@ __all__ = [
     "CancelJobCancelJobJobNotFoundError",
     "CancelJobCancelJobServiceUnavailableError",
     "CancelJobCancelJobUnauthorizedError",
+    "ConcurrencyLimitInput",
     "DeleteJob",
     "DeleteJobDeleteJobDeleteJobSuccess",
     "DeleteJobDeleteJobInvalidJobStateError",

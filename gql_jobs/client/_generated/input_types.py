@@ -10,6 +10,15 @@ from .base_model import BaseModel
 from .enums import JobStatus
 
 
+class ConcurrencyLimitInput(BaseModel):
+    """At most `limit` jobs of `key` queued or running at once; the others wait as RATE_LIMITED, oldest first. Keys are your own: another principal's jobs of the same key do not count. Needs RQ >= 3.0 on the server (else InvalidInputError with code RQ_VERSION_REQUIRED)."""
+
+    key: str
+    "Jobs sharing this key share the limit ([A-Za-z0-9_.:-]{1,64})."
+    limit: int
+    "How many may be queued or running at once (1 to 10000)."
+
+
 class JobFilter(BaseModel):
     """Which jobs to list; every given criterion must hold."""
 
@@ -71,6 +80,8 @@ class SubmitJobInput(BaseModel):
     "Put it at the front of its queue."
     idempotency_key: Optional[str] = Field(alias="idempotencyKey", default=None)
     "Makes retries safe: the same key with the same input within the server's TTL (24 h by default) returns the first job instead of a new one. Scoped to your API key's principal."
+    concurrency: Optional["ConcurrencyLimitInput"] = None
+    "Limit how many jobs of one key run at once (RQ >= 3.0; not with `idempotencyKey`)."
 
 
 SubmitJobInput.model_rebuild()
