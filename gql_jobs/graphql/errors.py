@@ -24,7 +24,7 @@ CODE_DESCRIPTIONS: dict[ErrorCode, str] = {
     ErrorCode.BAD_USER_INPUT: "The input is wrong (a task name, a payload, an option, a cursor): fix it.",
     ErrorCode.PAYLOAD_TOO_LARGE: "The payload is larger than the server accepts.",
     ErrorCode.RQ_VERSION_REQUIRED: (
-        "The input needs a newer RQ than the server runs (e.g. `concurrency` needs RQ 3): `message` says which."
+        "The input needs a newer RQ than the server runs (`concurrency` needs RQ 3): `message` says which."
     ),
     ErrorCode.BATCH_TOO_LARGE: "More jobs in one batch than the server accepts.",
     ErrorCode.INVALID_JOB_STATE: "The operation does not apply to the job in its current status.",
