@@ -344,7 +344,8 @@ class Settings(BaseSettings):
         gt=0,
         description=(
             "Most a GraphQL operation may cost: 1 per field; a `jobs` page its size (the maximum "
-            "when given by a variable) times its selection, plus 2000 when its filter needs a scan."
+            "when given by a variable) times its selection, plus 2000 when its filter needs a scan; a "
+            "bulk action GQL_JOBS_MAX_BULK_JOBS plus 2000 (at most half of this)."
         ),
     )
     max_batch_operations: int = Field(

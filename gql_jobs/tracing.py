@@ -143,9 +143,49 @@ def start(service_name: str, exporter: SpanExporter | None = None) -> bool:
 
     provider = _provider(service_name, exporter)
     trace.set_tracer_provider(provider)  # for libraries that trace by themselves
+    _ignore_inbound_context_safely()
     RedisInstrumentor().instrument(tracer_provider=provider)
     _active = _Tracing(provider, provider.get_tracer("gql_jobs"))
     return True
+
+
+def _ignore_inbound_context_safely() -> None:
+    """`OTEL_PROPAGATORS=none` is how an operator stops the API continuing clients' `traceparent`
+    headers (a client picks its trace id, and under a parent-based sampler its sampling), but it
+    makes the SDK's global propagator extract `None`, which the ASGI instrumentation attaches as
+    the current context: every traced request then failed with a 500 (OpenTelemetry 1.45,
+    instrumentation 0.66b2). A propagator that keeps the context it is given ignores inbound
+    headers as meant. Jobs still carry the API's trace: `_producing` injects with W3C itself."""
+    from opentelemetry import propagate  # noqa: PLC0415
+    from opentelemetry.context import Context  # noqa: PLC0415
+    from opentelemetry.propagators.textmap import (  # noqa: PLC0415
+        CarrierT,
+        Getter,
+        Setter,
+        TextMapPropagator,
+        default_getter,
+        default_setter,
+    )
+
+    if propagate.get_global_textmap().extract({}) is not None:
+        return
+
+    class IgnoreInbound(TextMapPropagator):
+        def extract(
+            self, carrier: CarrierT, context: Context | None = None, getter: Getter[CarrierT] = default_getter
+        ) -> Context:
+            return context if context is not None else Context()
+
+        def inject(
+            self, carrier: CarrierT, context: Context | None = None, setter: Setter[CarrierT] = default_setter
+        ) -> None:
+            return None
+
+        @property
+        def fields(self) -> set[str]:
+            return set()
+
+    propagate.set_global_textmap(IgnoreInbound())
 
 
 def _provider(service_name: str, exporter: SpanExporter | None) -> TracerProvider:

@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 import redis
 from fastapi.testclient import TestClient
+from opentelemetry import propagate
+from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
@@ -30,7 +32,7 @@ from gql_jobs.settings import Settings
 from gql_jobs.worker.worker import GqlJobsWorker
 from tests.conftest import run_cli, subprocess_env
 from tests.graphql.test_incremental import APOLLO_INCREMENTAL, DEFERRED, parts
-from tests.graphql_helpers import submit
+from tests.graphql_helpers import SUBMIT, submit
 from tests.integration.test_live import follow, states
 
 ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
@@ -163,6 +165,46 @@ def test_submit_and_run_spans_share_one_trace(
     assert wait.start_time is not None and wait.end_time is not None and wait.start_time <= wait.end_time
     redis_commands = [s for s in exported if _attribute(s, "db.system.name") == "redis"]
     assert any(_ids(s)[0] == _ids(http)[0] for s in redis_commands)  # the submission's own writes
+
+
+CLIENT_TRACE = "0af7651916cd43dd8448eb211c80319c"
+CLIENT_TRACEPARENT = f"00-{CLIENT_TRACE}-b7ad6b7169203331-01"
+
+
+def _submitted_with_traceparent(client: TestClient, redis_client: redis.Redis) -> str:
+    """The trace id of the `traceparent` a job got when its client sent one of its own."""
+    response = client.post(
+        "/graphql",
+        json={"query": SUBMIT, "variables": {"input": {"task": "echo"}}},
+        headers={"traceparent": CLIENT_TRACEPARENT},
+    )
+    assert response.status_code == 200, response.text
+    job_id = response.json()["data"]["submitJob"]["job"]["id"]
+    stored = json.loads(redis_client.hget(f"rq:job:{job_id}", "meta") or b"{}")
+    return str(stored[META_TRACEPARENT].split("-")[1])
+
+
+def test_a_clients_traceparent_is_continued_unless_propagators_are_none(
+    spans: InMemorySpanExporter, settings: Settings, service: JobService, redis_client: redis.Redis
+) -> None:
+    """The API continues a caller's W3C context (the SDK's default propagators): a client picks its
+    trace id. `OTEL_PROPAGATORS=none` (an empty global propagator) ignores it; that made every
+    traced request a 500 (its extract gave `None`, attached as the context), and now jobs still
+    carry the API's own trace."""
+    with TestClient(create_app(settings, service)) as client:
+        assert _submitted_with_traceparent(client, redis_client) == CLIENT_TRACE
+    configured = propagate.get_global_textmap()
+    tracing.stop()
+    propagate.set_global_textmap(CompositePropagator([]))  # what OTEL_PROPAGATORS=none makes
+    try:
+        assert tracing.start(tracing.API_SERVICE, exporter=spans)
+        with TestClient(create_app(settings, service)) as client:
+            own = _submitted_with_traceparent(client, redis_client)
+    finally:
+        propagate.set_global_textmap(configured)
+    send = [span for span in spans.get_finished_spans() if span.name == "send default"][-1]
+    assert own != CLIENT_TRACE
+    assert own == f"{_ids(send)[0]:032x}"
 
 
 @pytest.mark.parametrize("pool", [(), ("--pool", "2")], ids=["worker", "pool"])

@@ -236,6 +236,7 @@ def too_many_aliases(count: int, limit: int) -> GraphQLError:
 def too_complex(cost: int, limit: int) -> GraphQLError:
     return GraphQLError(
         f"Query cost {cost} exceeds the limit of {limit} (a jobs page costs its size times the "
-        "fields it selects, plus the entries a filtered scan may read)",
+        "fields it selects, plus the entries a filtered scan may read; a bulk action, the jobs it may "
+        "act on plus a scan)",
         extensions={"code": QUERY_TOO_COMPLEX, "cost": cost, "limit": limit},
     )

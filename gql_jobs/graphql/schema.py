@@ -222,7 +222,11 @@ def build_schema(settings: Settings) -> GuardedSchema:
         max_depth=settings.max_query_depth,
         max_aliases=settings.max_query_aliases,
         max_cost=settings.max_query_cost,
-        pricing=Pricing(max_page_size=settings.max_page_size, scan_budget=SCAN_BUDGET),
+        pricing=Pricing(
+            max_page_size=settings.max_page_size,
+            scan_budget=SCAN_BUDGET,
+            bulk_action=min(settings.max_bulk_jobs + SCAN_BUDGET, settings.max_query_cost // 2),
+        ),
         hide_suggestions=not settings.introspection,
         # What DisableIntrospection adds.
         extra_rules=() if settings.introspection else (NoSchemaIntrospectionCustomRule,),

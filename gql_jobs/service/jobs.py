@@ -426,6 +426,11 @@ class JobService:
                 raise InvalidRequestError("after", "not with `ids`: every id is taken at once")
             candidates = await self._named(manager, action, job_filter, skipped)
             matched, truncated, resume = len(job_filter.ids), False, None
+        elif job_filter.status is not None and job_filter.status not in APPLIES_TO[action]:
+            # Nothing can match (cancelJobs(filter: {status: FINISHED})): walking the index anyway
+            # read up to the scan budget per call, and a large index answered `truncated`, so a
+            # client calling again while truncated walked all of it for nothing.
+            return BulkOutcome(action, 0, 0, (), (), False, None)
         else:
             owner = None if manager.is_admin else manager.name
             selection = replace(job_filter, statuses=APPLIES_TO[action])

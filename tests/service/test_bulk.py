@@ -186,3 +186,20 @@ async def test_a_bulk_requeue_takes_a_token_per_job_and_leaves_the_rest_beyond_t
     )  # a full bucket of 3
     assert outcome.acted_ids == tuple(failed[:3])
     assert [(s.job_id, s.reason) for s in outcome.skipped] == [(failed[3], BulkSkipReason.RATE_LIMITED)]
+
+
+async def test_a_status_the_action_never_applies_to_selects_nothing_without_reading() -> None:
+    """A walk of the index for a status no job the action takes can have read up to the scan budget
+    a call, and over a large index answered `truncated` again and again."""
+    service = _service()
+    await _submit(service, 3)
+    drain(service)
+    for action, status in (
+        (BulkAction.CANCEL, JobStatus.FINISHED),
+        (BulkAction.REQUEUE, JobStatus.QUEUED),
+        (BulkAction.DELETE, JobStatus.STARTED),
+    ):
+        with counted_round_trips(service) as calls:
+            outcome = await service.bulk(TENANT, action, JobFilter(status=status))
+        assert (outcome.matched, outcome.truncated, outcome.resume_cursor) == (0, False, None)
+        assert calls == []
