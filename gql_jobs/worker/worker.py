@@ -48,12 +48,13 @@ class GqlJobsWorker(HeartbeatWorker):
         """Wake from an idle BLPOP at least every sweep interval: RQ sweeps only between waits."""
         return max(1, min(self.worker_ttl - 15, self.sweep_interval))
 
-    def perform_job(self, job: Job, queue: Queue) -> bool:
-        """RQ's run of a job (in the work horse), in the submission's trace when tracing is on."""
+    def perform_job(self, job: Job, queue: Queue, *args: Any, **kwargs: Any) -> bool:
+        """RQ's run of a job (in the work horse), in the submission's trace when tracing is on
+        (RQ 3 also passes the execution: passed on as given)."""
         if not tracing.enabled():
-            return bool(super().perform_job(job, queue))
+            return bool(super().perform_job(job, queue, *args, **kwargs))
         with tracing.consuming(job.id, queue.name, job.meta, job.enqueued_at) as span:
-            performed = bool(super().perform_job(job, queue))
+            performed = bool(super().perform_job(job, queue, *args, **kwargs))
             tracing.end_job(span, job.get_status(refresh=False).value)
         tracing.flush()  # the work horse leaves by `os._exit`: nothing pending would be exported
         return performed
