@@ -215,7 +215,7 @@ class JobService:
         if not wanted:
             return {}
         async with deadline(self.settings):
-            records = await read_jobs(self.async_connection, self.connection, wanted)
+            records = await read_jobs(self.async_connection, wanted)
         found = dict(zip(wanted, records, strict=True))
         missing = {}
         for job in prepared:
@@ -244,7 +244,7 @@ class JobService:
         reader = _require(caller, Scope.READ)
         valid = _valid_ids(job_ids)
         async with deadline(self.settings):
-            found = await read_jobs(self.async_connection, self.connection, valid)
+            found = await read_jobs(self.async_connection, valid)
         return _visible(reader, job_ids, valid, found)
 
     async def _bounded(self, reader: Principal, read: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -258,9 +258,10 @@ class JobService:
         """One page of the caller's jobs (every job for an admin), newest first."""
         reader = _require(caller, Scope.READ)
         owner = None if reader.is_admin else reader.name
-        return await self._bounded(
-            reader, listing.list_jobs, self.connection, job_filter, page, self.settings.max_page_size, owner
-        )
+        async with self.read_slots.slot(reader.name), deadline(self.settings):
+            return await listing.list_jobs(
+                self.async_connection, job_filter, page, self.settings.max_page_size, owner
+            )
 
     @redis_guard
     async def count_jobs(self, caller: Principal | None, job_filter: JobFilter) -> int | None:

@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
 from redis.asyncio.client import Pipeline as AsyncPipeline
 from redis.client import Pipeline
 
@@ -63,7 +64,7 @@ from gql_jobs.domain import JobFilter, JobRecord, Page, PageRequest
 from gql_jobs.errors import InvalidCursorError, InvalidRequestError
 from gql_jobs.store import inventory
 from gql_jobs.store.keys import job_key
-from gql_jobs.store.reads import read_jobs_on_thread
+from gql_jobs.store.reads import read_jobs
 
 #: KEYS: the streams. ARGV: the trim horizon (ms), the streams' TTL (ms), then for each stream
 #: the number of its new entries followed by their members.
@@ -230,25 +231,30 @@ def _entries(raw: Iterable[tuple[Any, Any]] | None) -> list[Entry]:
 SCAN_CHUNK = 100
 
 
-def list_jobs(
-    connection: Redis, job_filter: JobFilter, page: PageRequest, max_page_size: int, owner: str | None
+async def list_jobs(
+    connection: AsyncRedis, job_filter: JobFilter, page: PageRequest, max_page_size: int, owner: str | None
 ) -> Page:
-    """One page of jobs, newest first; `owner` restricts it to one tenant's jobs."""
+    """One page of jobs, newest first; `owner` restricts it to one tenant's jobs.
+
+    On the event loop with the async client (issue #20): a page is two or three round trips and
+    no RQ call, so a store thread would cost more (the hop, the synchronous client) than it spares."""
     backwards = page.last is not None and page.first is None
     size = page_size(page.last if backwards else page.first, max_page_size)
     cursor = page.before if backwards else page.after
     start = Position.decode(cursor) if cursor else None
     key = base_key(job_filter, owner)
-    fetch = newer_than if backwards else older_than
     matches: list[tuple[Position, JobRecord]] = []
     examined = 0
     exhausted = False
     chunk = SCAN_CHUNK if needs_checking(job_filter, owner) else 0
     while len(matches) <= size and examined < SCAN_BUDGET:
         want = max(size + 1 - len(matches), chunk)
-        entries = fetch(connection, key, start, want)
-        records = read_jobs_on_thread(connection, [e.job_id for e in entries])
-        _prune(connection, key, [e.position for e, r in zip(entries, records, strict=True) if r is None])
+        entries = await _window(connection, key, start, want, backwards)
+        records = await read_jobs(connection, [e.job_id for e in entries])
+        gone = [e.position.stream_id for e, r in zip(entries, records, strict=True) if r is None]
+        if gone:  # drop the walked index's entries whose job has expired or been deleted (the
+            # job's entries in other indexes go when those are walked, or trimmed)
+            await connection.xdel(key, *gone)
         matches.extend(
             (e.position, r)
             for e, r in zip(entries, records, strict=True)
@@ -269,6 +275,17 @@ def list_jobs(
         has_previous_page=more if backwards else (cursor is not None),
         total_count=None,
     )
+
+
+async def _window(
+    connection: AsyncRedis, key: str, start: Position | None, count: int, backwards: bool
+) -> list[Entry]:
+    """`older_than` (or, `backwards`, `newer_than`) on the async client."""
+    if backwards:
+        lower = "-" if start is None else f"({start.stream_id}"
+        return _entries(await connection.xrange(key, lower, "+", count=count))
+    upper = "+" if start is None else f"({start.stream_id}"
+    return _entries(await connection.xrevrange(key, upper, "-", count=count))
 
 
 def count_jobs(connection: Redis, job_filter: JobFilter, owner: str | None) -> int | None:
@@ -308,13 +325,6 @@ def matches_filter(record: JobRecord, job_filter: JobFilter) -> bool:
         and (job_filter.task is None or record.task == job_filter.task)
         and (job_filter.tag is None or job_filter.tag in record.tags)
     )
-
-
-def _prune(connection: Redis, key: str, gone: list[Position]) -> None:
-    """Drop the walked index's entries whose job has expired or been deleted (the job's entries
-    in other indexes go when those are walked, or trimmed)."""
-    if gone:
-        connection.xdel(key, *(p.stream_id for p in gone))
 
 
 def owner_queues(connection: Redis, owner: str, newest: int) -> list[str]:
