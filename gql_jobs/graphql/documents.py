@@ -43,6 +43,7 @@ from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
 from gql_jobs.errors import ErrorCode
 from gql_jobs.graphql.measure import DocumentMeasure, Pricing, measure
+from gql_jobs.graphql.validation import fast_rules
 
 DOCUMENT_TOO_LARGE = ErrorCode.DOCUMENT_TOO_LARGE.value
 QUERY_TOO_DEEP = ErrorCode.QUERY_TOO_DEEP.value
@@ -130,11 +131,13 @@ class DocumentChecker:
         self.schema = schema
         self.limits = limits
         self.cache = cache
-        self.rules = (
-            *specified_rules,
-            MaybeNullValidationRule,  # what Strawberry's own validation adds
-            OneOfInputValidationRule,
-            *limits.extra_rules,
+        self.rules = fast_rules(
+            (
+                *specified_rules,
+                MaybeNullValidationRule,  # what Strawberry's own validation adds
+                OneOfInputValidationRule,
+                *limits.extra_rules,
+            )
         )
         # graphql-core reads this module attribute when each validation starts (its documented knob).
         overlapping_fields_can_be_merged.MAX_COMPLEXITY_BUDGET = VALIDATION_BUDGET

@@ -21,7 +21,7 @@ from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.schema.config import StrawberryConfig
-from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES, StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
@@ -31,6 +31,7 @@ from gql_jobs.auth import Principal
 from gql_jobs.constants import OTHER, SCAN_BUDGET
 from gql_jobs.errors import ErrorCode, GqlJobsError
 from gql_jobs.graphql.documents import BAD_USER_INPUT, DocumentCache, DocumentChecker, Limits, coded
+from gql_jobs.graphql.executor import PlainLeavesExecutor
 from gql_jobs.graphql.incremental import masked, refusal, uses_incremental_delivery
 from gql_jobs.graphql.measure import Pricing
 from gql_jobs.graphql.mutations import Mutation
@@ -190,7 +191,7 @@ def _tenant(context: ExecutionContext) -> bool:
     return not (isinstance(caller, Principal) and caller.is_admin)
 
 
-class CodedExecutor(StrawberryGraphQLCoreExecutionContext):
+class CodedExecutor(PlainLeavesExecutor):
     """Gives the request errors of execution (variables that do not coerce) `extensions.code`."""
 
     quiet: ClassVar[bool] = False

@@ -236,7 +236,7 @@ class JobService:
         if not wanted:
             return {}
         async with deadline(self.settings):
-            records = await read_jobs(self.async_connection, self.connection, wanted)
+            records = await read_jobs(self.async_connection, wanted)
         found = dict(zip(wanted, records, strict=True))
         missing = {}
         for job in prepared:
@@ -265,8 +265,16 @@ class JobService:
         reader = _require(caller, Scope.READ)
         valid = _valid_ids(job_ids)
         async with deadline(self.settings):
-            found = await read_jobs(self.async_connection, self.connection, valid)
+            found = await read_jobs(self.async_connection, valid)
         return _visible(reader, job_ids, valid, found)
+
+    async def _listed(
+        self, reader: Principal, job_filter: JobFilter, page: PageRequest, max_size: int, owner: str | None
+    ) -> Page:
+        """A page of the listing, read on the event loop within the caller's read slots and one
+        deadline over its round trips."""
+        async with self.read_slots.slot(reader.name), deadline(self.settings):
+            return await listing.list_jobs(self.async_connection, job_filter, page, max_size, owner)
 
     async def _bounded(self, reader: Principal, read: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run an expensive read on a store thread within one of the reader's read slots (the
@@ -299,9 +307,7 @@ class JobService:
             if not valid:
                 return Page(items=[], has_next_page=False, has_previous_page=False, total_count=0)
             job_filter = replace(job_filter, ids=tuple(valid))
-        return await self._bounded(
-            reader, listing.list_jobs, self.connection, job_filter, page, self.settings.max_page_size, owner
-        )
+        return await self._listed(reader, job_filter, page, self.settings.max_page_size, owner)
 
     @redis_guard
     async def count_jobs(self, caller: Principal | None, job_filter: JobFilter) -> int | None:
@@ -434,15 +440,7 @@ class JobService:
         else:
             owner = None if manager.is_admin else manager.name
             selection = replace(job_filter, statuses=APPLIES_TO[action])
-            page = await self._bounded(
-                manager,
-                listing.list_jobs,
-                self.connection,
-                selection,
-                PageRequest(first=limit, after=after),
-                limit,
-                owner,
-            )
+            page = await self._listed(manager, selection, PageRequest(first=limit, after=after), limit, owner)
             candidates = [record for _, record in page.items]
             matched, truncated, resume = len(candidates), page.has_next_page, page.resume_cursor
         if action == BulkAction.REQUEUE:

@@ -55,6 +55,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
 from redis.asyncio.client import Pipeline as AsyncPipeline
 from redis.client import Pipeline
 
@@ -71,7 +72,7 @@ from gql_jobs.domain import JobFilter, JobRecord, Order, Page, PageRequest
 from gql_jobs.errors import InvalidCursorError, InvalidRequestError
 from gql_jobs.store import inventory
 from gql_jobs.store.keys import job_key
-from gql_jobs.store.reads import read_jobs_on_thread
+from gql_jobs.store.reads import read_jobs
 
 #: KEYS: the streams. ARGV: the trim horizon (ms), the streams' TTL (ms), then for each stream
 #: the number of its new entries followed by their members.
@@ -267,21 +268,42 @@ def _bound(position: Position) -> str:
     return "+" if position == EVERYTHING.upper else position.stream_id
 
 
+def _range(ascending: bool, start: Position | None, bounds: Bounds) -> tuple[str, str] | None:
+    """The XRANGE (`ascending`) or XREVRANGE arguments for the entries within `bounds` strictly
+    past `start`, or None when there are none."""
+    lower, upper = bounds.lower, bounds.upper
+    if ascending:
+        after = start.following() if start is not None else lower
+        if after is None or max(after, lower) > upper:
+            return None
+        return _bound(max(after, lower)), _bound(upper)
+    before = start.preceding() if start is not None else upper
+    if before is None or min(before, upper) < lower:
+        return None
+    return _bound(min(before, upper)), _bound(lower)
+
+
 def walk(
     connection: Redis, key: str, ascending: bool, start: Position | None, bounds: Bounds, count: int
 ) -> list[Entry]:
     """Up to `count` entries within `bounds`, strictly past `start` (exclusive) when given: towards
     newer ones (oldest first) when `ascending`, else towards older ones (newest first)."""
-    lower, upper = bounds.lower, bounds.upper
-    if ascending:
-        after = start.following() if start is not None else lower
-        if after is None or max(after, lower) > upper:
-            return []
-        return _entries(connection.xrange(key, _bound(max(after, lower)), _bound(upper), count=count))
-    before = start.preceding() if start is not None else upper
-    if before is None or min(before, upper) < lower:
+    arguments = _range(ascending, start, bounds)
+    if arguments is None:
         return []
-    return _entries(connection.xrevrange(key, _bound(min(before, upper)), _bound(lower), count=count))
+    read = connection.xrange if ascending else connection.xrevrange
+    return _entries(read(key, *arguments, count=count))
+
+
+async def walk_async(
+    connection: AsyncRedis, key: str, ascending: bool, start: Position | None, bounds: Bounds, count: int
+) -> list[Entry]:
+    """`walk` on the async client (a page is read on the event loop)."""
+    arguments = _range(ascending, start, bounds)
+    if arguments is None:
+        return []
+    read = connection.xrange if ascending else connection.xrevrange
+    return _entries(await read(key, *arguments, count=count))
 
 
 def older_than(connection: Redis, key: str, start: Position | None, count: int) -> list[Entry]:
@@ -304,10 +326,13 @@ def _entries(raw: Iterable[tuple[Any, Any]] | None) -> list[Entry]:
 SCAN_CHUNK = 100
 
 
-def list_jobs(
-    connection: Redis, job_filter: JobFilter, page: PageRequest, max_page_size: int, owner: str | None
+async def list_jobs(
+    connection: AsyncRedis, job_filter: JobFilter, page: PageRequest, max_page_size: int, owner: str | None
 ) -> Page:
-    """One page of jobs in `page.order`; `owner` restricts it to one tenant's jobs."""
+    """One page of jobs in `page.order`; `owner` restricts it to one tenant's jobs.
+
+    On the event loop with the async client (issue #20): a page is two or three round trips and
+    no RQ call, so a store thread would cost more (the hop, the synchronous client) than it spares."""
     backwards = page.last is not None and page.first is None
     size = page_size(page.last if backwards else page.first, max_page_size)
     cursor = page.before if backwards else page.after
@@ -315,7 +340,7 @@ def list_jobs(
     if job_filter.ids:
         if cursor:
             raise InvalidRequestError("after/before", "not with `ids`: the page holds every one of them")
-        return _listed_by_ids(connection, job_filter, page.order, size, backwards, owner)
+        return await _listed_by_ids(connection, job_filter, page.order, size, backwards, owner)
     bounds = bounds_of(job_filter)
     ascending = backwards != (page.order == Order.OLDEST_FIRST)
     key = base_key(job_filter, owner)
@@ -326,9 +351,11 @@ def list_jobs(
     chunk = SCAN_CHUNK if needs_checking(job_filter, owner) else 0
     while bounds is not None and len(matches) <= size and examined < SCAN_BUDGET:
         want = max(size + 1 - len(matches), chunk)
-        entries = walk(connection, key, ascending, start, bounds, want)
-        records = read_jobs_on_thread(connection, [e.job_id for e in entries])
-        _prune(connection, key, [e.position for e, r in zip(entries, records, strict=True) if r is None])
+        entries = await walk_async(connection, key, ascending, start, bounds, want)
+        records = await read_jobs(connection, [e.job_id for e in entries])
+        await _prune(
+            connection, key, [e.position for e, r in zip(entries, records, strict=True) if r is None]
+        )
         matches.extend(
             (e.position, r)
             for e, r in zip(entries, records, strict=True)
@@ -357,8 +384,8 @@ def list_jobs(
     )
 
 
-def _listed_by_ids(
-    connection: Redis, job_filter: JobFilter, order: Order, size: int, backwards: bool, owner: str | None
+async def _listed_by_ids(
+    connection: AsyncRedis, job_filter: JobFilter, order: Order, size: int, backwards: bool, owner: str | None
 ) -> Page:
     """The listed jobs among `job_filter.ids` (one pipelined read, no index), by submission time.
 
@@ -367,7 +394,7 @@ def _listed_by_ids(
     ids = list(dict.fromkeys(job_filter.ids))
     found = [
         r
-        for r in read_jobs_on_thread(connection, ids)
+        for r in await read_jobs(connection, ids)
         if r is not None
         and (owner is None or r.owner == owner)
         and matches_filter(r, job_filter)
@@ -459,11 +486,11 @@ def matches_filter(record: JobRecord, job_filter: JobFilter) -> bool:
     )
 
 
-def _prune(connection: Redis, key: str, gone: list[Position]) -> None:
+async def _prune(connection: AsyncRedis, key: str, gone: list[Position]) -> None:
     """Drop the walked index's entries whose job has expired or been deleted (the job's entries
     in other indexes go when those are walked, or trimmed)."""
     if gone:
-        connection.xdel(key, *(p.stream_id for p in gone))
+        await connection.xdel(key, *(p.stream_id for p in gone))
 
 
 def owner_queues(connection: Redis, owner: str, newest: int) -> list[str]:

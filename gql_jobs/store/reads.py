@@ -8,16 +8,20 @@ of the job.
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import json
+import zlib
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from json.decoder import scanstring  # type: ignore[attr-defined]  # public since 2.6, untyped
 from typing import Any
 
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
-from redis.asyncio.client import Pipeline as AsyncPipeline
-from redis.client import Pipeline
 from rq.job import Job
 from rq.results import Result
+from rq.utils import parse_timeout
 
 from gql_jobs.constants import (
     META_PAYLOAD,
@@ -30,82 +34,212 @@ from gql_jobs.constants import (
 from gql_jobs.domain import JobError, JobRecord, JobStatus, Progress
 from gql_jobs.store import rq_adapter
 from gql_jobs.store.keys import job_key, results_key
-from gql_jobs.store.rq_format import SERIALIZER
+from gql_jobs.store.rq_format import parse_time
 
 
 def iso_now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-async def read_jobs(
-    connection: AsyncRedis, rq_connection: Redis, job_ids: Sequence[str]
-) -> list[JobRecord | None]:
+#: KEYS: each job's hash and results stream, in pairs. Replies, per job, its hash as a flat list
+#: and its latest result entry: one command, atomic like the MULTI/EXEC it replaces, whose 2n
+#: queued commands cost the client more (packing, `QUEUED` replies, per-command callbacks) than
+#: Redis's work (issue #20).
+READ_SCRIPT = """
+local out = {}
+for i = 1, #KEYS, 2 do
+  out[i] = redis.call('HGETALL', KEYS[i])
+  out[i + 1] = redis.call('XREVRANGE', KEYS[i + 1], '+', '-', 'COUNT', 1)
+end
+return out
+"""
+
+
+async def read_jobs(connection: AsyncRedis, job_ids: Sequence[str]) -> list[JobRecord | None]:
     """Read many jobs in one round trip, on the event loop; `None` where a job does not exist (or
-    has expired). `rq_connection` is only handed to RQ's objects, never used."""
+    has expired)."""
     if not job_ids:
         return []
-    async with connection.pipeline(transaction=True) as pipe:
-        stage_reads(pipe, job_ids)
-        replies = await pipe.execute()
-    return to_records(rq_connection, job_ids, replies)
+    replies = await connection.eval(READ_SCRIPT, 2 * len(job_ids), *_keys(job_ids))
+    return to_records(job_ids, replies)
 
 
 def read_jobs_on_thread(connection: Redis, job_ids: Sequence[str]) -> list[JobRecord | None]:
-    """`read_jobs` for store code already running on a store thread (a listing's pages, the
-    idempotency check inside its WATCH), which cannot await: the same staging and parsing."""
+    """`read_jobs` for store code already running on a store thread (the idempotency check inside
+    its WATCH), which cannot await: the same script and parsing."""
     if not job_ids:
         return []
-    with connection.pipeline(transaction=True) as pipe:
-        stage_reads(pipe, job_ids)
-        replies = pipe.execute()
-    return to_records(connection, job_ids, replies)
+    replies: list[Any] = connection.eval(READ_SCRIPT, 2 * len(job_ids), *_keys(job_ids))
+    return to_records(job_ids, replies)
 
 
-def stage_reads(pipe: Pipeline | AsyncPipeline, job_ids: Sequence[str]) -> None:
+def _keys(job_ids: Sequence[str]) -> list[str]:
+    keys: list[str] = []
     for job_id in job_ids:
-        pipe.hgetall(job_key(job_id))
-        pipe.xrevrange(results_key(job_id), "+", "-", count=1)
+        keys += (job_key(job_id), results_key(job_id))
+    return keys
 
 
-def to_records(connection: Redis, job_ids: Sequence[str], replies: list[Any]) -> list[JobRecord | None]:
-    return [
-        to_record(connection, job_id, replies[2 * i], replies[2 * i + 1]) for i, job_id in enumerate(job_ids)
-    ]
+def to_records(job_ids: Sequence[str], replies: list[Any]) -> list[JobRecord | None]:
+    """Records from `READ_SCRIPT`'s replies (flat hashes, raw stream entries)."""
+    records: list[JobRecord | None] = []
+    for i, job_id in enumerate(job_ids):
+        flat = replies[2 * i]
+        pairs = iter(flat)
+        results = [
+            (entry_id, dict(zip(fields[::2], fields[1::2], strict=True)))
+            for entry_id, fields in replies[2 * i + 1]
+        ]
+        records.append(to_record(job_id, dict(zip(pairs, pairs, strict=True)), results))
+    return records
 
 
-def to_record(
-    connection: Redis, job_id: str, raw_hash: dict[bytes, bytes], raw_results: list[Any]
-) -> JobRecord | None:
+def to_record(job_id: str, raw_hash: dict[bytes, bytes], raw_results: list[Any]) -> JobRecord | None:
+    """The record of one job from its raw hash and latest result entry.
+
+    Decoded field by field as RQ encodes them (`rq_format.parse_time`, JSON meta, zlib-compressed
+    data and tracebacks), without building RQ's `Job` and `Result`: `Job.restore` parsed every
+    field of every job of a page (dates with `strptime`, webhooks, callbacks...) and was 40% of a
+    page's CPU (issue #20). `tests/store/test_reads.py` holds this to what RQ's own objects read."""
     if not raw_hash or b"data" not in raw_hash:
         return None
-    job = Job(job_id, connection=connection, serializer=SERIALIZER)
-    job.restore(raw_hash)
-    latest = (
-        Result.restore(job_id, raw_results[0][0].decode(), raw_results[0][1], connection, SERIALIZER)
-        if raw_results
-        else None
+    get = raw_hash.get
+    raw_status = (get(b"status") or b"").decode()
+    status = _STATUSES.get(raw_status) or JobStatus.parse(raw_status)
+    meta = _meta(get(b"meta"))
+    has_payload = META_PAYLOAD in meta
+    data = _data(raw_hash[b"data"], whole=not has_payload)
+    owner = get(_OWNER)
+    ended_at = _time(get(b"ended_at"))
+    result_ttl = _int(get(b"result_ttl"))
+    failure_ttl = _int(get(b"failure_ttl"))
+    result, error = _outcome(status, raw_results, get(b"exc_info"))
+    timeout = get(b"timeout")
+    return JobRecord(
+        id=job_id,
+        status=status,
+        raw_status=raw_status,
+        task=meta.get(META_TASK) if isinstance(meta.get(META_TASK), str) else None,
+        queue=_text(get(b"origin")) or "",
+        func_name=data[0] if data else None,
+        payload=meta[META_PAYLOAD] if has_payload else (data[2][0] if data and data[2] else None),
+        meta=meta,
+        tags=tuple(map(str, meta.get(META_TAGS) or ())),
+        description=_text(get(b"description")),
+        submitted_at=meta.get(META_SUBMITTED_AT),
+        created_at=_time(get(b"created_at")),
+        enqueued_at=_time(get(b"enqueued_at")),
+        started_at=_time(get(b"started_at")),
+        ended_at=ended_at,
+        result=result,
+        error=error,
+        progress=_progress(meta.get(META_PROGRESS)),
+        retries_left=_int(get(b"retries_left")),
+        depends_on=_depends_on(get(b"dependency_ids"), get(b"dependency_id")),
+        timeout=_timeout(timeout) if timeout else None,
+        result_ttl=result_ttl,
+        failure_ttl=failure_ttl,
+        worker_name=_text(get(b"worker_name")),
+        result_expires_at=_expiry(status, ended_at, result_ttl, failure_ttl),
+        owner=owner.decode() if owner else None,
     )
-    owner = raw_hash.get(OWNER_FIELD.encode())
-    return _record(job, raw_hash.get(b"status", b"").decode(), latest, owner.decode() if owner else None)
+
+
+_STATUSES = {status.value: status for status in JobStatus}
+_OWNER = OWNER_FIELD.encode()
+
+
+def _timeout(raw: bytes) -> int | None:
+    """RQ's `parse_timeout`, whose `numbers.Integral` check costs more than the usual `int`."""
+    try:
+        return int(raw)
+    except ValueError:
+        return parse_timeout(raw.decode())
+
+
+def _text(raw: bytes | None) -> str | None:
+    return raw.decode() if raw else None
+
+
+def _int(raw: bytes | None) -> int | None:
+    return int(raw) if raw else None
+
+
+def _time(raw: bytes | None) -> datetime | None:
+    return parse_time(raw.decode()) if raw else None
+
+
+def _meta(raw: bytes | None) -> dict[str, Any]:
+    """RQ's meta field (JSON); RQ reads an unreadable one as `{"unserialized": raw}`."""
+    if not raw:
+        return {}
+    try:
+        meta = json.loads(raw)
+    except ValueError:
+        return {"unserialized": raw}
+    return meta if isinstance(meta, dict) else {}
+
+
+def _data(raw: bytes, whole: bool = True) -> tuple[str | None, Any, list[Any], Any] | None:
+    """RQ's `data` field: `[func_name, instance, args, kwargs]` as JSON, usually zlib-compressed;
+    `None` when another client wrote it in a format we cannot read. Unless `whole`, only the
+    function's name is read (the payload is in the meta of every job we wrote): a JSON string
+    scan instead of the arguments' whole document."""
+    with contextlib.suppress(zlib.error):  # RQ falls back to the raw bytes too
+        raw = zlib.decompress(raw)
+    if not whole and raw.startswith(b'["'):
+        with contextlib.suppress(ValueError, UnicodeDecodeError):
+            return scanstring(raw.decode(), 2)[0], None, [], None
+    try:
+        func_name, instance, args, kwargs = json.loads(raw)
+    except (ValueError, TypeError):
+        return None
+    return func_name, instance, list(args or ()), kwargs
+
+
+def _depends_on(ids: bytes | None, single: bytes | None) -> tuple[str, ...]:
+    if ids:
+        return tuple(json.loads(ids))
+    return (single.decode(),) if single else ()
+
+
+def _outcome(
+    status: JobStatus, raw_results: list[Any], exc_info: bytes | None
+) -> tuple[Any, JobError | None]:
+    """The job's result and error, from its latest results-stream entry (what `Result.restore`
+    reads) or, for a failed job without one, the traceback on its hash."""
+    result = None
+    error = None
+    if raw_results:
+        fields = raw_results[0][1]
+        kind = int(fields[b"type"])
+        if kind == Result.Type.SUCCESSFUL.value:
+            value = fields.get(b"return_value")
+            result = json.loads(base64.b64decode(value)) if value is not None else None
+        elif kind == Result.Type.FAILED.value or status in _FAILED:
+            exc_string = fields.get(b"exc_string")
+            error = error_of(zlib.decompress(base64.b64decode(exc_string)).decode() if exc_string else None)
+    if error is None and status in _FAILED and exc_info:
+        error = error_of(_traceback(exc_info))
+    return result, error
+
+
+_FAILED = (JobStatus.FAILED, JobStatus.STOPPED)
+
+
+def _traceback(raw: bytes) -> str:
+    try:
+        return zlib.decompress(raw).decode()
+    except zlib.error:
+        return raw.decode()
 
 
 def record_from_job(job: Job, owner: str | None = None) -> JobRecord:
-    """The record of a job we just enqueued, from what we wrote (no read back)."""
-    return _record(job, job.get_status(refresh=False).value, None, owner)
-
-
-def _record(job: Job, raw_status: str, latest: Result | None, owner: str | None) -> JobRecord:
+    """The record of a job we just enqueued through RQ, from what we wrote (no read back)."""
+    raw_status = job.get_status(refresh=False).value
     status = JobStatus.parse(raw_status)
     meta: dict[str, Any] = job.meta if isinstance(job.meta, dict) else {}
-    result = None
-    error = None
-    if latest is not None:
-        if latest.type == Result.Type.SUCCESSFUL:
-            result = latest.return_value
-        elif latest.type == Result.Type.FAILED or status in (JobStatus.FAILED, JobStatus.STOPPED):
-            error = error_of(latest.exc_string)
-    if error is None and status in (JobStatus.FAILED, JobStatus.STOPPED) and rq_adapter.stored_traceback(job):
-        error = error_of(rq_adapter.stored_traceback(job))
+    traceback = rq_adapter.stored_traceback(job)
     return JobRecord(
         id=job.id,
         status=status,
@@ -122,8 +256,8 @@ def _record(job: Job, raw_status: str, latest: Result | None, owner: str | None)
         enqueued_at=job.enqueued_at,
         started_at=job.started_at,
         ended_at=job.ended_at,
-        result=result,
-        error=error,
+        result=None,
+        error=error_of(traceback) if status in _FAILED else None,
         progress=_progress(meta.get(META_PROGRESS)),
         retries_left=job.retries_left,
         depends_on=tuple(rq_adapter.dependency_ids(job)),
@@ -131,7 +265,7 @@ def _record(job: Job, raw_status: str, latest: Result | None, owner: str | None)
         result_ttl=job.result_ttl,
         failure_ttl=job.failure_ttl,
         worker_name=job.worker_name,
-        result_expires_at=_expires_at(status, job),
+        result_expires_at=_expiry(status, job.ended_at, job.result_ttl, job.failure_ttl),
         owner=owner,
     )
 
@@ -169,10 +303,12 @@ def _progress(raw: Any) -> Progress | None:
     )
 
 
-def _expires_at(status: JobStatus, job: Job) -> datetime | None:
-    if job.ended_at is None:
+def _expiry(
+    status: JobStatus, ended_at: datetime | None, result_ttl: int | None, failure_ttl: int | None
+) -> datetime | None:
+    if ended_at is None:
         return None
-    ttl = job.result_ttl if status == JobStatus.FINISHED else job.failure_ttl
+    ttl = result_ttl if status == JobStatus.FINISHED else failure_ttl
     if status not in (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED) or ttl is None or ttl < 0:
         return None
-    return job.ended_at + timedelta(seconds=ttl)
+    return ended_at + timedelta(seconds=ttl)

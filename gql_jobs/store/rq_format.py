@@ -23,6 +23,7 @@ import itertools
 import json
 import zlib
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from redis.asyncio.client import Pipeline as AsyncPipeline
@@ -40,6 +41,15 @@ SERIALIZER = resolve_serializer(SERIALIZER_NAME)
 
 #: `rq.utils.utcformat`'s format.
 RQ_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def parse_time(text: str) -> datetime:
+    """A time RQ wrote (`RQ_TIME_FORMAT`, or its older `%Y-%m-%dT%H:%M:%SZ`), as an aware UTC time.
+
+    What `rq.utils.utcparse` reads, with `fromisoformat` (C, ~0.2 us) instead of `strptime` (~8 us
+    in `_strptime`, a job has up to four times); both formats are ISO 8601 with a `Z`."""
+    return datetime.fromisoformat(text).astimezone(UTC)
+
 
 #: Fields `Job.to_dict` always writes, set (if ever) only when the job is created: callbacks and
 #: RQ's job groups, which we do not use. Leaving them out when empty is safe on every later save,

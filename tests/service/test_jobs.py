@@ -193,7 +193,7 @@ async def test_get_many_is_one_round_trip(fake_service: JobService) -> None:
     ids = [(await fake_service.submit(ADMIN, SubmitRequest("echo", {"i": i}))).record.id for i in range(5)]
     with counted_round_trips(fake_service) as calls:
         records = await fake_service.get_many(ADMIN, [*ids, "JOB-missing", "../../etc"])
-    assert calls == ["PIPELINE"]
+    assert calls == ["EVAL"]  # `reads.READ_SCRIPT`: every job and its latest result at once
     assert [r.id if r else None for r in records] == [*ids, None, None]
 
 

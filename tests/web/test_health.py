@@ -1,7 +1,8 @@
 """Health checks and metrics under load and behind keys; the per-principal bound on expensive reads.
 
-"Slow" reads are made deterministic: `listing.list_jobs` is wrapped to wait on an event the test
-sets, so a request stays inside its thread exactly as long as the test wants, whatever the machine.
+"Slow" reads are made deterministic: `listing.count_jobs` (a `totalCount`, read on a store thread;
+pages themselves are read on the event loop) is wrapped to wait on an event the test sets, so a
+request stays inside its thread exactly as long as the test wants, whatever the machine.
 """
 
 from __future__ import annotations
@@ -29,14 +30,14 @@ from tests.server_helpers import running_server
 
 pytestmark = pytest.mark.integration
 
-JOBS = "{ jobs(first: 1) { edges { cursor } } }"
+JOBS = "{ jobs(first: 1) { totalCount } }"
 #: A bound for the test itself (a request that hangs fails it), never a speed assertion.
 HTTP_TIMEOUT = 30.0
 
 
 @dataclass
 class Gate:
-    """Holds every `listing.list_jobs` call until `release` is set; counts them."""
+    """Holds every `listing.count_jobs` call until `release` is set; counts them."""
 
     release: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -58,7 +59,7 @@ class Gate:
 @pytest.fixture
 def gate(monkeypatch: pytest.MonkeyPatch) -> Iterator[Gate]:
     gate = Gate()
-    original = listing.list_jobs
+    original = listing.count_jobs
 
     def held(*args: Any, **kwargs: Any) -> Any:
         gate.enter()
@@ -68,7 +69,7 @@ def gate(monkeypatch: pytest.MonkeyPatch) -> Iterator[Gate]:
         finally:
             gate.leave()
 
-    monkeypatch.setattr(listing, "list_jobs", held)
+    monkeypatch.setattr(listing, "count_jobs", held)
     yield gate
     gate.release.set()  # never leave server threads waiting, whatever the test did
 
@@ -169,7 +170,7 @@ def test_one_principals_slow_reads_wait_for_its_own_slots_not_anothers(
         assert gate.inside == 3
         gate.release.set()
         answers = all_answered([*alices, bobs])
-    assert all(body["data"]["jobs"] == {"edges": []} for body in answers)
+    assert all(body["data"]["jobs"] == {"totalCount": 0} for body in answers)
     assert gate.peak == 3
 
 
