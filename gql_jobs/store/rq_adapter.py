@@ -51,6 +51,8 @@ RQ3_REQUIRED = "RQ >= 3.0"
 
 #: RQ 2's attribute holding a running job's working time (RQ 3 passes it to `get_heartbeat_ttl`).
 RQ2_WORKING_TIME = "current_job_working_time"
+#: RQ 3's method reading a job's stored status without caching it (`Job._remove_from_registries`).
+RQ3_FETCH_STATUS = "_fetch_status"
 
 #: The private RQ members this module relies on (owner, name), and nothing else does.
 PRIVATE_NAMES = frozenset(
@@ -65,6 +67,8 @@ PRIVATE_NAMES = frozenset(
         ("RQScheduler", "_process"),
         # RQ 3 passes the working time to `get_heartbeat_ttl` instead.
         *([] if HAS_RQ3 else [("Worker", RQ2_WORKING_TIME)]),
+        # RQ 3 reads the stored status again (a round trip) when it removes a job from registries.
+        *([("Job", RQ3_FETCH_STATUS)] if HAS_RQ3 else []),
     }
 )
 
@@ -145,6 +149,14 @@ class SnapshotJob(CompactJob):
         if refresh and self.snapshot is not None:
             return self.snapshot
         return super().get_status(refresh=False)
+
+    def _fetch_status(self) -> JobStatus:
+        """RQ 3's uncached read of the stored status (`_remove_from_registries`, per job in
+        `cancel` and `delete`): the snapshot is that status until our MULTI/EXEC."""
+        if self.snapshot is not None:
+            return self.snapshot
+        fetch: Any = getattr(super(), RQ3_FETCH_STATUS)
+        return JobStatus(fetch())
 
     @property
     def execution_registry(self) -> Any:

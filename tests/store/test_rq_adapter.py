@@ -41,6 +41,8 @@ METHODS: dict[tuple[str, str], list[tuple[str, inspect._ParameterKind]]] = {
     ("Queue", "_enqueue_job"): [("self", POSITIONAL), ("job", POSITIONAL)],
     ("Worker", "_set_ip_address"): [("self", POSITIONAL), ("connection", POSITIONAL)],
 }
+if rq_adapter.HAS_RQ3:
+    METHODS[("Job", rq_adapter.RQ3_FETCH_STATUS)] = [("self", POSITIONAL)]
 #: The attributes the adapter reads, set by each class's `__init__`: their value on a new instance.
 ATTRIBUTES: dict[tuple[str, str], object] = {
     ("Job", "_exc_info"): None,
