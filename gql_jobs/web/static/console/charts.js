@@ -19,6 +19,9 @@ const CHARTS = {
   runtime: [["p50", "p50", "--ok"], ["p90", "p90", "--wait"], ["p99", "p99", "--bad"]],
 };
 
+// Whole jobs only on the count axes.
+const COUNT_STEPS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000];
+
 function color(name) {
   return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
 }
@@ -90,7 +93,9 @@ export class ChartsView {
           label, stroke: color(stroke), width: 2, spanGaps: name === "runtime",
           value: name === "runtime" ? (_, v) => (v == null ? "—" : duration(v)) : undefined,
         }))],
-        axes: [axis, { ...axis, values: name === "runtime" ? (_, ticks) => ticks.map((v) => duration(v)) : undefined }],
+        axes: [axis, name === "runtime"
+          ? { ...axis, size: 80, values: (_, ticks) => ticks.map((v) => duration(v)) }
+          : { ...axis, size: 50, incrs: COUNT_STEPS, values: (_, ticks) => ticks.map(String) }],
         scales: { y: { range: (_, min, max) => [0, Math.max(1, max ?? 1)] } },
       };
       this.plots.get(name)?.destroy();

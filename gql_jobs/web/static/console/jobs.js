@@ -239,7 +239,7 @@ export class JobList {
     const link = el("a", { href: `${this.base}/jobs/${encodeURIComponent(job.id)}`, dataset: { nav: "" }, title: job.id },
       el("code", {}, shortId(job.id)));
     const copyButton = el("button", { type: "button", class: "copy icon", dataset: { copyId: job.id },
-      "aria-label": `Copy id of job ${job.id}`, title: "Copy the id" }, "⧉");
+      "aria-label": `Copy id of job ${job.id}`, title: "Copy the id" }, "copy");
     const id = el("th", { scope: "row", class: "id" }, link, copyButton);
     const status = el("td", { class: "status" }, badge(job.status));
     const tr = el("tr", { tabIndex: -1, dataset: { jobId: job.id, status: job.status } },
