@@ -83,6 +83,37 @@ class JobError:
     traceback: str | None
 
 
+class AttemptOutcome(StrEnum):
+    """How one run of a job ended, as RQ's result types say (`rq.results.Result.Type`)."""
+
+    SUCCESSFUL = "successful"
+    FAILED = "failed"
+    STOPPED = "stopped"
+    RETRIED = "retried"  # it failed (or asked to be retried) and was queued or scheduled again
+    MAX_RETRIES_EXCEEDED = "max_retries_exceeded"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One run of a job, from RQ's results stream (RQ keeps its 10 latest)."""
+
+    id: str
+    outcome: AttemptOutcome
+    return_value: Any
+    error: JobError | None
+    worker_name: str | None
+    created_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at is None or self.ended_at is None:
+            return None
+        return (self.ended_at - self.started_at).total_seconds()
+
+
 @dataclass(frozen=True)
 class Progress:
     """What a running task last reported about itself."""
@@ -133,32 +164,54 @@ class JobRecord:
 
 @dataclass(frozen=True)
 class JobFilter:
-    """Jobs to list: every given criterion must hold."""
+    """Jobs to list (or act on): every given criterion must hold.
+
+    `tags` holds when the job carries any of them; `ids` restricts to those jobs; the time range
+    is half-open, `submitted_after <= stored < submitted_before`, to the millisecond of the
+    listing index (when Redis stored the job). `statuses` (any of) is the service's own criterion
+    (a bulk action's applicable statuses), not a client's."""
 
     status: JobStatus | None = None
     queue: str | None = None
     task: str | None = None
     tag: str | None = None
+    tags: tuple[str, ...] = ()
+    ids: tuple[str, ...] = ()
+    submitted_after: datetime | None = None
+    submitted_before: datetime | None = None
+    statuses: frozenset[JobStatus] | None = None
+
+
+class Order(StrEnum):
+    """Which end of the listing a page starts from."""
+
+    NEWEST_FIRST = "newest_first"
+    OLDEST_FIRST = "oldest_first"
 
 
 @dataclass(frozen=True)
 class PageRequest:
-    """Relay-style window: `first`/`after` walk to older jobs, `last`/`before` to newer ones."""
+    """Relay-style window: `first`/`after` walk away from the `order`'s start (to older jobs when
+    newest first), `last`/`before` back towards it."""
 
     first: int | None = None
     after: str | None = None
     last: int | None = None
     before: str | None = None
+    order: Order = Order.NEWEST_FIRST
 
 
 @dataclass(frozen=True)
 class Page:
-    """A window of jobs, newest first, with the cursor of each."""
+    """A window of jobs, in the requested order, with the cursor of each."""
 
     items: list[tuple[str, JobRecord]]
     has_next_page: bool
     has_previous_page: bool
     total_count: int | None
+    #: Where a walk forward stopped short (the page was full, or its scan budget ran out), to go on
+    #: from with `after`; `None` when nothing further matched.
+    resume_cursor: str | None = None
 
     @property
     def start_cursor(self) -> str | None:
@@ -225,7 +278,49 @@ class JobEvent:
             and (job_filter.queue is None or self.queue == job_filter.queue)
             and (job_filter.task is None or self.task == job_filter.task)
             and (job_filter.tag is None or job_filter.tag in self.tags)
+            and (not job_filter.tags or any(tag in self.tags for tag in job_filter.tags))
+            and (not job_filter.ids or self.job_id in job_filter.ids)
         )
+
+
+class BulkAction(StrEnum):
+    """What a bulk action does to each job it selects."""
+
+    CANCEL = "cancel"
+    REQUEUE = "requeue"
+    DELETE = "delete"
+
+
+class BulkSkipReason(StrEnum):
+    """Why a job a bulk action was asked about was not acted on."""
+
+    NOT_FOUND = "not_found"  # missing, expired, or not the caller's (the same answer: no oracle)
+    NOT_MATCHED = "not_matched"  # named in `ids` but outside the filter's other criteria
+    INVALID_STATE = "invalid_state"  # its status does not allow the action (e.g. already done)
+    RATE_LIMITED = "rate_limited"  # a requeue beyond what the caller's rate limit allows at once
+
+
+@dataclass(frozen=True)
+class BulkSkip:
+    job_id: str
+    reason: BulkSkipReason
+    message: str
+    status: JobStatus | None = None
+
+
+@dataclass(frozen=True)
+class BulkOutcome:
+    """A bulk action's result: `matched` jobs selected (at most the bound), `acted` on, the ones
+    `skipped` and why, and whether more matched than one call takes (`truncated`; go on with
+    `resume_cursor`)."""
+
+    action: BulkAction
+    matched: int
+    acted: int
+    acted_ids: tuple[str, ...]
+    skipped: tuple[BulkSkip, ...]
+    truncated: bool
+    resume_cursor: str | None
 
 
 @dataclass(frozen=True)

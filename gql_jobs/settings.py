@@ -143,6 +143,15 @@ class Settings(BaseSettings):
         ),
     )
     max_page_size: int = Field(default=100, gt=0, description="Most jobs in one page.")
+    max_bulk_jobs: int = Field(
+        default=1000,
+        gt=0,
+        le=100_000,
+        description=(
+            "Most jobs one bulk action (requeueJobs, cancelJobs, deleteJobs) selects and acts on, and "
+            "most `ids` it takes; more matching jobs make the result `truncated`."
+        ),
+    )
     index_retention: int = Field(
         default=7 * 86400,
         gt=0,

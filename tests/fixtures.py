@@ -81,3 +81,13 @@ class ScaleInput(BaseModel):
 @task("scale", input_model=ScaleInput, description="Returns its factor (pydantic reads 'inf' as infinity).")
 def scale(data: ScaleInput) -> float:
     return data.factor
+
+
+@task("flaky", description="Fails its first `failures` runs (counted in Redis), then returns its run number.")
+def flaky(payload: dict[str, Any]) -> int:
+    job = get_current_job()
+    assert job is not None
+    run = int(job.connection.incr(f"test:runs:{job.id}"))
+    if run <= int(payload.get("failures", 2)):
+        raise RuntimeError(f"try {run} failed")
+    return run

@@ -81,6 +81,7 @@ VARIABLES = [
     "GQL_JOBS_PERSISTED_QUERY_TTL",
     "GQL_JOBS_PERSISTED_DOCUMENTS",
     "GQL_JOBS_ONLY_PERSISTED_DOCUMENTS",
+    "GQL_JOBS_MAX_BULK_JOBS",
 ]
 FIELD_OF = {name: field for field in Settings.model_fields for name in variable_names(field)}
 LESSON = [

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import TypeAlias
 
 import strawberry
 from starlette.requests import HTTPConnection
+from strawberry.dataloader import DataLoader
 
 from gql_jobs.auth import KeyStore, Principal
+from gql_jobs.domain import Attempt
 from gql_jobs.graphql.negotiation import accepts_parts
 from gql_jobs.service.jobs import JobService
 from gql_jobs.service.live import LiveUpdates
@@ -28,6 +31,19 @@ class Context:
     #: Whether the answer may come in parts (`@defer`, `@stream`): an HTTP request accepting
     #: `multipart/mixed` or SSE, not in a batch (the router clears it), never a WebSocket.
     incremental: bool = False
+    _attempts: DataLoader[str, list[Attempt]] | None = field(default=None, repr=False)
+
+    @property
+    def attempts(self) -> DataLoader[str, list[Attempt]]:
+        """Batches the `attempts` of every job a response shows into one read (no cache: a
+        subscription's context lives as long as its connection, and attempts change)."""
+        if self._attempts is None:
+
+            async def load(job_ids: Sequence[str]) -> list[list[Attempt]]:
+                return await self.service.attempts(self.caller, job_ids)
+
+            self._attempts = DataLoader(load_fn=load, cache=False)
+        return self._attempts
 
 
 Info: TypeAlias = strawberry.Info[Context, None]

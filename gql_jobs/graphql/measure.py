@@ -38,6 +38,7 @@ from graphql import (
 
 #: Filter fields that each have their own listing index (`gql_jobs.store.listing.base_key`).
 DIMENSIONS = frozenset({"queue", "task", "tag"})
+TIME_RANGE = frozenset({"submittedAfter", "submittedBefore"})
 
 
 @dataclass(frozen=True)
@@ -84,8 +85,14 @@ class Pricing:
             return False, False
         if not isinstance(node, ObjectValueNode):
             return True, True  # a variable: assume the worst
-        given = {f.name.value for f in node.fields if not isinstance(f.value, NullValueNode)}
-        return "status" in given or len(given & DIMENSIONS) > 1, bool(given)
+        values = {f.name.value: f.value for f in node.fields if not isinstance(f.value, NullValueNode)}
+        if "ids" in values:
+            return False, False  # read by id, at most a page of them
+        tags = values.get("tags")
+        several_tags = tags is not None and not (isinstance(tags, ListValueNode) and len(tags.values) <= 1)
+        dimensions = len(values.keys() & DIMENSIONS) + (tags is not None)
+        criteria = values.keys() - TIME_RANGE  # a time range only bounds the walk
+        return "status" in values or dimensions > 1 or several_tags, bool(criteria)
 
     def jobs(self, node: FieldNode, selection: Measure) -> tuple[int, int]:
         """The cost of a `jobs` field, for an admin and for a tenant."""

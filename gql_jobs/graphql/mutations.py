@@ -10,6 +10,7 @@ from strawberry.scalars import JSON
 
 from gql_jobs.domain import RetryPolicy, SubmitRequest, Submitted
 from gql_jobs.errors import BatchTooLargeError, GqlJobsError
+from gql_jobs.graphql import bulk, control
 from gql_jobs.graphql.context import Info
 from gql_jobs.graphql.direct_inputs import build_directly
 from gql_jobs.graphql.errors import (
@@ -220,6 +221,45 @@ class Mutation:
         except GqlJobsError as exc:
             return error_member(exc)  # type: ignore[return-value]
         return DeleteJobSuccess(job_id=strawberry.ID(job_id))
+
+    requeue_jobs: bulk.BulkResult = strawberry.mutation(
+        resolver=bulk.requeue_jobs,
+        description=(
+            "Requeue the FAILED, STOPPED and CANCELED jobs the filter selects (yours; an admin's: all), "
+            "at most the server's bulk limit per call; each takes a rate-limit token. Safe to retry."
+        ),
+    )
+    cancel_jobs: bulk.BulkResult = strawberry.mutation(
+        resolver=bulk.cancel_jobs,
+        description=(
+            "Cancel the waiting jobs the filter selects and ask running ones to stop (not waited for), "
+            "at most the server's bulk limit per call. Safe to retry."
+        ),
+    )
+    suspend_workers: control.SuspensionResult = strawberry.mutation(
+        resolver=control.suspend_workers,
+        description=(
+            "Suspend every RQ worker (RQ's suspension, as `rq suspend`): each finishes its current job "
+            "and takes no other until `resumeWorkers`. Admins only."
+        ),
+    )
+    resume_workers: control.SuspensionResult = strawberry.mutation(
+        resolver=control.resume_workers, description="Let suspended workers take jobs again. Admins only."
+    )
+    empty_queue: control.EmptyQueueResult = strawberry.mutation(
+        resolver=control.empty_queue,
+        description=(
+            "Delete every job waiting on a queue, with its hash (RQ's `Queue.empty`; no events: "
+            "followers see the jobs gone). Jobs running, scheduled, deferred or done are kept. Admins only."
+        ),
+    )
+    delete_jobs: bulk.BulkResult = strawberry.mutation(
+        resolver=bulk.delete_jobs,
+        description=(
+            "Delete the jobs the filter selects that are not running, with their results, at most "
+            "the server's bulk limit per call. Safe to retry."
+        ),
+    )
 
 
 def _submitted(outcome: Submitted | GqlJobsError, item: SubmitJobInput) -> SubmitJobResult:

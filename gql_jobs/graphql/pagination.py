@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from enum import Enum
+from typing import cast
+
 import strawberry
 
 from gql_jobs.domain import JobFilter as DomainFilter
-from gql_jobs.domain import Page
+from gql_jobs.domain import Order, Page
 from gql_jobs.errors import GqlJobsError
 from gql_jobs.graphql.context import Info
 from gql_jobs.graphql.errors import query_error
@@ -18,6 +22,33 @@ class JobFilter:
     queue: str | None = strawberry.field(default=None, description="Only jobs on this queue.")
     task: str | None = strawberry.field(default=None, description="Only jobs of this task.")
     tag: str | None = strawberry.field(default=None, description="Only jobs carrying this tag.")
+    tags: list[str] | None = strawberry.field(
+        default=None,
+        description=(
+            "Only jobs carrying any of these tags (at most the server's tag limit). One tag walks its "
+            "own index; several walk the next narrowest one (owner, task, queue or all) and check the "
+            "tags on each job: a scan, bounded per page like a status filter."
+        ),
+    )
+    ids: list[strawberry.ID] | None = strawberry.field(
+        default=None,
+        description=(
+            "Only these jobs (at most the maximum page size; in bulk actions the bulk limit): read "
+            "by id in one round trip, in the page's order by creation time, on one page (no "
+            "`after`/`before`). Ids that are missing or not the caller's are left out."
+        ),
+    )
+    submitted_after: datetime | None = strawberry.field(
+        default=None,
+        description=(
+            "Only jobs stored at or after this moment (with a time zone; to the millisecond of Redis' "
+            "clock; for jobs named in `ids`, their creation time). Bounds the index walk: no scan."
+        ),
+    )
+    submitted_before: datetime | None = strawberry.field(
+        default=None,
+        description="Only jobs stored before this moment (with a time zone). Bounds the index walk: no scan.",
+    )
 
     def to_domain(self) -> DomainFilter:
         return DomainFilter(
@@ -25,13 +56,34 @@ class JobFilter:
             queue=self.queue,
             task=self.task,
             tag=self.tag,
+            tags=tuple(self.tags or ()),
+            ids=tuple(str(i) for i in self.ids or ()),
+            submitted_after=self.submitted_after,
+            submitted_before=self.submitted_before,
         )
+
+
+@strawberry.enum(description="Which end of the listing `first` starts from.")
+class JobOrder(Enum):
+    NEWEST_FIRST = strawberry.enum_value(
+        "newest_first", description="Newest first (`first`/`after` go towards older jobs)."
+    )
+    OLDEST_FIRST = strawberry.enum_value(
+        "oldest_first", description="Oldest listable first (`first`/`after` go towards newer jobs)."
+    )
+
+    def to_domain(self) -> Order:
+        return Order(cast(str, self.value))
 
 
 @strawberry.type(description="Where a page sits among all pages (Relay's PageInfo).")
 class PageInfo:
-    has_next_page: bool = strawberry.field(description="Older jobs exist after this page.")
-    has_previous_page: bool = strawberry.field(description="Newer jobs exist before this page.")
+    has_next_page: bool = strawberry.field(
+        description="More jobs exist after this page (older ones when newest first)."
+    )
+    has_previous_page: bool = strawberry.field(
+        description="More jobs exist before this page (newer ones when newest first)."
+    )
     start_cursor: str | None = strawberry.field(description="Cursor of the first job in the page.")
     end_cursor: str | None = strawberry.field(description="Cursor of the last job in the page.")
 
@@ -44,7 +96,7 @@ class JobEdge:
     node: Job = strawberry.field(description="The job.")
 
 
-@strawberry.type(description="A page of jobs, newest first.")
+@strawberry.type(description="A page of jobs, in the order asked for (newest first by default).")
 class JobConnection:
     edges: list[JobEdge] = strawberry.field(description="The jobs in this page.")
     page_info: PageInfo = strawberry.field(description="How to get the neighbouring pages.")

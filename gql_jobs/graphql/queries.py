@@ -19,10 +19,11 @@ from gql_jobs.errors import (
     ServiceUnavailableError,
     UnauthenticatedError,
 )
+from gql_jobs.graphql import control
 from gql_jobs.graphql.context import Info
 from gql_jobs.graphql.errors import error_member, query_error
 from gql_jobs.graphql.node import Node
-from gql_jobs.graphql.pagination import JobConnection, JobFilter
+from gql_jobs.graphql.pagination import JobConnection, JobFilter, JobOrder
 from gql_jobs.graphql.stats import JobStats, StatsResult
 from gql_jobs.graphql.types import Job, JobStatus, QueueInfo, StatusCount, TaskInfo, WorkerInfo
 
@@ -44,8 +45,12 @@ class Query:
 
     @strawberry.field(
         description=(
-            "Jobs, newest first, as a Relay connection. `first`/`after` page towards older jobs, "
-            "`last`/`before` towards newer ones; page size is capped by the server."
+            "Jobs as a Relay connection, newest first unless `order` says otherwise. `first`/`after` "
+            "page away from the order's start (towards older jobs when newest first), `last`/`before` "
+            "back towards it; page size is capped by the server. O(page) for no filter, one of "
+            "queue/task/tag, and any time range; a status, several criteria or several `tags` are "
+            "checked on the jobs, reading ahead within a scan budget (the page may then end early "
+            "with `hasNextPage`)."
         )
     )
     async def jobs(
@@ -60,9 +65,12 @@ class Query:
         after: Annotated[str | None, strawberry.argument(description="Start after this cursor.")] = None,
         last: Annotated[int | None, strawberry.argument(description="Page size, towards newer jobs.")] = None,
         before: Annotated[str | None, strawberry.argument(description="End before this cursor.")] = None,
+        order: Annotated[
+            JobOrder, strawberry.argument(description="Newest first (the default) or oldest first.")
+        ] = JobOrder.NEWEST_FIRST,
     ) -> JobConnection:
         job_filter = (filter or JobFilter()).to_domain()
-        request = PageRequest(first=first, after=after, last=last, before=before)
+        request = PageRequest(first=first, after=after, last=last, before=before, order=order.to_domain())
         try:
             page = await info.context.service.list_jobs(info.context.caller, job_filter, request)
         except GqlJobsError as exc:
@@ -116,6 +124,11 @@ class Query:
             )
             for w in workers
         ]
+
+    workers_suspended: bool = strawberry.field(
+        resolver=control.workers_suspended,
+        description="Whether RQ's workers are suspended (`suspendWorkers`): they take no new jobs.",
+    )
 
     @strawberry.field(
         description=(

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import strawberry
 
-from gql_jobs.errors import GqlJobsError
+from gql_jobs.errors import GqlJobsError, InvalidRequestError
 from gql_jobs.graphql.context import Info
 from gql_jobs.graphql.errors import query_error
 from gql_jobs.graphql.pagination import JobFilter
@@ -84,6 +84,9 @@ class Subscription:
         ] = None,
     ) -> AsyncGenerator[JobEvent, None]:
         job_filter = (filter or JobFilter()).to_domain()
+        if job_filter.submitted_after is not None or job_filter.submitted_before is not None:
+            field = "submittedAfter/submittedBefore"
+            raise query_error(InvalidRequestError(field, "not for events (they carry no submission time)"))
         try:
             async for update in follow.events(info.context.live, info.context.caller, job_filter):
                 yield JobEvent.of(update)

@@ -14,6 +14,9 @@ from typing import Any, cast
 import strawberry
 from strawberry.scalars import JSON
 
+from gql_jobs.domain import Attempt as DomainAttempt
+from gql_jobs.domain import AttemptOutcome as DomainOutcome
+from gql_jobs.domain import JobError as DomainError
 from gql_jobs.domain import JobRecord
 from gql_jobs.domain import JobStatus as DomainStatus
 from gql_jobs.errors import GqlJobsError
@@ -65,6 +68,54 @@ class Progress:
     updated_at: datetime | None = strawberry.field(description="When the task reported this.")
 
 
+@strawberry.enum(description="How one run of a job ended (RQ's result types).")
+class AttemptOutcome(Enum):
+    SUCCESSFUL = strawberry.enum_value(DomainOutcome.SUCCESSFUL.value, description="It returned a value.")
+    FAILED = strawberry.enum_value(DomainOutcome.FAILED.value, description="It raised, and was not retried.")
+    STOPPED = strawberry.enum_value(DomainOutcome.STOPPED.value, description="It was stopped while running.")
+    RETRIED = strawberry.enum_value(
+        DomainOutcome.RETRIED.value,
+        description="It failed (see `error`), or asked to be retried, and was queued or scheduled again.",
+    )
+    MAX_RETRIES_EXCEEDED = strawberry.enum_value(
+        DomainOutcome.MAX_RETRIES_EXCEEDED.value, description="It asked to be retried once more than allowed."
+    )
+    UNKNOWN = strawberry.enum_value(
+        DomainOutcome.UNKNOWN.value, description="A result type this API does not know."
+    )
+
+
+@strawberry.type(description="One run of a job, as RQ recorded its result.")
+class Attempt:
+    id: str = strawberry.field(description="RQ's result id (a stream ID of `rq:results:<job id>`).")
+    outcome: AttemptOutcome = strawberry.field(description="How the run ended.")
+    return_value: JSON | None = strawberry.field(description="What it returned, when SUCCESSFUL.")
+    error: JobError | None = strawberry.field(description="Why it failed, with the worker's traceback.")
+    worker_name: str | None = strawberry.field(description="The worker that ran it, when recorded.")
+    created_at: datetime = strawberry.field(description="When the result was recorded.")
+    started_at: datetime | None = strawberry.field(description="When the run started, when recorded.")
+    ended_at: datetime | None = strawberry.field(description="When the run ended, when recorded.")
+    duration_seconds: float | None = strawberry.field(description="ended - started, when both are known.")
+
+    @classmethod
+    def of(cls, attempt: DomainAttempt) -> Attempt:
+        return cls(
+            id=attempt.id,
+            outcome=AttemptOutcome(attempt.outcome.value),
+            return_value=attempt.return_value,
+            error=_error(attempt.error),
+            worker_name=attempt.worker_name,
+            created_at=attempt.created_at,
+            started_at=attempt.started_at,
+            ended_at=attempt.ended_at,
+            duration_seconds=attempt.duration_seconds,
+        )
+
+
+def _error(error: DomainError | None) -> JobError | None:
+    return JobError(type=error.type, message=error.message, traceback=error.traceback) if error else None
+
+
 @strawberry.type(description="A background job, as RQ stores it.")
 class Job(Node):
     id: strawberry.ID = strawberry.field(
@@ -101,6 +152,19 @@ class Job(Node):
         records = await info.context.service.get_many(info.context.caller, list(self.record.depends_on))
         return [Job.of(record) for record in records if record is not None]
 
+    @strawberry.field(
+        description=(
+            "Its runs, oldest first (RQ keeps the 10 latest, for as long as the job): why each try of "
+            "a retried job failed. Read for a whole page in one round trip, only when selected."
+        )
+    )
+    async def attempts(self, info: Info) -> list[Attempt]:
+        try:
+            found = await info.context.attempts.load(str(self.id))
+        except GqlJobsError as exc:
+            raise query_error(exc) from None
+        return [Attempt.of(attempt) for attempt in found]
+
     @strawberry.field(description="0-based place in its queue while QUEUED (costs O(queue length)).")
     async def position(self, info: Info) -> int | None:
         try:
@@ -128,9 +192,7 @@ class Job(Node):
             started_at=record.started_at,
             ended_at=record.ended_at,
             result=record.result,
-            error=JobError(type=error.type, message=error.message, traceback=error.traceback)
-            if error
-            else None,
+            error=_error(error),
             progress=Progress(
                 current=progress.current,
                 total=progress.total,

@@ -39,6 +39,11 @@ from gql_jobs.auth import SYSTEM, Principal, Scope, owner_of
 from gql_jobs.concurrency import ReadSlots
 from gql_jobs.constants import NAME_PATTERN, SCAN_BUDGET, STATS_MAX_WINDOW, STOP_CONFIRM_SECONDS
 from gql_jobs.domain import (
+    Attempt,
+    BulkAction,
+    BulkOutcome,
+    BulkSkip,
+    BulkSkipReason,
     JobFilter,
     JobRecord,
     JobStats,
@@ -57,6 +62,7 @@ from gql_jobs.errors import (
     BatchTooLargeError,
     ForbiddenError,
     GqlJobsError,
+    InvalidCursorError,
     InvalidJobStateError,
     InvalidRequestError,
     JobNotFoundError,
@@ -65,7 +71,7 @@ from gql_jobs.errors import (
 from gql_jobs.service.persisted import PersistedQueries
 from gql_jobs.service.submission import is_valid_job_id, prepare
 from gql_jobs.settings import Settings
-from gql_jobs.store import connections, figures, inventory, listing, manage, stats
+from gql_jobs.store import attempts, connections, control, figures, inventory, listing, manage, stats
 from gql_jobs.store.connections import AsyncClient, Client, deadline
 from gql_jobs.store.guard import redis_guard
 from gql_jobs.store.inventory import QueueSignature
@@ -87,6 +93,12 @@ STATS_ADMINS_ONLY = "the job history counts every tenant's jobs, so only admins 
 
 CANCELABLE = frozenset({JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED})
 REQUEUEABLE = frozenset({JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED})
+#: The statuses each action applies to (cancel stops a running job; delete takes any but running).
+APPLIES_TO = {
+    BulkAction.CANCEL: CANCELABLE | {JobStatus.STARTED},
+    BulkAction.REQUEUE: REQUEUEABLE,
+    BulkAction.DELETE: frozenset(JobStatus) - {JobStatus.STARTED},
+}
 
 __all__ = ["JobService", "Submitted"]
 
@@ -260,11 +272,31 @@ class JobService:
         async with self.read_slots.slot(reader.name):
             return await in_thread(read, *args, **kwargs)
 
+    def check_filter(self, job_filter: JobFilter, max_ids: int) -> JobFilter:
+        """`job_filter` if its operators' criteria are in range, else `InvalidRequestError` (no Redis)."""
+        for name, moment in (
+            ("submittedAfter", job_filter.submitted_after),
+            ("submittedBefore", job_filter.submitted_before),
+        ):
+            if moment is not None and moment.utcoffset() is None:
+                raise InvalidRequestError(name, "needs a time zone (e.g. 2026-12-01T12:00:00Z)")
+        if len(job_filter.tags) > self.settings.max_tags:
+            raise InvalidRequestError("tags", f"at most {self.settings.max_tags}, not {len(job_filter.tags)}")
+        if len(job_filter.ids) > max_ids:
+            raise InvalidRequestError("ids", f"at most {max_ids} at once, not {len(job_filter.ids)}")
+        return replace(job_filter, ids=tuple(dict.fromkeys(job_filter.ids)))
+
     @redis_guard
     async def list_jobs(self, caller: Principal | None, job_filter: JobFilter, page: PageRequest) -> Page:
-        """One page of the caller's jobs (every job for an admin), newest first."""
+        """One page of the caller's jobs (every job for an admin), in the page's order."""
         reader = _require(caller, Scope.READ)
         owner = None if reader.is_admin else reader.name
+        job_filter = self.check_filter(job_filter, self.settings.max_page_size)
+        if job_filter.ids:
+            valid = _valid_ids(job_filter.ids)  # a malformed id never reaches Redis
+            if not valid:
+                return Page(items=[], has_next_page=False, has_previous_page=False, total_count=0)
+            job_filter = replace(job_filter, ids=tuple(valid))
         return await self._bounded(
             reader, listing.list_jobs, self.connection, job_filter, page, self.settings.max_page_size, owner
         )
@@ -275,6 +307,15 @@ class JobService:
         reader = _require(caller, Scope.READ)
         owner = None if reader.is_admin else reader.name
         return await self._bounded(reader, listing.count_jobs, self.connection, job_filter, owner)
+
+    @redis_guard
+    async def attempts(self, caller: Principal | None, job_ids: Sequence[str]) -> list[list[Attempt]]:
+        """Each job's runs, oldest first (RQ keeps 10), in one round trip on the event loop.
+
+        Takes the ids of jobs the caller was already allowed to read."""
+        _require(caller, Scope.READ)
+        async with deadline(self.settings):
+            return await attempts.read_attempts(self.async_connection, self.connection, job_ids)
 
     @redis_guard
     async def position(self, caller: Principal | None, record: JobRecord) -> int | None:
@@ -302,24 +343,31 @@ class JobService:
         manager = _require(caller, Scope.SUBMIT)
         return await self.get(SYSTEM if manager.is_admin else _reader_of(manager), job_id)
 
+    async def _apply(self, action: BulkAction, records: Sequence[JobRecord]) -> manage.Applied:
+        """Act on jobs already checked, through the one store path (chunked transactions)."""
+        return await in_thread(
+            manage.apply, self.connection, action, records, APPLIES_TO[action], self._enqueuer.queue
+        )
+
+    async def _apply_one(self, action: BulkAction, record: JobRecord) -> manage.Applied:
+        """`_apply` for one job; a job whose status changed meanwhile is refused as by the check."""
+        if record.status not in APPLIES_TO[action]:
+            raise InvalidJobStateError(record.id, record.status.value, action.value)
+        applied = await self._apply(action, [record])
+        if record.id in applied.changed:
+            now = applied.changed[record.id]
+            if now is None:
+                raise JobNotFoundError(record.id)
+            raise InvalidJobStateError(record.id, now.value, action.value)
+        return applied
+
     @redis_guard
     async def cancel(self, caller: Principal | None, job_id: str) -> JobRecord:
         """Cancel a waiting job; stop a running one (its worker kills the work horse)."""
-        record = await self._own(caller, job_id)
-        if record.status in CANCELABLE:
-            await in_thread(manage.cancel_waiting, self.connection, job_id)
-            return await self._announce(job_id)
-        if record.status == JobStatus.STARTED:
-            await in_thread(manage.stop_running, self.connection, record)
+        applied = await self._apply_one(BulkAction.CANCEL, await self._own(caller, job_id))
+        if applied.stopping:
             return await self._await_final(job_id)
-        raise InvalidJobStateError(job_id, record.status.value, "cancel")
-
-    async def _announce(self, job_id: str) -> JobRecord:
-        """Publish a status event for a transition made by RQ calls we cannot pipeline into."""
-        record = await self.get(SYSTEM, job_id)
-        async with deadline(self.settings):
-            await manage.announce(self.async_connection, record)
-        return record
+        return await self.get(SYSTEM, job_id)
 
     async def _await_final(self, job_id: str) -> JobRecord:
         """The job once its worker has stopped it, or as it is after `STOP_CONFIRM_SECONDS`."""
@@ -341,20 +389,128 @@ class JobService:
         if record.status not in REQUEUEABLE:
             raise InvalidJobStateError(job_id, record.status.value, "requeue")
         await self._take_tokens(manager.name, 1)
-        await in_thread(manage.requeue, self._enqueuer.queue(record.queue), record)
-        return await self._announce(job_id)
+        await self._apply_one(BulkAction.REQUEUE, record)
+        return await self.get(SYSTEM, job_id)
 
     @redis_guard
     async def delete(self, caller: Principal | None, job_id: str) -> str:
         """Delete a job that is not running, with its results. Its index entries go when a listing
         walks past them (finding them by job id would mean scanning the indexes)."""
-        record = await self._own(caller, job_id)
-        if record.status == JobStatus.STARTED:
-            raise InvalidJobStateError(job_id, record.status.value, "delete")
-        await in_thread(manage.delete, self.connection, record)
+        await self._apply_one(BulkAction.DELETE, await self._own(caller, job_id))
         return job_id
 
+    @redis_guard
+    async def bulk(
+        self, caller: Principal | None, action: BulkAction, job_filter: JobFilter, after: str | None = None
+    ) -> BulkOutcome:
+        """Act on every job the filter selects that the action applies to, at most `max_bulk_jobs`.
+
+        With `ids`, each id is accounted for (acted on, or skipped with why). Without, the listing
+        selects the caller's matching jobs the action applies to (newest first): jobs acted on no
+        longer match (canceled, queued again, gone), so the same call again goes on with the next
+        ones and acts on nothing twice; a truncated result's `resume_cursor` (`after`) goes past
+        jobs it could not take. Each job's event is published as for a single action."""
+        manager = _require(caller, Scope.SUBMIT)
+        limit = self.settings.max_bulk_jobs
+        job_filter = self.check_filter(job_filter, limit)
+        if after is not None:
+            try:
+                listing.Position.decode(after)
+            except InvalidCursorError:
+                raise InvalidRequestError("after", "not a cursor this API issued") from None
+        skipped: list[BulkSkip] = []
+        if job_filter.ids:
+            if after is not None:
+                raise InvalidRequestError("after", "not with `ids`: every id is taken at once")
+            candidates = await self._named(manager, action, job_filter, skipped)
+            matched, truncated, resume = len(job_filter.ids), False, None
+        else:
+            owner = None if manager.is_admin else manager.name
+            selection = replace(job_filter, statuses=APPLIES_TO[action])
+            page = await self._bounded(
+                manager,
+                listing.list_jobs,
+                self.connection,
+                selection,
+                PageRequest(first=limit, after=after),
+                limit,
+                owner,
+            )
+            candidates = [record for _, record in page.items]
+            matched, truncated, resume = len(candidates), page.has_next_page, page.resume_cursor
+        if action == BulkAction.REQUEUE:
+            candidates = await self._within_rate(manager, candidates, skipped)
+        applied = await self._apply(action, candidates) if candidates else manage.Applied()
+        skipped.extend(_changed_skip(job_id, status, action) for job_id, status in applied.changed.items())
+        acted = [r.id for r in applied.acted + applied.stopping]
+        return BulkOutcome(action, matched, len(acted), tuple(acted), tuple(skipped), truncated, resume)
+
+    async def _named(
+        self, manager: Principal, action: BulkAction, job_filter: JobFilter, skipped: list[BulkSkip]
+    ) -> list[JobRecord]:
+        """The jobs named in `ids` the action applies to; the others go to `skipped`, with why."""
+        reader = SYSTEM if manager.is_admin else _reader_of(manager)
+        records = await self.get_many(reader, job_filter.ids)
+        criteria = replace(job_filter, ids=())
+        chosen = []
+        for job_id, record in zip(job_filter.ids, records, strict=True):
+            if record is None:
+                skipped.append(BulkSkip(job_id, BulkSkipReason.NOT_FOUND, f"Job not found: {job_id[:140]}"))
+            elif not (listing.matches_filter(record, criteria) and listing.in_time_range(record, criteria)):
+                skipped.append(
+                    BulkSkip(job_id, BulkSkipReason.NOT_MATCHED, "Outside the filter's other criteria")
+                )
+            elif record.status not in APPLIES_TO[action]:
+                skipped.append(_changed_skip(job_id, record.status, action))
+            else:
+                chosen.append(record)
+        return chosen
+
+    async def _within_rate(
+        self, manager: Principal, candidates: list[JobRecord], skipped: list[BulkSkip]
+    ) -> list[JobRecord]:
+        """Requeued jobs run again: each takes a token, all at once; beyond the burst they wait."""
+        if not self._rate.enabled or not candidates:
+            return candidates
+        taken, left = candidates[: self._rate.burst], candidates[self._rate.burst :]
+        await self._take_tokens(manager.name, len(taken))
+        message = f"More than the rate limit's burst ({self._rate.burst}) at once; retry for the rest"
+        skipped.extend(BulkSkip(r.id, BulkSkipReason.RATE_LIMITED, message, r.status) for r in left)
+        return taken
+
     # -- the system around the jobs -----------------------------------------------------------------
+
+    @redis_guard
+    async def suspend_workers(self, caller: Principal | None, ttl_seconds: int | None) -> bool:
+        """Suspend every worker (RQ's suspension): admins only, since it stops every tenant's work."""
+        _require(caller, Scope.ADMIN)
+        if ttl_seconds is not None and ttl_seconds <= 0:
+            raise InvalidRequestError("ttlSeconds", "must be positive (or null: until resumed)")
+        await in_thread(control.suspend_workers, self.connection, ttl_seconds)
+        return True
+
+    @redis_guard
+    async def resume_workers(self, caller: Principal | None) -> bool:
+        _require(caller, Scope.ADMIN)
+        await in_thread(control.resume_workers, self.connection)
+        return False
+
+    @redis_guard
+    async def workers_suspended(self, caller: Principal | None) -> bool:
+        _require(caller, Scope.READ)
+        return await in_thread(control.workers_suspended, self.connection)
+
+    @redis_guard
+    async def empty_queue(self, caller: Principal | None, queue: str) -> int:
+        """Delete every job waiting on `queue` (RQ's `Queue.empty`): admins only (every tenant's
+        jobs); how many were deleted. An unknown queue is `InvalidRequestError`."""
+        _require(caller, Scope.ADMIN)
+        if not re.fullmatch(NAME_PATTERN, queue):
+            raise InvalidRequestError("queue", "is not a queue name")
+        rq_queue = self._enqueuer.queue(queue)
+        if not await in_thread(control.queue_exists, self.connection, rq_queue):
+            raise InvalidRequestError("queue", f"no queue named {queue!r} (see `queues`)")
+        return await in_thread(control.empty_queue, rq_queue)
 
     async def tasks(self, caller: Principal | None) -> list[TaskInfo]:
         _require(caller, Scope.READ)
@@ -467,6 +623,13 @@ def _visible(
     by_id = dict(zip(asked, found, strict=True))
     records = [by_id.get(job_id) for job_id in job_ids]
     return [r if r is not None and reader.owns(r.owner) else None for r in records]
+
+
+def _changed_skip(job_id: str, status: JobStatus | None, action: BulkAction) -> BulkSkip:
+    if status is None:
+        return BulkSkip(job_id, BulkSkipReason.NOT_FOUND, f"Job not found: {job_id[:140]}")
+    message = InvalidJobStateError(job_id, status.value, action.value).message
+    return BulkSkip(job_id, BulkSkipReason.INVALID_STATE, message, status)
 
 
 def _reader_of(manager: Principal) -> Principal:

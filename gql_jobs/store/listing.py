@@ -33,6 +33,13 @@ A page walks one index (`base_key`) newest first: one XREVRANGE for the ids and 
 of those jobs, whatever the number of jobs stored. Criteria the index does not cover (a status, or
 a second dimension) are checked on the records, reading further chunks only while the page is not
 full, within `SCAN_BUDGET` entries; the page then ends early with `hasNextPage`.
+
+Operators' filters (issue #17): stream IDs are Redis' clock in milliseconds, so a submission time
+range is only tighter XRANGE bounds (`Bounds`: still O(page)), and oldest-first order walks the
+same stream the other way. Any-of `tags` (more than one) walks the next narrowest index and checks
+the tags on the records: one job has a different stream ID in each tag stream, so a merge of
+streams could not resume from one cursor without repeating or losing jobs. An `ids` lookup reads
+those jobs directly (no index), in one round trip.
 """
 
 from __future__ import annotations
@@ -43,7 +50,8 @@ import re
 import time
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from redis import Redis
@@ -59,7 +67,7 @@ from gql_jobs.constants import (
     JOB_ID_PREFIX,
     SCAN_BUDGET,
 )
-from gql_jobs.domain import JobFilter, JobRecord, Page, PageRequest
+from gql_jobs.domain import JobFilter, JobRecord, Order, Page, PageRequest
 from gql_jobs.errors import InvalidCursorError, InvalidRequestError
 from gql_jobs.store import inventory
 from gql_jobs.store.keys import job_key
@@ -125,6 +133,18 @@ class Position:
     def parse(cls, stream_id: bytes) -> Position:
         ms, _, seq = stream_id.partition(b"-")
         return cls(int(ms), int(seq))
+
+    def following(self) -> Position | None:
+        """The next possible ID (`None` after the largest)."""
+        if self.seq < _MAX_PART:
+            return Position(self.ms, self.seq + 1)
+        return Position(self.ms + 1, 0) if self.ms < _MAX_PART else None
+
+    def preceding(self) -> Position | None:
+        """The previous possible ID (`None` before `0-0`)."""
+        if self.seq > 0:
+            return Position(self.ms, self.seq - 1)
+        return Position(self.ms - 1, _MAX_PART) if self.ms > 0 else None
 
 
 #: Stream IDs are two 64-bit unsigned parts; `0-0` is never assigned (and `(0-0` is refused as an
@@ -201,6 +221,8 @@ def base_key(job_filter: JobFilter, owner: str | None = None) -> str:
         return INDEX_BY_OWNER + owner
     if job_filter.tag:
         return INDEX_BY_TAG + job_filter.tag
+    if len(job_filter.tags) == 1:
+        return INDEX_BY_TAG + job_filter.tags[0]
     if job_filter.task:
         return INDEX_BY_TASK + job_filter.task
     if job_filter.queue:
@@ -208,16 +230,68 @@ def base_key(job_filter: JobFilter, owner: str | None = None) -> str:
     return INDEX_ALL
 
 
+@dataclass(frozen=True)
+class Bounds:
+    """The stream IDs a listing may show, both inclusive (a submission time range)."""
+
+    lower: Position
+    upper: Position
+
+
+EVERYTHING = Bounds(Position(0, 0), Position(_MAX_PART, _MAX_PART))
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
+
+def bounds_of(job_filter: JobFilter) -> Bounds | None:
+    """The IDs of entries stored at or after `submitted_after` and before `submitted_before` (to
+    the millisecond); `None` when no ID can be in range."""
+    lower, upper = EVERYTHING.lower, EVERYTHING.upper
+    if job_filter.submitted_after is not None:
+        lower = Position(max(0, _ceil_ms(job_filter.submitted_after)), 0)
+    if job_filter.submitted_before is not None:
+        before = _ceil_ms(job_filter.submitted_before)
+        if before <= 0:
+            return None
+        upper = min(upper, Position(before - 1, _MAX_PART))
+    return Bounds(lower, upper) if lower <= upper else None
+
+
+def _ceil_ms(moment: datetime) -> int:
+    return -((_EPOCH - moment) // _MS)
+
+
+def _bound(position: Position) -> str:
+    if position == EVERYTHING.lower:
+        return "-"
+    return "+" if position == EVERYTHING.upper else position.stream_id
+
+
+def walk(
+    connection: Redis, key: str, ascending: bool, start: Position | None, bounds: Bounds, count: int
+) -> list[Entry]:
+    """Up to `count` entries within `bounds`, strictly past `start` (exclusive) when given: towards
+    newer ones (oldest first) when `ascending`, else towards older ones (newest first)."""
+    lower, upper = bounds.lower, bounds.upper
+    if ascending:
+        after = start.following() if start is not None else lower
+        if after is None or max(after, lower) > upper:
+            return []
+        return _entries(connection.xrange(key, _bound(max(after, lower)), _bound(upper), count=count))
+    before = start.preceding() if start is not None else upper
+    if before is None or min(before, upper) < lower:
+        return []
+    return _entries(connection.xrevrange(key, _bound(min(before, upper)), _bound(lower), count=count))
+
+
 def older_than(connection: Redis, key: str, start: Position | None, count: int) -> list[Entry]:
     """Up to `count` entries strictly older than `start` (or the newest ones), newest first."""
-    upper = "+" if start is None else f"({start.stream_id}"
-    return _entries(connection.xrevrange(key, upper, "-", count=count))
+    return walk(connection, key, False, start, EVERYTHING, count)
 
 
 def newer_than(connection: Redis, key: str, start: Position | None, count: int) -> list[Entry]:
     """Up to `count` entries strictly newer than `start` (or the oldest ones), oldest first."""
-    lower = "-" if start is None else f"({start.stream_id}"
-    return _entries(connection.xrange(key, lower, "+", count=count))
+    return walk(connection, key, True, start, EVERYTHING, count)
 
 
 def _entries(raw: Iterable[tuple[Any, Any]] | None) -> list[Entry]:
@@ -233,20 +307,26 @@ SCAN_CHUNK = 100
 def list_jobs(
     connection: Redis, job_filter: JobFilter, page: PageRequest, max_page_size: int, owner: str | None
 ) -> Page:
-    """One page of jobs, newest first; `owner` restricts it to one tenant's jobs."""
+    """One page of jobs in `page.order`; `owner` restricts it to one tenant's jobs."""
     backwards = page.last is not None and page.first is None
     size = page_size(page.last if backwards else page.first, max_page_size)
     cursor = page.before if backwards else page.after
     start = Position.decode(cursor) if cursor else None
+    if job_filter.ids:
+        if cursor:
+            raise InvalidRequestError("after/before", "not with `ids`: the page holds every one of them")
+        return _listed_by_ids(connection, job_filter, page.order, size, backwards, owner)
+    bounds = bounds_of(job_filter)
+    ascending = backwards != (page.order == Order.OLDEST_FIRST)
     key = base_key(job_filter, owner)
-    fetch = newer_than if backwards else older_than
     matches: list[tuple[Position, JobRecord]] = []
     examined = 0
-    exhausted = False
+    exhausted = bounds is None
+    last_seen: Position | None = None
     chunk = SCAN_CHUNK if needs_checking(job_filter, owner) else 0
-    while len(matches) <= size and examined < SCAN_BUDGET:
+    while bounds is not None and len(matches) <= size and examined < SCAN_BUDGET:
         want = max(size + 1 - len(matches), chunk)
-        entries = fetch(connection, key, start, want)
+        entries = walk(connection, key, ascending, start, bounds, want)
         records = read_jobs_on_thread(connection, [e.job_id for e in entries])
         _prune(connection, key, [e.position for e, r in zip(entries, records, strict=True) if r is None])
         matches.extend(
@@ -258,9 +338,14 @@ def list_jobs(
         if len(entries) < want:
             exhausted = True
             break
-        start = entries[-1].position
+        start = last_seen = entries[-1].position
     more = len(matches) > size or not exhausted
     window = matches[:size]
+    resume: Position | None
+    if len(matches) <= size and last_seen is not None and not exhausted:
+        resume = last_seen  # the scan budget ran out: go on from the last entry examined
+    else:
+        resume = window[-1][0] if window and more else None
     if backwards:
         window.reverse()
     return Page(
@@ -268,11 +353,67 @@ def list_jobs(
         has_next_page=(cursor is not None) if backwards else more,
         has_previous_page=more if backwards else (cursor is not None),
         total_count=None,
+        resume_cursor=resume.encode() if resume is not None else None,
     )
+
+
+def _listed_by_ids(
+    connection: Redis, job_filter: JobFilter, order: Order, size: int, backwards: bool, owner: str | None
+) -> Page:
+    """The listed jobs among `job_filter.ids` (one pipelined read, no index), by submission time.
+
+    Their cursors are their submission times (no stream was walked): valid, but a page of ids is
+    not paged further."""
+    ids = list(dict.fromkeys(job_filter.ids))
+    found = [
+        r
+        for r in read_jobs_on_thread(connection, ids)
+        if r is not None
+        and (owner is None or r.owner == owner)
+        and matches_filter(r, job_filter)
+        and in_time_range(r, job_filter)
+    ]
+    found.sort(key=lambda r: (_created(r), r.id), reverse=order == Order.NEWEST_FIRST)
+    window = found[-size:] if backwards else found[:size]
+    if size == 0:
+        window = []
+    more = len(found) > size
+    return Page(
+        items=[(_time_cursor(r), r) for r in window],
+        has_next_page=more and not backwards,
+        has_previous_page=more and backwards,
+        total_count=len(found),
+    )
+
+
+def _created(record: JobRecord) -> datetime:
+    """When RQ created the job, in UTC (RQ's times are UTC, with or without their zone)."""
+    moment = record.created_at or _EPOCH
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _time_cursor(record: JobRecord) -> str:
+    return Position(max(1, (_created(record) - _EPOCH) // _MS), 0).encode()
+
+
+def in_time_range(record: JobRecord, job_filter: JobFilter) -> bool:
+    """The time range on a record read by id (the index's time is not at hand): its creation."""
+    if record.created_at is None:
+        return job_filter.submitted_after is None and job_filter.submitted_before is None
+    created = _created(record)
+    after, before = job_filter.submitted_after, job_filter.submitted_before
+    return (after is None or created >= after) and (before is None or created < before)
 
 
 def count_jobs(connection: Redis, job_filter: JobFilter, owner: str | None) -> int | None:
     """Count matching jobs where that is cheap; `None` where it would mean reading every job."""
+    if job_filter.ids:
+        return None  # the page itself counts them (`Page.total_count`)
+    if len(job_filter.tags) == 1 and not job_filter.tag:
+        job_filter = replace(job_filter, tag=job_filter.tags[0], tags=())
+    extras = job_filter.tags or job_filter.statuses is not None
+    if extras or job_filter.submitted_after is not None or job_filter.submitted_before is not None:
+        return None
     dimensions = sum(1 for v in (job_filter.queue, job_filter.task, job_filter.tag) if v)
     if owner is not None:
         if dimensions or job_filter.status is not None:
@@ -296,17 +437,25 @@ def page_size(requested: int | None, max_page_size: int) -> int:
 
 def needs_checking(job_filter: JobFilter, owner: str | None) -> bool:
     """Whether the walked index may hold jobs the filter excludes (then a page reads ahead): a
-    status, or more criteria than the index covers (one; none for a tenant's own index)."""
-    dimensions = sum(1 for v in (job_filter.queue, job_filter.task, job_filter.tag) if v)
-    return job_filter.status is not None or dimensions > (0 if owner is not None else 1)
+    status, or more criteria than the index covers (one; none for a tenant's own index; several
+    `tags` are never covered: see the module's docstring). The time range is the walk's bounds."""
+    tags = 1 if len(job_filter.tags) == 1 else (2 if job_filter.tags else 0)
+    dimensions = sum(1 for v in (job_filter.queue, job_filter.task, job_filter.tag) if v) + tags
+    if job_filter.status is not None or job_filter.statuses is not None or tags > 1:
+        return True
+    return dimensions > (0 if owner is not None else 1)
 
 
 def matches_filter(record: JobRecord, job_filter: JobFilter) -> bool:
+    """The filter's criteria a record shows (the time range is the index walk's, see `bounds_of`)."""
     return (
         (job_filter.status is None or record.status == job_filter.status)
+        and (job_filter.statuses is None or record.status in job_filter.statuses)
         and (job_filter.queue is None or record.queue == job_filter.queue)
         and (job_filter.task is None or record.task == job_filter.task)
         and (job_filter.tag is None or job_filter.tag in record.tags)
+        and (not job_filter.tags or any(tag in record.tags for tag in job_filter.tags))
+        and (not job_filter.ids or record.id in job_filter.ids)
     )
 
 

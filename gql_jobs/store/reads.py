@@ -103,9 +103,9 @@ def _record(job: Job, raw_status: str, latest: Result | None, owner: str | None)
         if latest.type == Result.Type.SUCCESSFUL:
             result = latest.return_value
         elif latest.type == Result.Type.FAILED or status in (JobStatus.FAILED, JobStatus.STOPPED):
-            error = _error(latest.exc_string)
+            error = error_of(latest.exc_string)
     if error is None and status in (JobStatus.FAILED, JobStatus.STOPPED) and rq_adapter.stored_traceback(job):
-        error = _error(rq_adapter.stored_traceback(job))
+        error = error_of(rq_adapter.stored_traceback(job))
     return JobRecord(
         id=job.id,
         status=status,
@@ -144,7 +144,8 @@ def _first_arg(job: Job) -> Any:
     return args[0] if args else None
 
 
-def _error(traceback: str | None) -> JobError | None:
+def error_of(traceback: str | None) -> JobError | None:
+    """A traceback as a `JobError`: its last line split into type and message."""
     if not traceback:
         return None
     last = traceback.strip().splitlines()[-1] if traceback.strip() else ""

@@ -16,14 +16,17 @@ workers at run time. Written against RQ 2.12 (`rq>=2.12,<3` in pyproject.toml): 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from multiprocessing.process import BaseProcess
 from typing import Any
 
+from redis import Redis
 from redis.client import Pipeline
 from rq import Queue, Worker
-from rq.job import Job
+from rq.job import Job, JobStatus
+from rq.registry import CanceledJobRegistry, FailedJobRegistry
 
-from gql_jobs.store.rq_format import CompactJob
+from gql_jobs.store.rq_format import SERIALIZER, CompactJob
 
 #: The private RQ members this module relies on (owner, name), and nothing else does.
 PRIVATE_NAMES = frozenset(
@@ -82,9 +85,67 @@ def scheduler_process(worker: Worker) -> BaseProcess | None:
     return worker.scheduler._process if worker.scheduler else None
 
 
-def enqueue_directly(queue: Queue, job: Job) -> None:
+def enqueue_directly(queue: Queue, job: Job, pipeline: Pipeline | None = None) -> None:
     """Put an existing job on `queue` as it is, without RQ's dependency check (for a requeue)."""
-    queue._enqueue_job(job)
+    queue._enqueue_job(job, pipeline=pipeline)
+
+
+class SnapshotJob(CompactJob):
+    """A job read under WATCH, whose status RQ's calls take from that read instead of asking Redis.
+
+    RQ's `cancel` and `delete` check `is_canceled`, `is_finished`, ... each a round trip
+    (`get_status()` refreshes). Read under WATCH, the snapshot is the stored status until our
+    MULTI/EXEC (or the EXEC fails and we read again), so the answer is the same and a chunk of jobs
+    costs one read instead of a few per job. (Public methods only: no private RQ name.)"""
+
+    snapshot: JobStatus | None = None
+
+    def get_status(self, refresh: bool = True) -> JobStatus:
+        if refresh and self.snapshot is not None:
+            return self.snapshot
+        return super().get_status(refresh=False)
+
+    @property
+    def execution_registry(self) -> Any:
+        """RQ's `delete` reads a job's executions (two round trips) to unlink each from the started
+        registry; a job that is not running has none there (its worker removed it, or the sweep
+        that failed an abandoned one did), so its executions key is deleted unread, staged."""
+        registry = super().execution_registry
+        return registry if self.snapshot == JobStatus.STARTED else _UnreadExecutions(registry.key)
+
+
+class _UnreadExecutions:
+    """An executions registry deleted without reading it (see `SnapshotJob.execution_registry`)."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def delete(self, job: Job, pipeline: Pipeline) -> None:
+        pipeline.delete(self.key)
+
+
+def fetch_snapshots(connection: Redis, job_ids: Sequence[str]) -> list[SnapshotJob | None]:
+    """The jobs in one round trip (`None`: gone), each with its status snapshot."""
+    jobs: list[SnapshotJob | None] = []
+    for job in SnapshotJob.fetch_many(job_ids, connection=connection, serializer=SERIALIZER):
+        assert job is None or isinstance(job, SnapshotJob)
+        if job is not None:
+            job.snapshot = job.get_status(refresh=False)
+        jobs.append(job)
+    return jobs
+
+
+def stage_requeue(queue: Queue, job: Job, pipeline: Pipeline) -> None:
+    """RQ's registry `requeue` (failed or canceled), staged on our MULTI/EXEC: out of both
+    registries (RQ files stopped jobs as failed), times and stored traceback cleared, enqueued."""
+    for registry_class in (FailedJobRegistry, CanceledJobRegistry):
+        registry_class(job.origin, connection=queue.connection, serializer=SERIALIZER).remove(
+            job, pipeline=pipeline
+        )
+    job.started_at = None
+    job.ended_at = None
+    job._exc_info = ""
+    enqueue_directly(queue, job, pipeline)
 
 
 def stored_traceback(job: Job) -> str | None:

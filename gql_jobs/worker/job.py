@@ -9,9 +9,11 @@ overrides RQ's private methods.
 from __future__ import annotations
 
 import time
+import traceback
 
 from redis.client import Pipeline
 from rq import Queue
+from rq.results import Result
 
 from gql_jobs.constants import OTHER
 from gql_jobs.store import events, stats
@@ -37,8 +39,25 @@ class EventedJob(HookedJob):
     def after_failure(self, pipeline: Pipeline) -> None:
         self._report(pipeline, self.get_status(refresh=False).value)  # failed or stopped
 
+    #: Why the run now being retried failed, as the worker told it (see `GqlJobsWorker`).
+    failure_text: str | None = None
+
     def retry(self, queue: Queue, pipeline: Pipeline) -> None:
+        """RQ's retry, plus the attempt's result: RQ records none for a run it retries, so the
+        job's attempts would not say why each try failed (`store.attempts`)."""
+        ended = self.ended_at
         super().retry(queue, pipeline)
+        Result.create(
+            self,
+            Result.Type.RETRIED,
+            self.failure_ttl,
+            exc_string=self.failure_text or _current_traceback(),
+            worker_name=self.worker_name or "",
+            pipeline=pipeline,
+            execution_started_at=self.started_at,
+            execution_ended_at=ended,
+        )
+        self.failure_text = None
         self._report(pipeline, "retried", retried=True)  # queued or scheduled again
 
     def _report(self, pipeline: Pipeline, outcome: str, *, retried: bool = False) -> None:
@@ -51,3 +70,9 @@ class EventedJob(HookedJob):
         record_job_outcome(pipeline, task, outcome, ran)
         ended = self.ended_at.timestamp() if self.ended_at else time.time()  # none: swept as abandoned
         stats.count_outcome(pipeline, self.origin, task or OTHER, outcome, ran, ended)
+
+
+def _current_traceback() -> str | None:
+    """The traceback of the exception being handled (RQ retries a job inside its `except`)."""
+    text = traceback.format_exc()
+    return None if text.strip() == "NoneType: None" else text

@@ -7,7 +7,7 @@ import os
 import signal
 from typing import Any
 
-from rq import Worker
+from rq import Queue, Worker
 from rq.job import Job
 
 from gql_jobs.constants import TEARDOWN_WAIT
@@ -52,6 +52,13 @@ class GqlJobsWorker(HeartbeatWorker):
         if job.timeout and job.timeout > 0:
             interval = int(min(job.timeout - working_time, interval))
         return int(interval) + self.heartbeat_grace
+
+    def handle_job_failure(self, job: Job, queue: Queue, *args: Any, **kwargs: Any) -> None:
+        """RQ's, telling our job why it failed first: if RQ retries it, the attempt records that."""
+        exc_string = kwargs.get("exc_string", args[1] if len(args) > 1 else "")
+        if isinstance(job, EventedJob):
+            job.failure_text = exc_string or None
+        super().handle_job_failure(job, queue, *args, **kwargs)
 
     def teardown(self) -> None:
         """RQ's teardown, waiting only briefly for a Redis that is away: a warm shutdown stays short."""
