@@ -119,9 +119,12 @@ def test_a_failed_job_has_its_own_page_with_its_traceback_and_requeue(
     tab.locator(".job-head").get_by_role("button", name="Requeue").click()
     wait_for(lambda: job(server, job_id)["enqueuedAt"] > failed["endedAt"], timeout=WAIT_S)
     tab.locator('#job-body[data-status="FAILED"] .timeline li[data-step="ended"].done').wait_for()
-    # The page is a URL: opening it afresh shows the same job.
+    # The page is a URL: opening it afresh shows the same job, now with both of its runs.
+    wait_for(lambda: job(server, job_id)["endedAt"] > failed["endedAt"], timeout=WAIT_S)
     tab.reload()
     tab.locator('#job-body[data-status="FAILED"]').wait_for()
+    assert tab.locator("#job-attempts tbody tr").count() == 2
+    assert fact(tab, "attempts").inner_text() == "2"
     traffic.check(tab)
 
 
@@ -200,6 +203,15 @@ def test_the_list_pages_with_cursors_kept_in_the_url(page: tuple[Page, Traffic],
     wait_for(lambda: tab.get_by_role("button", name="← Newer").is_disabled(), timeout=WAIT_S)
     tab.go_back()  # history follows the pages
     rows_are(tab, newest_first[50:100])
+
+    # A time range, kept in the URL like the other filters.
+    tab.goto(f"{server.url}/console?queue={queue}&submittedAfter=2999-01-01T00:00:00.000Z")
+    tab.locator("#jobs-empty", has_text="No jobs match.").wait_for()
+    assert tab.locator("#filter-after").input_value()[:4] in ("2998", "2999")  # local time
+    tab.locator("#filter-after").fill("")
+    tab.locator("#filter-after").dispatch_event("change")
+    rows_are(tab, newest_first[:50])
+    assert "submittedAfter" not in tab.url
     traffic.check(tab)
 
 
@@ -229,6 +241,20 @@ def test_bulk_requeue_of_the_failed_jobs_asks_first(page: tuple[Page, Traffic], 
     tab.get_by_role("button", name="Go ahead").click()
     tab.locator("#bulk-count", has_text="3 done").wait_for()
     wait_for(lambda: all(job(server, i)["enqueuedAt"] > failures[i] for i in ids), timeout=WAIT_S)
+    assert job(server, survivor)["status"] == "FINISHED"
+
+    # Again, this time every job matching the filters (one bulk mutation over the filter).
+    wait_for(lambda: all(job(server, i)["status"] == "FAILED" for i in ids), timeout=WAIT_S)
+    again = {i: job(server, i)["endedAt"] for i in ids}
+    tab.reload()
+    wait_for(lambda: sorted(row_ids(tab)) == sorted(ids), timeout=WAIT_S)
+    tab.get_by_label(f"Select job {ids[0]}").check()
+    tab.get_by_label("all matching the filters").check()
+    tab.get_by_role("button", name="Requeue selected").click()
+    tab.locator("#confirm", has_text="Requeue every matching job?").wait_for()  # FAILED: no cheap count
+    tab.get_by_role("button", name="Go ahead").click()
+    tab.locator("#bulk-count", has_text="3 done").wait_for()
+    wait_for(lambda: all(job(server, i)["enqueuedAt"] > again[i] for i in ids), timeout=WAIT_S)
     assert job(server, survivor)["status"] == "FINISHED"
     traffic.check(tab)
 

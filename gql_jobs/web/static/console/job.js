@@ -84,6 +84,7 @@ export class JobView {
         el("section", { class: "card", "aria-labelledby": "facts-heading" },
           el("h3", { id: "facts-heading" }, "About"), this.facts(job))),
       job.error ? errorSection(job.error) : null,
+      attemptsSection(job.attempts),
       block("Result", job.status === "FINISHED" ? job.result : undefined, "result"),
       block("Payload", job.payload, "payload"),
       block("Meta", job.meta, "meta"),
@@ -126,7 +127,7 @@ export class JobView {
       ["Result kept until", job.resultExpiresAt ? timeEl(job.resultExpiresAt) : "—"],
       ["Description", job.description || "—"],
     ];
-    if (this.features.attempts) rows.splice(7, 0, ["Attempts", attemptsText(job.attempts)]);
+    if (this.features.attempts) rows.splice(7, 0, ["Attempts", job.attempts ? String(job.attempts.length) : "—"]);
     return el("dl", { class: "facts" }, rows.map(([name, value]) => [el("dt", {}, name),
       el("dd", { dataset: { fact: name.toLowerCase().replaceAll(" ", "-") } }, value)]));
   }
@@ -162,11 +163,20 @@ export class JobView {
   }
 }
 
-function attemptsText(attempts) {
-  if (attempts == null) return "—";
-  if (typeof attempts === "number") return String(attempts);
-  if (Array.isArray(attempts)) return String(attempts.length);
-  return json(attempts);
+/** Each run RQ recorded (Job.attempts), oldest first. */
+function attemptsSection(attempts) {
+  if (!attempts?.length) return null;
+  const head = ["#", "Outcome", "Worker", "Started", "Ended", "Took", "Error"];
+  const rows = attempts.map((a, i) => el("tr", { dataset: { outcome: a.outcome } },
+    el("td", { class: "num" }, String(i + 1)), el("td", {}, badge(a.outcome)),
+    el("td", {}, a.workerName ? el("code", {}, a.workerName) : "—"),
+    el("td", { class: "when" }, timeEl(a.startedAt)), el("td", { class: "when" }, timeEl(a.endedAt)),
+    el("td", {}, duration(a.durationSeconds)),
+    el("td", { class: "attempt-error" }, a.error ? `${a.error.type ? `${a.error.type}: ` : ""}${a.error.message}` : "")));
+  return el("section", { class: "card", "aria-labelledby": "attempts-heading" },
+    el("h3", { id: "attempts-heading" }, `Attempts (${attempts.length})`),
+    el("div", { class: "table-wrap" }, el("table", { id: "job-attempts" },
+      el("thead", {}, el("tr", {}, head.map((h) => el("th", { scope: "col" }, h)))), el("tbody", {}, rows))));
 }
 
 function timeline(job) {

@@ -413,7 +413,8 @@ export class JobList {
     button.disabled = true;
     try {
       const outcome = await bulkAct(this.features, action, target, JOB);
-      const skipped = outcome.skipped.length ? `, ${outcome.skipped.length} skipped` : "";
+      const skipped = (outcome.skipped.length ? `, ${outcome.skipped.length} skipped` : "")
+        + (outcome.truncated ? ", more remain: run it again" : "");
       say(`${BULK_VERBS[action]}: ${outcome.count} done${skipped}.`);
       this.ui.bulkCount.textContent = `${BULK_VERBS[action]}: ${outcome.count} done${skipped}.`;
       this.selected.clear();
