@@ -282,20 +282,37 @@ def test_queues_workers_and_charts_pages(page: tuple[Page, Traffic], server: Ser
     tab, traffic = page
     tab.add_init_script(WITH_KEY)
     queue = f"charted-{uuid.uuid4().hex[:8]}"
-    submit(server, 2, task="echo", payload={}, queue=queue)
+    queued = submit(server, 2, task="echo", payload={}, queue=queue)
     [done] = submit(server, 1, task="echo", payload={})
     wait_status(server, done, "FINISHED")
 
     tab.goto(f"{server.url}/console/queues")
     queue_row = tab.locator(f'#queues tr[data-queue="{queue}"]')
     queue_row.wait_for()
-    queue_row.get_by_role("link", name="2").click()  # its QUEUED count opens the list, filtered
+    queue_row.get_by_role("link", name="2", exact=True).click()  # its QUEUED count opens the list, filtered
     tab.wait_for_url(f"**/console?queue={queue}&status=QUEUED")
     wait_for(lambda: len(row_ids(tab)) == 2, timeout=WAIT_S)
+
+    tab.get_by_role("link", name="Queues").click()
+    queue_row.get_by_role("button", name=f"Empty queue {queue}").click()
+    tab.locator("#confirm", has_text=f"Delete the 2 jobs waiting on queue {queue}?").wait_for()
+    tab.get_by_role("button", name="Go ahead").click()
+    queue_row.get_by_role("button", name=f"Empty queue {queue}").wait_for(state="detached")
+    assert [job(server, i) for i in queued] == [None, None]
 
     tab.get_by_role("link", name="Workers").click()
     tab.locator("#workers tbody tr[data-worker]").first.wait_for()
     assert tab.locator("#workers tbody tr").count() >= 1
+    try:
+        tab.get_by_role("button", name="Suspend workers").click()
+        tab.get_by_role("button", name="Go ahead").click()
+        tab.locator("#workers-suspension", has_text="suspended").wait_for()
+        assert server.gql("{ workersSuspended }")["workersSuspended"] is True
+        tab.get_by_role("button", name="Resume workers").click()
+        tab.locator("#workers-suspension", has_text="taking jobs").wait_for()
+    finally:
+        server.gql("mutation { resumeWorkers { __typename } }")  # the other tests need the worker
+    assert server.gql("{ workersSuspended }")["workersSuspended"] is False
 
     tab.get_by_role("link", name="Charts").click()
     tab.locator('body[data-charts="drawn"]').wait_for()
