@@ -360,6 +360,32 @@ def test_every_view_fits_the_width_in_both_themes(
     traffic.check(tab)
 
 
+#: Holds every job list's answer until the test calls `window.releaseLists()`.
+HELD_LISTS = """
+const realFetch = window.fetch;
+let release;
+const released = new Promise((resolve) => (release = resolve));
+window.releaseLists = () => release();
+window.fetch = async (url, init) => {
+  const response = await realFetch(url, init);
+  if (String(init?.body || "").includes("query Jobs")) await released;
+  return response;
+};
+"""
+
+
+def test_the_list_says_loading_until_the_first_answer(page: tuple[Page, Traffic], server: Server) -> None:
+    tab, traffic = page
+    tab.add_init_script(WITH_KEY)
+    tab.add_init_script(HELD_LISTS)
+    tab.goto(f"{server.url}/console?queue=nothing-{uuid.uuid4().hex[:8]}")
+    tab.get_by_role("status").filter(has_text="Live").wait_for()
+    assert tab.locator("#jobs-empty").inner_text() == "Loading…"
+    tab.evaluate("window.releaseLists()")
+    tab.locator("#jobs-empty", has_text="No jobs match.").wait_for()
+    traffic.check(tab)
+
+
 def test_without_a_key_the_console_says_one_is_needed(page: tuple[Page, Traffic], server: Server) -> None:
     tab, traffic = page
     tab.goto(f"{server.url}/console")
