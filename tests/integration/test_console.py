@@ -239,7 +239,7 @@ def test_bulk_requeue_of_the_failed_jobs_asks_first(page: tuple[Page, Traffic], 
 
     tab.get_by_role("button", name="Requeue selected").click()
     tab.get_by_role("button", name="Go ahead").click()
-    tab.locator("#bulk-count", has_text="3 done").wait_for()
+    tab.locator("#bulk-status", has_text="Requeue: 3 done.").wait_for()
     wait_for(lambda: all(job(server, i)["enqueuedAt"] > failures[i] for i in ids), timeout=WAIT_S)
     assert job(server, survivor)["status"] == "FINISHED"
 
@@ -253,7 +253,7 @@ def test_bulk_requeue_of_the_failed_jobs_asks_first(page: tuple[Page, Traffic], 
     tab.get_by_role("button", name="Requeue selected").click()
     tab.locator("#confirm", has_text="Requeue every matching job?").wait_for()  # FAILED: no cheap count
     tab.get_by_role("button", name="Go ahead").click()
-    tab.locator("#bulk-count", has_text="3 done").wait_for()
+    tab.locator("#bulk-status", has_text="Requeue: 3 done.").wait_for()
     wait_for(lambda: all(job(server, i)["enqueuedAt"] > again[i] for i in ids), timeout=WAIT_S)
     assert job(server, survivor)["status"] == "FINISHED"
     traffic.check(tab)

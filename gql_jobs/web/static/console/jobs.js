@@ -67,6 +67,7 @@ export class JobList {
       counts: $("#status-counts"),
       bulk: $("#bulk"),
       bulkCount: $("#bulk-count"),
+      bulkStatus: $("#bulk-status"),
       allMatching: $("#bulk-all-matching"),
       selectPage: $("#select-page"),
       newer: $("#page-newer"),
@@ -128,6 +129,7 @@ export class JobList {
     for (const name of FILTERS) if (form[name].value.trim()) filter[name] = form[name].value.trim();
     for (const name of TIME_FILTERS) if (form[name].value) filter[name] = localToIso(form[name].value);
     this.selected.clear();
+    this.ui.bulkStatus.textContent = "";
     this.navigate(this.urlFor(filter));
   }
 
@@ -411,17 +413,18 @@ export class JobList {
       : `${target.ids.length} selected job${target.ids.length === 1 ? "" : "s"}`;
     if (!(await confirmAction(`${BULK_VERBS[action]} ${what}?`))) return;
     button.disabled = true;
+    this.ui.bulkStatus.textContent = `${BULK_VERBS[action]}: working…`;
     try {
       const outcome = await bulkAct(this.features, action, target, JOB);
       const skipped = (outcome.skipped.length ? `, ${outcome.skipped.length} skipped` : "")
         + (outcome.truncated ? ", more remain: run it again" : "");
       say(`${BULK_VERBS[action]}: ${outcome.count} done${skipped}.`);
-      this.ui.bulkCount.textContent = `${BULK_VERBS[action]}: ${outcome.count} done${skipped}.`;
+      this.ui.bulkStatus.textContent = `${BULK_VERBS[action]}: ${outcome.count} done${skipped}.`;
       this.selected.clear();
       this.ui.allMatching.checked = false;
       this.load();
     } catch (error) {
-      this.showError(error);
+      this.ui.bulkStatus.textContent = `${BULK_VERBS[action]}: not done (${error.message}).`;
     } finally {
       button.disabled = false;
     }
