@@ -75,7 +75,7 @@ def create_app(settings: Settings | None = None, service: JobService | None = No
         version=__version__,
         description="Submit and follow RQ jobs over GraphQL (/graphql) or the lesson's REST routes.",
         lifespan=lifespan,
-        docs_url="/docs" if docs else None,
+        docs_url=None,  # web.docs serves /docs with Swagger UI from the package, not a CDN
         redoc_url="/redoc" if docs else None,
         openapi_url="/openapi.json" if docs else None,
     )
@@ -94,7 +94,7 @@ def create_app(settings: Settings | None = None, service: JobService | None = No
     from gql_jobs.graphql.router import install as install_graphql  # noqa: PLC0415 (heavy import)
 
     install_graphql(app, settings)
-    install_browser_ui(app, settings)
+    install_browser_ui(app, settings, docs=docs)
     limit = settings.max_payload_bytes * min(settings.max_batch_size, 64) + BODY_OVERHEAD_BYTES
     app.add_middleware(BodySizeLimit, max_bytes=limit)
     app.add_middleware(BodyReadTimeout, seconds=settings.body_timeout)
@@ -105,8 +105,8 @@ def create_app(settings: Settings | None = None, service: JobService | None = No
 
 
 def docs_enabled(settings: Settings) -> bool:
-    """The REST docs go with GraphiQL unless set apart: both are browser tools for developers,
-    off under `serve`, and FastAPI's doc pages load their scripts from a public CDN."""
+    """The REST docs go with GraphiQL unless set apart: both are browser tools for developers, off
+    under `serve` (/docs is local, but FastAPI's /redoc still loads ReDoc from a public CDN)."""
     return settings.graphiql if settings.api_docs is None else settings.api_docs
 
 

@@ -23,13 +23,16 @@ from tests.conftest import ROOT
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
-#: Files the IDE and the job console serve; without them /graphql and /console answer 404.
+#: Files the IDE, the job console and /docs serve; without them those pages answer 404.
 ASSETS = (
     "gql_jobs/py.typed",
     "gql_jobs/web/static/console/console.js",
     "gql_jobs/web/static/ide/ide.css",
     "gql_jobs/web/static/vendor/LICENSES.txt",
     "gql_jobs/client/_generated/client.py",  # the Python client's generated layer
+    "gql_jobs/web/static/vendor-console/uPlot.iife.min.js",
+    "gql_jobs/web/static/vendor-docs/swagger-ui-bundle.js",
+    "gql_jobs/web/templates/docs.html",
 )
 
 

@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute
 
 from gql_jobs.settings import Settings
 from gql_jobs.web import console
+from gql_jobs.web import docs as docs_page
 from gql_jobs.web.static_assets import asset_router, csp, public_path, render_page, root_path, servable
 
 #: GraphiQL needs no eval, no inline script and no inline <style>: the strict policy holds.
@@ -34,14 +35,18 @@ def console_enabled(settings: Settings) -> bool:
     return settings.console
 
 
-def install(app: FastAPI, settings: Settings) -> None:
-    """Serve the IDE's assets (GraphiQL itself is rendered by the GraphQL router) and the console."""
+def install(app: FastAPI, settings: Settings, *, docs: bool = False) -> None:
+    """Serve the IDE's assets (GraphiQL itself is rendered by the GraphQL router), the console and,
+    with `docs`, the REST docs page at /docs."""
     folders: list[str] = []
     if settings.graphiql:
         folders.extend(IDE_FOLDERS)
+    if docs:
+        folders.extend(docs_page.FOLDERS)
+        app.include_router(docs_page.router())
     if console_enabled(settings):
-        folders.append(console.FOLDER)
-        app.include_router(console.router(graphiql=settings.graphiql))
+        folders.extend(console.FOLDERS)
+        app.include_router(console.router(graphiql=settings.graphiql, docs=docs))
         if not any(_path(route) == "/" for route in app.router.routes):
             app.add_api_route("/", _to_console, include_in_schema=False)
     if folders:
