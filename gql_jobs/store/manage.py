@@ -86,6 +86,7 @@ def _apply_chunk(
         stopping: list[JobRecord] = []
         changed: dict[str, JobStatus | None] = {}
         staged: list[JobEvent] = []
+        alone: list[JobRecord] = []
         for record, job in zip(records, jobs, strict=True):
             status = JobStatus.parse(job.snapshot.value) if job is not None and job.snapshot else None
             if job is None or status not in applicable:
@@ -95,14 +96,40 @@ def _apply_chunk(
                     changed[record.id] = status
                     continue
                 stopping.append(record)
+            elif action == BulkAction.CANCEL and rq_adapter.has_concurrency_limit(job):
+                alone.append(record)  # RQ 3 cancels these in a transaction of its own (below)
             else:
                 staged.append(_stage(action, pipe, job, record, queue_of))
                 acted.append(record)
         events.publish(pipe, *staged)
         pipe.execute()
+    for record in alone:
+        if _cancel_limited(connection, record, applicable, changed):
+            acted.append(record)
     applied.acted.extend(acted)
     applied.stopping.extend(stopping)
     applied.changed.update(changed)
+
+
+def _cancel_limited(
+    connection: Redis,
+    record: JobRecord,
+    applicable: frozenset[JobStatus],
+    changed: dict[str, JobStatus | None],
+) -> bool:
+    """Cancel a job held to an RQ 3 concurrency limit in RQ's own transaction (RQ refuses one of
+    a caller's: it frees the job's slot and promotes the next job after its EXEC), read afresh
+    first; then its event. False (and why, in `changed`) when it no longer applies."""
+    (job,) = rq_adapter.fetch_snapshots(connection, [record.id])
+    status = JobStatus.parse(job.snapshot.value) if job is not None and job.snapshot else None
+    if job is None or status not in applicable:
+        changed[record.id] = status
+        return False
+    job.cancel()
+    with connection.pipeline(transaction=False) as pipe:
+        events.publish(pipe, events.of_record(replace(record, raw_status=JobStatus.CANCELED.value)))
+        pipe.execute()
+    return True
 
 
 def _stage(

@@ -249,6 +249,11 @@ def rate_limited_keys(connection: Redis) -> list[tuple[str, str]]:
     ]
 
 
+def has_concurrency_limit(job: Job) -> bool:
+    """Whether the job is held to an RQ 3 concurrency limit (`RateLimit`; there are none on RQ 2)."""
+    return HAS_RQ3 and bool(getattr(job, "has_rate_limit", False))
+
+
 def stage_stop(pipe: Pipeline, job: Job) -> bool:
     """Stage RQ's stop command for a running `job` in `pipe` (a bulk action's transaction); False
     when no worker runs it (any more). As `stop_running_job`: per live execution on RQ 3 (their
