@@ -11,6 +11,14 @@ from .cancel_job import (
     CancelJobCancelJobServiceUnavailableError,
     CancelJobCancelJobUnauthorizedError,
 )
+from .cancel_jobs import (
+    CancelJobs,
+    CancelJobsCancelJobsBulkActionResult,
+    CancelJobsCancelJobsInvalidInputError,
+    CancelJobsCancelJobsRateLimitedError,
+    CancelJobsCancelJobsServiceUnavailableError,
+    CancelJobsCancelJobsUnauthorizedError,
+)
 from .client import GeneratedClient
 from .delete_job import (
     DeleteJob,
@@ -19,6 +27,21 @@ from .delete_job import (
     DeleteJobDeleteJobJobNotFoundError,
     DeleteJobDeleteJobServiceUnavailableError,
     DeleteJobDeleteJobUnauthorizedError,
+)
+from .delete_jobs import (
+    DeleteJobs,
+    DeleteJobsDeleteJobsBulkActionResult,
+    DeleteJobsDeleteJobsInvalidInputError,
+    DeleteJobsDeleteJobsRateLimitedError,
+    DeleteJobsDeleteJobsServiceUnavailableError,
+    DeleteJobsDeleteJobsUnauthorizedError,
+)
+from .empty_queue import (
+    EmptyQueue,
+    EmptyQueueEmptyQueueEmptyQueueSuccess,
+    EmptyQueueEmptyQueueInvalidInputError,
+    EmptyQueueEmptyQueueServiceUnavailableError,
+    EmptyQueueEmptyQueueUnauthorizedError,
 )
 from .enums import AttemptOutcome, BulkSkipCode, JobEventType, JobOrder, JobStatus
 from .exceptions import (
@@ -29,8 +52,17 @@ from .exceptions import (
     GraphQLClientInvalidResponseError,
 )
 from .follow_job import FollowJob, FollowJobJobUpdates
-from .fragments import JobFields, JobFieldsDependsOn, JobFieldsError, JobFieldsProgress
-from .get_job import GetJob, GetJobJob
+from .fragments import (
+    BulkFields,
+    BulkFieldsSkipped,
+    JobFields,
+    JobFieldsDependsOn,
+    JobFieldsError,
+    JobFieldsProgress,
+    StatsBucketFields,
+    StatsBucketFieldsRunTime,
+)
+from .get_job import GetJob, GetJobJob, GetJobJobAttempts, GetJobJobAttemptsError
 from .input_types import JobFilter, RetryInput, SubmitJobInput
 from .job_events import JobEvents, JobEventsJobEvents, JobEventsJobEventsJob
 from .list_jobs import (
@@ -50,6 +82,30 @@ from .requeue_job import (
     RequeueJobRequeueJobRequeueJobSuccessJob,
     RequeueJobRequeueJobServiceUnavailableError,
     RequeueJobRequeueJobUnauthorizedError,
+)
+from .requeue_jobs import (
+    RequeueJobs,
+    RequeueJobsRequeueJobsBulkActionResult,
+    RequeueJobsRequeueJobsInvalidInputError,
+    RequeueJobsRequeueJobsRateLimitedError,
+    RequeueJobsRequeueJobsServiceUnavailableError,
+    RequeueJobsRequeueJobsUnauthorizedError,
+)
+from .resume_workers import (
+    ResumeWorkers,
+    ResumeWorkersResumeWorkersInvalidInputError,
+    ResumeWorkersResumeWorkersServiceUnavailableError,
+    ResumeWorkersResumeWorkersUnauthorizedError,
+    ResumeWorkersResumeWorkersWorkersSuspension,
+)
+from .stats import (
+    Stats,
+    StatsStatsInvalidInputError,
+    StatsStatsJobStats,
+    StatsStatsJobStatsBuckets,
+    StatsStatsJobStatsTotals,
+    StatsStatsServiceUnavailableError,
+    StatsStatsUnauthorizedError,
 )
 from .submit_job import (
     SubmitJob,
@@ -83,13 +139,23 @@ from .submit_jobs import (
     SubmitJobsSubmitJobsUnauthorizedError,
     SubmitJobsSubmitJobsUnknownTaskError,
 )
+from .suspend_workers import (
+    SuspendWorkers,
+    SuspendWorkersSuspendWorkersInvalidInputError,
+    SuspendWorkersSuspendWorkersServiceUnavailableError,
+    SuspendWorkersSuspendWorkersUnauthorizedError,
+    SuspendWorkersSuspendWorkersWorkersSuspension,
+)
 from .tasks import Tasks, TasksTasks
 from .workers import Workers, WorkersWorkers
+from .workers_suspended import WorkersSuspended
 
 __all__ = [
     "AsyncBaseClient",
     "AttemptOutcome",
     "BaseModel",
+    "BulkFields",
+    "BulkFieldsSkipped",
     "BulkSkipCode",
     "CancelJob",
     "CancelJobCancelJobCancelJobSuccess",
@@ -98,17 +164,36 @@ __all__ = [
     "CancelJobCancelJobJobNotFoundError",
     "CancelJobCancelJobServiceUnavailableError",
     "CancelJobCancelJobUnauthorizedError",
+    "CancelJobs",
+    "CancelJobsCancelJobsBulkActionResult",
+    "CancelJobsCancelJobsInvalidInputError",
+    "CancelJobsCancelJobsRateLimitedError",
+    "CancelJobsCancelJobsServiceUnavailableError",
+    "CancelJobsCancelJobsUnauthorizedError",
     "DeleteJob",
     "DeleteJobDeleteJobDeleteJobSuccess",
     "DeleteJobDeleteJobInvalidJobStateError",
     "DeleteJobDeleteJobJobNotFoundError",
     "DeleteJobDeleteJobServiceUnavailableError",
     "DeleteJobDeleteJobUnauthorizedError",
+    "DeleteJobs",
+    "DeleteJobsDeleteJobsBulkActionResult",
+    "DeleteJobsDeleteJobsInvalidInputError",
+    "DeleteJobsDeleteJobsRateLimitedError",
+    "DeleteJobsDeleteJobsServiceUnavailableError",
+    "DeleteJobsDeleteJobsUnauthorizedError",
+    "EmptyQueue",
+    "EmptyQueueEmptyQueueEmptyQueueSuccess",
+    "EmptyQueueEmptyQueueInvalidInputError",
+    "EmptyQueueEmptyQueueServiceUnavailableError",
+    "EmptyQueueEmptyQueueUnauthorizedError",
     "FollowJob",
     "FollowJobJobUpdates",
     "GeneratedClient",
     "GetJob",
     "GetJobJob",
+    "GetJobJobAttempts",
+    "GetJobJobAttemptsError",
     "GraphQLClientError",
     "GraphQLClientGraphQLError",
     "GraphQLClientGraphQLMultiError",
@@ -141,7 +226,27 @@ __all__ = [
     "RequeueJobRequeueJobRequeueJobSuccessJob",
     "RequeueJobRequeueJobServiceUnavailableError",
     "RequeueJobRequeueJobUnauthorizedError",
+    "RequeueJobs",
+    "RequeueJobsRequeueJobsBulkActionResult",
+    "RequeueJobsRequeueJobsInvalidInputError",
+    "RequeueJobsRequeueJobsRateLimitedError",
+    "RequeueJobsRequeueJobsServiceUnavailableError",
+    "RequeueJobsRequeueJobsUnauthorizedError",
+    "ResumeWorkers",
+    "ResumeWorkersResumeWorkersInvalidInputError",
+    "ResumeWorkersResumeWorkersServiceUnavailableError",
+    "ResumeWorkersResumeWorkersUnauthorizedError",
+    "ResumeWorkersResumeWorkersWorkersSuspension",
     "RetryInput",
+    "Stats",
+    "StatsBucketFields",
+    "StatsBucketFieldsRunTime",
+    "StatsStatsInvalidInputError",
+    "StatsStatsJobStats",
+    "StatsStatsJobStatsBuckets",
+    "StatsStatsJobStatsTotals",
+    "StatsStatsServiceUnavailableError",
+    "StatsStatsUnauthorizedError",
     "SubmitJob",
     "SubmitJobInput",
     "SubmitJobSubmitJobIdempotencyConflictError",
@@ -171,8 +276,14 @@ __all__ = [
     "SubmitJobsSubmitJobsSubmitJobSuccessJob",
     "SubmitJobsSubmitJobsUnauthorizedError",
     "SubmitJobsSubmitJobsUnknownTaskError",
+    "SuspendWorkers",
+    "SuspendWorkersSuspendWorkersInvalidInputError",
+    "SuspendWorkersSuspendWorkersServiceUnavailableError",
+    "SuspendWorkersSuspendWorkersUnauthorizedError",
+    "SuspendWorkersSuspendWorkersWorkersSuspension",
     "Tasks",
     "TasksTasks",
     "Workers",
+    "WorkersSuspended",
     "WorkersWorkers",
 ]
