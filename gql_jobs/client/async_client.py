@@ -388,7 +388,7 @@ class AsyncGqlJobsClient:
         """The job now, then at every change (status, progress), ending once it is final.
 
         When the WebSocket drops (or closes before a final state) it reconnects, up to the client's
-        `retries` times in a row with its backoff, and first re-reads the job over HTTP, so a final
+        `retries` times in a row without news of the job, with its backoff, and first re-reads the job over HTTP, so a final
         state reached while disconnected is still the last one yielded. An update equal to the one
         before (the re-read, then the new subscription's first answer) is yielded once."""
         last: Job | None = None
@@ -403,9 +403,9 @@ class AsyncGqlJobsClient:
                     if job.status in FINAL_STATUSES:
                         return
                 async for update in self._stream(self._api.follow_job(job_id)):
-                    drops = 0
                     job = update.job_updates
                     if last is None or _changed(last, job):
+                        drops = 0  # news: a connection that only repeats the state does not count
                         last = job
                         yield job
                 if last is not None and last.status in FINAL_STATUSES:
@@ -482,7 +482,7 @@ class AsyncGqlJobsClient:
         except GraphQLClientGraphQLMultiError as exc:
             raise _graphql_error(exc) from exc
         except ConnectionClosedError as exc:
-            reason = exc.rcvd.reason if exc.rcvd else str(exc)
+            reason = (exc.rcvd.reason or f"code {exc.rcvd.code}") if exc.rcvd else str(exc)
             if exc.rcvd and exc.rcvd.code in _REFUSED_CLOSE_CODES:
                 raise UnauthorizedError(reason or "the API key was refused", required_scope=None) from exc
             raise ServerUnreachableError(f"the connection to {self.config.ws_url} closed: {reason}") from exc
