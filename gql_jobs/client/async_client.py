@@ -389,8 +389,9 @@ class AsyncGqlJobsClient:
 
         When the WebSocket drops (or closes before a final state) it reconnects, up to the client's
         `retries` times in a row without news of the job, with its backoff, and first re-reads the
-        job over HTTP, so a final state reached while disconnected is still the last one yielded. An update equal to the one
-        before (the re-read, then the new subscription's first answer) is yielded once."""
+        job over HTTP, so a final state reached while disconnected is still the last one yielded.
+        An update equal to the one before (the re-read, then the new subscription's first answer)
+        is yielded once."""
         last: Job | None = None
         drops = 0
         while True:

@@ -58,22 +58,24 @@ class DropsTheWebSocket:
             await self.before_reconnect()
         await client.accept(subprotocol=PROTOCOL)
         ws_upstream = self.upstream.replace("http://", "ws://") + "/graphql"
-        async with connect(ws_upstream, subprotocols=[PROTOCOL]) as upstream:  # type: ignore[list-item]
-            async with anyio.create_task_group() as group:
+        async with (
+            connect(ws_upstream, subprotocols=[PROTOCOL]) as upstream,  # type: ignore[list-item]
+            anyio.create_task_group() as group,
+        ):
 
-                async def to_upstream() -> None:  # until the client leaves: then the relay ends
-                    with contextlib.suppress(WebSocketDisconnect):
-                        while True:
-                            await upstream.send(await client.receive_text())
-                    group.cancel_scope.cancel()
-
-                group.start_soon(to_upstream)
-                async for message in upstream:
-                    await client.send_text(str(message))
-                    if dropping and '"next"' in str(message):
-                        await client.close(code=1012)
-                        break
+            async def to_upstream() -> None:  # until the client leaves: then the relay ends
+                with contextlib.suppress(WebSocketDisconnect):
+                    while True:
+                        await upstream.send(await client.receive_text())
                 group.cancel_scope.cancel()
+
+            group.start_soon(to_upstream)
+            async for message in upstream:
+                await client.send_text(str(message))
+                if dropping and '"next"' in str(message):
+                    await client.close(code=1012)
+                    break
+            group.cancel_scope.cancel()
 
 
 def test_follow_reconnects_and_ends_with_the_final_state(server: Server) -> None:
