@@ -6,8 +6,10 @@ line and an exit code."""
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from gql_jobs.constants import CLIENT_DEFAULT_RETRIES, CLIENT_DEFAULT_TIMEOUT, CLIENT_DEFAULT_URL
@@ -18,15 +20,19 @@ EXIT_JOB_FAILED = 3
 EXIT_INTERRUPTED = 130
 
 
-def status_choices() -> list[str] | None:
+def status_choices() -> list[str]:
     """`--status` values: the API's JobStatus enum as generated (so a status the schema gains is
-    offered without editing this), lower case, without UNKNOWN (no filter matches it). None
-    without the client extra: any value is taken, and the command then says what to install."""
-    try:
-        from gql_jobs.client._generated.enums import JobStatus  # noqa: PLC0415 (the client extra)
-    except ImportError:
-        return None
-    return [status.value.lower() for status in JobStatus if status is not JobStatus.UNKNOWN]
+    offered without editing this), lower case, without UNKNOWN (no filter matches it).
+
+    The generated enums module imports only `enum`; it is loaded from its file, as importing it
+    by name would import `gql_jobs.client` (the client extra) into every server command."""
+    path = Path(__file__).parent / "client" / "_generated" / "enums.py"
+    spec = importlib.util.spec_from_file_location("_gql_jobs_generated_enums", path)
+    if spec is None or spec.loader is None:  # pragma: no cover (the file ships with the package)
+        raise ImportError(f"cannot load {path}")
+    enums = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(enums)
+    return [status.value.lower() for status in enums.JobStatus if status.value != "UNKNOWN"]
 
 
 def _add_filter_options(parser: argparse.ArgumentParser, tag_help: str) -> None:

@@ -129,7 +129,10 @@ def _code_literals(path: Path) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("module", [m for m in MODULES if m != "errors.py"])
+# The client's generated layer copies the schema's enums (BulkSkipCode.NOT_FOUND...), not codes.
+@pytest.mark.parametrize(
+    "module", [m for m in MODULES if m != "errors.py" and not m.startswith("client/_generated/")]
+)
 def test_error_codes_are_spelled_only_in_the_enum(module: str) -> None:
     assert _code_literals(PACKAGE / module) == [], f"{module}: use gql_jobs.errors.ErrorCode"
 
