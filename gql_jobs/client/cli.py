@@ -121,10 +121,13 @@ def _jobs(client: GqlJobsClient, args: argparse.Namespace, out: render.Output) -
 
 
 def _confirm(question: str, args: argparse.Namespace) -> bool:
-    """Ask on a terminal (unless --yes); a script (no terminal) is not asked."""
+    """Ask on a terminal (unless --yes); a script (no terminal) is not asked. The question goes
+    to stderr, so that `--json` output stays one document."""
     if args.yes or not sys.stdin.isatty():
         return True
-    answer = input(f"{question} [y/N] ")
+    sys.stderr.write(f"{question} [y/N] ")
+    sys.stderr.flush()
+    answer = sys.stdin.readline()  # "" at end of input: no
     return answer.strip().lower() in ("y", "yes")
 
 

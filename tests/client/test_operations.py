@@ -137,3 +137,31 @@ def test_parse_moment_reads_iso_and_spans() -> None:
     assert parse_moment("2026-01-31T10:00:00+01:00").utcoffset() == timedelta(hours=1)
     with pytest.raises(ValueError, match="ISO 8601"):
         parse_moment("yesterday")
+
+
+def test_a_bulk_outcome_sums_calls_and_lists_a_skipped_job_once() -> None:
+    from gql_jobs.client import BulkOutcome
+    from gql_jobs.client._generated.fragments import BulkFields
+    from gql_jobs.client.render import sparkline
+
+    def page(acted: list[str], skipped: list[str], truncated: bool) -> BulkFields:
+        skips = [
+            {"id": i, "reason": "INVALID_STATE", "status": "STARTED", "message": "running"} for i in skipped
+        ]
+        return BulkFields.model_validate(
+            {
+                "matched": len(acted) + len(skipped),
+                "acted": len(acted),
+                "actedIds": acted,
+                "skipped": skips,
+                "truncated": truncated,
+                "cursor": None,
+            }
+        )
+
+    outcome = BulkOutcome()
+    outcome.add(page(["a", "b"], ["s"], truncated=True))
+    outcome.add(page(["c"], ["s"], truncated=False))  # asked again from the start: "s" again
+    assert (outcome.matched, outcome.acted, outcome.calls, outcome.truncated) == (4, 3, 2, False)
+    assert outcome.acted_ids == ["a", "b", "c"] and [s.id for s in outcome.skipped] == ["s"]
+    assert sparkline([0, 5, 10]) == "▁▅█" and sparkline([0, 0]) == "▁▁"
