@@ -6,8 +6,10 @@ line and an exit code."""
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from gql_jobs.constants import CLIENT_DEFAULT_RETRIES, CLIENT_DEFAULT_TIMEOUT, CLIENT_DEFAULT_URL
@@ -16,7 +18,32 @@ from gql_jobs.constants import CLIENT_DEFAULT_RETRIES, CLIENT_DEFAULT_TIMEOUT, C
 EXIT_ERROR = 1
 EXIT_JOB_FAILED = 3
 EXIT_INTERRUPTED = 130
-STATUSES = ("queued", "started", "finished", "failed", "deferred", "scheduled", "stopped", "canceled")
+
+
+def status_choices() -> list[str]:
+    """`--status` values: the API's JobStatus enum as generated (so a status the schema gains is
+    offered without editing this), lower case, without UNKNOWN (no filter matches it).
+
+    The generated enums module imports only `enum`; it is loaded from its file, as importing it
+    by name would import `gql_jobs.client` (the client extra) into every server command."""
+    path = Path(__file__).parent / "client" / "_generated" / "enums.py"
+    spec = importlib.util.spec_from_file_location("_gql_jobs_generated_enums", path)
+    if spec is None or spec.loader is None:  # pragma: no cover (the file ships with the package)
+        raise ImportError(f"cannot load {path}")
+    enums = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(enums)
+    return [status.value.lower() for status in enums.JobStatus if status.value != "UNKNOWN"]
+
+
+def _add_filter_options(parser: argparse.ArgumentParser, tag_help: str) -> None:
+    parser.add_argument("--status", type=str.lower, choices=status_choices(), default=None)
+    parser.add_argument("--queue", default=None)
+    parser.add_argument("--task", default=None)
+    parser.add_argument("--tag", action="append", default=None, help=tag_help)
+    parser.add_argument(
+        "--since", default=None, help="submitted at or after: ISO 8601, or a span back from now (30m, 1h, 2d)"
+    )
+    parser.add_argument("--until", default=None, help="submitted before: ISO 8601, or a span (1h)")
 
 
 def add_client_commands(commands: Any) -> None:
@@ -44,20 +71,37 @@ def add_client_commands(commands: Any) -> None:
     watch.add_argument("job_id", metavar="ID")
 
     jobs = add("jobs", "list jobs, newest first")
-    jobs.add_argument("--status", choices=STATUSES, default=None)
-    jobs.add_argument("--queue", default=None)
-    jobs.add_argument("--task", default=None)
-    jobs.add_argument("--tag", default=None)
+    _add_filter_options(jobs, "a label (repeat: jobs carrying any of them)")
+    jobs.add_argument("--order", choices=("newest-first", "oldest-first"), default="newest-first")
     jobs.add_argument("--limit", type=int, default=50, help="most jobs shown (0: all, page by page)")
 
     for name, help in (
-        ("cancel", "cancel a waiting job, or stop a running one"),
-        ("requeue", "put a FAILED, STOPPED or CANCELED job back on its queue"),
-        ("delete", "delete a job that is not running, with its results"),
+        ("cancel", "cancel waiting jobs, or stop running ones"),
+        ("requeue", "put FAILED, STOPPED or CANCELED jobs back on their queue"),
+        ("delete", "delete jobs that are not running, with their results"),
     ):
-        add(name, help).add_argument("job_id", metavar="ID")
-    add("queues", "list queues with their job counts")
-    add("workers", "list workers")
+        action = add(name, f"{help}: the IDs given, or every job the filter options select")
+        action.add_argument("job_ids", metavar="ID", nargs="*")
+        _add_filter_options(action, "a label (repeat: jobs carrying any of them)")
+        action.add_argument("--yes", action="store_true", help="do not ask before a filter-based action")
+        action.add_argument(
+            "--one-call", action="store_true", help="one call only (the server's bulk limit), not until done"
+        )
+    queues = add("queues", "list queues with their job counts (admins: --empty one)")
+    queues.add_argument("--empty", metavar="NAME", default=None, help="delete every job waiting on NAME")
+    queues.add_argument("--yes", action="store_true", help="do not ask before --empty")
+    workers = add("workers", "list workers, or suspend or resume them all (admins)")
+    switch = workers.add_mutually_exclusive_group()
+    switch.add_argument("--suspend", action="store_true", help="each finishes its job and takes no other")
+    switch.add_argument("--resume", action="store_true", help="let suspended workers take jobs again")
+    workers.add_argument(
+        "--ttl", type=int, default=None, help="--suspend: resume by itself after TTL seconds"
+    )
+    stats = add("stats", "jobs submitted, finished and failed, and run times, per time bucket (admins)")
+    stats.add_argument("--window", type=int, default=60, help="minutes back from now")
+    stats.add_argument("--step", type=int, default=5, help="minutes per bucket (must divide --window)")
+    stats.add_argument("--queue", default=None)
+    stats.add_argument("--task", default=None)
     top = add("top", "a live view of queues and workers (Ctrl-C ends it)")
     top.add_argument("--interval", type=float, default=2.0, help="seconds between refreshes")
     top.add_argument("--iterations", type=int, default=0, help="stop after N refreshes (0: never)")

@@ -11,19 +11,22 @@ typed layer (`_generated/`) is made from `schema.graphql` and `operations/*.grap
 ariadne-codegen: run scripts/generate-client after changing either.
 """
 
-from gql_jobs.client._generated.enums import JobEventType, JobStatus
+from gql_jobs.client._generated.enums import AttemptOutcome, BulkSkipCode, JobEventType, JobOrder, JobStatus
 from gql_jobs.client._generated.input_types import JobFilter, RetryInput, SubmitJobInput
 from gql_jobs.client.async_client import (
     FINAL_STATUSES,
     AsyncGqlJobsClient,
     Job,
+    JobDetail,
     JobEvent,
+    JobStats,
     Queue,
     Task,
     Worker,
     job_input,
     new_idempotency_key,
 )
+from gql_jobs.client.bulk import BulkOutcome, BulkSkip
 from gql_jobs.client.config import ClientConfig
 from gql_jobs.client.errors import (
     ApiError,
@@ -51,7 +54,11 @@ __all__ = [
     "FINAL_STATUSES",
     "ApiError",
     "AsyncGqlJobsClient",
+    "AttemptOutcome",
     "BatchSubmitError",
+    "BulkOutcome",
+    "BulkSkip",
+    "BulkSkipCode",
     "ClientConfig",
     "ClientError",
     "FieldError",
@@ -61,11 +68,14 @@ __all__ = [
     "InvalidJobStateError",
     "InvalidPayloadError",
     "Job",
+    "JobDetail",
     "JobEvent",
     "JobEventType",
     "JobFailedError",
     "JobFilter",
     "JobNotFoundError",
+    "JobOrder",
+    "JobStats",
     "JobStatus",
     "PayloadTooLargeError",
     "Queue",

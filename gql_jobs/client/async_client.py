@@ -5,7 +5,8 @@
 What it adds to the generated layer: union members raised as exceptions of the same names
 (`errors.py`), idempotency keys made for every submission that has none, retries (the transport's
 for HTTP failures, here for the union members that say "retry": the same request, so the same
-key), a paging iterator, `follow`/`events`, and `wait`.
+key), a paging iterator, bulk actions followed to the end (`bulk.py`), `follow`/`events` that reconnect
+when the WebSocket drops, and `wait`.
 """
 
 from __future__ import annotations
@@ -20,18 +21,21 @@ import httpx
 from websockets.exceptions import ConnectionClosedError, InvalidStatus, WebSocketException
 
 from gql_jobs.client._generated.client import GeneratedClient
-from gql_jobs.client._generated.enums import JobStatus
+from gql_jobs.client._generated.enums import JobOrder, JobStatus
 from gql_jobs.client._generated.exceptions import (
     GraphQLClientGraphQLMultiError,
     GraphQLClientHttpError,
     GraphQLClientInvalidResponseError,
 )
-from gql_jobs.client._generated.fragments import JobFields
+from gql_jobs.client._generated.fragments import BulkFields, JobFields
+from gql_jobs.client._generated.get_job import GetJobJob
 from gql_jobs.client._generated.input_types import JobFilter, RetryInput, SubmitJobInput
 from gql_jobs.client._generated.job_events import JobEventsJobEvents
 from gql_jobs.client._generated.queues import QueuesQueues
+from gql_jobs.client._generated.stats import StatsStatsJobStats
 from gql_jobs.client._generated.tasks import TasksTasks
 from gql_jobs.client._generated.workers import WorkersWorkers
+from gql_jobs.client.bulk import BulkOutcome
 from gql_jobs.client.config import ClientConfig
 from gql_jobs.client.errors import (
     ApiError,
@@ -44,15 +48,20 @@ from gql_jobs.client.errors import (
     UnauthorizedError,
     api_error,
 )
+from gql_jobs.client.moments import parse_moment
 from gql_jobs.client.retrying import RetryingTransport, pause, retry_delay
 from gql_jobs.errors import ErrorCode
 
 T = TypeVar("T")
 Job = JobFields
+#: A job as `get` reads it: with its `attempts` (each run's outcome, error, worker, duration).
+JobDetail = GetJobJob
 JobEvent = JobEventsJobEvents
 Task = TasksTasks
 Queue = QueuesQueues
 Worker = WorkersWorkers
+JobStats = StatsStatsJobStats
+Moment = datetime | str
 #: Statuses a job does not leave by itself.
 FINAL_STATUSES = frozenset({JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED})
 #: graphql-transport-ws close codes our server uses to refuse a key (4401 no key, 4403 refused).
@@ -172,19 +181,24 @@ class AsyncGqlJobsClient:
 
     # -- reading ----------------------------------------------------------------------------------
 
-    async def get(self, job_id: str) -> Job:
-        """The job; raises `JobNotFoundError` when there is none (or it expired)."""
+    async def get(self, job_id: str) -> JobDetail:
+        """The job with its attempts; raises `JobNotFoundError` when there is none (or it expired)."""
         job = (await self._call(self._api.get_job(job_id))).job
         if job is None:
             raise JobNotFoundError(f"No job with id {job_id!r}", code=ErrorCode.NOT_FOUND, job_id=job_id)
         return job
 
     async def list_page(
-        self, filter: JobFilter | None = None, *, first: int | None = None, after: str | None = None
+        self,
+        filter: JobFilter | None = None,
+        *,
+        first: int | None = None,
+        after: str | None = None,
+        order: JobOrder | str = JobOrder.NEWEST_FIRST,
     ) -> tuple[list[Job], str | None, int | None]:
-        """One page, newest first: its jobs, the cursor of the next page (None on the last), and
-        the total count when the server knows it cheaply."""
-        jobs = (await self._call(self._api.list_jobs(filter, first, after))).jobs
+        """One page, newest first (or `order`): its jobs, the cursor of the next page (None on the
+        last), and the total count when the server knows it cheaply."""
+        jobs = (await self._call(self._api.list_jobs(_order(order), filter, first, after))).jobs
         cursor = jobs.page_info.end_cursor if jobs.page_info.has_next_page else None
         return [edge.node for edge in jobs.edges], cursor, jobs.total_count
 
@@ -195,15 +209,31 @@ class AsyncGqlJobsClient:
         queue: str | None = None,
         task: str | None = None,
         tag: str | None = None,
+        tags: Sequence[str] | None = None,
+        ids: Sequence[str] | None = None,
+        submitted_after: Moment | None = None,
+        submitted_before: Moment | None = None,
+        order: JobOrder | str = JobOrder.NEWEST_FIRST,
         page_size: int | None = None,
         limit: int | None = None,
     ) -> AsyncGenerator[Job]:
-        """Every matching job, newest first, fetching page after page as the iteration goes."""
-        filter = job_filter(status=status, queue=queue, task=task, tag=tag)
+        """Every matching job, newest first (or `order`), fetching page after page as the iteration
+        goes. `tags` matches any of them; `submitted_after`/`submitted_before` take a datetime, ISO
+        8601 or a span back from now (`"1h"`, `moments.py`)."""
+        filter = job_filter(
+            status=status,
+            queue=queue,
+            task=task,
+            tag=tag,
+            tags=tags,
+            ids=ids,
+            submitted_after=submitted_after,
+            submitted_before=submitted_before,
+        )
         cursor: str | None = None
         seen = 0
         while True:
-            page, cursor, _ = await self.list_page(filter, first=page_size, after=cursor)
+            page, cursor, _ = await self.list_page(filter, first=page_size, after=cursor, order=order)
             for job in page:
                 if limit is not None and seen >= limit:
                     return
@@ -220,6 +250,24 @@ class AsyncGqlJobsClient:
 
     async def workers(self) -> list[Worker]:
         return (await self._call(self._api.workers())).workers
+
+    async def workers_suspended(self) -> bool:
+        """Whether RQ's workers are suspended (they take no new jobs)."""
+        return (await self._call(self._api.workers_suspended())).workers_suspended
+
+    async def stats(
+        self, window: int = 60, step: int = 1, *, queue: str | None = None, task: str | None = None
+    ) -> JobStats:
+        """Jobs submitted, finished, failed and run times per `step` minutes over the last `window`
+        minutes, oldest bucket first (admins only)."""
+
+        async def once() -> JobStats:
+            result = (await self._call(self._api.stats(window, step, queue, task))).stats
+            if result.typename__ == "JobStats":
+                return result
+            raise api_error(result)
+
+        return await self._retrying(once)
 
     # -- managing ---------------------------------------------------------------------------------
 
@@ -256,12 +304,117 @@ class AsyncGqlJobsClient:
 
         return await self._retrying(once)
 
+    async def suspend_workers(self, ttl_seconds: int | None = None) -> bool:
+        """Suspend every RQ worker (each finishes its job, takes no other) until `resume_workers`,
+        or for `ttl_seconds`; returns whether they are suspended now (admins only)."""
+
+        async def once() -> bool:
+            result = (await self._call(self._api.suspend_workers(ttl_seconds))).suspend_workers
+            if result.typename__ == "WorkersSuspension":
+                return result.suspended
+            raise api_error(result)
+
+        return await self._retrying(once)
+
+    async def resume_workers(self) -> bool:
+        """Let suspended workers take jobs again; returns whether they are still suspended."""
+
+        async def once() -> bool:
+            result = (await self._call(self._api.resume_workers())).resume_workers
+            if result.typename__ == "WorkersSuspension":
+                return result.suspended
+            raise api_error(result)
+
+        return await self._retrying(once)
+
+    async def empty_queue(self, queue: str) -> int:
+        """Delete every job waiting on `queue`; returns how many (admins only)."""
+
+        async def once() -> int:
+            result = (await self._call(self._api.empty_queue(queue))).empty_queue
+            if result.typename__ == "EmptyQueueSuccess":
+                return result.deleted
+            raise api_error(result)
+
+        return await self._retrying(once)
+
+    # -- bulk actions -----------------------------------------------------------------------------
+
+    async def requeue_jobs(self, *, all_pages: bool = True, **selection: Any) -> BulkOutcome:
+        """Requeue the FAILED, STOPPED and CANCELED jobs selected (see `cancel_jobs`)."""
+        return await self._bulk(self._api.requeue_jobs, "requeue_jobs", selection, all_pages)
+
+    async def cancel_jobs(self, *, all_pages: bool = True, **selection: Any) -> BulkOutcome:
+        """Cancel the waiting jobs selected and ask running ones to stop. Select by `ids=[...]` or
+        by the criteria of `jobs()` (status, queue, task, tag, tags, submitted_after,
+        submitted_before); nothing given is refused unless `all_jobs=True`. The server acts on at
+        most its bulk limit per call: this calls again until it is done (`all_pages=False`: one
+        call, whose `truncated`/`cursor` the outcome keeps) and returns the sum."""
+        return await self._bulk(self._api.cancel_jobs, "cancel_jobs", selection, all_pages)
+
+    async def delete_jobs(self, *, all_pages: bool = True, **selection: Any) -> BulkOutcome:
+        """Delete the selected jobs that are not running, with their results (see `cancel_jobs`)."""
+        return await self._bulk(self._api.delete_jobs, "delete_jobs", selection, all_pages)
+
+    async def _bulk(
+        self, mutation: Callable[..., Awaitable[Any]], field: str, selection: dict[str, Any], all_pages: bool
+    ) -> BulkOutcome:
+        every = bool(selection.pop("all_jobs", False))
+        filter = job_filter(**selection)
+        if filter is None:
+            if not every:
+                raise ValueError(f"{field}: give ids or a criterion (all_jobs=True acts on every job)")
+            filter = JobFilter()
+        outcome = BulkOutcome()
+        after: str | None = None
+        while True:
+
+            async def once(after: str | None = after) -> BulkFields:
+                result = getattr(await self._call(mutation(filter, after)), field)
+                if result.typename__ == "BulkActionResult":
+                    return result  # type: ignore[no-any-return]
+                raise api_error(result)
+
+            page = await self._retrying(once)  # safe: acted-on jobs no longer match
+            outcome.add(page)
+            stuck = page.acted == 0 and page.cursor in (None, after)  # again would do the same
+            if not page.truncated or not all_pages or filter.ids is not None or stuck:
+                return outcome
+            after = page.cursor
+
     # -- following --------------------------------------------------------------------------------
 
     async def follow(self, job_id: str) -> AsyncGenerator[Job]:
-        """The job now, then at every change (status, progress), ending once it is final."""
-        async for update in self._stream(self._api.follow_job(job_id)):
-            yield update.job_updates
+        """The job now, then at every change (status, progress), ending once it is final.
+
+        When the WebSocket drops (or closes before a final state) it reconnects, up to the client's
+        `retries` times in a row without news of the job, with its backoff, and first re-reads the
+        job over HTTP, so a final state reached while disconnected is still the last one yielded.
+        An update equal to the one before (the re-read, then the new subscription's first answer)
+        is yielded once."""
+        last: Job | None = None
+        drops = 0
+        while True:
+            try:
+                if drops:  # reconnecting: what happened while we were away
+                    job: Job = await self.get(job_id)
+                    if last is None or _changed(last, job):
+                        last = job
+                        yield job
+                    if job.status in FINAL_STATUSES:
+                        return
+                async for update in self._stream(self._api.follow_job(job_id)):
+                    job = update.job_updates
+                    if last is None or _changed(last, job):
+                        drops = 0  # news: a connection that only repeats the state does not count
+                        last = job
+                        yield job
+                if last is not None and last.status in FINAL_STATUSES:
+                    return
+                why = "the subscription ended before a final state"
+            except ServerUnreachableError as exc:
+                why = exc.message
+            drops = await self._reconnect_pause(drops, why)
 
     async def events(
         self,
@@ -271,10 +424,28 @@ class AsyncGqlJobsClient:
         task: str | None = None,
         tag: str | None = None,
     ) -> AsyncGenerator[JobEvent]:
-        """Events for every matching job (all when no criterion), until the caller stops."""
+        """Events for every matching job (all when no criterion), until the caller stops. When
+        the WebSocket drops it subscribes again (as `follow`); events while disconnected are lost:
+        read the jobs (`jobs()`) if every change matters."""
         filter = job_filter(status=status, queue=queue, task=task, tag=tag)
-        async for event in self._stream(self._api.job_events(filter)):
-            yield event.job_events
+        drops = 0
+        while True:
+            try:
+                async for event in self._stream(self._api.job_events(filter)):
+                    drops = 0
+                    yield event.job_events
+                why = "the subscription ended"
+            except ServerUnreachableError as exc:
+                why = exc.message
+            drops = await self._reconnect_pause(drops, why)
+
+    async def _reconnect_pause(self, drops: int, why: str) -> int:
+        """Wait before reconnecting a subscription (the client's backoff); raises once `retries`
+        reconnections in a row have failed. Returns the new count of drops in a row."""
+        if drops >= self.config.retries:
+            raise ServerUnreachableError(f"{why} (after {drops} reconnections)")
+        await pause(retry_delay(drops, None, self.config.backoff, self.config.max_backoff), why)
+        return drops + 1
 
     async def wait(self, job_id: str, timeout: float | None = None) -> Any:  # noqa: ASYNC109 (the API asked for)
         """The job's result once it FINISHED; raises `JobFailedError` (the job's error type, message
@@ -312,7 +483,7 @@ class AsyncGqlJobsClient:
         except GraphQLClientGraphQLMultiError as exc:
             raise _graphql_error(exc) from exc
         except ConnectionClosedError as exc:
-            reason = exc.rcvd.reason if exc.rcvd else str(exc)
+            reason = (exc.rcvd.reason or f"code {exc.rcvd.code}") if exc.rcvd else str(exc)
             if exc.rcvd and exc.rcvd.code in _REFUSED_CLOSE_CODES:
                 # graphql-transport-ws closes 4403 for a key missing or refused at `connection_init`
                 raise UnauthorizedError(
@@ -375,12 +546,39 @@ def with_key(spec: SubmitJobInput) -> SubmitJobInput:
 
 
 def job_filter(
-    *, status: JobStatus | str | None, queue: str | None, task: str | None, tag: str | None
+    *,
+    status: JobStatus | str | None = None,
+    queue: str | None = None,
+    task: str | None = None,
+    tag: str | None = None,
+    tags: Sequence[str] | None = None,
+    ids: Sequence[str] | None = None,
+    submitted_after: Moment | None = None,
+    submitted_before: Moment | None = None,
 ) -> JobFilter | None:
-    if status is None and queue is None and task is None and tag is None:
+    """The API's filter from Python arguments; None when no criterion is given."""
+    given = (status, queue, task, tag, tags, ids, submitted_after, submitted_before)
+    if all(value is None for value in given):
         return None
-    wanted = JobStatus(status.upper()) if isinstance(status, str) else status
-    return JobFilter(status=wanted, queue=queue, task=task, tag=tag)
+    return JobFilter(
+        status=JobStatus(status.upper()) if isinstance(status, str) else status,
+        queue=queue,
+        task=task,
+        tag=tag,
+        tags=list(tags) if tags is not None else None,
+        ids=list(ids) if ids is not None else None,
+        submitted_after=parse_moment(submitted_after) if submitted_after is not None else None,
+        submitted_before=parse_moment(submitted_before) if submitted_before is not None else None,
+    )
+
+
+def _order(order: JobOrder | str) -> JobOrder:
+    return JobOrder(order.upper().replace("-", "_")) if isinstance(order, str) else order
+
+
+def _changed(before: Job, after: Job) -> bool:
+    """Whether `after` says something `before` did not (attempts aside: only `get` reads them)."""
+    return before.model_dump(exclude={"attempts"}) != after.model_dump(exclude={"attempts"})
 
 
 def _reason(exc: BaseException) -> str:

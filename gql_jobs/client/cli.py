@@ -14,7 +14,8 @@ from typing import Any
 from gql_jobs.cli_client import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_JOB_FAILED
 from gql_jobs.client import render
 from gql_jobs.client.async_client import FINAL_STATUSES, Job
-from gql_jobs.client.errors import ClientError, JobFailedError, UnknownTaskError
+from gql_jobs.client.bulk import BulkOutcome
+from gql_jobs.client.errors import ClientError, JobFailedError, UnauthorizedError, UnknownTaskError
 from gql_jobs.client.sync_client import GqlJobsClient
 
 Handler = Callable[[GqlJobsClient, argparse.Namespace, render.Output], int]
@@ -98,37 +99,104 @@ def _watch(client: GqlJobsClient, args: argparse.Namespace, out: render.Output) 
     return 0 if last.status.value == "FINISHED" else EXIT_JOB_FAILED
 
 
+def _selection(args: argparse.Namespace) -> dict[str, Any]:
+    """The filter options as the client's criteria: one --tag is `tag`, several are any-of `tags`."""
+    tags: list[str] = args.tag or []
+    criteria = {
+        "status": args.status,
+        "queue": args.queue,
+        "task": args.task,
+        "tag": tags[0] if len(tags) == 1 else None,
+        "tags": tags if len(tags) > 1 else None,
+        "submitted_after": args.since,
+        "submitted_before": args.until,
+    }
+    return {name: value for name, value in criteria.items() if value is not None}
+
+
 def _jobs(client: GqlJobsClient, args: argparse.Namespace, out: render.Output) -> int:
-    found = client.jobs(
-        status=args.status, queue=args.queue, task=args.task, tag=args.tag, limit=args.limit or None
-    )
+    found = client.jobs(**_selection(args), order=args.order, limit=args.limit or None)
     out.jobs(list(found))
     return 0
 
 
-def _cancel(client: GqlJobsClient, args: argparse.Namespace, out: render.Output) -> int:
-    out.job_changed("canceled", client.cancel(args.job_id))
-    return 0
+def _confirm(question: str, args: argparse.Namespace) -> bool:
+    """Ask on a terminal (unless --yes); a script (no terminal) is not asked. The question goes
+    to stderr, so that `--json` output stays one document."""
+    if args.yes or not sys.stdin.isatty():
+        return True
+    sys.stderr.write(f"{question} [y/N] ")
+    sys.stderr.flush()
+    answer = sys.stdin.readline()  # "" at end of input: no
+    return answer.strip().lower() in ("y", "yes")
 
 
-def _requeue(client: GqlJobsClient, args: argparse.Namespace, out: render.Output) -> int:
-    out.job_changed("requeued", client.requeue(args.job_id))
-    return 0
+def _bulk_action(one: str, many: str, done: str) -> Handler:
+    """A `cancel`/`requeue`/`delete` handler: one ID as before (the job, or why not), several IDs
+    or filter options as a bulk action (counts and skipped ids with reasons)."""
 
+    def handler(client: GqlJobsClient, args: argparse.Namespace, out: render.Output) -> int:
+        criteria = _selection(args)
+        if args.job_ids and criteria:
+            raise UsageError("give job IDs or filter options, not both")
+        if not args.job_ids and not criteria:
+            raise UsageError(
+                "give job IDs or filter options (--status, --queue, --task, --tag, --since, --until)"
+            )
+        if len(args.job_ids) == 1:
+            result = getattr(client, one)(args.job_ids[0])
+            if isinstance(result, str):
+                out.deleted(result)
+            else:
+                out.job_changed(done, result)
+            return 0
+        if criteria:
+            shown = " ".join(f"{name}={value}" for name, value in criteria.items())
+            if not _confirm(f"{args.client_command} every job with {shown}?", args):
+                print(f"gql-jobs {args.client_command}: not confirmed; nothing done", file=sys.stderr)
+                return EXIT_ERROR
+        selection = criteria or {"ids": args.job_ids}
+        outcome: BulkOutcome = getattr(client, many)(all_pages=not args.one_call, **selection)
+        out.bulk(done, outcome)
+        return 0
 
-def _delete(client: GqlJobsClient, args: argparse.Namespace, out: render.Output) -> int:
-    out.deleted(client.delete(args.job_id))
-    return 0
+    return handler
 
 
 def _queues(client: GqlJobsClient, args: argparse.Namespace, out: render.Output) -> int:
-    out.queues(client.queues())
+    if args.empty is None:
+        out.queues(client.queues())
+        return 0
+    if not _confirm(f"delete every job waiting on {args.empty}?", args):
+        print("gql-jobs queues: not confirmed; nothing done", file=sys.stderr)
+        return EXIT_ERROR
+    out.emptied(args.empty, client.empty_queue(args.empty))
     return 0
 
 
 def _workers(client: GqlJobsClient, args: argparse.Namespace, out: render.Output) -> int:
-    out.workers(client.workers())
+    if args.ttl is not None and not args.suspend:
+        raise UsageError("--ttl goes with --suspend")
+    if args.suspend:
+        out.suspension(client.suspend_workers(args.ttl))
+    elif args.resume:
+        out.suspension(client.resume_workers())
+    else:
+        out.workers(client.workers())
     return 0
+
+
+def _stats(client: GqlJobsClient, args: argparse.Namespace, out: render.Output) -> int:
+    out.stats(client.stats(args.window, args.step, queue=args.queue, task=args.task))
+    return 0
+
+
+def _suspended(client: GqlJobsClient) -> bool | None:
+    """Whether workers are suspended; None for a key that may not ask (it still sees the rest)."""
+    try:
+        return client.workers_suspended()
+    except UnauthorizedError:
+        return None
 
 
 def _top(client: GqlJobsClient, args: argparse.Namespace, out: render.Output) -> int:
@@ -136,7 +204,7 @@ def _top(client: GqlJobsClient, args: argparse.Namespace, out: render.Output) ->
     shown = 0
     with out.top() as show:
         while True:
-            show(client.queues(), client.workers())
+            show(client.queues(), client.workers(), _suspended(client))
             shown += 1
             if args.iterations and shown >= args.iterations:
                 return 0
@@ -148,10 +216,11 @@ HANDLERS: dict[str, Handler] = {
     "status": _status,
     "watch": _watch,
     "jobs": _jobs,
-    "cancel": _cancel,
-    "requeue": _requeue,
-    "delete": _delete,
+    "cancel": _bulk_action("cancel", "cancel_jobs", "canceled"),
+    "requeue": _bulk_action("requeue", "requeue_jobs", "requeued"),
+    "delete": _bulk_action("delete", "delete_jobs", "deleted"),
     "queues": _queues,
     "workers": _workers,
+    "stats": _stats,
     "top": _top,
 }

@@ -17,7 +17,8 @@ from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn
 from rich.table import Column, Table
 
-from gql_jobs.client.async_client import Job, Queue, Worker
+from gql_jobs.client.async_client import Job, JobStats, Queue, Worker
+from gql_jobs.client.bulk import BulkOutcome
 
 STATUS_STYLES = {
     "QUEUED": "cyan",
@@ -31,7 +32,20 @@ STATUS_STYLES = {
 }
 
 
+SPARKS = "▁▂▃▄▅▆▇█"
+
+
 def as_json(value: Any) -> Any:
+    if isinstance(value, BulkOutcome):
+        return {
+            "matched": value.matched,
+            "acted": value.acted,
+            "actedIds": value.acted_ids,
+            "skipped": as_json(value.skipped),
+            "truncated": value.truncated,
+            "cursor": value.cursor,
+            "calls": value.calls,
+        }
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json", by_alias=True)
     if isinstance(value, list):
@@ -69,6 +83,71 @@ class Output:
         for name, value in _job_rows(job):
             table.add_row(f"[bold]{name}[/]", value)
         self.console.print(table)
+        attempts = getattr(job, "attempts", None)  # `get` reads them; a listed job has none
+        if attempts:
+            runs = Table("attempt", "outcome", "worker", "duration", "error", title="attempts")
+            for number, attempt in enumerate(attempts, 1):
+                error = attempt.error
+                runs.add_row(
+                    str(number),
+                    attempt.outcome.value,
+                    attempt.worker_name or "",
+                    "" if attempt.duration_seconds is None else f"{attempt.duration_seconds:.2f} s",
+                    f"{error.type_ or ''}: {error.message}".lstrip(": ") if error else "",
+                )
+            self.console.print(runs)
+
+    def bulk(self, what: str, outcome: BulkOutcome) -> None:
+        """Counts, then each skipped job with why (what `--json` gives in full)."""
+        if self.json_mode:
+            self.emit(outcome)
+            return
+        calls = f" in {outcome.calls} calls" if outcome.calls > 1 else ""
+        self.console.print(f"{what} {outcome.acted} of {outcome.matched} matched jobs{calls}")
+        if outcome.skipped:
+            table = Table("skipped", "status", "reason", "why", title=f"{len(outcome.skipped)} skipped")
+            for skip in outcome.skipped:
+                table.add_row(
+                    skip.id, skip.status.value if skip.status else "", skip.reason.value, skip.message
+                )
+            self.console.print(table)
+        if outcome.truncated:
+            self.console.print("[yellow]more jobs may match: run it again[/]")
+
+    def suspension(self, suspended: bool) -> None:
+        if self.json_mode:
+            self.emit({"workersSuspended": suspended})
+        else:
+            self.console.print("workers suspended" if suspended else "workers running (not suspended)")
+
+    def emptied(self, queue: str, deleted: int) -> None:
+        if self.json_mode:
+            self.emit({"queue": queue, "deleted": deleted})
+        else:
+            self.console.print(f"{queue}: {deleted} waiting jobs deleted")
+
+    def stats(self, stats: JobStats) -> None:
+        """A row per bucket, then a sparkline per count over the window."""
+        if self.json_mode:
+            self.emit(stats)
+            return
+        scope = ", ".join(f"{k} {v}" for k, v in (("queue", stats.queue), ("task", stats.task)) if v)
+        title = f"last {stats.window} min by {stats.step} min" + (f" ({scope})" if scope else "")
+        table = Table("from (UTC)", "submitted", "finished", "failed", "p50 s", "p90 s", "max s", title=title)
+        for bucket in [*stats.buckets, stats.totals]:
+            run = bucket.run_time
+            table.add_row(
+                "total" if bucket is stats.totals else bucket.start.strftime("%H:%M"),
+                str(bucket.submitted),
+                str(bucket.finished),
+                str(bucket.failed),
+                *(_seconds(value) for value in (run.p_50, run.p_90, run.max)),
+                end_section=bucket is stats.buckets[-1],
+            )
+        self.console.print(table)
+        for name, style in (("submitted", "cyan"), ("finished", "green"), ("failed", "red")):
+            counts = [getattr(bucket, name) for bucket in stats.buckets]
+            self.console.print(f"{name:>9} [{style}]{sparkline(counts)}[/]")
 
     def job_changed(self, what: str, job: Job) -> None:
         if self.json_mode:
@@ -132,17 +211,25 @@ class Output:
             yield show
 
     @contextmanager
-    def top(self) -> Iterator[Callable[[Sequence[Queue], Sequence[Worker]], None]]:
+    def top(self) -> Iterator[Callable[[Sequence[Queue], Sequence[Worker], bool | None], None]]:
+        """`show(queues, workers, suspended)`; `suspended` is None when the key may not know."""
         if self.json_mode:
-            yield lambda queues, workers: self.emit(
-                {"queues": as_json(list(queues)), "workers": as_json(list(workers))}
+            yield lambda queues, workers, suspended: self.emit(
+                {
+                    "queues": as_json(list(queues)),
+                    "workers": as_json(list(workers)),
+                    "workersSuspended": suspended,
+                }
             )
             return
         with Live(console=self.console, auto_refresh=False, screen=False) as live:
 
-            def show(queues: Sequence[Queue], workers: Sequence[Worker]) -> None:
+            def show(queues: Sequence[Queue], workers: Sequence[Worker], suspended: bool | None) -> None:
                 when = datetime.now(UTC).strftime("%H:%M:%S UTC")
-                live.update(Group(_queue_table(queues, when), _worker_table(workers)), refresh=True)
+                parts: list[Any] = [_queue_table(queues, when), _worker_table(workers)]
+                if suspended:
+                    parts.insert(0, "[bold yellow]workers SUSPENDED: they take no new jobs[/]")
+                live.update(Group(*parts), refresh=True)
 
             yield show
 
@@ -245,3 +332,15 @@ def _when(moment: datetime | None, short: bool = False) -> str:
 
 def _count(value: int | None) -> str:
     return "" if value is None else str(value)
+
+
+def _seconds(value: float | None) -> str:
+    return "" if value is None else f"{value:.3g}"
+
+
+def sparkline(counts: Sequence[int]) -> str:
+    """One block per count, its height relative to the largest (zero: the lowest block)."""
+    top = max(counts, default=0)
+    if top == 0:
+        return SPARKS[0] * len(counts)
+    return "".join(SPARKS[round(count / top * (len(SPARKS) - 1))] for count in counts)

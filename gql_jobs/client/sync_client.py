@@ -11,9 +11,20 @@ from typing import Any, Self, TypeVar
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
-from gql_jobs.client._generated.enums import JobStatus
+from gql_jobs.client._generated.enums import JobOrder, JobStatus
 from gql_jobs.client._generated.input_types import JobFilter, RetryInput, SubmitJobInput
-from gql_jobs.client.async_client import AsyncGqlJobsClient, Job, JobEvent, Queue, Task, Worker
+from gql_jobs.client.async_client import (
+    AsyncGqlJobsClient,
+    Job,
+    JobDetail,
+    JobEvent,
+    JobStats,
+    Moment,
+    Queue,
+    Task,
+    Worker,
+)
+from gql_jobs.client.bulk import BulkOutcome
 from gql_jobs.client.config import ClientConfig
 
 T = TypeVar("T")
@@ -104,14 +115,19 @@ class GqlJobsClient:
     def submit_many(self, specs: Sequence[SubmitJobInput]) -> list[Job]:
         return self._portal.call(self._async.submit_many, specs)
 
-    def get(self, job_id: str) -> Job:
+    def get(self, job_id: str) -> JobDetail:
         return self._portal.call(self._async.get, job_id)
 
     def list_page(
-        self, filter: JobFilter | None = None, *, first: int | None = None, after: str | None = None
+        self,
+        filter: JobFilter | None = None,
+        *,
+        first: int | None = None,
+        after: str | None = None,
+        order: JobOrder | str = JobOrder.NEWEST_FIRST,
     ) -> tuple[list[Job], str | None, int | None]:
         async def call() -> tuple[list[Job], str | None, int | None]:
-            return await self._async.list_page(filter, first=first, after=after)
+            return await self._async.list_page(filter, first=first, after=after, order=order)
 
         return self._portal.call(call)
 
@@ -122,11 +138,28 @@ class GqlJobsClient:
         queue: str | None = None,
         task: str | None = None,
         tag: str | None = None,
+        tags: Sequence[str] | None = None,
+        ids: Sequence[str] | None = None,
+        submitted_after: Moment | None = None,
+        submitted_before: Moment | None = None,
+        order: JobOrder | str = JobOrder.NEWEST_FIRST,
         page_size: int | None = None,
         limit: int | None = None,
     ) -> Iterator[Job]:
         return self._iterate(
-            self._async.jobs(status=status, queue=queue, task=task, tag=tag, page_size=page_size, limit=limit)
+            self._async.jobs(
+                status=status,
+                queue=queue,
+                task=task,
+                tag=tag,
+                tags=tags,
+                ids=ids,
+                submitted_after=submitted_after,
+                submitted_before=submitted_before,
+                order=order,
+                page_size=page_size,
+                limit=limit,
+            )
         )
 
     def tasks(self) -> list[Task]:
@@ -137,6 +170,44 @@ class GqlJobsClient:
 
     def workers(self) -> list[Worker]:
         return self._portal.call(self._async.workers)
+
+    def workers_suspended(self) -> bool:
+        return self._portal.call(self._async.workers_suspended)
+
+    def stats(
+        self, window: int = 60, step: int = 1, *, queue: str | None = None, task: str | None = None
+    ) -> JobStats:
+        async def call() -> JobStats:
+            return await self._async.stats(window, step, queue=queue, task=task)
+
+        return self._portal.call(call)
+
+    def suspend_workers(self, ttl_seconds: int | None = None) -> bool:
+        return self._portal.call(self._async.suspend_workers, ttl_seconds)
+
+    def resume_workers(self) -> bool:
+        return self._portal.call(self._async.resume_workers)
+
+    def empty_queue(self, queue: str) -> int:
+        return self._portal.call(self._async.empty_queue, queue)
+
+    def requeue_jobs(self, *, all_pages: bool = True, **selection: Any) -> BulkOutcome:
+        async def call() -> BulkOutcome:
+            return await self._async.requeue_jobs(all_pages=all_pages, **selection)
+
+        return self._portal.call(call)
+
+    def cancel_jobs(self, *, all_pages: bool = True, **selection: Any) -> BulkOutcome:
+        async def call() -> BulkOutcome:
+            return await self._async.cancel_jobs(all_pages=all_pages, **selection)
+
+        return self._portal.call(call)
+
+    def delete_jobs(self, *, all_pages: bool = True, **selection: Any) -> BulkOutcome:
+        async def call() -> BulkOutcome:
+            return await self._async.delete_jobs(all_pages=all_pages, **selection)
+
+        return self._portal.call(call)
 
     def cancel(self, job_id: str) -> Job:
         return self._portal.call(self._async.cancel, job_id)

@@ -1,9 +1,11 @@
 """One real server for the client's tests: `gql-jobs dev` (the API and a real RQ worker, on its
-in-memory Redis) with an admin API key, started once for the folder. Tests keep apart by tags."""
+in-memory Redis) with an admin API key and two tenants' keys (alice, bob: submit and read), started
+once for the folder. Tests keep apart by tags."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import subprocess
 import tempfile
 import uuid
@@ -22,6 +24,8 @@ from tests.conftest import in_memory_env, start_dev, subprocess_env, wait_for
 class Server:
     url: str
     key: str
+    #: Tenant keys (principal -> key), without the admin scope.
+    tenants: dict[str, str]
 
     def cli_env(self, **extra: str) -> dict[str, str]:
         """The environment a client command run against this server gets."""
@@ -37,16 +41,24 @@ def _ready(url: str) -> bool:
 @pytest.fixture(scope="package")
 def server() -> Iterator[Server]:
     key, entry = new_key("client-tests", [Scope.ADMIN])
+    entries = json.loads(entry)
+    tenants: dict[str, str] = {}
+    for principal in ("alice", "bob"):
+        tenants[principal], line = new_key(principal, [Scope.SUBMIT, Scope.READ])
+        entries.update(json.loads(line))
+    entry = json.dumps(entries)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryFile() as log:
-        process = start_dev(port, env=in_memory_env(GQL_JOBS_API_KEYS=entry), output=log)
+        # A bulk limit of 3: five jobs take a bulk action two calls, which the client must follow.
+        env = in_memory_env(GQL_JOBS_API_KEYS=entry, GQL_JOBS_MAX_BULK_JOBS="3")
+        process = start_dev(port, env=env, output=log)
         try:
             wait_for(lambda: _ready(url) or process.poll() is not None, timeout=60)
             if process.poll() is not None:
                 log.seek(0)
                 pytest.fail(f"gql-jobs dev exited: {log.read().decode(errors='replace')[-2000:]}")
-            yield Server(url, key)
+            yield Server(url, key, tenants)
         finally:
             process.terminate()
             try:

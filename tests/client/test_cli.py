@@ -197,8 +197,9 @@ class PseudoTerminal:
 
     DEADLINE = 60.0
 
-    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
+    def __init__(self, argv: list[str], env: dict[str, str], interactive: bool = False) -> None:
         self.argv = argv
+        self.interactive = interactive  # stdin on the terminal too (to answer a question)
         self.env = env | {"COLUMNS": "120", "TERM": "xterm-256color"}
         self.output = ""
         self.returncode: int | None = None
@@ -206,7 +207,10 @@ class PseudoTerminal:
     def __enter__(self) -> PseudoTerminal:
         master, slave = os.openpty()
         self.master = master
-        self.process = subprocess.Popen(self.argv, env=self.env, cwd=ROOT, stdout=slave, stderr=slave)
+        stdin = slave if self.interactive else None
+        self.process = subprocess.Popen(
+            self.argv, env=self.env, cwd=ROOT, stdin=stdin, stdout=slave, stderr=slave
+        )
         os.close(slave)
         self.deadline = time.monotonic() + self.DEADLINE
         return self
@@ -228,6 +232,9 @@ class PseudoTerminal:
         while text not in self.output:
             assert self._read(), f"ended before {text!r}: {self.output[-2000:]!r}"
 
+    def type(self, text: str) -> None:
+        os.write(self.master, text.encode())
+
     def read_to_end(self) -> str:
         while self._read():
             pass
@@ -239,3 +246,118 @@ class PseudoTerminal:
             self.process.kill()
             self.process.wait()
         os.close(self.master)
+
+
+# -- bulk actions, operators' commands -------------------------------------------------------------
+
+
+def park(server: Server, tag: str, count: int, env: dict[str, str] | None = None) -> list[str]:
+    """Jobs on a queue no worker serves: they wait."""
+    argv = ("submit", "echo", "--queue", "parked", "--tag", tag)
+    return [
+        json.loads(run_cli(*argv, env=env or server.cli_env(), check=True).stdout)["id"] for _ in range(count)
+    ]
+
+
+def test_bulk_actions_by_filter_and_by_ids(server: Server, tag: str) -> None:
+    ids = park(server, tag, 4)
+    canceled = cli_json(server, "cancel", "--tag", tag, "--status", "queued")  # piped: not asked
+    assert (canceled["acted"], canceled["matched"], canceled["calls"]) == (4, 4, 2)  # bulk limit 3
+    assert sorted(canceled["actedIds"]) == sorted(ids)
+    once = cli_json(server, "requeue", "--tag", tag, "--one-call")
+    assert (once["acted"], once["truncated"], once["calls"]) == (3, True, 1)
+    deleted = cli_json(server, "delete", *ids[:2])
+    assert deleted["calls"] == 1 and sorted(deleted["actedIds"]) == sorted(ids[:2])
+    skipped = cli_json(server, "cancel", ids[0], ids[2], ids[3])
+    reasons = {skip["id"]: skip["reason"] for skip in skipped["skipped"]}
+    assert reasons.get(ids[0]) == "NOT_FOUND"
+    cli_json(server, "delete", "--tag", tag)
+    assert cli_json(server, "jobs", "--tag", tag) == []
+
+
+def test_a_bulk_action_needs_ids_or_a_filter_not_both(server: Server) -> None:
+    assert "give job IDs or filter options" in one_line_error(run_cli("cancel", env=server.cli_env()))
+    both = run_cli("delete", "some-id", "--queue", "parked", env=server.cli_env())
+    assert "not both" in one_line_error(both)
+
+
+def test_a_filter_based_action_asks_on_a_terminal(server: Server, tag: str) -> None:
+    park(server, tag, 2)
+    argv = [sys.executable, "-m", "gql_jobs", "cancel", "--tag", tag]
+    with PseudoTerminal(argv, server.cli_env(), interactive=True) as terminal:
+        terminal.read_until("[y/N]")
+        terminal.type("n\n")
+        terminal.read_to_end()
+    assert terminal.returncode == 1 and "nothing done" in terminal.output
+    assert {job["status"] for job in cli_json(server, "jobs", "--tag", tag)} == {"QUEUED"}
+    with PseudoTerminal(argv, server.cli_env(), interactive=True) as terminal:
+        terminal.read_until("[y/N]")
+        terminal.type("y\n")
+        output = plain(terminal.read_to_end())
+    assert terminal.returncode == 0 and "canceled 2 of 2 matched jobs" in output
+    skipping = [sys.executable, "-m", "gql_jobs", "delete", "--tag", tag, "--status", "queued", "--yes"]
+    with PseudoTerminal(skipping, server.cli_env(), interactive=True) as terminal:
+        output = plain(terminal.read_to_end())
+    assert terminal.returncode == 0 and "[y/N]" not in output and "deleted 0 of 0" in output
+    cli_json(server, "delete", "--tag", tag)
+
+
+def test_a_tenant_bulk_acts_on_its_own_jobs_only(server: Server, tag: str) -> None:
+    alice = server.cli_env(GQL_JOBS_API_KEY=server.tenants["alice"])
+    bob = server.cli_env(GQL_JOBS_API_KEY=server.tenants["bob"])
+    hers = park(server, tag, 2, env=alice)
+    by_filter = json.loads(run_cli("cancel", "--tag", tag, env=bob, check=True).stdout)
+    assert (by_filter["matched"], by_filter["acted"]) == (0, 0)
+    by_ids = json.loads(run_cli("delete", *hers, env=bob, check=True).stdout)
+    assert by_ids["acted"] == 0 and {skip["reason"] for skip in by_ids["skipped"]} <= {"NOT_FOUND"}
+    assert json.loads(run_cli("delete", "--tag", tag, env=alice, check=True).stdout)["acted"] == 2
+    assert "admin" in one_line_error(run_cli("stats", env=alice))
+
+
+def test_jobs_since_until_and_order(server: Server, tag: str) -> None:
+    first, second = park(server, tag, 2)
+    newest = cli_json(server, "jobs", "--tag", tag, "--since", "1h")
+    assert [job["id"] for job in newest] == [second, first]
+    oldest = cli_json(server, "jobs", "--tag", tag, "--tag", "nothing", "--order", "oldest-first")
+    assert [job["id"] for job in oldest] == [first, second]
+    assert cli_json(server, "jobs", "--tag", tag, "--until", "2000-01-01T00:00:00Z") == []
+    assert "ISO 8601" in one_line_error(run_cli("jobs", "--since", "yesterday", env=server.cli_env()))
+    cli_json(server, "delete", "--tag", tag)
+
+
+def test_status_choices_come_from_the_generated_enum(server: Server) -> None:
+    from gql_jobs.client import JobStatus
+
+    help_text = "".join(run_cli("jobs", "--help", env=server.cli_env(), check=True).stdout.decode().split())
+    for status in JobStatus:
+        assert (status.value.lower() in help_text) is (status is not JobStatus.UNKNOWN)
+    assert run_cli("jobs", "--status", "bogus", env=server.cli_env()).returncode == 2
+
+
+def test_status_shows_the_attempts(server: Server) -> None:
+    job = cli_json(server, "submit", "add", "--payload", '{"a": 1, "b": 1}', "--wait")
+    (attempt,) = cli_json(server, "status", job["id"])["attempts"]
+    assert attempt["outcome"] == "SUCCESSFUL" and attempt["returnValue"] == {"total": 2}
+    with PseudoTerminal(
+        [sys.executable, "-m", "gql_jobs", "status", job["id"]], server.cli_env()
+    ) as terminal:
+        output = plain(terminal.read_to_end())
+    assert "attempts" in output and "SUCCESSFUL" in output
+
+
+def test_stats_suspension_and_emptying_a_queue(server: Server, tag: str) -> None:
+    cli_json(server, "submit", "add", "--payload", '{"a": 1, "b": 1}', "--wait")
+    stats = cli_json(server, "stats", "--window", "10", "--step", "5")
+    assert len(stats["buckets"]) == 2 and stats["totals"]["submitted"] >= 1
+    argv = [sys.executable, "-m", "gql_jobs", "stats", "--window", "10", "--step", "2"]
+    with PseudoTerminal(argv, server.cli_env()) as terminal:
+        output = plain(terminal.read_to_end())
+    assert "submitted" in output and any(spark in output for spark in "▁▂▃▄▅▆▇█")
+    try:
+        assert cli_json(server, "workers", "--suspend", "--ttl", "600") == {"workersSuspended": True}
+        assert cli_json(server, "top", "--iterations", "1")["workersSuspended"] is True
+    finally:
+        assert cli_json(server, "workers", "--resume") == {"workersSuspended": False}
+    queue = f"empty-{tag}"[:40]
+    run_cli("submit", "echo", "--queue", queue, "--tag", tag, env=server.cli_env(), check=True)
+    assert cli_json(server, "queues", "--empty", queue, "--yes") == {"queue": queue, "deleted": 1}

@@ -11,6 +11,14 @@ from .cancel_job import (
     CancelJobCancelJobServiceUnavailableError,
     CancelJobCancelJobUnauthorizedError,
 )
+from .cancel_jobs import (
+    CancelJobs,
+    CancelJobsCancelJobsBulkActionResult,
+    CancelJobsCancelJobsInvalidInputError,
+    CancelJobsCancelJobsRateLimitedError,
+    CancelJobsCancelJobsServiceUnavailableError,
+    CancelJobsCancelJobsUnauthorizedError,
+)
 from .client import GeneratedClient
 from .delete_job import (
     DeleteJob,
@@ -19,6 +27,21 @@ from .delete_job import (
     DeleteJobDeleteJobJobNotFoundError,
     DeleteJobDeleteJobServiceUnavailableError,
     DeleteJobDeleteJobUnauthorizedError,
+)
+from .delete_jobs import (
+    DeleteJobs,
+    DeleteJobsDeleteJobsBulkActionResult,
+    DeleteJobsDeleteJobsInvalidInputError,
+    DeleteJobsDeleteJobsRateLimitedError,
+    DeleteJobsDeleteJobsServiceUnavailableError,
+    DeleteJobsDeleteJobsUnauthorizedError,
+)
+from .empty_queue import (
+    EmptyQueue,
+    EmptyQueueEmptyQueueEmptyQueueSuccess,
+    EmptyQueueEmptyQueueInvalidInputError,
+    EmptyQueueEmptyQueueServiceUnavailableError,
+    EmptyQueueEmptyQueueUnauthorizedError,
 )
 from .enums import (
     AttemptOutcome,
@@ -36,8 +59,17 @@ from .exceptions import (
     GraphQLClientInvalidResponseError,
 )
 from .follow_job import FollowJob, FollowJobJobUpdates
-from .fragments import JobFields, JobFieldsDependsOn, JobFieldsError, JobFieldsProgress
-from .get_job import GetJob, GetJobJob
+from .fragments import (
+    BulkFields,
+    BulkFieldsSkipped,
+    JobFields,
+    JobFieldsDependsOn,
+    JobFieldsError,
+    JobFieldsProgress,
+    StatsBucketFields,
+    StatsBucketFieldsRunTime,
+)
+from .get_job import GetJob, GetJobJob, GetJobJobAttempts, GetJobJobAttemptsError
 from .input_types import ConcurrencyLimitInput, JobFilter, RetryInput, SubmitJobInput
 from .job_events import JobEvents, JobEventsJobEvents, JobEventsJobEventsJob
 from .list_jobs import (
@@ -57,6 +89,30 @@ from .requeue_job import (
     RequeueJobRequeueJobRequeueJobSuccessJob,
     RequeueJobRequeueJobServiceUnavailableError,
     RequeueJobRequeueJobUnauthorizedError,
+)
+from .requeue_jobs import (
+    RequeueJobs,
+    RequeueJobsRequeueJobsBulkActionResult,
+    RequeueJobsRequeueJobsInvalidInputError,
+    RequeueJobsRequeueJobsRateLimitedError,
+    RequeueJobsRequeueJobsServiceUnavailableError,
+    RequeueJobsRequeueJobsUnauthorizedError,
+)
+from .resume_workers import (
+    ResumeWorkers,
+    ResumeWorkersResumeWorkersInvalidInputError,
+    ResumeWorkersResumeWorkersServiceUnavailableError,
+    ResumeWorkersResumeWorkersUnauthorizedError,
+    ResumeWorkersResumeWorkersWorkersSuspension,
+)
+from .stats import (
+    Stats,
+    StatsStatsInvalidInputError,
+    StatsStatsJobStats,
+    StatsStatsJobStatsBuckets,
+    StatsStatsJobStatsTotals,
+    StatsStatsServiceUnavailableError,
+    StatsStatsUnauthorizedError,
 )
 from .submit_job import (
     SubmitJob,
@@ -90,13 +146,23 @@ from .submit_jobs import (
     SubmitJobsSubmitJobsUnauthorizedError,
     SubmitJobsSubmitJobsUnknownTaskError,
 )
+from .suspend_workers import (
+    SuspendWorkers,
+    SuspendWorkersSuspendWorkersInvalidInputError,
+    SuspendWorkersSuspendWorkersServiceUnavailableError,
+    SuspendWorkersSuspendWorkersUnauthorizedError,
+    SuspendWorkersSuspendWorkersWorkersSuspension,
+)
 from .tasks import Tasks, TasksTasks
 from .workers import Workers, WorkersWorkers
+from .workers_suspended import WorkersSuspended
 
 __all__ = [
     "AsyncBaseClient",
     "AttemptOutcome",
     "BaseModel",
+    "BulkFields",
+    "BulkFieldsSkipped",
     "BulkSkipCode",
     "CancelJob",
     "CancelJobCancelJobCancelJobSuccess",
@@ -105,6 +171,12 @@ __all__ = [
     "CancelJobCancelJobJobNotFoundError",
     "CancelJobCancelJobServiceUnavailableError",
     "CancelJobCancelJobUnauthorizedError",
+    "CancelJobs",
+    "CancelJobsCancelJobsBulkActionResult",
+    "CancelJobsCancelJobsInvalidInputError",
+    "CancelJobsCancelJobsRateLimitedError",
+    "CancelJobsCancelJobsServiceUnavailableError",
+    "CancelJobsCancelJobsUnauthorizedError",
     "ConcurrencyLimitInput",
     "DeleteJob",
     "DeleteJobDeleteJobDeleteJobSuccess",
@@ -112,12 +184,25 @@ __all__ = [
     "DeleteJobDeleteJobJobNotFoundError",
     "DeleteJobDeleteJobServiceUnavailableError",
     "DeleteJobDeleteJobUnauthorizedError",
+    "DeleteJobs",
+    "DeleteJobsDeleteJobsBulkActionResult",
+    "DeleteJobsDeleteJobsInvalidInputError",
+    "DeleteJobsDeleteJobsRateLimitedError",
+    "DeleteJobsDeleteJobsServiceUnavailableError",
+    "DeleteJobsDeleteJobsUnauthorizedError",
+    "EmptyQueue",
+    "EmptyQueueEmptyQueueEmptyQueueSuccess",
+    "EmptyQueueEmptyQueueInvalidInputError",
+    "EmptyQueueEmptyQueueServiceUnavailableError",
+    "EmptyQueueEmptyQueueUnauthorizedError",
     "ErrorCode",
     "FollowJob",
     "FollowJobJobUpdates",
     "GeneratedClient",
     "GetJob",
     "GetJobJob",
+    "GetJobJobAttempts",
+    "GetJobJobAttemptsError",
     "GraphQLClientError",
     "GraphQLClientGraphQLError",
     "GraphQLClientGraphQLMultiError",
@@ -150,7 +235,27 @@ __all__ = [
     "RequeueJobRequeueJobRequeueJobSuccessJob",
     "RequeueJobRequeueJobServiceUnavailableError",
     "RequeueJobRequeueJobUnauthorizedError",
+    "RequeueJobs",
+    "RequeueJobsRequeueJobsBulkActionResult",
+    "RequeueJobsRequeueJobsInvalidInputError",
+    "RequeueJobsRequeueJobsRateLimitedError",
+    "RequeueJobsRequeueJobsServiceUnavailableError",
+    "RequeueJobsRequeueJobsUnauthorizedError",
+    "ResumeWorkers",
+    "ResumeWorkersResumeWorkersInvalidInputError",
+    "ResumeWorkersResumeWorkersServiceUnavailableError",
+    "ResumeWorkersResumeWorkersUnauthorizedError",
+    "ResumeWorkersResumeWorkersWorkersSuspension",
     "RetryInput",
+    "Stats",
+    "StatsBucketFields",
+    "StatsBucketFieldsRunTime",
+    "StatsStatsInvalidInputError",
+    "StatsStatsJobStats",
+    "StatsStatsJobStatsBuckets",
+    "StatsStatsJobStatsTotals",
+    "StatsStatsServiceUnavailableError",
+    "StatsStatsUnauthorizedError",
     "SubmitJob",
     "SubmitJobInput",
     "SubmitJobSubmitJobIdempotencyConflictError",
@@ -180,8 +285,14 @@ __all__ = [
     "SubmitJobsSubmitJobsSubmitJobSuccessJob",
     "SubmitJobsSubmitJobsUnauthorizedError",
     "SubmitJobsSubmitJobsUnknownTaskError",
+    "SuspendWorkers",
+    "SuspendWorkersSuspendWorkersInvalidInputError",
+    "SuspendWorkersSuspendWorkersServiceUnavailableError",
+    "SuspendWorkersSuspendWorkersUnauthorizedError",
+    "SuspendWorkersSuspendWorkersWorkersSuspension",
     "Tasks",
     "TasksTasks",
     "Workers",
+    "WorkersSuspended",
     "WorkersWorkers",
 ]

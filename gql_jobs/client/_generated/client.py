@@ -7,7 +7,11 @@ from typing import Any, Optional, Union
 from .async_base_client import AsyncBaseClient
 from .base_model import UNSET, UnsetType
 from .cancel_job import CancelJob
+from .cancel_jobs import CancelJobs
 from .delete_job import DeleteJob
+from .delete_jobs import DeleteJobs
+from .empty_queue import EmptyQueue
+from .enums import JobOrder
 from .follow_job import FollowJob
 from .get_job import GetJob
 from .input_types import JobFilter, SubmitJobInput
@@ -15,10 +19,15 @@ from .job_events import JobEvents
 from .list_jobs import ListJobs
 from .queues import Queues
 from .requeue_job import RequeueJob
+from .requeue_jobs import RequeueJobs
+from .resume_workers import ResumeWorkers
+from .stats import Stats
 from .submit_job import SubmitJob
 from .submit_jobs import SubmitJobs
+from .suspend_workers import SuspendWorkers
 from .tasks import Tasks
 from .workers import Workers
+from .workers_suspended import WorkersSuspended
 
 
 def gql(q: str) -> str:
@@ -26,6 +35,338 @@ def gql(q: str) -> str:
 
 
 class GeneratedClient(AsyncBaseClient):
+    async def workers_suspended(self, **kwargs: Any) -> WorkersSuspended:
+        query = gql("""
+            query WorkersSuspended {
+              workersSuspended
+            }
+            """)
+        variables: dict[str, object] = {}
+        response = await self.execute(
+            query=query,
+            operation_name="WorkersSuspended",
+            variables=variables,
+            **kwargs,
+        )
+        data = self.get_data(response)
+        return WorkersSuspended.model_validate(data)
+
+    async def suspend_workers(
+        self, ttl_seconds: Union[Optional[int], UnsetType] = UNSET, **kwargs: Any
+    ) -> SuspendWorkers:
+        query = gql("""
+            mutation SuspendWorkers($ttlSeconds: Int) {
+              suspendWorkers(ttlSeconds: $ttlSeconds) {
+                __typename
+                ... on WorkersSuspension {
+                  suspended
+                }
+                ... on Error {
+                  message
+                }
+                ... on InvalidInputError {
+                  field
+                }
+                ... on UnauthorizedError {
+                  requiredScope
+                }
+                ... on ServiceUnavailableError {
+                  retryAfterSeconds
+                }
+              }
+            }
+            """)
+        variables: dict[str, object] = {"ttlSeconds": ttl_seconds}
+        response = await self.execute(
+            query=query, operation_name="SuspendWorkers", variables=variables, **kwargs
+        )
+        data = self.get_data(response)
+        return SuspendWorkers.model_validate(data)
+
+    async def resume_workers(self, **kwargs: Any) -> ResumeWorkers:
+        query = gql("""
+            mutation ResumeWorkers {
+              resumeWorkers {
+                __typename
+                ... on WorkersSuspension {
+                  suspended
+                }
+                ... on Error {
+                  message
+                }
+                ... on InvalidInputError {
+                  field
+                }
+                ... on UnauthorizedError {
+                  requiredScope
+                }
+                ... on ServiceUnavailableError {
+                  retryAfterSeconds
+                }
+              }
+            }
+            """)
+        variables: dict[str, object] = {}
+        response = await self.execute(
+            query=query, operation_name="ResumeWorkers", variables=variables, **kwargs
+        )
+        data = self.get_data(response)
+        return ResumeWorkers.model_validate(data)
+
+    async def empty_queue(self, queue: str, **kwargs: Any) -> EmptyQueue:
+        query = gql("""
+            mutation EmptyQueue($queue: String!) {
+              emptyQueue(queue: $queue) {
+                __typename
+                ... on EmptyQueueSuccess {
+                  queue
+                  deleted
+                }
+                ... on Error {
+                  message
+                }
+                ... on InvalidInputError {
+                  field
+                }
+                ... on UnauthorizedError {
+                  requiredScope
+                }
+                ... on ServiceUnavailableError {
+                  retryAfterSeconds
+                }
+              }
+            }
+            """)
+        variables: dict[str, object] = {"queue": queue}
+        response = await self.execute(
+            query=query, operation_name="EmptyQueue", variables=variables, **kwargs
+        )
+        data = self.get_data(response)
+        return EmptyQueue.model_validate(data)
+
+    async def stats(
+        self,
+        window: int,
+        step: int,
+        queue: Union[Optional[str], UnsetType] = UNSET,
+        task: Union[Optional[str], UnsetType] = UNSET,
+        **kwargs: Any,
+    ) -> Stats:
+        query = gql("""
+            query Stats($window: Int!, $step: Int!, $queue: String, $task: String) {
+              stats(window: $window, step: $step, queue: $queue, task: $task) {
+                __typename
+                ... on JobStats {
+                  window
+                  step
+                  queue
+                  task
+                  buckets {
+                    ...StatsBucketFields
+                  }
+                  totals {
+                    ...StatsBucketFields
+                  }
+                }
+                ... on Error {
+                  message
+                }
+                ... on InvalidInputError {
+                  field
+                }
+                ... on UnauthorizedError {
+                  requiredScope
+                }
+                ... on ServiceUnavailableError {
+                  retryAfterSeconds
+                }
+              }
+            }
+
+            fragment StatsBucketFields on JobStatsBucket {
+              start
+              minutes
+              submitted
+              finished
+              failed
+              runTime {
+                count
+                p50
+                p90
+                p99
+                max
+                mean
+              }
+            }
+            """)
+        variables: dict[str, object] = {
+            "window": window,
+            "step": step,
+            "queue": queue,
+            "task": task,
+        }
+        response = await self.execute(
+            query=query, operation_name="Stats", variables=variables, **kwargs
+        )
+        data = self.get_data(response)
+        return Stats.model_validate(data)
+
+    async def requeue_jobs(
+        self,
+        filter_: JobFilter,
+        after: Union[Optional[str], UnsetType] = UNSET,
+        **kwargs: Any,
+    ) -> RequeueJobs:
+        query = gql("""
+            mutation RequeueJobs($filter: JobFilter!, $after: String) {
+              requeueJobs(filter: $filter, after: $after) {
+                __typename
+                ... on BulkActionResult {
+                  ...BulkFields
+                }
+                ... on Error {
+                  message
+                }
+                ... on InvalidInputError {
+                  field
+                }
+                ... on RateLimitedError {
+                  rateLimitRetryAfterSeconds: retryAfterSeconds
+                }
+                ... on UnauthorizedError {
+                  requiredScope
+                }
+                ... on ServiceUnavailableError {
+                  retryAfterSeconds
+                }
+              }
+            }
+
+            fragment BulkFields on BulkActionResult {
+              matched
+              acted
+              actedIds
+              skipped {
+                id
+                reason
+                status
+                message
+              }
+              truncated
+              cursor
+            }
+            """)
+        variables: dict[str, object] = {"filter": filter_, "after": after}
+        response = await self.execute(
+            query=query, operation_name="RequeueJobs", variables=variables, **kwargs
+        )
+        data = self.get_data(response)
+        return RequeueJobs.model_validate(data)
+
+    async def cancel_jobs(
+        self,
+        filter_: JobFilter,
+        after: Union[Optional[str], UnsetType] = UNSET,
+        **kwargs: Any,
+    ) -> CancelJobs:
+        query = gql("""
+            mutation CancelJobs($filter: JobFilter!, $after: String) {
+              cancelJobs(filter: $filter, after: $after) {
+                __typename
+                ... on BulkActionResult {
+                  ...BulkFields
+                }
+                ... on Error {
+                  message
+                }
+                ... on InvalidInputError {
+                  field
+                }
+                ... on RateLimitedError {
+                  rateLimitRetryAfterSeconds: retryAfterSeconds
+                }
+                ... on UnauthorizedError {
+                  requiredScope
+                }
+                ... on ServiceUnavailableError {
+                  retryAfterSeconds
+                }
+              }
+            }
+
+            fragment BulkFields on BulkActionResult {
+              matched
+              acted
+              actedIds
+              skipped {
+                id
+                reason
+                status
+                message
+              }
+              truncated
+              cursor
+            }
+            """)
+        variables: dict[str, object] = {"filter": filter_, "after": after}
+        response = await self.execute(
+            query=query, operation_name="CancelJobs", variables=variables, **kwargs
+        )
+        data = self.get_data(response)
+        return CancelJobs.model_validate(data)
+
+    async def delete_jobs(
+        self,
+        filter_: JobFilter,
+        after: Union[Optional[str], UnsetType] = UNSET,
+        **kwargs: Any,
+    ) -> DeleteJobs:
+        query = gql("""
+            mutation DeleteJobs($filter: JobFilter!, $after: String) {
+              deleteJobs(filter: $filter, after: $after) {
+                __typename
+                ... on BulkActionResult {
+                  ...BulkFields
+                }
+                ... on Error {
+                  message
+                }
+                ... on InvalidInputError {
+                  field
+                }
+                ... on RateLimitedError {
+                  rateLimitRetryAfterSeconds: retryAfterSeconds
+                }
+                ... on UnauthorizedError {
+                  requiredScope
+                }
+                ... on ServiceUnavailableError {
+                  retryAfterSeconds
+                }
+              }
+            }
+
+            fragment BulkFields on BulkActionResult {
+              matched
+              acted
+              actedIds
+              skipped {
+                id
+                reason
+                status
+                message
+              }
+              truncated
+              cursor
+            }
+            """)
+        variables: dict[str, object] = {"filter": filter_, "after": after}
+        response = await self.execute(
+            query=query, operation_name="DeleteJobs", variables=variables, **kwargs
+        )
+        data = self.get_data(response)
+        return DeleteJobs.model_validate(data)
+
     async def cancel_job(self, id: str, **kwargs: Any) -> CancelJob:
         query = gql("""
             mutation CancelJob($id: ID!) {
@@ -140,6 +481,21 @@ class GeneratedClient(AsyncBaseClient):
             query GetJob($id: ID!) {
               job(id: $id) {
                 ...JobFields
+                attempts {
+                  id
+                  outcome
+                  returnValue
+                  error {
+                    type
+                    message
+                    traceback
+                  }
+                  workerName
+                  createdAt
+                  startedAt
+                  endedAt
+                  durationSeconds
+                }
               }
             }
 
@@ -189,14 +545,15 @@ class GeneratedClient(AsyncBaseClient):
 
     async def list_jobs(
         self,
+        order: JobOrder,
         filter_: Union[Optional[JobFilter], UnsetType] = UNSET,
         first: Union[Optional[int], UnsetType] = UNSET,
         after: Union[Optional[str], UnsetType] = UNSET,
         **kwargs: Any,
     ) -> ListJobs:
         query = gql("""
-            query ListJobs($filter: JobFilter, $first: Int, $after: String) {
-              jobs(filter: $filter, first: $first, after: $after) {
+            query ListJobs($filter: JobFilter, $first: Int, $after: String, $order: JobOrder! = NEWEST_FIRST) {
+              jobs(filter: $filter, first: $first, after: $after, order: $order) {
                 totalCount
                 pageInfo {
                   hasNextPage
@@ -251,6 +608,7 @@ class GeneratedClient(AsyncBaseClient):
             "filter": filter_,
             "first": first,
             "after": after,
+            "order": order,
         }
         response = await self.execute(
             query=query, operation_name="ListJobs", variables=variables, **kwargs

@@ -7,7 +7,23 @@ from typing import Any, Optional
 from pydantic import Field
 
 from .base_model import BaseModel
-from .enums import JobStatus
+from .enums import BulkSkipCode, JobStatus
+
+
+class BulkFields(BaseModel):
+    matched: int
+    acted: int
+    acted_ids: list[str] = Field(alias="actedIds")
+    skipped: list["BulkFieldsSkipped"]
+    truncated: bool
+    cursor: Optional[str]
+
+
+class BulkFieldsSkipped(BaseModel):
+    id: str
+    reason: BulkSkipCode
+    status: Optional[JobStatus]
+    message: str
 
 
 class JobFields(BaseModel):
@@ -53,4 +69,24 @@ class JobFieldsDependsOn(BaseModel):
     id: str
 
 
+class StatsBucketFields(BaseModel):
+    start: datetime
+    minutes: int
+    submitted: int
+    finished: int
+    failed: int
+    run_time: "StatsBucketFieldsRunTime" = Field(alias="runTime")
+
+
+class StatsBucketFieldsRunTime(BaseModel):
+    count: int
+    p_50: Optional[float] = Field(alias="p50")
+    p_90: Optional[float] = Field(alias="p90")
+    p_99: Optional[float] = Field(alias="p99")
+    max: Optional[float]
+    mean: Optional[float]
+
+
+BulkFields.model_rebuild()
 JobFields.model_rebuild()
+StatsBucketFields.model_rebuild()
