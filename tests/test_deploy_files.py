@@ -59,9 +59,16 @@ def test_dockerfile_runs_as_non_root_with_the_documented_command() -> None:
 def test_dashboard_profile_reads_json_jobs_from_the_same_redis(compose: dict[str, Any]) -> None:
     dashboard = compose["services"]["dashboard"]
     assert dashboard["profiles"] == ["dashboard"]
-    assert "--json" in dashboard["command"]
-    assert "redis://redis:6379/0" in dashboard["command"]
+    assert dashboard["environment"]["RQ_DASHBOARD_REDIS_URL"] == "redis://redis:6379/0"
     assert dashboard["build"]["target"] == "dashboard"
+    assert "command" not in dashboard  # the image's, which insists on basic auth (test_dashboard.py runs it)
+    stage = (ROOT / "Dockerfile").read_text().split(" AS dashboard", 1)[1].split("\nFROM ", 1)[0]
+    assert "--json" in stage and "constraints/dashboard.txt" in stage
+
+
+def test_dashboard_is_published_on_the_hosts_loopback_only(compose: dict[str, Any]) -> None:
+    """It bypasses API keys and tenants: never on every interface of the host."""
+    assert compose["services"]["dashboard"]["ports"] == ["127.0.0.1:9181:9181"]
 
 
 @pytest.mark.parametrize("service", ["api", "worker"])
