@@ -1,13 +1,21 @@
-# Sourced by scripts/dev and scripts/test: make .venv with the project installed, if it is not yet.
+# Sourced by scripts/dev and scripts/test: make a virtualenv with the project installed, if it is not yet.
+#   VENV         where (default .venv)
+#   CONSTRAINTS  a pip constraints file (e.g. constraints/lowest.txt for .venv-lowest); none by default,
+#                and then every dependency resolves to the newest version pyproject.toml allows.
+# Re-installed when pyproject.toml or the constraints change, with `--upgrade-strategy eager`: a
+# dependency is upgraded to its newest allowed version even when the installed one still fits.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PYTHON="${PYTHON:-python3}"
-if [ ! -x .venv/bin/python ]; then
-  "$PYTHON" -m venv .venv
+VENV="${VENV:-.venv}"
+CONSTRAINTS="${CONSTRAINTS:-}"
+if [ ! -x "$VENV/bin/python" ]; then
+  "$PYTHON" -m venv "$VENV"
 fi
-stamp=.venv/.installed-$(cat pyproject.toml | sha1sum | cut -c1-12)
+stamp="$VENV/.installed-$(cat pyproject.toml ${CONSTRAINTS:+"$CONSTRAINTS"} | sha1sum | cut -c1-12)"
 if [ ! -f "$stamp" ]; then
-  .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e ".[dev]"
-  rm -f .venv/.installed-* && touch "$stamp"
+  "$VENV/bin/python" -m pip install --quiet --upgrade pip
+  "$VENV/bin/python" -m pip install --quiet --upgrade --upgrade-strategy eager -e ".[dev]" \
+    ${CONSTRAINTS:+-c "$CONSTRAINTS"}
+  rm -f "$VENV"/.installed-* && touch "$stamp"
 fi

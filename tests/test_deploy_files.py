@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from gql_jobs.cli import _parser
-from gql_jobs.settings import Settings
+from gql_jobs.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -59,9 +59,16 @@ def test_dockerfile_runs_as_non_root_with_the_documented_command() -> None:
 def test_dashboard_profile_reads_json_jobs_from_the_same_redis(compose: dict[str, Any]) -> None:
     dashboard = compose["services"]["dashboard"]
     assert dashboard["profiles"] == ["dashboard"]
-    assert "--json" in dashboard["command"]
-    assert "redis://redis:6379/0" in dashboard["command"]
+    assert dashboard["environment"]["RQ_DASHBOARD_REDIS_URL"] == "redis://redis:6379/0"
     assert dashboard["build"]["target"] == "dashboard"
+    assert "command" not in dashboard  # the image's, which insists on basic auth (test_dashboard.py runs it)
+    stage = (ROOT / "Dockerfile").read_text().split(" AS dashboard", 1)[1].split("\nFROM ", 1)[0]
+    assert "--json" in stage and "constraints/dashboard.txt" in stage
+
+
+def test_dashboard_is_published_on_the_hosts_loopback_only(compose: dict[str, Any]) -> None:
+    """It bypasses API keys and tenants: never on every interface of the host."""
+    assert compose["services"]["dashboard"]["ports"] == ["127.0.0.1:9181:9181"]
 
 
 @pytest.mark.parametrize("service", ["api", "worker"])
@@ -85,5 +92,18 @@ def test_env_example_is_safe_to_copy_into_production() -> None:
 
 
 def test_env_example_is_valid_settings() -> None:
-    settings = Settings(_env_file=ROOT / ".env.example")
-    assert settings.redis_url == "redis://localhost:6379/0"
+    Settings(_env_file=ROOT / ".env.example")
+
+
+def test_env_example_copied_to_env_leaves_gql_jobs_dev_on_its_in_memory_redis(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README says to copy `.env.example` to `.env`; `gql-jobs dev` serves an in-memory Redis only
+    while no Redis is configured, so the copy must configure none (it once set REDIS_URL to localhost)."""
+    (tmp_path / ".env").write_text((ROOT / ".env.example").read_text())
+    for name in ("REDIS_URL", "GQL_JOBS_REDIS_URL", "GQL_JOBS_SENTINELS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings()  # reads ./.env, as `gql-jobs dev` does
+    assert not settings.redis_url and not settings.sentinels
+    assert "# REDIS_URL=redis://localhost:6379/0" in (ROOT / ".env.example").read_text().splitlines()

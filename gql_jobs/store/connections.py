@@ -167,7 +167,9 @@ async def close_async(client: AsyncRedis) -> None:
     await client.aclose()
     manager = getattr(client.connection_pool, "sentinel_manager", None)
     if isinstance(manager, AsyncSentinel):
-        await manager.aclose()
+        # What redis-py 8.1's `Sentinel.aclose` does, which older ones (down to our floor) lack.
+        for sentinel in manager.sentinels:
+            await sentinel.aclose()
 
 
 def pubsub_redis(settings: Settings) -> AsyncRedis:

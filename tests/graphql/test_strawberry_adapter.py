@@ -1,0 +1,135 @@
+"""The Strawberry (and graphql-core) internals we subclass or call, held to the installed versions.
+
+`strawberry-graphql` is capped at the minor the suite ran on (pyproject.toml) because these are not
+public API: a release that renames or reshapes one fails here, by name, instead of failing requests
+(or WebSocket handshakes) at run time. To raise the cap: install the new release, run this file, and
+adapt `gql_jobs/graphql/schema.py`, `router.py` or `documents.py` to whatever it names.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from strawberry.schema.schema import Schema
+from strawberry.types import ExecutionContext
+
+from gql_jobs.graphql.router import JobsGraphQL, LegacyWSHandler, PreferredSSETransport, TransportWSHandler
+from gql_jobs.graphql.schema import CodedExecutor, CodedMaskErrors, GuardedSchema
+from tests.adapter_checks import library_method, missing_parameters, overrides
+
+#: Per class of ours, the Strawberry methods it overrides: their parameters (in order) in the release
+#: we were written against (0.341.2; graphql-core 3.3 for `build`).
+OVERRIDDEN: dict[type[Any], dict[str, list[str]]] = {
+    GuardedSchema: {
+        "execute": [
+            "self",
+            "query",
+            "variable_values",
+            "context_value",
+            "root_value",
+            "operation_name",
+            "allowed_operation_types",
+            "operation_extensions",
+        ],
+        "_create_execution_context": [
+            "self",
+            "query",
+            "allowed_operation_types",
+            "variable_values",
+            "context_value",
+            "root_value",
+            "operation_name",
+            "operation_extensions",
+        ],
+        "_prepare_operation_async": ["self", "context", "extensions_runner"],
+        "_prepare_operation_sync": ["self", "context", "extensions_runner"],
+    },
+    CodedExecutor: {"build": ["schema", "document", "hide_suggestions"]},  # graphql-core's, via Strawberry
+    CodedMaskErrors: {"anonymise_error": ["self", "error"]},
+    JobsGraphQL: {
+        "__call__": ["self", "scope", "receive", "send"],
+        "_validate_batch_request": ["self", "request_data", "protocol"],
+        "create_response": ["self", "response_data", "sub_response"],
+        "decode_json": ["self", "data"],
+        "encode_json": ["self", "data"],
+        "execute_operation": [
+            "self",
+            "request",
+            "request_adapter",
+            "request_data",
+            "context",
+            "root_value",
+            "sub_response",
+        ],
+        "execute_single": [
+            "self",
+            "request",
+            "request_adapter",
+            "sub_response",
+            "context",
+            "root_value",
+            "request_data",
+        ],
+        "get_context": ["self", "request", "response"],
+        "get_sub_response": ["self", "request"],
+        "is_websocket_origin_allowed": ["self", "request", "origin"],
+        "on_ws_connect": ["self", "context"],
+        "parse_http_body": ["self", "request"],
+        "parse_json": ["self", "data"],
+        "process_result": ["self", "request", "result"],
+        "render_graphql_ide": ["self", "request"],
+        "should_render_graphql_ide": ["self", "request"],
+    },
+    TransportWSHandler: {"handle_connection_init": ["self", "message"], "handle": ["self"]},
+    LegacyWSHandler: {"handle_connection_init": ["self", "message"], "handle": ["self"]},
+    PreferredSSETransport: {"accepts": ["self", "accept"]},
+}
+#: Strawberry members we call or set that are not overridden: (owner, name).
+USED: list[tuple[type[Any], str]] = [
+    (Schema, "_process_errors"),
+    (JobsGraphQL, "decode_json"),
+    (JobsGraphQL, "run"),
+    (LegacyWSHandler, "send_message"),
+    (JobsGraphQL, "graphql_transport_ws_handler_class"),
+    (JobsGraphQL, "graphql_ws_handler_class"),
+    (JobsGraphQL, "stream_transport_classes_by_protocol"),
+]
+#: `ExecutionContext` fields `GuardedSchema._create_execution_context` reads and sets.
+CONTEXT_FIELDS = ["query", "graphql_document", "pre_execution_errors", "context"]
+
+
+@pytest.mark.parametrize("ours", list(OVERRIDDEN), ids=lambda cls: cls.__name__)
+def test_every_override_of_a_strawberry_method_is_checked_here(ours: type[Any]) -> None:
+    roots = {"strawberry", "graphql"}
+    found = set().union(*(overrides(ours, root) for root in roots))
+    assert found == set(OVERRIDDEN[ours])
+
+
+@pytest.mark.parametrize(
+    ("ours", "name"),
+    [(ours, name) for ours, methods in OVERRIDDEN.items() for name in methods],
+    ids=lambda value: getattr(value, "__name__", value),
+)
+def test_overridden_method_has_the_parameters_we_were_written_against(ours: type[Any], name: str) -> None:
+    method = library_method(ours, name, "strawberry") or library_method(ours, name, "graphql")
+    assert method is not None, f"Strawberry no longer has {ours.__mro__[1].__name__}.{name}"
+    missing = missing_parameters(getattr(method, "__func__", method), OVERRIDDEN[ours][name])
+    assert not missing, f"{name} lost or moved {missing}: update gql_jobs/graphql for the new Strawberry"
+
+
+@pytest.mark.parametrize(("owner", "name"), USED, ids=lambda value: getattr(value, "__name__", value))
+def test_member_we_use_exists(owner: type[Any], name: str) -> None:
+    assert hasattr(owner, name), f"Strawberry's {owner.__name__}.{name} is gone"
+
+
+def test_execution_context_has_the_fields_we_read_and_set() -> None:
+    fields = set(ExecutionContext.__dataclass_fields__)
+    assert set(CONTEXT_FIELDS) <= fields, set(CONTEXT_FIELDS) - fields
+
+
+def test_the_validation_rules_and_errors_we_import_exist() -> None:
+    from graphql.validation.rules import overlapping_fields_can_be_merged  # noqa: F401
+    from graphql.validation.validate import ValidationAbortedError  # noqa: F401
+    from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule  # noqa: F401
+    from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule  # noqa: F401
