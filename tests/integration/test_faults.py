@@ -569,13 +569,22 @@ async def test_a_timed_out_read_is_not_sent_again(
     await service.list_jobs(ADMIN, JobFilter(), PageRequest(first=1))  # a connection in the pool
     sent: list[bytes] = []
     original: Callable[..., None] = Connection.send_packed_command
+    original_async: Callable[..., Awaitable[None]] = AsyncConnection.send_packed_command
 
-    def counted(self: Connection, command: Any, check_health: bool = True) -> None:
+    def count(command: Any) -> None:
         packed = b"".join(command) if isinstance(command, list) else bytes(command)
         sent.extend([b"XREVRANGE"] * packed.count(b"\r\nXREVRANGE\r\n"))
+
+    def counted(self: Connection, command: Any, check_health: bool = True) -> None:
+        count(command)
         original(self, command, check_health)
 
+    async def counted_async(self: AsyncConnection, command: Any, check_health: bool = True) -> None:
+        count(command)  # the listing reads on the event loop since it was made async
+        await original_async(self, command, check_health)
+
     monkeypatch.setattr(Connection, "send_packed_command", counted)
+    monkeypatch.setattr(AsyncConnection, "send_packed_command", counted_async)
     assert own_redis.process is not None
     stalled = psutil.Process(own_redis.process.pid)
     stalled.suspend()
