@@ -231,7 +231,12 @@ def worker_process(redis_client: redis.Redis) -> Iterator[Callable[..., subproce
                 member.kill()
 
 
-def wait_for(condition: Callable[[], object], timeout: float = 20.0, interval: float = 0.02) -> None:
+#: The default bound of `wait_for` and `eventually`: a safety net against a hang, never a race (a
+#: condition met on an idle machine in milliseconds can take tens of seconds on a loaded CI one).
+WAIT_BOUND = 60.0
+
+
+def wait_for(condition: Callable[[], object], timeout: float = WAIT_BOUND, interval: float = 0.02) -> None:
     """Poll until `condition()` is truthy; fail the test after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -242,7 +247,7 @@ def wait_for(condition: Callable[[], object], timeout: float = 20.0, interval: f
 
 
 async def eventually(
-    condition: Callable[[], Awaitable[object]], within: float = 20.0, interval: float = 0.02
+    condition: Callable[[], Awaitable[object]], within: float = WAIT_BOUND, interval: float = 0.02
 ) -> None:
     """`wait_for` for async tests: await `condition()` until truthy; fail after `within` seconds."""
     try:

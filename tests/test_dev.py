@@ -15,7 +15,9 @@ import gql_jobs
 from gql_jobs.dev import free_port
 from tests.conftest import ROOT, in_memory_env, run_cli, start_dev, subprocess_env, wait_for
 
-pytestmark = pytest.mark.integration
+#: `gql-jobs dev` starts an API, a worker and an in-memory Redis: tens of seconds on a loaded CI
+#: machine. The waits are safety nets against a hang, not bounds on its speed.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 
 def test_dev_runs_a_job_end_to_end_in_memory() -> None:
@@ -23,11 +25,11 @@ def test_dev_runs_a_job_end_to_end_in_memory() -> None:
     process = start_dev(port)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_for(lambda: _healthy(base), timeout=30)
+        wait_for(lambda: _healthy(base), timeout=120)
         job_id = httpx.post(f"{base}/submit-job", json={"task": "add", "payload": {"a": 1, "b": 2}}).json()[
             "job_id"
         ]
-        wait_for(lambda: httpx.get(f"{base}/job-status/{job_id}").json()["status"] == "finished", timeout=30)
+        wait_for(lambda: httpx.get(f"{base}/job-status/{job_id}").json()["status"] == "finished")
         assert httpx.get(f"{base}/job-status/{job_id}").json()["result"] == {"total": 3}
         graphql = httpx.post(f"{base}/graphql", json={"query": f'{{ job(id: "{job_id}") {{ status }} }}'})
         assert graphql.json() == {"data": {"job": {"status": "FINISHED"}}}
@@ -77,10 +79,10 @@ def test_dev_stops_saying_why_when_its_worker_dies() -> None:
         stderr=subprocess.PIPE,
     )
     try:
-        wait_for(lambda: _healthy(f"http://127.0.0.1:{port}"), timeout=30)
+        wait_for(lambda: _healthy(f"http://127.0.0.1:{port}"), timeout=120)
         (worker,) = [child for child in psutil.Process(process.pid).children() if "worker" in child.cmdline()]
         worker.send_signal(signal.SIGKILL)
-        _, stderr = process.communicate(timeout=30)
+        _, stderr = process.communicate(timeout=60)
     finally:
         if process.poll() is None:
             process.kill()

@@ -48,7 +48,9 @@ if TYPE_CHECKING:
 #: Bound of every wait on the page (a condition, not a speed: generous, for a busy machine).
 WAIT_S = 60
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+#: Per test, with the module's set-up (a server, a worker and a cold Chromium: a minute or more
+#: on a loaded CI machine) counted against the first test that uses them.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(480)]
 
 ARTIFACTS = ROOT / "test-artifacts"
 ADMIN_KEY = "browser-test-admin-key"
@@ -147,8 +149,8 @@ def server() -> Iterator[Server]:
                 return False
 
         try:
-            wait_for(ready, timeout=30, interval=0.2)
-            wait_for(lambda: client.scard("rq:workers") > 0, timeout=30)
+            wait_for(ready, timeout=120, interval=0.2)
+            wait_for(lambda: client.scard("rq:workers") > 0, timeout=120)
             yield Server(url, port)
         finally:
             for process in processes:
@@ -169,7 +171,7 @@ def browser() -> Iterator[Browser]:
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS, timeout=60_000
+            executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS, timeout=180_000
         )
         try:
             yield browser
@@ -307,7 +309,7 @@ def test_graphiql_runs_a_mutation_and_a_subscription_offline(
     assert job_id.startswith("JOB-")
 
     run_operation(tab, "subscription Follow")  # follows the job just submitted
-    wait_for(lambda: "FINISHED" in response_text(tab), timeout=30, interval=0.1)
+    wait_for(lambda: "FINISHED" in response_text(tab), timeout=WAIT_S, interval=0.1)
     # What the server streamed (counted on the wire, not by sampling what the page shows).
     updates = traffic.job_updates()
     assert {u["id"] for u in updates} == {job_id}, updates
@@ -364,6 +366,7 @@ def test_console_shows_a_job_progressing_to_the_end(
     tab.locator("#submit-form").get_by_label("Task").select_option("gated_steps")
     tab.get_by_label("Gate").fill(str(tmp_path))
     tab.get_by_label("Steps").fill("4")
+    tab.get_by_label("Timeout").fill("300")  # the job's own bound on the whole test: not a race
     tab.get_by_label("Tags").fill("browser")
     tab.get_by_role("button", name="Submit", exact=True).click()
     tab.locator("#submit-status", has_text="Submitted").wait_for()
@@ -432,19 +435,36 @@ def test_console_follows_jobs_submitted_elsewhere_cancels_requeues_and_filters(
     traffic.check(tab)
 
 
-#: Delays the answer of every unfiltered job list by `window.slowListMs` (0 until a test sets it).
-SLOW_UNFILTERED_LISTS = """
+#: Holds back the answer of every unfiltered job list once `window.holdUnfiltered` is set, until the
+#: test calls `releaseHeldLists()`: the order of answers is the test's, not the machine's speed.
+HOLD_UNFILTERED_LISTS = """
 const realFetch = window.fetch;
-window.slowListMs = 0;
+window.holdUnfiltered = false;
+window.heldLists = [];
+window.lateAnswersDelivered = 0;
+window.releaseHeldLists = () => window.heldLists.splice(0).forEach((release) => release());
 window.fetch = async (url, init) => {
   const response = await realFetch(url, init);
   const body = String(init?.body || "");
-  if (body.includes("query Jobs") && body.includes('"filter":{}')) {
-    await new Promise((resolve) => setTimeout(resolve, window.slowListMs));
+  if (window.holdUnfiltered && body.includes("query Jobs") && body.includes('"filter":{}')) {
+    const text = await response.text();
+    await new Promise((release) => window.heldLists.push(release));
+    window.lateAnswersDelivered += 1;
+    const { status, statusText, headers } = response;
+    return new Response(text, { status, statusText, headers });
   }
   return response;
 };
 """
+
+#: Resolves after a few turns of the page's event loop: the console has handled an answer it got.
+TURNS_OF_THE_EVENT_LOOP = """async () => {
+  for (let turn = 0; turn < 5; turn++) await new Promise((resolve) => setTimeout(resolve, 0));
+}"""
+
+
+def listed_ids(tab: Page) -> list[str | None]:
+    return [r.get_attribute("data-job-id") for r in tab.locator("#jobs tbody tr").all()]
 
 
 def test_console_renders_the_latest_filter_when_answers_arrive_out_of_order(
@@ -452,7 +472,7 @@ def test_console_renders_the_latest_filter_when_answers_arrive_out_of_order(
 ) -> None:
     tab, traffic = page
     tab.add_init_script(f"sessionStorage.setItem('gql-jobs:api-key', {json.dumps(ADMIN_KEY)})")
-    tab.add_init_script(SLOW_UNFILTERED_LISTS)
+    tab.add_init_script(HOLD_UNFILTERED_LISTS)
     mutation = """mutation ($input: SubmitJobInput!) {
       submitJob(input: $input) { ... on SubmitJobSuccess { job { id } } } }"""
     parked = server.gql(mutation, input={"task": "echo", "payload": {}, "queue": "parked-late"})
@@ -462,13 +482,18 @@ def test_console_renders_the_latest_filter_when_answers_arrive_out_of_order(
     job_id = parked["submitJob"]["job"]["id"]
     row(tab, job_id).wait_for()
 
-    tab.evaluate("window.slowListMs = 1500")
+    tab.evaluate("window.holdUnfiltered = true")
     tab.locator("#filters").get_by_label("Status").select_option("QUEUED")
-    tab.locator("#filters").get_by_label("Status").select_option("")  # slow: unfiltered
-    tab.locator("#filters").get_by_label("Queue").select_option("parked-late")  # fast, and later
-    tab.wait_for_timeout(2500)  # the unfiltered answer has come, late
+    tab.locator("#filters").get_by_label("Status").select_option("")  # held: unfiltered
+    tab.locator("#filters").get_by_label("Queue").select_option("parked-late")  # answered, and later
+    wait_for(
+        lambda: tab.evaluate("window.heldLists.length") >= 1 and listed_ids(tab) == [job_id], timeout=WAIT_S
+    )
+    tab.evaluate("window.releaseHeldLists()")  # now the unfiltered answer comes, late
+    wait_for(lambda: tab.evaluate("window.lateAnswersDelivered") >= 1, timeout=WAIT_S)
+    tab.evaluate(TURNS_OF_THE_EVENT_LOOP)
 
-    assert [r.get_attribute("data-job-id") for r in tab.locator("#jobs tbody tr").all()] == [job_id]
+    assert listed_ids(tab) == [job_id]
     traffic.check(tab)
 
 

@@ -93,7 +93,7 @@ def test_a_job_is_followed_from_queued_through_its_steps_to_finished(
 ) -> None:
     """Each step is released only once the subscriber saw the one before (`gated_steps`), so the
     steps it sees do not depend on how fast the machine runs the worker or the test."""
-    job_id = submit(live_client, "gated_steps", {"gate": str(tmp_path), "steps": 5})
+    job_id = submit(live_client, "gated_steps", {"gate": str(tmp_path), "steps": 5, "timeout": 300})
     with live_client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws:
         session = TransportWs(ws)
         session.subscribe(JOB_UPDATES, id=job_id)

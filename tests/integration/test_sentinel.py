@@ -8,6 +8,7 @@ two replicas, the one not promoted follows the new master, and acknowledgements 
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import subprocess
 import sys
@@ -28,7 +29,9 @@ from gql_jobs.store.connections import worker_redis
 from tests.conftest import ROOT, make_settings, subprocess_env, wait_for
 from tests.redis_server import redis_server_binary
 
-pytestmark = pytest.mark.integration
+#: Five redis processes, a failover, worker subprocesses: minutes on a loaded CI machine; the
+#: bounds below are safety nets against a hang, never a race with the machine's speed.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(400)]
 MASTER = "gqljobs"
 
 
@@ -79,13 +82,13 @@ def cluster(tmp_path: Path) -> Iterator[tuple[Node, list[Node], Node]]:
         ]
         node = Node(port, start(args))
         nodes.append(node)
-        wait_for(lambda: answers(node), timeout=10)
+        wait_for(lambda: answers(node))
         return node
 
     try:
         master = server("master")
         replicas = [server(f"replica{i}", "--replicaof", "127.0.0.1", str(master.port)) for i in (1, 2)]
-        wait_for(lambda: master.client().info("replication")["connected_slaves"] == 2, timeout=20)
+        wait_for(lambda: master.client().info("replication")["connected_slaves"] == 2)
         sentinel_port = free_port()
         conf = tmp_path / "sentinel.conf"
         conf.write_text(
@@ -96,8 +99,8 @@ def cluster(tmp_path: Path) -> Iterator[tuple[Node, list[Node], Node]]:
         )
         sentinel = Node(sentinel_port, start([str(conf), "--sentinel"]))
         nodes.append(sentinel)
-        wait_for(lambda: answers(sentinel), timeout=10)
-        wait_for(lambda: len(sentinel.client().sentinel_slaves(MASTER)) == 2, timeout=30)
+        wait_for(lambda: answers(sentinel))
+        wait_for(lambda: len(sentinel.client().sentinel_slaves(MASTER)) == 2)
         yield master, replicas, sentinel
     finally:
         for node in nodes:
@@ -176,9 +179,9 @@ def test_a_worker_carries_on_after_failover(cluster: tuple[Node, list[Node], Nod
                 statuses = [client.get(f"/job-status/{job_id}") for job_id in acknowledged]
                 return all(s.status_code == 200 and s.json()["status"] == "finished" for s in statuses)
 
-            wait_for(finished, timeout=40)
+            wait_for(finished, timeout=120)
         worker.terminate()
-        assert worker.wait(timeout=10) == 0
+        assert worker.wait(timeout=60) == 0  # a hang, not a slow machine, reaches this
     finally:
         if worker.poll() is None:
             worker.kill()
@@ -193,15 +196,24 @@ def test_a_worker_command_cut_off_by_the_failover_is_retried_on_the_new_master(
     the address it had cached: the dead master, until its retries run out)."""
     master, replicas, sentinel = cluster
     client = worker_redis(make_settings(**routing(sentinel)))
-    killer = threading.Timer(0.5, master.kill)
+    probe = master.client()
+
+    def kill_once_blocked() -> None:
+        """Kill the master once the BLMOVE waits on it (a 0.5 s timer raced the 1 s BLMOVE)."""
+        with contextlib.suppress(AssertionError):
+            wait_for(lambda: probe.info("clients")["blocked_clients"] >= 1)
+        master.kill()
+
+    killer = threading.Thread(target=kill_once_blocked)
     try:
         client.ping()
         killer.start()
-        assert client.blmove("empty", "elsewhere", 1) is None
+        assert client.blmove("empty", "elsewhere", 5) is None
         address = client.connection_pool.get_master_address()  # type: ignore[attr-defined]
         assert int(address[1]) in {r.port for r in replicas}
     finally:
         killer.join()
+        probe.close()
         client.close()
 
 
@@ -221,8 +233,8 @@ def test_an_interrupted_blocking_read_leaves_no_reply_behind(cluster: tuple[Node
     previous = signal.signal(signal.SIGALRM, interrupt)
     try:
         signal.setitimer(signal.ITIMER_REAL, 0.3)
-        with pytest.raises(Interrupted):
-            client.blmove("empty", "elsewhere", 5)
+        with pytest.raises(Interrupted):  # a BLMOVE far longer than the alarm: it is cut off, on any machine
+            client.blmove("empty", "elsewhere", 60)
         with client.pipeline() as pipeline:
             pipeline.hset("worker", "death", "now")
             pipeline.expire("worker", 60)

@@ -61,7 +61,9 @@ async def test_a_second_job_of_a_key_waits_rate_limited_then_runs_after_the_firs
     worker_process()
     gate = tmp_path / "gate"
     gate.mkdir()
-    first = (await service.submit(ADMIN, limited("gated_steps", {"gate": str(gate), "steps": 1}))).record
+    first = (
+        await service.submit(ADMIN, limited("gated_steps", {"gate": str(gate), "steps": 1, "timeout": 300}))
+    ).record
     await eventually(lambda: status_is(service, first.id, JobStatus.STARTED))
 
     second = (await service.submit(ADMIN, limited("echo", {"n": 2}))).record

@@ -173,6 +173,7 @@ def test_default_ports_are_left_out_as_browsers_do(monkeypatch: pytest.MonkeyPat
 
 
 @pytest.mark.integration
+@pytest.mark.timeout(300)  # `gql-jobs dev` starts three processes: slow on a loaded machine
 def test_gql_jobs_dev_allows_localhost_origins_and_says_so() -> None:
     port = free_port()
     process = start_dev(port)
@@ -189,7 +190,7 @@ def test_gql_jobs_dev_allows_localhost_origins_and_says_so() -> None:
             except httpx.HTTPError:
                 return None
 
-        wait_for(answered, timeout=30)
+        wait_for(answered, timeout=120)
         response = answered()
         assert response is not None
         assert response.status_code == 200
