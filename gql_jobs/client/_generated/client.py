@@ -63,6 +63,7 @@ class GeneratedClient(AsyncBaseClient):
                 }
                 ... on Error {
                   message
+                  code
                 }
                 ... on InvalidInputError {
                   field
@@ -93,6 +94,7 @@ class GeneratedClient(AsyncBaseClient):
                 }
                 ... on Error {
                   message
+                  code
                 }
                 ... on InvalidInputError {
                   field
@@ -124,6 +126,7 @@ class GeneratedClient(AsyncBaseClient):
                 }
                 ... on Error {
                   message
+                  code
                 }
                 ... on InvalidInputError {
                   field
@@ -170,6 +173,7 @@ class GeneratedClient(AsyncBaseClient):
                 }
                 ... on Error {
                   message
+                  code
                 }
                 ... on InvalidInputError {
                   field
@@ -226,6 +230,7 @@ class GeneratedClient(AsyncBaseClient):
                 }
                 ... on Error {
                   message
+                  code
                 }
                 ... on InvalidInputError {
                   field
@@ -278,6 +283,7 @@ class GeneratedClient(AsyncBaseClient):
                 }
                 ... on Error {
                   message
+                  code
                 }
                 ... on InvalidInputError {
                   field
@@ -330,6 +336,7 @@ class GeneratedClient(AsyncBaseClient):
                 }
                 ... on Error {
                   message
+                  code
                 }
                 ... on InvalidInputError {
                   field

@@ -6,6 +6,7 @@ from typing import Literal, Optional, Union
 from pydantic import Field
 
 from .base_model import BaseModel
+from .enums import ErrorCode
 from .fragments import (
     BulkFields,
     BulkFieldsSkipped,  # noqa: F401
@@ -29,24 +30,28 @@ class DeleteJobsDeleteJobsBulkActionResult(BulkFields):
 class DeleteJobsDeleteJobsInvalidInputError(BaseModel):
     typename__: Literal["InvalidInputError"] = Field(alias="__typename")
     message: str
+    code: ErrorCode
     field: str
 
 
 class DeleteJobsDeleteJobsRateLimitedError(BaseModel):
     typename__: Literal["RateLimitedError"] = Field(alias="__typename")
     message: str
+    code: ErrorCode
     rate_limit_retry_after_seconds: float = Field(alias="rateLimitRetryAfterSeconds")
 
 
 class DeleteJobsDeleteJobsUnauthorizedError(BaseModel):
     typename__: Literal["UnauthorizedError"] = Field(alias="__typename")
     message: str
+    code: ErrorCode
     required_scope: Optional[str] = Field(alias="requiredScope")
 
 
 class DeleteJobsDeleteJobsServiceUnavailableError(BaseModel):
     typename__: Literal["ServiceUnavailableError"] = Field(alias="__typename")
     message: str
+    code: ErrorCode
     retry_after_seconds: int = Field(alias="retryAfterSeconds")
 
 

@@ -6,6 +6,7 @@ from typing import Literal, Optional, Union
 from pydantic import Field
 
 from .base_model import BaseModel
+from .enums import ErrorCode
 from .fragments import StatsBucketFields
 
 
@@ -35,18 +36,21 @@ StatsStatsJobStatsTotals = StatsBucketFields
 class StatsStatsInvalidInputError(BaseModel):
     typename__: Literal["InvalidInputError"] = Field(alias="__typename")
     message: str
+    code: ErrorCode
     field: str
 
 
 class StatsStatsUnauthorizedError(BaseModel):
     typename__: Literal["UnauthorizedError"] = Field(alias="__typename")
     message: str
+    code: ErrorCode
     required_scope: Optional[str] = Field(alias="requiredScope")
 
 
 class StatsStatsServiceUnavailableError(BaseModel):
     typename__: Literal["ServiceUnavailableError"] = Field(alias="__typename")
     message: str
+    code: ErrorCode
     retry_after_seconds: int = Field(alias="retryAfterSeconds")
 
 

@@ -6,6 +6,7 @@ from typing import Literal, Optional, Union
 from pydantic import Field
 
 from .base_model import BaseModel
+from .enums import ErrorCode
 
 
 class SuspendWorkers(BaseModel):
@@ -25,18 +26,21 @@ class SuspendWorkersSuspendWorkersWorkersSuspension(BaseModel):
 class SuspendWorkersSuspendWorkersInvalidInputError(BaseModel):
     typename__: Literal["InvalidInputError"] = Field(alias="__typename")
     message: str
+    code: ErrorCode
     field: str
 
 
 class SuspendWorkersSuspendWorkersUnauthorizedError(BaseModel):
     typename__: Literal["UnauthorizedError"] = Field(alias="__typename")
     message: str
+    code: ErrorCode
     required_scope: Optional[str] = Field(alias="requiredScope")
 
 
 class SuspendWorkersSuspendWorkersServiceUnavailableError(BaseModel):
     typename__: Literal["ServiceUnavailableError"] = Field(alias="__typename")
     message: str
+    code: ErrorCode
     retry_after_seconds: int = Field(alias="retryAfterSeconds")
 
 
