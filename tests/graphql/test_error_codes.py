@@ -25,6 +25,7 @@ SAMPLES: list[domain.GqlJobsError] = [
     domain.InvalidPayloadError([domain.FieldError(("count",), "not an int", "int_parsing")]),
     domain.PayloadTooLargeError(limit_bytes=10, actual_bytes=20),
     domain.InvalidRequestError("queue", "bad name"),
+    domain.RqFeatureUnavailableError("concurrency", "RQ >= 3.0", "2.12"),
     domain.BatchTooLargeError(limit=1, actual=2),
     domain.JobNotFoundError("JOB-x"),
     domain.JobDeletedError("JOB-x"),
