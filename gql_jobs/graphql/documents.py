@@ -43,6 +43,7 @@ from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
 from gql_jobs.errors import ErrorCode
 from gql_jobs.graphql.measure import DocumentMeasure, Pricing, measure
+from gql_jobs.graphql.shapes import Shape, matches, pinned_literals, shape_of
 from gql_jobs.graphql.validation import fast_rules
 
 DOCUMENT_TOO_LARGE = ErrorCode.DOCUMENT_TOO_LARGE.value
@@ -85,11 +86,18 @@ class Checked:
     errors: tuple[GraphQLError, ...]
     tenant_cost: int = 0
     weight: int = ENTRY_BYTES
+    #: For a shape's entry (see `shapes.py`): the literals its documents must have verbatim.
+    pinned: tuple[tuple[int, str], ...] = ()
+
+
+#: A cache key: a query's text, or ("shape", a passing document's shape text).
+Key = str | tuple[str, str]
 
 
 class DocumentCache:
-    """Verdicts by query text, least recently used first out, within `budget_bytes` of estimated
-    memory; documents over `entry_bytes` (UTF-8) are not kept at all."""
+    """Verdicts by query text (and passing shapes, see `shapes.py`), least recently used first
+    out, within `budget_bytes` of estimated memory; documents over `entry_bytes` (UTF-8) are not
+    kept at all."""
 
     def __init__(self, budget_bytes: int, entry_bytes: int) -> None:
         self.budget_bytes = budget_bytes
@@ -97,15 +105,15 @@ class DocumentCache:
         self.total_bytes = 0
         self.hits = 0
         self.misses = 0
-        self._entries: OrderedDict[str, Checked] = OrderedDict()
+        self._entries: OrderedDict[Key, Checked] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def __contains__(self, query: str) -> bool:
+    def __contains__(self, query: Key) -> bool:
         return query in self._entries
 
-    def get(self, query: str) -> Checked | None:
+    def get(self, query: Key) -> Checked | None:
         checked = self._entries.get(query)
         if checked is None:
             self.misses += 1
@@ -114,7 +122,19 @@ class DocumentCache:
             self._entries.move_to_end(query)
         return checked
 
-    def put(self, query: str, size: int, checked: Checked) -> None:
+    def shape(self, key: tuple[str, str]) -> Checked | None:
+        """A shape's entry, not counted in `hits`/`misses` (those count documents)."""
+        checked = self._entries.get(key)
+        if checked is not None:
+            self._entries.move_to_end(key)
+        return checked
+
+    def discard(self, key: Key) -> None:
+        checked = self._entries.pop(key, None)
+        if checked is not None:
+            self.total_bytes -= checked.weight
+
+    def put(self, query: Key, size: int, checked: Checked) -> None:
         if size > self.entry_bytes or checked.weight > self.budget_bytes or query in self._entries:
             return
         self._entries[query] = checked
@@ -164,14 +184,33 @@ class DocumentChecker:
         except GraphQLSyntaxError as error:
             return Checked(None, (coded(error, PARSE_FAILED),), weight=ENTRY_BYTES + 2 * size)
         measured = measure(document, self.limits.pricing)
-        errors = self._limit_errors(measured) or tuple(
+        errors = self._limit_errors(measured) or self._validate(document, size)
+        weight = ENTRY_BYTES + 2 * size + TOKEN_BYTES * token_count(document)
+        return Checked(document, errors, measured.tenant_cost, weight)
+
+    def _validate(self, document: DocumentNode, size: int) -> tuple[GraphQLError, ...]:
+        """graphql-core's rules, once per shape of passing document (see `shapes.py`)."""
+        shape = shape_of(document)
+        if shape is not None:
+            passed = self.cache.shape(("shape", shape.text))
+            if passed is not None and matches(shape, passed.pinned):
+                return ()
+        errors = tuple(
             coded(e, QUERY_TOO_COMPLEX if isinstance(e, ValidationAbortedError) else VALIDATION_FAILED)
             for e in validate(
                 self.schema, document, self.rules, hide_suggestions=self.limits.hide_suggestions
             )
         )
-        weight = ENTRY_BYTES + 2 * size + TOKEN_BYTES * token_count(document)
-        return Checked(document, errors, measured.tenant_cost, weight)
+        if shape is not None and not errors:
+            self._keep_shape(document, shape, size)
+        return errors
+
+    def _keep_shape(self, document: DocumentNode, shape: Shape, size: int) -> None:
+        pinned = pinned_literals(self.schema, document, shape)
+        weight = ENTRY_BYTES + 2 * len(shape.text) + sum(2 * len(value) + 64 for _, value in pinned)
+        key = ("shape", shape.text)
+        self.cache.discard(key)  # a shape seen before with other pinned values
+        self.cache.put(key, size, Checked(None, (), weight=weight, pinned=pinned))
 
     def _limit_errors(self, measured: DocumentMeasure) -> tuple[GraphQLError, ...]:
         """Depth, aliases and (an admin's) cost: a document over them is not validated further."""
