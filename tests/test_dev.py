@@ -5,14 +5,16 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import httpx
 import psutil
 import pytest
+import redis
 
 import gql_jobs
-from gql_jobs.dev import free_port
+from gql_jobs.dev import embedded_redis, free_port
 from tests.conftest import ROOT, in_memory_env, run_cli, start_dev, subprocess_env, wait_for
 
 #: `gql-jobs dev` starts an API, a worker and an in-memory Redis: tens of seconds on a loaded CI
@@ -107,3 +109,20 @@ def test_dev_without_fakeredis_or_redis_says_what_to_install(tmp_path: Path) -> 
 def test_version_prints_the_package_version() -> None:
     result = run_cli("--version", env=subprocess_env(), check=True)
     assert result.stdout.decode() == f"gql-jobs {gql_jobs.__version__}\n"
+
+
+def _handler_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if "process_request_thread" in t.name]
+
+
+def test_the_in_memory_redis_lets_go_of_a_client_that_left() -> None:
+    """fakeredis < 2.38 spun a thread at full CPU for every client that had disconnected (its TCP
+    handler looped on an empty read): `gql-jobs dev` burned a core after its first request. Our
+    floor is where the handler ends at EOF; this holds it (a condition, not a CPU measure)."""
+    with embedded_redis() as url:
+        before = len(_handler_threads())
+        client = redis.Redis.from_url(url)
+        assert client.ping()
+        wait_for(lambda: len(_handler_threads()) == before + 1)
+        client.close()
+        wait_for(lambda: len(_handler_threads()) == before)
