@@ -58,7 +58,14 @@ def start(args: list[str]) -> subprocess.Popen[bytes]:
 def answers(node: Node) -> bool:
     try:
         return bool(node.client().ping())
-    except redis.ConnectionError:
+    except (redis.ConnectionError, redis.TimeoutError):  # not up yet, or too busy to answer yet
+        return False
+
+
+def sees_replicas(sentinel: Node, count: int) -> bool:
+    try:
+        return len(sentinel.client().sentinel_slaves(MASTER)) == count
+    except (redis.ConnectionError, redis.TimeoutError):
         return False
 
 
@@ -100,7 +107,7 @@ def cluster(tmp_path: Path) -> Iterator[tuple[Node, list[Node], Node]]:
         sentinel = Node(sentinel_port, start([str(conf), "--sentinel"]))
         nodes.append(sentinel)
         wait_for(lambda: answers(sentinel))
-        wait_for(lambda: len(sentinel.client().sentinel_slaves(MASTER)) == 2)
+        wait_for(lambda: sees_replicas(sentinel, 2))
         yield master, replicas, sentinel
     finally:
         for node in nodes:
