@@ -258,7 +258,10 @@ def test_workers_show_a_tenant_only_its_queues_workers_without_host_pid_counts_o
     release = tmp_path / "release"
     alices = alice.submit("wait_for_file", {"path": str(release)}, queue="shared")
     try:
-        wait_for(lambda: job_status(alice, alices) == "STARTED")
+        # RQ marks the job started and the worker busy in separate writes: wait for both.
+        wait_for(
+            lambda: job_status(alice, alices) == "STARTED" and workers_of(root)[0]["currentJobId"] == alices
+        )
         full = workers_of(root)
         assert [w["pid"] for w in full] == [shared_worker.pid, bobs_worker.pid]
         assert full[0]["currentJobId"] == alices

@@ -65,7 +65,7 @@ def test_the_wheel_carries_its_assets_license_and_metadata(wheel: Path) -> None:
     assert not any(name.startswith("tests/") for name in names)
     assert "License-Expression: MIT" in metadata
     fakeredis = [line for line in metadata.splitlines() if line.startswith("Requires-Dist: fakeredis")]
-    assert fakeredis == ['Requires-Dist: fakeredis[lua]>=2.26; extra == "dev-server"']  # only there
+    assert fakeredis == ['Requires-Dist: fakeredis[lua]>=2.38; extra == "dev-server"']  # only there
     otel = [line for line in metadata.splitlines() if line.startswith("Requires-Dist: opentelemetry")]
     assert otel and all(line.endswith('; extra == "otel"') for line in otel)  # tracing is optional
 

@@ -124,7 +124,8 @@ def test_redis_cost_bench_measures_full_lifecycles(tmp_path: Path) -> None:
         assert job["redis_cpu_usec"]["median"] > 0 and job["command_usec"]["median"] > 0
         # One submission (a MULTI/EXEC with its EVAL), one dequeue, one status read (HGETALL) per job.
         names = job["commands_by_name"]
-        assert names["eval"] == names["rpush"] == names["blmove"] == 1
+        assert names["rpush"] == names["blmove"] == 1
+        assert 1 <= names["eval"] <= 2  # ours; RQ 3's worker sends one more per job
         assert names["hgetall"] >= 1
         assert document["model"][transport]["jobs_per_s_per_primary"] > 0
     assert document["ping_calibration"]["commands_by_name"]["ping"] == 1
