@@ -169,18 +169,26 @@ def rate_limited_by_queue(connection: Redis) -> dict[str, int]:
 
 def workers(connection: Redis) -> list[WorkerInfo]:
     keys = sorted(k.decode() for k in connection.smembers(WORKERS_SET))  # type: ignore[union-attr]
+    names = [key.removeprefix(WORKER_KEY_PREFIX) for key in keys]
+    indexed = rq_adapter.worker_executions_key("") is not None  # RQ 3 keeps a worker's job there
     with connection.pipeline(transaction=False) as pipe:
-        for key in keys:
+        for key, name in zip(keys, names, strict=True):
             pipe.hgetall(key)
-        hashes = pipe.execute()
+            if (executions := rq_adapter.worker_executions_key(name)) is not None:
+                pipe.smembers(executions)
+        replies = pipe.execute()
+    step = 2 if indexed else 1
     infos = []
-    for key, raw in zip(keys, hashes, strict=True):
+    for index, name in enumerate(names):
+        raw = replies[index * step]
         if not raw:
             continue  # registered but its hash expired: a dead worker RQ has not swept yet
         data = {k.decode(): v.decode() for k, v in raw.items()}
+        if indexed and replies[index * step + 1]:
+            data["current_job"] = rq_adapter.job_id_of_execution(min(replies[index * step + 1]))
         infos.append(
             WorkerInfo(
-                name=key.removeprefix(WORKER_KEY_PREFIX),
+                name=name,
                 state=data.get("state", "?"),
                 queues=[q for q in data.get("queues", "").split(",") if q],
                 current_job_id=data.get("current_job") or None,

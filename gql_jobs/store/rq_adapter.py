@@ -254,6 +254,21 @@ def has_concurrency_limit(job: Job) -> bool:
     return HAS_RQ3 and bool(getattr(job, "has_rate_limit", False))
 
 
+def worker_executions_key(worker_name: str) -> str | None:
+    """RQ 3's index of a worker's live executions (its current job is there, no longer on the
+    worker's hash as `current_job`); None on RQ 2."""
+    if not HAS_RQ3:
+        return None
+    template: str = _rq3("executions").WORKER_EXECUTIONS_KEY_TEMPLATE
+    return template.format(worker_name)
+
+
+def job_id_of_execution(member: bytes) -> str:
+    """The job id in a member of a worker's executions index (`<job id>:<execution id>`)."""
+    job_id, _ = _rq3("executions").parse_composite_key(member.decode())
+    return str(job_id)
+
+
 def stage_stop(pipe: Pipeline, job: Job) -> bool:
     """Stage RQ's stop command for a running `job` in `pipe` (a bulk action's transaction); False
     when no worker runs it (any more). As `stop_running_job`: per live execution on RQ 3 (their
