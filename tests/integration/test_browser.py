@@ -464,7 +464,12 @@ TURNS_OF_THE_EVENT_LOOP = """async () => {
 
 
 def listed_ids(tab: Page) -> list[str | None]:
-    return [r.get_attribute("data-job-id") for r in tab.locator("#jobs tbody tr").all()]
+    """The listed rows' ids, read in one step in the page (row by row, a re-render between reading
+    the rows and their ids left a locator waiting for a row that was gone)."""
+    ids: list[str | None] = tab.evaluate(
+        "[...document.querySelectorAll('#jobs tbody tr')].map(r => r.getAttribute('data-job-id'))"
+    )
+    return ids
 
 
 def test_console_renders_the_latest_filter_when_answers_arrive_out_of_order(
