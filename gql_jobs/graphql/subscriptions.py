@@ -13,6 +13,7 @@ from typing import Annotated
 
 import strawberry
 
+from gql_jobs.domain import JobStatus as DomainStatus
 from gql_jobs.errors import GqlJobsError, InvalidRequestError
 from gql_jobs.graphql.context import Info
 from gql_jobs.graphql.errors import query_error
@@ -33,7 +34,12 @@ class JobEventType(Enum):
 class JobEvent:
     type: JobEventType = strawberry.field(description="What happened.")
     job_id: strawberry.ID = strawberry.field(description="The job it happened to.")
-    status: JobStatus = strawberry.field(description="The job's status after the change.")
+    status: JobStatus = strawberry.field(
+        description=(
+            "The status the change announced (what a `status` filter matches); the job may have "
+            "moved on by the time it is read: see `job`."
+        )
+    )
     at: datetime | None = strawberry.field(description="When it was published.")
     job: Job | None = strawberry.field(description="The job as read after the change; null once deleted.")
 
@@ -41,7 +47,10 @@ class JobEvent:
     def of(cls, update: Update) -> JobEvent:
         event = update.event
         record = update.record
-        status = JobStatus.of(record.status) if record else JobStatus.UNKNOWN
+        announced = DomainStatus.parse(event.status)
+        if announced is DomainStatus.UNKNOWN and record is not None:
+            announced = record.status
+        status = JobStatus.of(announced)
         try:
             at = datetime.fromisoformat(event.at)
         except ValueError:
