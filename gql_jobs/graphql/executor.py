@@ -2,78 +2,152 @@
 
 A page of 50 jobs is hundreds of fields like `Job.status` or `Edge.cursor`: Strawberry resolves
 them by reading an attribute (a "basic" field: no resolver, no extension), but graphql-core still
-builds a `GraphQLResolveInfo`, looks up arguments and walks `complete_value` for each one, which
-was most of a page's execution. For such a field (a scalar or enum, possibly non-null, without
-arguments, no middleware) `execute_field` here reads the attribute and coerces it directly.
+makes a `Path`, builds a `GraphQLResolveInfo`, looks up arguments and walks `complete_value` for
+each one, which was most of a page's execution. For such a field (a scalar or enum, possibly
+non-null, without arguments, no middleware) `execute_fields` here reads the attribute and coerces
+it in its own loop over the object's fields, and `__typename` (which Apollo Client adds to every
+selection) is the parent type's name, as graphql-core's meta field answers; every other field
+goes through graphql-core's `execute_field` as before.
 
 Anything unusual (a null for a non-null field, a value the scalar refuses, an exception) goes back
 through graphql-core's own `execute_field`, which raises and locates the error exactly as before:
 reading an attribute and coercing a value have no side effects, so doing it twice is harmless.
+
+`execute_fields` is graphql-core's (3.3) loop with the short path added; it overrides a method
+graphql-core documents as private, hence the version cap and `tests/graphql/test_executor.py`,
+which holds the answers, nulls and error paths to graphql-core's own executor.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from graphql import (
     GraphQLEnumType,
     GraphQLField,
-    GraphQLLeafType,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLScalarType,
 )
-from graphql.pyutils import Path, Undefined
+from graphql.pyutils import Path, Undefined, gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.schema_converter import GraphQLCoreConverter
 
-#: Attribute of a `GraphQLField` holding its plan: `(leaf type, non-null)`, or `None` when the
-#: field needs graphql-core's full path. Computed once per field of the schema.
-_PLAN = "_gql_jobs_leaf_plan"
+#: Attribute of a `GraphQLObjectType` holding its fields' plans by name (computed once each).
+_PLANS = "_gql_jobs_leaf_plans"
 
 
-def _plan(field_def: GraphQLField) -> tuple[GraphQLLeafType, bool] | None:
-    plan: tuple[GraphQLLeafType, bool] | None
-    try:
-        return getattr(field_def, _PLAN)  # type: ignore[no-any-return]
-    except AttributeError:
-        pass
+class _Leaf(NamedTuple):
+    """How to answer a plain leaf field: read `attribute` (or call `resolve`), then `coerce`."""
+
+    attribute: str | None  # the Python attribute when Strawberry's resolver is a plain `getattr`
+    resolve: Callable[..., Any]
+    coerce: Callable[[Any], Any]
+    non_null: bool
+
+
+def _plan(field_def: GraphQLField) -> _Leaf | None:
     field_type = field_def.type
     non_null = isinstance(field_type, GraphQLNonNull)
     inner = field_type.of_type if isinstance(field_type, GraphQLNonNull) else field_type
-    basic = getattr(field_def.resolve, "_is_default", False)  # Strawberry's attribute read
-    plan = None
-    if basic and not field_def.args and isinstance(inner, GraphQLScalarType | GraphQLEnumType):
-        plan = (inner, non_null)  # a leaf (what `is_leaf_type` checks), read as an attribute
-    setattr(field_def, _PLAN, plan)
-    return plan
+    resolve = field_def.resolve
+    if resolve is None or not getattr(resolve, "_is_default", False):  # Strawberry's attribute read
+        return None
+    if field_def.args or not isinstance(inner, GraphQLScalarType | GraphQLEnumType):
+        return None
+    definition = field_def.extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    attribute = None
+    if definition is not None and definition.base_resolver is None and definition.default_resolver is getattr:
+        attribute = definition.python_name
+    return _Leaf(attribute, resolve, inner.coerce_output_value, non_null)
+
+
+def _plans_of(parent_type: GraphQLObjectType) -> dict[str, _Leaf | None]:
+    try:
+        return getattr(parent_type, _PLANS)  # type: ignore[no-any-return]
+    except AttributeError:
+        plans = {name: _plan(field) for name, field in parent_type.fields.items()}
+        setattr(parent_type, _PLANS, plans)
+        return plans
+
+
+#: No short path at all (a middleware wants to see every field).
+_NO_PLANS: dict[str, _Leaf | None] = {}
+
+#: `_answer`'s "not on the short path": graphql-core's `execute_field` answers (or raises) instead.
+_SLOW: Any = object()
+
+
+def _answer(plan: _Leaf, source: Any) -> Any:
+    """The field's value, coerced, or `_SLOW` for anything unusual (see the module's docstring)."""
+    try:
+        value = getattr(source, plan.attribute) if plan.attribute is not None else plan.resolve(source, None)
+        if value is None or value is Undefined:
+            return _SLOW if plan.non_null else None
+        coerced = plan.coerce(value)
+    except Exception:  # graphql-core's path raises it properly
+        return _SLOW
+    return _SLOW if coerced is None or coerced is Undefined else coerced
+
+
+async def _gathered(results: dict[str, Any], awaitable_fields: list[str]) -> dict[str, Any]:
+    """`results` with its awaitable fields awaited (in parallel when several), as graphql-core's."""
+    if len(awaitable_fields) == 1:
+        field = awaitable_fields[0]
+        results[field] = await results[field]
+    else:
+        awaited = await gather_with_cancel(*(results[field] for field in awaitable_fields))
+        results.update(zip(awaitable_fields, awaited, strict=True))
+    return results
 
 
 class PlainLeavesExecutor(StrawberryGraphQLCoreExecutionContext):
     """Strawberry's execution context, resolving plain leaf fields without graphql-core's per-field
     machinery (see the module's docstring)."""
 
-    def execute_field(
+    def execute_fields(
         self,
         parent_type: GraphQLObjectType,
-        source: Any,
-        field_details_list: Any,
-        path: Path,
+        source_value: Any,
+        path: Path | None,
+        grouped_field_set: Any,
         position_context: Any,
     ) -> Any:
-        node = field_details_list[0].node
         middleware = self.middleware_manager
-        plain = not node.arguments and (middleware is None or not middleware.middlewares)
-        field_def = self.schema.get_field(parent_type, node.name.value) if plain else None
-        plan = _plan(field_def) if field_def is not None else None
-        if plan is not None:
-            leaf_type, non_null = plan
-            try:
-                value = field_def.resolve(source, None)  # type: ignore[union-attr, misc]
-                if value is None or value is Undefined:
-                    if not non_null:
-                        return None
-                else:
-                    return self.complete_leaf_value(leaf_type, value)
-            except Exception:  # noqa: S110  # graphql-core's path below raises it properly
-                pass
-        return super().execute_field(parent_type, source, field_details_list, path, position_context)
+        plans = _plans_of(parent_type) if middleware is None or not middleware.middlewares else _NO_PLANS
+        results: dict[str, Any] = {}
+        is_awaitable = self.is_awaitable
+        awaitable_fields: list[str] = []
+        try:
+            for response_name, field_details_list in grouped_field_set.items():
+                node = field_details_list[0].node
+                name = node.name.value
+                if name == "__typename" and plans is not _NO_PLANS:  # Apollo asks it of every object
+                    results[response_name] = parent_type.name
+                    continue
+                plan = plans.get(name)
+                if plan is not None and not node.arguments:
+                    answer = _answer(plan, source_value)
+                    if answer is not _SLOW:
+                        results[response_name] = answer
+                        continue
+                result = self.execute_field(
+                    parent_type,
+                    source_value,
+                    field_details_list,
+                    Path(path, response_name, parent_type.name),
+                    position_context,
+                )
+                if result is not Undefined:
+                    results[response_name] = result
+                    if is_awaitable(result):
+                        awaitable_fields.append(response_name)
+        except Exception:
+            if awaitable_fields:  # settle what other fields started, as graphql-core does
+                self.settle_in_background([results[field] for field in awaitable_fields])
+            raise
+        if not awaitable_fields:
+            return results
+
+        return _gathered(results, awaitable_fields)

@@ -58,3 +58,26 @@ def test_plain_leaves_answer_as_graphql_core_does() -> None:
         "__typename": "Thing",
     }
     assert [path for _, path in ours["errors"]] == [["things", 1, "name"], ["things", 2, "count"]]
+
+
+class CountingExecutor(PlainLeavesExecutor):
+    """Counts the fields that took graphql-core's full path."""
+
+    full_path: list[str] = []  # noqa: RUF012  # one list per test: reset below
+
+    def execute_field(self, parent_type: Any, source: Any, field_details_list: Any, *args: Any) -> Any:
+        self.full_path.append(f"{parent_type.name}.{field_details_list[0].node.name.value}")
+        return super().execute_field(parent_type, source, field_details_list, *args)
+
+
+def test_plain_leaves_take_the_short_path() -> None:
+    """Breaks when graphql-core stops calling `execute_fields` (renamed, reshaped in an upgrade):
+    the answers would stay right (the parity test above) but every leaf would pay the full path."""
+    CountingExecutor.full_path = []
+    answer(CountingExecutor)
+    # `things` and `shout` have resolvers; the plain leaves and `__typename` never reach
+    # `execute_field`, but for the null name and the bad count, which go back to raise their errors
+    # (the null name nulls its row, whose `shout` is then not run, as in graphql-core).
+    assert sorted(CountingExecutor.full_path) == sorted(
+        ["Query.things", "Thing.shout", "Thing.name", "Thing.count", "Thing.shout"]
+    )
