@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 from gql_jobs.domain import SubmitRequest
 from gql_jobs.service.submission import prepare
 from gql_jobs.settings import Settings
-from gql_jobs.store import events, listing, rq_format
+from gql_jobs.store import events, listing, listing_index, rq_format
 from gql_jobs.store.reads import read_jobs
 from gql_jobs.tasks import TaskRegistry
 
@@ -36,12 +36,12 @@ def floor_app(settings: Settings, registry: TaskRegistry) -> Callable[..., Await
         raw = json.loads(body)
         job = prepare(SubmitRequest(task=raw["task"], payload=raw.get("payload")), registry, settings, None)
         entries = {
-            key: [listing.member(job.job_id)]
-            for key in listing.streams_for(job.queue, job.spec.name, job.meta["tags"], None)
+            key: [listing_index.member(job.job_id)]
+            for key in listing_index.streams_for(job.queue, job.spec.name, job.meta["tags"], None)
         }
         async with connection.pipeline(transaction=True) as pipe:
             rq_format.stage([job], pipe)
-            listing.append(pipe, entries, settings.index_retention)
+            listing_index.append(pipe, entries, settings.index_retention)
             events.publish(pipe, events.of_record(rq_format.new_record(job)))
             await pipe.execute()
         return {"id": job.job_id, "status": "queued"}

@@ -14,13 +14,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Any, Self, TypeVar
+from typing import Any, ParamSpec, Self, TypeVar
 
 import anyio
 import httpx
 from websockets.exceptions import ConnectionClosedError, InvalidStatus, WebSocketException
 
+from gql_jobs.client._generated.cancel_job import CancelJobCancelJobCancelJobSuccess as CancelJobSuccess
 from gql_jobs.client._generated.client import GeneratedClient
+from gql_jobs.client._generated.delete_job import DeleteJobDeleteJobDeleteJobSuccess as DeleteJobSuccess
+from gql_jobs.client._generated.empty_queue import EmptyQueueEmptyQueueEmptyQueueSuccess as EmptyQueueSuccess
 from gql_jobs.client._generated.enums import JobOrder, JobStatus
 from gql_jobs.client._generated.exceptions import (
     GraphQLClientGraphQLMultiError,
@@ -32,7 +35,15 @@ from gql_jobs.client._generated.get_job import GetJobJob
 from gql_jobs.client._generated.input_types import JobFilter, RetryInput, SubmitJobInput
 from gql_jobs.client._generated.job_events import JobEventsJobEvents
 from gql_jobs.client._generated.queues import QueuesQueues
+from gql_jobs.client._generated.requeue_job import RequeueJobRequeueJobRequeueJobSuccess as RequeueJobSuccess
+from gql_jobs.client._generated.resume_workers import (
+    ResumeWorkersResumeWorkersWorkersSuspension as ResumeWorkersResult,
+)
 from gql_jobs.client._generated.stats import StatsStatsJobStats
+from gql_jobs.client._generated.submit_job import SubmitJobSubmitJobSubmitJobSuccess as SubmitJobSuccess
+from gql_jobs.client._generated.suspend_workers import (
+    SuspendWorkersSuspendWorkersWorkersSuspension as SuspendWorkersResult,
+)
 from gql_jobs.client._generated.tasks import TasksTasks
 from gql_jobs.client._generated.workers import WorkersWorkers
 from gql_jobs.client.bulk import BulkOutcome
@@ -53,6 +64,8 @@ from gql_jobs.client.retrying import RetryingTransport, pause, retry_delay
 from gql_jobs.errors import ErrorCode
 
 T = TypeVar("T")
+S = TypeVar("S")
+P = ParamSpec("P")
 Job = JobFields
 #: A job as `get` reads it: with its `attempts` (each run's outcome, error, worker, duration).
 JobDetail = GetJobJob
@@ -150,15 +163,8 @@ class AsyncGqlJobsClient:
             at_front=at_front,
             idempotency_key=idempotency_key,
         )
-        keyed = with_key(spec)
-
-        async def once() -> Job:
-            result = (await self._call(self._api.submit_job(keyed))).submit_job
-            if result.typename__ == "SubmitJobSuccess":
-                return result.job
-            raise api_error(result)
-
-        return await self._retrying(once)
+        keyed = with_key(spec)  # made once: every retry sends the same key
+        return (await self._success(SubmitJobSuccess, self._api.submit_job, keyed)).job
 
     async def submit_many(self, specs: Sequence[SubmitJobInput]) -> list[Job]:
         """Submit a batch (see `job_input`); each spec without an idempotency key gets one. When a
@@ -260,89 +266,40 @@ class AsyncGqlJobsClient:
     ) -> JobStats:
         """Jobs submitted, finished, failed and run times per `step` minutes over the last `window`
         minutes, oldest bucket first (admins only)."""
-
-        async def once() -> JobStats:
-            result = (await self._call(self._api.stats(window, step, queue, task))).stats
-            if result.typename__ == "JobStats":
-                return result
-            raise api_error(result)
-
-        return await self._retrying(once)
+        return await self._success(JobStats, self._api.stats, window, step, queue, task)
 
     # -- managing ---------------------------------------------------------------------------------
 
     async def cancel(self, job_id: str) -> Job:
         """Cancel a waiting job or stop a running one; returns it CANCELED or STOPPED."""
-
-        async def once() -> Job:
-            result = (await self._call(self._api.cancel_job(job_id))).cancel_job
-            if result.typename__ == "CancelJobSuccess":
-                return result.job
-            raise api_error(result)
-
-        return await self._retrying(once)
+        return (await self._success(CancelJobSuccess, self._api.cancel_job, job_id)).job
 
     async def requeue(self, job_id: str) -> Job:
         """Put a FAILED, STOPPED or CANCELED job back on its queue; returns it QUEUED."""
-
-        async def once() -> Job:
-            result = (await self._call(self._api.requeue_job(job_id))).requeue_job
-            if result.typename__ == "RequeueJobSuccess":
-                return result.job
-            raise api_error(result)
-
-        return await self._retrying(once)
+        return (await self._success(RequeueJobSuccess, self._api.requeue_job, job_id)).job
 
     async def delete(self, job_id: str) -> str:
         """Delete a job that is not running, with its results; returns its id."""
-
-        async def once() -> str:
-            result = (await self._call(self._api.delete_job(job_id))).delete_job
-            if result.typename__ == "DeleteJobSuccess":
-                return result.job_id
-            raise api_error(result)
-
-        return await self._retrying(once)
+        return (await self._success(DeleteJobSuccess, self._api.delete_job, job_id)).job_id
 
     async def suspend_workers(self, ttl_seconds: int | None = None) -> bool:
         """Suspend every RQ worker (each finishes its job, takes no other) until `resume_workers`,
         or for `ttl_seconds`; returns whether they are suspended now (admins only)."""
-
-        async def once() -> bool:
-            result = (await self._call(self._api.suspend_workers(ttl_seconds))).suspend_workers
-            if result.typename__ == "WorkersSuspension":
-                return result.suspended
-            raise api_error(result)
-
-        return await self._retrying(once)
+        return (await self._success(SuspendWorkersResult, self._api.suspend_workers, ttl_seconds)).suspended
 
     async def resume_workers(self) -> bool:
         """Let suspended workers take jobs again; returns whether they are still suspended."""
-
-        async def once() -> bool:
-            result = (await self._call(self._api.resume_workers())).resume_workers
-            if result.typename__ == "WorkersSuspension":
-                return result.suspended
-            raise api_error(result)
-
-        return await self._retrying(once)
+        return (await self._success(ResumeWorkersResult, self._api.resume_workers)).suspended
 
     async def empty_queue(self, queue: str) -> int:
         """Delete every job waiting on `queue`; returns how many (admins only)."""
-
-        async def once() -> int:
-            result = (await self._call(self._api.empty_queue(queue))).empty_queue
-            if result.typename__ == "EmptyQueueSuccess":
-                return result.deleted
-            raise api_error(result)
-
-        return await self._retrying(once)
+        return (await self._success(EmptyQueueSuccess, self._api.empty_queue, queue)).deleted
 
     # -- bulk actions -----------------------------------------------------------------------------
 
     async def requeue_jobs(self, *, all_pages: bool = True, **selection: Any) -> BulkOutcome:
         """Requeue the FAILED, STOPPED and CANCELED jobs selected (see `cancel_jobs`)."""
-        return await self._bulk(self._api.requeue_jobs, "requeue_jobs", selection, all_pages)
+        return await self._bulk(self._api.requeue_jobs, selection, all_pages)
 
     async def cancel_jobs(self, *, all_pages: bool = True, **selection: Any) -> BulkOutcome:
         """Cancel the waiting jobs selected and ask running ones to stop. Select by `ids=[...]` or
@@ -350,32 +307,32 @@ class AsyncGqlJobsClient:
         submitted_before); nothing given is refused unless `all_jobs=True`. The server acts on at
         most its bulk limit per call: this calls again until it is done (`all_pages=False`: one
         call, whose `truncated`/`cursor` the outcome keeps) and returns the sum."""
-        return await self._bulk(self._api.cancel_jobs, "cancel_jobs", selection, all_pages)
+        return await self._bulk(self._api.cancel_jobs, selection, all_pages)
 
     async def delete_jobs(self, *, all_pages: bool = True, **selection: Any) -> BulkOutcome:
         """Delete the selected jobs that are not running, with their results (see `cancel_jobs`)."""
-        return await self._bulk(self._api.delete_jobs, "delete_jobs", selection, all_pages)
+        return await self._bulk(self._api.delete_jobs, selection, all_pages)
 
     async def _bulk(
-        self, mutation: Callable[..., Awaitable[Any]], field: str, selection: dict[str, Any], all_pages: bool
+        self,
+        mutation: Callable[[JobFilter, str | None], Awaitable[Any]],
+        selection: dict[str, Any],
+        all_pages: bool,
     ) -> BulkOutcome:
         every = bool(selection.pop("all_jobs", False))
         filter = job_filter(**selection)
         if filter is None:
             if not every:
-                raise ValueError(f"{field}: give ids or a criterion (all_jobs=True acts on every job)")
+                raise ValueError(
+                    f"{mutation.__name__}: give ids or a criterion (all_jobs=True acts on every job)"
+                )
             filter = JobFilter()
         outcome = BulkOutcome()
         after: str | None = None
         while True:
-
-            async def once(after: str | None = after) -> BulkFields:
-                result = getattr(await self._call(mutation(filter, after)), field)
-                if result.typename__ == "BulkActionResult":
-                    return result  # type: ignore[no-any-return]
-                raise api_error(result)
-
-            page = await self._retrying(once)  # safe: acted-on jobs no longer match
+            # Each mutation's BulkActionResult member is a `BulkFields`; retrying is safe: acted-on
+            # jobs no longer match.
+            page = await self._success(BulkFields, mutation, filter, after)
             outcome.add(page)
             stuck = page.acted == 0 and page.cursor in (None, after)  # again would do the same
             if not page.truncated or not all_pages or filter.ids is not None or stuck:
@@ -497,6 +454,21 @@ class AsyncGqlJobsClient:
         finally:
             if isinstance(stream, AsyncGenerator):  # close the WebSocket now, not when collected
                 await stream.aclose()
+
+    async def _success(
+        self, member: type[S], call: Callable[P, Awaitable[Any]], *args: P.args, **kwargs: P.kwargs
+    ) -> S:
+        """The `member` a generated call answers (its one field, named as the call), calling again
+        with the same arguments (so the same idempotency key) while the answer is a union member
+        that says "retry" (see `_retrying`); any other member is raised (`api_error`)."""
+
+        async def once() -> S:
+            result = getattr(await self._call(call(*args, **kwargs)), call.__name__)
+            if isinstance(result, member):
+                return result
+            raise api_error(result)
+
+        return await self._retrying(once)
 
     async def _retrying(self, once: Callable[[], Awaitable[T]]) -> T:
         """Call `once` again (the same request: the same idempotency key) while it raises a

@@ -5,6 +5,12 @@ returns plain domain objects (`gql_jobs.domain`) and raises domain exceptions (`
 it knows nothing of HTTP or GraphQL, nor of Redis or RQ: the store (`gql_jobs.store`: `writes`,
 `reads`, `listing`, `inventory`, `manage`, `ratelimit`, `queue_quota`, `figures`, `stats`) does that work.
 
+This module holds the service and the work on jobs a caller names: submitting, reading, listing
+and counting, and the single actions (cancel, requeue, delete). The rest has a module of its own,
+which `JobService` delegates to once it has checked the caller: bulk actions (`bulk`, under the
+single actions' rules: `actions`), worker and queue control (`control`), what a caller may see of
+tasks, queues and workers (`inventory`), and the bounds of a job history request (`history`).
+
 Every operation takes the caller (`Principal`, or `None` for a caller without a valid key) and
 enforces scopes and ownership here, so every transport behaves the same: another tenant's job is
 simply "not found". Following a job and streams of events are in `service.follow`.
@@ -24,9 +30,6 @@ failed is answered `SubmissionOutcomeUnknownError` (see `store.writes`), never "
 from __future__ import annotations
 
 import functools
-import hashlib
-import hmac
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -37,13 +40,11 @@ import anyio
 from gql_jobs import metrics, tracing
 from gql_jobs.auth import SYSTEM, Principal, Scope, owner_of
 from gql_jobs.concurrency import ReadSlots
-from gql_jobs.constants import NAME_PATTERN, SCAN_BUDGET, STATS_MAX_WINDOW, STOP_CONFIRM_SECONDS
+from gql_jobs.constants import STOP_CONFIRM_SECONDS
 from gql_jobs.domain import (
     Attempt,
     BulkAction,
     BulkOutcome,
-    BulkSkip,
-    BulkSkipReason,
     JobFilter,
     JobRecord,
     JobStats,
@@ -62,16 +63,20 @@ from gql_jobs.errors import (
     BatchTooLargeError,
     ForbiddenError,
     GqlJobsError,
-    InvalidCursorError,
     InvalidJobStateError,
     InvalidRequestError,
     JobNotFoundError,
     UnauthenticatedError,
 )
+from gql_jobs.service import bulk as bulk_actions
+from gql_jobs.service import control
+from gql_jobs.service.actions import APPLIES_TO, REQUEUEABLE, reader_for
+from gql_jobs.service.history import STATS_ADMINS_ONLY, check_request
+from gql_jobs.service.inventory import pseudonym_key, queues_seen_by, task_infos, workers_seen_by
 from gql_jobs.service.persisted import PersistedQueries
 from gql_jobs.service.submission import is_valid_job_id, prepare
 from gql_jobs.settings import Settings
-from gql_jobs.store import attempts, connections, control, figures, inventory, listing, manage, stats
+from gql_jobs.store import attempts, connections, figures, inventory, listing, manage, stats
 from gql_jobs.store.connections import AsyncClient, Client, deadline
 from gql_jobs.store.guard import redis_guard
 from gql_jobs.store.inventory import QueueSignature
@@ -87,18 +92,6 @@ T = TypeVar("T")
 
 #: How often a stop is checked for while `cancel` waits for a running job to end.
 STOP_CHECK_SECONDS = 0.05
-
-#: Why `stats` is for admins only.
-STATS_ADMINS_ONLY = "the job history counts every tenant's jobs, so only admins may read it"
-
-CANCELABLE = frozenset({JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED, JobStatus.RATE_LIMITED})
-REQUEUEABLE = frozenset({JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED})
-#: The statuses each action applies to (cancel stops a running job; delete takes any but running).
-APPLIES_TO = {
-    BulkAction.CANCEL: CANCELABLE | {JobStatus.STARTED},
-    BulkAction.REQUEUE: REQUEUEABLE,
-    BulkAction.DELETE: frozenset(JobStatus) - {JobStatus.STARTED},
-}
 
 __all__ = ["JobService", "Submitted"]
 
@@ -349,7 +342,7 @@ class JobService:
     async def _own(self, caller: Principal | None, job_id: str) -> JobRecord:
         """The job, if the caller may manage it."""
         manager = _require(caller, Scope.SUBMIT)
-        return await self.get(SYSTEM if manager.is_admin else _reader_of(manager), job_id)
+        return await self.get(reader_for(manager), job_id)
 
     async def _apply(self, action: BulkAction, records: Sequence[JobRecord]) -> manage.Applied:
         """Act on jobs already checked, through the one store path (chunked transactions)."""
@@ -419,69 +412,7 @@ class JobService:
         ones and acts on nothing twice; a truncated result's `resume_cursor` (`after`) goes past
         jobs it could not take. Each job's event is published as for a single action."""
         manager = _require(caller, Scope.SUBMIT)
-        limit = self.settings.max_bulk_jobs
-        job_filter = self.check_filter(job_filter, limit)
-        if after is not None:
-            try:
-                listing.Position.decode(after)
-            except InvalidCursorError:
-                raise InvalidRequestError("after", "not a cursor this API issued") from None
-        skipped: list[BulkSkip] = []
-        if job_filter.ids:
-            if after is not None:
-                raise InvalidRequestError("after", "not with `ids`: every id is taken at once")
-            candidates = await self._named(manager, action, job_filter, skipped)
-            matched, truncated, resume = len(job_filter.ids), False, None
-        elif job_filter.status is not None and job_filter.status not in APPLIES_TO[action]:
-            # Nothing can match (cancelJobs(filter: {status: FINISHED})): walking the index anyway
-            # read up to the scan budget per call, and a large index answered `truncated`, so a
-            # client calling again while truncated walked all of it for nothing.
-            return BulkOutcome(action, 0, 0, (), (), False, None)
-        else:
-            owner = None if manager.is_admin else manager.name
-            selection = replace(job_filter, statuses=APPLIES_TO[action])
-            page = await self._listed(manager, selection, PageRequest(first=limit, after=after), limit, owner)
-            candidates = [record for _, record in page.items]
-            matched, truncated, resume = len(candidates), page.has_next_page, page.resume_cursor
-        if action == BulkAction.REQUEUE:
-            candidates = await self._within_rate(manager, candidates, skipped)
-        applied = await self._apply(action, candidates) if candidates else manage.Applied()
-        skipped.extend(_changed_skip(job_id, status, action) for job_id, status in applied.changed.items())
-        acted = [r.id for r in applied.acted + applied.stopping]
-        return BulkOutcome(action, matched, len(acted), tuple(acted), tuple(skipped), truncated, resume)
-
-    async def _named(
-        self, manager: Principal, action: BulkAction, job_filter: JobFilter, skipped: list[BulkSkip]
-    ) -> list[JobRecord]:
-        """The jobs named in `ids` the action applies to; the others go to `skipped`, with why."""
-        reader = SYSTEM if manager.is_admin else _reader_of(manager)
-        records = await self.get_many(reader, job_filter.ids)
-        criteria = replace(job_filter, ids=())
-        chosen = []
-        for job_id, record in zip(job_filter.ids, records, strict=True):
-            if record is None:
-                skipped.append(BulkSkip(job_id, BulkSkipReason.NOT_FOUND, f"Job not found: {job_id[:140]}"))
-            elif not (listing.matches_filter(record, criteria) and listing.in_time_range(record, criteria)):
-                skipped.append(
-                    BulkSkip(job_id, BulkSkipReason.NOT_MATCHED, "Outside the filter's other criteria")
-                )
-            elif record.status not in APPLIES_TO[action]:
-                skipped.append(_changed_skip(job_id, record.status, action))
-            else:
-                chosen.append(record)
-        return chosen
-
-    async def _within_rate(
-        self, manager: Principal, candidates: list[JobRecord], skipped: list[BulkSkip]
-    ) -> list[JobRecord]:
-        """Requeued jobs run again: each takes a token, all at once; beyond the burst they wait."""
-        if not self._rate.enabled or not candidates:
-            return candidates
-        taken, left = candidates[: self._rate.burst], candidates[self._rate.burst :]
-        await self._take_tokens(manager.name, len(taken))
-        message = f"More than the rate limit's burst ({self._rate.burst}) at once; retry for the rest"
-        skipped.extend(BulkSkip(r.id, BulkSkipReason.RATE_LIMITED, message, r.status) for r in left)
-        return taken
+        return await bulk_actions.act(self, manager, action, job_filter, after)
 
     # -- the system around the jobs -----------------------------------------------------------------
 
@@ -489,37 +420,28 @@ class JobService:
     async def suspend_workers(self, caller: Principal | None, ttl_seconds: int | None) -> bool:
         """Suspend every worker (RQ's suspension): admins only, since it stops every tenant's work."""
         _require(caller, Scope.ADMIN)
-        if ttl_seconds is not None and ttl_seconds <= 0:
-            raise InvalidRequestError("ttlSeconds", "must be positive (or null: until resumed)")
-        await in_thread(control.suspend_workers, self.connection, ttl_seconds)
-        return True
+        return await control.suspend_workers(self.connection, ttl_seconds)
 
     @redis_guard
     async def resume_workers(self, caller: Principal | None) -> bool:
         _require(caller, Scope.ADMIN)
-        await in_thread(control.resume_workers, self.connection)
-        return False
+        return await control.resume_workers(self.connection)
 
     @redis_guard
     async def workers_suspended(self, caller: Principal | None) -> bool:
         _require(caller, Scope.READ)
-        return await in_thread(control.workers_suspended, self.connection)
+        return await control.workers_suspended(self.connection)
 
     @redis_guard
     async def empty_queue(self, caller: Principal | None, queue: str) -> int:
         """Delete every job waiting on `queue` (RQ's `Queue.empty`): admins only (every tenant's
         jobs); how many were deleted. An unknown queue is `InvalidRequestError`."""
         _require(caller, Scope.ADMIN)
-        if not re.fullmatch(NAME_PATTERN, queue):
-            raise InvalidRequestError("queue", "is not a queue name")
-        rq_queue = self._enqueuer.queue(queue)
-        if not await in_thread(control.queue_exists, self.connection, rq_queue):
-            raise InvalidRequestError("queue", f"no queue named {queue!r} (see `queues`)")
-        return await in_thread(control.empty_queue, rq_queue)
+        return await control.empty_queue(self.connection, self._enqueuer, queue)
 
     async def tasks(self, caller: Principal | None) -> list[TaskInfo]:
         _require(caller, Scope.READ)
-        return [TaskInfo(s.name, s.description, s.input_schema()) for s in self.registry.specs()]
+        return task_infos(self.registry)
 
     @redis_guard
     async def queues(self, caller: Principal | None) -> list[QueueInfo]:
@@ -527,35 +449,15 @@ class JobService:
         else only the queues its own newest jobs are in, without counts: those would tell how
         busy the other tenants are."""
         reader = _require(caller, Scope.READ)
-        return await self._bounded(reader, self._queues_seen_by, reader)
-
-    def _queues_seen_by(self, reader: Principal) -> list[QueueInfo]:
-        if not reader.is_admin:
-            return [QueueInfo(name, None) for name in self._own_queues(reader)]
-        names = inventory.queue_names(self.connection)
-        counts = inventory.status_counts(self.connection, names)
-        return [QueueInfo(name, counts[name]) for name in names]
+        return await self._bounded(reader, queues_seen_by, self.connection, reader)
 
     @redis_guard
     async def workers(self, caller: Principal | None) -> list[WorkerInfo]:
         """Every worker, in full, for an admin. Anyone else sees only the workers serving its own
         queues (`queues`), and of those nothing that names a host, a process, another tenant's
-        queue or job, or counts over all tenants (see `_as_seen_by`)."""
+        queue or job, or counts over all tenants (see `inventory._as_seen_by`)."""
         reader = _require(caller, Scope.READ)
-        return await self._bounded(reader, self._workers_seen_by, reader)
-
-    def _workers_seen_by(self, reader: Principal) -> list[WorkerInfo]:
-        found = inventory.workers(self.connection)
-        if reader.is_admin:
-            return found
-        own_queues = set(self._own_queues(reader))
-        serving = [worker for worker in found if own_queues.intersection(worker.queues)]
-        running = [worker.current_job_id for worker in serving if worker.current_job_id]
-        owners = inventory.job_owners(self.connection, running)
-        return [_as_seen_by(reader, worker, own_queues, owners, self._pseudonym_key) for worker in serving]
-
-    def _own_queues(self, reader: Principal) -> list[str]:
-        return listing.owner_queues(self.connection, reader.name, SCAN_BUDGET)
+        return await self._bounded(reader, workers_seen_by, self.connection, reader, self._pseudonym_key)
 
     @redis_guard
     async def stats(
@@ -574,10 +476,7 @@ class JobService:
         reader = _require(caller, Scope.READ)
         if not reader.is_admin:
             raise ForbiddenError(Scope.ADMIN.value, STATS_ADMINS_ONLY)
-        _check_stats_window(window, step)
-        for name, value in (("queue", queue), ("task", task)):
-            if value is not None and not re.fullmatch(NAME_PATTERN, value):
-                raise InvalidRequestError(name, f"must match {NAME_PATTERN}")
+        check_request(window, step, queue, task)
         now = self.clock()
         return await self._bounded(reader, stats.history, self.connection, now, window, step, queue, task)
 
@@ -592,16 +491,6 @@ class JobService:
         """Whether Redis answers, on the event loop (the readiness check waits for no thread)."""
         async with deadline(self.settings):
             return await connections.ping(self.async_connection)
-
-
-def _check_stats_window(window: int, step: int) -> None:
-    """A window of whole steps within the history's reach (`STATS_MAX_WINDOW` minutes)."""
-    if not 1 <= window <= STATS_MAX_WINDOW:
-        raise InvalidRequestError("window", f"must be 1 to {STATS_MAX_WINDOW} minutes, not {window}")
-    if not 1 <= step <= window:
-        raise InvalidRequestError("step", f"must be 1 to window ({window}) minutes, not {step}")
-    if window % step:
-        raise InvalidRequestError("step", f"must divide window ({window} minutes) evenly, not {step}")
 
 
 def _single(outcomes: list[Outcome]) -> Submitted:
@@ -628,44 +517,3 @@ def _visible(
     by_id = dict(zip(asked, found, strict=True))
     records = [by_id.get(job_id) for job_id in job_ids]
     return [r if r is not None and reader.owns(r.owner) else None for r in records]
-
-
-def _changed_skip(job_id: str, status: JobStatus | None, action: BulkAction) -> BulkSkip:
-    if status is None:
-        return BulkSkip(job_id, BulkSkipReason.NOT_FOUND, f"Job not found: {job_id[:140]}")
-    message = InvalidJobStateError(job_id, status.value, action.value).message
-    return BulkSkip(job_id, BulkSkipReason.INVALID_STATE, message, status)
-
-
-def _reader_of(manager: Principal) -> Principal:
-    return Principal(manager.name, frozenset({Scope.READ}))
-
-
-def _as_seen_by(
-    reader: Principal,
-    worker: WorkerInfo,
-    own_queues: set[str],
-    owners: dict[str, str | None],
-    pseudonym_key: bytes,
-) -> WorkerInfo:
-    """A worker as a non-admin may see it: a pseudonym for its name (which RQ or an operator may
-    make of the host and pid), no host or pid, only the reader's queues, its current job only if it
-    is the reader's, and no job counts (they add up every tenant's jobs)."""
-    job = worker.current_job_id
-    return replace(
-        worker,
-        name="worker-" + hmac.new(pseudonym_key, worker.name.encode(), "sha256").hexdigest()[:16],
-        queues=[queue for queue in worker.queues if queue in own_queues],
-        current_job_id=job if job is not None and owners.get(job) == reader.name else None,
-        successful_job_count=None,
-        failed_job_count=None,
-        pid=None,
-        hostname=None,
-        extra={},
-    )
-
-
-def pseudonym_key(settings: Settings) -> bytes:
-    """The key of workers' pseudonyms: the same in every API process with the same keys (so a name
-    stays the same), and unknown to tenants (who never see the configured key hashes)."""
-    return hashlib.sha256(" ".join(sorted(settings.api_keys)).encode()).digest()

@@ -170,7 +170,7 @@ def rate_limited_by_queue(connection: Redis) -> dict[str, int]:
 def workers(connection: Redis) -> list[WorkerInfo]:
     keys = sorted(k.decode() for k in connection.smembers(WORKERS_SET))  # type: ignore[union-attr]
     names = [key.removeprefix(WORKER_KEY_PREFIX) for key in keys]
-    indexed = rq_adapter.worker_executions_key("") is not None  # RQ 3 keeps a worker's job there
+    indexed = rq_adapter.HAS_RQ3  # RQ 3 keeps a worker's current job in its executions index
     with connection.pipeline(transaction=False) as pipe:
         for key, name in zip(keys, names, strict=True):
             pipe.hgetall(key)

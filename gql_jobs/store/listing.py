@@ -1,26 +1,9 @@
-"""Listing jobs: Redis streams of job ids in submission order (the index), and pages read from them.
+"""Reading the listing index (`listing_index`): pages of jobs, newest or oldest first, and counts.
 
 RQ's registries are scored by *expiry*, and its queues are lists, so neither gives "newest first,
-stable cursors, O(page)". At submission each job gets an entry in `listing:all` and in one stream
-per queue, task, tag and owner (same MULTI/EXEC as the enqueue). A page is then one
-`XREVRANGE ... COUNT` (O(log N + page)) and one pipelined read of the page's jobs, whatever the
-number of jobs stored.
-
-Why streams (issue #7): an entry costs ~30 bytes in a stream's listpack nodes against ~145 in a
-sorted set's skiplist, and a job has up to six entries; as sorted sets, the index was an eighth of
-a finished job's memory. An entry holds the 16 bytes of the job id's UUID (`member`), and its
-stream ID is assigned by Redis: order is arrival order at Redis, strict even across API
-processes, so positions never tie.
-
-A stream takes one entry per `XADD`, and six commands per job tripled the cost of a 100-job batch,
-so one `EVAL` (`APPEND_SCRIPT`) writes a whole batch. Each `XADD` also trims its stream to
-`index_retention` (`MINID ~`: whole listpack nodes only, so nearly free), and each stream it
-touches gets a TTL of `index_retention` again: a stream nobody appends to any more (a tag used
-once, a queue no longer used) would otherwise never be trimmed, and stay forever (issue #13: one
-batch of unique tags left 10,000 streams, 44 MB). The TTL counts from the newest entry, so a
-stream expires only once every entry in it is older than the retention, which no listing shows
-anyway: an entry is listable for exactly `index_retention`, whatever its job's own TTLs (a job
-kept forever, `resultTtl: -1`, stays readable by id, not listed).
+stable cursors, O(page)": each job has entries in Redis streams in submission order instead,
+written with the job (`listing_index`, which says why streams and how they are trimmed). This
+module only reads them, apart from dropping entries whose job is gone as it walks past them.
 
 A cursor is an entry's stream ID, base64-encoded: a position in the stream it came from, i.e. for
 the filter that produced it. (One job's entries in different streams share the millisecond part,
@@ -47,8 +30,6 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-import time
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -56,8 +37,6 @@ from typing import Any
 
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
-from redis.asyncio.client import Pipeline as AsyncPipeline
-from redis.client import Pipeline
 
 from gql_jobs.constants import (
     INDEX_ALL,
@@ -65,36 +44,19 @@ from gql_jobs.constants import (
     INDEX_BY_QUEUE,
     INDEX_BY_TAG,
     INDEX_BY_TASK,
-    JOB_ID_PREFIX,
     SCAN_BUDGET,
 )
 from gql_jobs.domain import JobFilter, JobRecord, Order, Page, PageRequest
 from gql_jobs.errors import InvalidCursorError, InvalidRequestError
 from gql_jobs.store import inventory
 from gql_jobs.store.keys import job_key
+from gql_jobs.store.listing_index import FIELD, job_id_of
 from gql_jobs.store.reads import read_jobs
-
-#: KEYS: the streams. ARGV: the trim horizon (ms), the streams' TTL (ms), then for each stream
-#: the number of its new entries followed by their members.
-APPEND_SCRIPT = """
-local at = 3
-for k = 1, #KEYS do
-  local n = tonumber(ARGV[at])
-  for i = at + 1, at + n do
-    redis.call('XADD', KEYS[k], 'MINID', '~', ARGV[1], '*', 'j', ARGV[i])
-  end
-  redis.call('PEXPIRE', KEYS[k], ARGV[2])
-  at = at + n + 1
-end
-"""
 
 #: Longest cursor `Position.encode` issues: two 20-digit parts and a dash, in base64.
 MAX_CURSOR_LENGTH = 55
 #: A stream ID as `Position.stream_id` writes it: decimal parts, no sign, no leading zeros.
 _STREAM_ID = re.compile(r"(0|[1-9][0-9]{0,19})-(0|[1-9][0-9]{0,19})", re.ASCII)
-
-#: The entry field holding the member (one letter: field names are stored once per node anyway).
-FIELD = b"j"
 
 
 @dataclass(frozen=True, order=True)
@@ -167,50 +129,6 @@ def _parse_cursor(cursor: str) -> Position | None:
 class Entry:
     position: Position
     job_id: str
-
-
-def member(job_id: str) -> bytes:
-    """A job id as stored in an entry: its UUID's 16 bytes (40 characters as text).
-
-    Only the ids we mint are indexed (`JOB-<uuid4>`, see `submission.new_job_id`)."""
-    try:
-        parsed = uuid.UUID(job_id.removeprefix(JOB_ID_PREFIX))
-    except ValueError:
-        parsed = None
-    if parsed is None or f"{JOB_ID_PREFIX}{parsed}" != job_id:
-        raise ValueError(f"not a job id we mint: {job_id!r}")
-    return parsed.bytes
-
-
-def job_id_of(stored: bytes) -> str:
-    """The job id an entry holds (`member`'s inverse; any other value is read as the id's text)."""
-    if len(stored) == 16:
-        return f"{JOB_ID_PREFIX}{uuid.UUID(bytes=stored)}"
-    return stored.decode()
-
-
-def streams_for(queue: str, task: str | None, tags: Iterable[str], owner: str | None) -> list[str]:
-    """The streams a job is listed in."""
-    keys = [INDEX_ALL, INDEX_BY_QUEUE + queue]
-    if owner:
-        keys.append(INDEX_BY_OWNER + owner)
-    if task:
-        keys.append(INDEX_BY_TASK + task)
-    keys.extend(INDEX_BY_TAG + tag for tag in dict.fromkeys(tags))
-    return keys
-
-
-def append(pipe: Pipeline | AsyncPipeline, entries: dict[str, list[bytes]], retention_seconds: int) -> None:
-    """Queue one `EVAL` adding `entries` (stream -> members, in order), trimming those streams and
-    setting their TTL to the retention."""
-    if not entries:
-        return
-    horizon_ms = time.time_ns() // 1_000_000 - retention_seconds * 1000
-    args: list[bytes | int] = [max(horizon_ms, 0), retention_seconds * 1000]
-    for members in entries.values():
-        args.append(len(members))
-        args.extend(members)
-    pipe.eval(APPEND_SCRIPT, len(entries), *entries, *args)
 
 
 def base_key(job_filter: JobFilter, owner: str | None = None) -> str:

@@ -57,7 +57,7 @@ from gql_jobs.errors import (
     SubmissionOutcomeUnknownError,
 )
 from gql_jobs.settings import Settings
-from gql_jobs.store import events, listing, rq_adapter, rq_format, stats
+from gql_jobs.store import events, listing_index, rq_adapter, rq_format, stats
 from gql_jobs.store.connections import deadline
 from gql_jobs.store.guard import REDIS_FAILURES, REDIS_REFUSALS
 from gql_jobs.store.reads import read_jobs_on_thread, record_from_job
@@ -220,17 +220,17 @@ class Enqueuer:
         events.publish(pipe, *(events.of_record(record) for record in records))
 
     def _stage_index(self, jobs: list[PreparedJob], pipe: Pipeline | AsyncPipeline) -> None:
-        """The whole batch's index entries, in one command (`listing.append`), and its counts in
+        """The whole batch's index entries, in one command (`listing_index.append`), and its counts in
         the job history (`stats.count_submitted`: a command per queue and task)."""
         stats.count_submitted(
             pipe, Counter((job.queue, job.spec.name) for job in jobs), jobs[0].submitted_at.timestamp()
         )
         entries: dict[str, list[bytes]] = {}
         for job in jobs:
-            member = listing.member(job.job_id)
-            for key in listing.streams_for(job.queue, job.spec.name, job.meta["tags"], job.owner):
+            member = listing_index.member(job.job_id)
+            for key in listing_index.streams_for(job.queue, job.spec.name, job.meta["tags"], job.owner):
                 entries.setdefault(key, []).append(member)
-        listing.append(pipe, entries, self.settings.index_retention)
+        listing_index.append(pipe, entries, self.settings.index_retention)
 
     async def _enqueue_through_rq(self, job: PreparedJob) -> JobRecord:
         """RQ checks the dependencies under WATCH, or files the job under its concurrency limit

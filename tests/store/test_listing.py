@@ -1,4 +1,5 @@
-"""The listing index (`gql_jobs.store.listing`): members, cursors, one command per batch, retention."""
+"""The listing index (`gql_jobs.store.listing_index` writes it, `gql_jobs.store.listing` reads it): members,
+cursors, one command per batch, retention."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from gql_jobs.constants import INDEX_ALL, INDEX_BY_QUEUE, INDEX_BY_TAG, INDEX_BY
 from gql_jobs.domain import JobFilter, PageRequest, SubmitRequest
 from gql_jobs.errors import InvalidCursorError
 from gql_jobs.service.submission import new_job_id
-from gql_jobs.store import listing
+from gql_jobs.store import listing, listing_index
 from tests.conftest import MakeService, make_settings
 
 pytestmark = pytest.mark.anyio
@@ -18,10 +19,10 @@ pytestmark = pytest.mark.anyio
 
 def test_a_member_is_the_16_bytes_of_the_job_ids_uuid() -> None:
     job_id = new_job_id()
-    stored = listing.member(job_id)
+    stored = listing_index.member(job_id)
     assert len(stored) == 16
-    assert listing.job_id_of(stored) == job_id
-    assert listing.job_id_of(b"some-other-id") == "some-other-id"  # any other value reads as text
+    assert listing_index.job_id_of(stored) == job_id
+    assert listing_index.job_id_of(b"some-other-id") == "some-other-id"  # any other value reads as text
 
 
 @pytest.mark.parametrize(
@@ -30,7 +31,7 @@ def test_a_member_is_the_16_bytes_of_the_job_ids_uuid() -> None:
 )
 def test_only_ids_we_mint_are_indexed(foreign: str) -> None:
     with pytest.raises(ValueError, match="not a job id we mint"):
-        listing.member(foreign)
+        listing_index.member(foreign)
 
 
 def test_a_cursor_is_a_stream_position() -> None:
@@ -86,7 +87,7 @@ async def test_retention_trims_old_entries_as_new_ones_arrive(
     keys = (INDEX_ALL, INDEX_BY_QUEUE + "default", INDEX_BY_TASK + "echo")
     for key in keys:  # entries from long ago (stream IDs are milliseconds since 1970): no sleeping
         for ms in range(1, 251):
-            redis_client.xadd(key, {listing.FIELD: listing.member(new_job_id())}, id=f"{ms}-0")
+            redis_client.xadd(key, {listing_index.FIELD: listing_index.member(new_job_id())}, id=f"{ms}-0")
     fresh = (await service.submit(ANONYMOUS, SubmitRequest(task="echo", payload={}))).record
 
     # `MINID ~` drops whole listpack nodes (100 entries each), never the node still being filled.

@@ -224,26 +224,30 @@ class GeneratedClient(AsyncBaseClient):
         query = gql("""
             mutation RequeueJobs($filter: JobFilter!, $after: String) {
               requeueJobs(filter: $filter, after: $after) {
-                __typename
-                ... on BulkActionResult {
-                  ...BulkFields
-                }
-                ... on Error {
-                  message
-                  code
-                }
-                ... on InvalidInputError {
-                  field
-                }
-                ... on RateLimitedError {
-                  rateLimitRetryAfterSeconds: retryAfterSeconds
-                }
-                ... on UnauthorizedError {
-                  requiredScope
-                }
-                ... on ServiceUnavailableError {
-                  retryAfterSeconds
-                }
+                ...BulkAnswer
+              }
+            }
+
+            fragment BulkAnswer on BulkResult {
+              __typename
+              ... on BulkActionResult {
+                ...BulkFields
+              }
+              ... on Error {
+                message
+                code
+              }
+              ... on InvalidInputError {
+                field
+              }
+              ... on RateLimitedError {
+                rateLimitRetryAfterSeconds: retryAfterSeconds
+              }
+              ... on UnauthorizedError {
+                requiredScope
+              }
+              ... on ServiceUnavailableError {
+                retryAfterSeconds
               }
             }
 
@@ -277,26 +281,30 @@ class GeneratedClient(AsyncBaseClient):
         query = gql("""
             mutation CancelJobs($filter: JobFilter!, $after: String) {
               cancelJobs(filter: $filter, after: $after) {
-                __typename
-                ... on BulkActionResult {
-                  ...BulkFields
-                }
-                ... on Error {
-                  message
-                  code
-                }
-                ... on InvalidInputError {
-                  field
-                }
-                ... on RateLimitedError {
-                  rateLimitRetryAfterSeconds: retryAfterSeconds
-                }
-                ... on UnauthorizedError {
-                  requiredScope
-                }
-                ... on ServiceUnavailableError {
-                  retryAfterSeconds
-                }
+                ...BulkAnswer
+              }
+            }
+
+            fragment BulkAnswer on BulkResult {
+              __typename
+              ... on BulkActionResult {
+                ...BulkFields
+              }
+              ... on Error {
+                message
+                code
+              }
+              ... on InvalidInputError {
+                field
+              }
+              ... on RateLimitedError {
+                rateLimitRetryAfterSeconds: retryAfterSeconds
+              }
+              ... on UnauthorizedError {
+                requiredScope
+              }
+              ... on ServiceUnavailableError {
+                retryAfterSeconds
               }
             }
 
@@ -330,26 +338,30 @@ class GeneratedClient(AsyncBaseClient):
         query = gql("""
             mutation DeleteJobs($filter: JobFilter!, $after: String) {
               deleteJobs(filter: $filter, after: $after) {
-                __typename
-                ... on BulkActionResult {
-                  ...BulkFields
-                }
-                ... on Error {
-                  message
-                  code
-                }
-                ... on InvalidInputError {
-                  field
-                }
-                ... on RateLimitedError {
-                  rateLimitRetryAfterSeconds: retryAfterSeconds
-                }
-                ... on UnauthorizedError {
-                  requiredScope
-                }
-                ... on ServiceUnavailableError {
-                  retryAfterSeconds
-                }
+                ...BulkAnswer
+              }
+            }
+
+            fragment BulkAnswer on BulkResult {
+              __typename
+              ... on BulkActionResult {
+                ...BulkFields
+              }
+              ... on Error {
+                message
+                code
+              }
+              ... on InvalidInputError {
+                field
+              }
+              ... on RateLimitedError {
+                rateLimitRetryAfterSeconds: retryAfterSeconds
+              }
+              ... on UnauthorizedError {
+                requiredScope
+              }
+              ... on ServiceUnavailableError {
+                retryAfterSeconds
               }
             }
 
