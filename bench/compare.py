@@ -34,6 +34,7 @@ from bench.inprocess import call
 from bench.run import GQL_INPUT, REST_BODY, RESULTS_DIR, SUBMIT_ONE, gql
 from bench.stack import Stack
 from bench.tasks import TASK, TASK_MODULES
+from gql_jobs import heap
 from gql_jobs.app import create_app
 from gql_jobs.settings import Settings
 
@@ -120,6 +121,7 @@ async def measure(redis_url: str, jobs: int, count: int, rounds: int) -> dict[st
     ids = await asyncio.to_thread(workload.fill_service, redis_url, jobs)
     workload.drain(redis_url, evented=True)
     ours = create_app(settings)
+    heap.freeze_startup_objects()  # as the app's lifespan does under a server (not run in-process)
     apps: dict[str, Any] = {
         "ours": ours,
         "lesson": lesson_app.app,

@@ -26,6 +26,7 @@ from bench import workload
 from bench.run import OPS, request_of
 from bench.stack import Stack
 from bench.tasks import TASK_MODULES
+from gql_jobs import heap
 from gql_jobs.app import create_app
 from gql_jobs.auth import Principal, owner_of
 from gql_jobs.domain import SubmitRequest, Submitted
@@ -106,6 +107,7 @@ async def measure(
     variants += [(op, True) for op in ops if stub and OPS[op].figure == "submit"]
     best: dict[str, float] = {}
     apps = {False: create_app(settings), True: create_app(settings)}
+    heap.freeze_startup_objects()  # as the app's lifespan does under a server (not run in-process)
     stub_submissions(apps[True].state.service)
     for _ in range(rounds):
         for op_name, stubbed in variants:
