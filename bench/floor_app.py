@@ -1,6 +1,7 @@
 """A bare-ASGI floor: our Redis work for a submit and a read, with nothing around it.
 
-    bench.compare builds it in-process: `floor_app(settings)`
+    bench.compare builds it in-process: `floor_app(settings, registry)`
+    REDIS_URL=redis://... GQL_JOBS_TASKS=bench.tasks,bench.noop uvicorn --factory bench.floor_app:create
 
 No framework, no GraphQL, no middleware: parse the JSON body, check and stamp the job as the
 service does (`submission.prepare`), write it with the same commands (`rq_format.stage`, the
@@ -20,10 +21,10 @@ from redis.asyncio import Redis
 
 from gql_jobs.domain import SubmitRequest
 from gql_jobs.service.submission import prepare
-from gql_jobs.settings import Settings
+from gql_jobs.settings import Settings, load_settings
 from gql_jobs.store import events, listing, rq_format
 from gql_jobs.store.reads import read_jobs
-from gql_jobs.tasks import TaskRegistry
+from gql_jobs.tasks import TaskRegistry, task_modules
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -82,3 +83,12 @@ def floor_app(settings: Settings, registry: TaskRegistry) -> Callable[..., Await
         await send({"type": "http.response.body", "body": payload})
 
     return app
+
+
+def create() -> Callable[..., Awaitable[None]]:
+    """Entry point for `uvicorn --factory bench.floor_app:create` (bench.servers): the settings from
+    the environment and the registry from their task modules, as `gql_jobs.app.create_app` builds
+    them, so the floor is served by the same kind of server as the apps it is compared with."""
+    settings = load_settings()
+    registry = TaskRegistry.from_modules(task_modules(settings.tasks, settings.builtin_tasks))
+    return floor_app(settings, registry)
