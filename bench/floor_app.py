@@ -19,10 +19,12 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from gql_jobs.constants import INDEX_ALL
 from gql_jobs.domain import SubmitRequest
 from gql_jobs.service.submission import prepare
 from gql_jobs.settings import Settings, load_settings
 from gql_jobs.store import events, listing, rq_format
+from gql_jobs.store.connections import redis_url
 from gql_jobs.store.reads import read_jobs
 from gql_jobs.tasks import TaskRegistry, task_modules
 
@@ -31,7 +33,7 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 def floor_app(settings: Settings, registry: TaskRegistry) -> Callable[..., Awaitable[None]]:
-    connection = Redis.from_url(settings.redis_url)
+    connection = Redis.from_url(redis_url(settings))
 
     async def submit(body: bytes) -> dict[str, Any]:
         raw = json.loads(body)
@@ -54,7 +56,7 @@ def floor_app(settings: Settings, registry: TaskRegistry) -> Callable[..., Await
         return {"id": record.id, "status": record.status.value, "result": record.result}
 
     async def page(first: int) -> dict[str, Any]:
-        entries = listing._entries(await connection.xrevrange(listing.INDEX_ALL, "+", "-", count=first))
+        entries = listing._entries(await connection.xrevrange(INDEX_ALL, "+", "-", count=first))
         records = await read_jobs(connection, [e.job_id for e in entries])
         return {"jobs": [{"id": r.id, "status": r.status.value, "task": r.task} for r in records if r]}
 
