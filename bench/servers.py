@@ -30,8 +30,10 @@ each number of jobs stored, queued and not run (as `python -m bench` figure 3 fi
 processes of `JobService.submit_many`, about 10k jobs/s).
 
 Output: a table on stdout, JSON in bench/results/<date>-servers.json (<date>-servers-quick.json
-with --quick). Only ratios within one run mean much: the machine is shared (the load average
-before and after is recorded).
+with --quick); `python -m bench.servers --report FILE` prints a saved run again (and recomputes
+its ratios). A full run (18 scenarios, c16 and c64, 3 rounds of 5 s, --sizes) takes about 17
+minutes, a third of it running the submitted jobs between rounds. Only ratios within one run mean
+much: the machine is shared (the load average before and after is recorded).
 """
 
 from __future__ import annotations
@@ -479,19 +481,23 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def ratios(figures: dict[str, dict[str, Any]]) -> dict[str, dict[str, float | None]]:
-    """Per concurrency, each ratio of medians: CPU per request and req/s, numerator / denominator."""
-    out: dict[str, dict[str, float | None]] = {}
+def ratios(figures: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per concurrency, each ratio (numerator / denominator) of CPU per request and of req/s: of the
+    medians (`cpu`, `rps`), and the median (min, max) of the ratios within each round (`cpu_paired`,
+    `rps_paired`: both sides measured minutes apart at most, so less exposed to a drift in load)."""
+    out: dict[str, dict[str, Any]] = {}
     for label, top, bottom in RATIOS:
         if top not in figures or bottom not in figures:
             continue
         a, b = figures[top], figures[bottom]
-        cpu_a, cpu_b = a["server_cpu_us_per_request"]["median"], b["server_cpu_us_per_request"]["median"]
-        rps_a, rps_b = a["rps"]["median"], b["rps"]["median"]
-        out[label] = {
-            "cpu": round(cpu_a / cpu_b, 2) if cpu_a and cpu_b else None,
-            "rps": round(rps_a / rps_b, 2) if rps_a and rps_b else None,
-        }
+        entry: dict[str, Any] = {}
+        for short, key in (("cpu", "server_cpu_us_per_request"), ("rps", "rps")):
+            x, y = a[key]["median"], b[key]["median"]
+            entry[short] = round(x / y, 2) if x and y else None
+            rounds = zip(a["rounds"], b["rounds"], strict=False)
+            pairs = [ra[key] / rb[key] for ra, rb in rounds if ra[key] and rb[key]]
+            entry[f"{short}_paired"] = spread(pairs)
+        out[label] = entry
     return out
 
 
@@ -592,9 +598,13 @@ def print_table(document: dict[str, Any]) -> None:
                 f"{cpu['median']:>13.0f} ({cpu['min']:>5.0f}-{cpu['max']:<5.0f}) {rcpu['median']:>8.0f} "
                 f"{f['p99_ms']['median']:>8}" + (f"  (failed: {f['failed']})" if f["failed"] else "")
             )
-        say(f"  {'ratio (numerator / denominator)':60} {'CPU':>6} {'req/s':>6}")
+        say(f"  {'ratio (numerator / denominator)':50} {'CPU':>6} {'req/s':>6}   within rounds: CPU, req/s")
         for label, ratio in document["ratios"][level].items():
-            say(f"  {label:60} {ratio['cpu']!s:>6} {ratio['rps']!s:>6}")
+            cpu, rps = ratio["cpu_paired"], ratio["rps_paired"]
+            say(
+                f"  {label:50} {ratio['cpu']!s:>6} {ratio['rps']!s:>6}   "
+                f"{cpu['median']} ({cpu['min']}-{cpu['max']}), {rps['median']} ({rps['min']}-{rps['max']})"
+            )
     if document["inline_ids_wrapped"]:
         say("  NOTE: the inline job(id) documents wrapped around --distinct: some were sent twice")
     say(f"\nload average before {document['loadavg_start']}, after {document['loadavg_end']}")
@@ -640,6 +650,15 @@ def parse_options(argv: Sequence[str] | None) -> Options:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv[:1] == ["--report"]:  # reprint a saved run (its ratios recomputed from its rounds)
+        path = Path(argv[1])
+        document = json.loads(path.read_text())
+        document["ratios"] = {level: ratios(by_name) for level, by_name in document["figures"].items()}
+        print_table(document)
+        path.write_text(json.dumps(document, indent=2) + "\n")
+        return 0
     options = parse_options(argv)
     document = run(options)
     print_table(document)
