@@ -1,6 +1,7 @@
 """A bare-ASGI floor: our Redis work for a submit and a read, with nothing around it.
 
-    bench.compare builds it in-process: `floor_app(settings)`
+    bench.compare builds it in-process: `floor_app(settings, registry)`
+    REDIS_URL=redis://... GQL_JOBS_TASKS=bench.tasks,bench.noop uvicorn --factory bench.floor_app:create
 
 No framework, no GraphQL, no middleware: parse the JSON body, check and stamp the job as the
 service does (`submission.prepare`), write it with the same commands (`rq_format.stage`, the
@@ -18,19 +19,21 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from gql_jobs.constants import INDEX_ALL
 from gql_jobs.domain import SubmitRequest
 from gql_jobs.service.submission import prepare
-from gql_jobs.settings import Settings
+from gql_jobs.settings import Settings, load_settings
 from gql_jobs.store import events, listing, listing_index, rq_format
+from gql_jobs.store.connections import redis_url
 from gql_jobs.store.reads import read_jobs
-from gql_jobs.tasks import TaskRegistry
+from gql_jobs.tasks import TaskRegistry, task_modules
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 def floor_app(settings: Settings, registry: TaskRegistry) -> Callable[..., Awaitable[None]]:
-    connection = Redis.from_url(settings.redis_url)
+    connection = Redis.from_url(redis_url(settings))
 
     async def submit(body: bytes) -> dict[str, Any]:
         raw = json.loads(body)
@@ -53,7 +56,7 @@ def floor_app(settings: Settings, registry: TaskRegistry) -> Callable[..., Await
         return {"id": record.id, "status": record.status.value, "result": record.result}
 
     async def page(first: int) -> dict[str, Any]:
-        entries = listing._entries(await connection.xrevrange(listing.INDEX_ALL, "+", "-", count=first))
+        entries = listing._entries(await connection.xrevrange(INDEX_ALL, "+", "-", count=first))
         records = await read_jobs(connection, [e.job_id for e in entries])
         return {"jobs": [{"id": r.id, "status": r.status.value, "task": r.task} for r in records if r]}
 
@@ -82,3 +85,12 @@ def floor_app(settings: Settings, registry: TaskRegistry) -> Callable[..., Await
         await send({"type": "http.response.body", "body": payload})
 
     return app
+
+
+def create() -> Callable[..., Awaitable[None]]:
+    """Entry point for `uvicorn --factory bench.floor_app:create` (bench.servers): the settings from
+    the environment and the registry from their task modules, as `gql_jobs.app.create_app` builds
+    them, so the floor is served by the same kind of server as the apps it is compared with."""
+    settings = load_settings()
+    registry = TaskRegistry.from_modules(task_modules(settings.tasks, settings.builtin_tasks))
+    return floor_app(settings, registry)
