@@ -6,8 +6,11 @@ makes a `Path`, builds a `GraphQLResolveInfo`, looks up arguments and walks `com
 each one, which was most of a page's execution. For such a field (a scalar or enum, possibly
 non-null, without arguments, no middleware) `execute_fields` here reads the attribute and coerces
 it in its own loop over the object's fields, and `__typename` (which Apollo Client adds to every
-selection) is the parent type's name, as graphql-core's meta field answers; every other field
-goes through graphql-core's `execute_field` as before.
+selection) is the parent type's name, as graphql-core's meta field answers. A plain field of an
+object type (`JobEdge.node`, `Job.progress`) has its selection executed directly on the value, as
+`complete_object_value` would, without the `GraphQLResolveInfo` in between (Strawberry's
+`is_type_of` is an `isinstance` that ignores it). Every other field goes through graphql-core's
+`execute_field` as before.
 
 Anything unusual (a null for a non-null field, a value the scalar refuses, an exception) goes back
 through graphql-core's own `execute_field`, which raises and locates the error exactly as before:
@@ -39,12 +42,15 @@ _PLANS = "_gql_jobs_leaf_plans"
 
 
 class _Leaf(NamedTuple):
-    """How to answer a plain leaf field: read `attribute` (or call `resolve`), then `coerce`."""
+    """How to answer a plain field: read `attribute` (or call `resolve`), then `coerce` a leaf's
+    value, or execute an object's selection on it (`object_type` set, `coerce` unused)."""
 
     attribute: str | None  # the Python attribute when Strawberry's resolver is a plain `getattr`
     resolve: Callable[..., Any]
     coerce: Callable[[Any], Any]
     non_null: bool
+    object_type: GraphQLObjectType | None = None
+    field_type: Any = None  # the field's type as declared (for `handle_field_error`)
 
 
 def _plan(field_def: GraphQLField) -> _Leaf | None:
@@ -54,13 +60,19 @@ def _plan(field_def: GraphQLField) -> _Leaf | None:
     resolve = field_def.resolve
     if resolve is None or not getattr(resolve, "_is_default", False):  # Strawberry's attribute read
         return None
-    if field_def.args or not isinstance(inner, GraphQLScalarType | GraphQLEnumType):
+    if field_def.args or not isinstance(inner, GraphQLScalarType | GraphQLEnumType | GraphQLObjectType):
         return None
     definition = field_def.extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF)
     attribute = None
     if definition is not None and definition.base_resolver is None and definition.default_resolver is getattr:
         attribute = definition.python_name
+    if isinstance(inner, GraphQLObjectType):
+        return _Leaf(attribute, resolve, _never, non_null, inner, field_type)
     return _Leaf(attribute, resolve, inner.coerce_output_value, non_null)
+
+
+def _never(value: Any) -> Any:
+    raise AssertionError("an object field has no leaf coercion")  # pragma: no cover
 
 
 def _plans_of(parent_type: GraphQLObjectType) -> dict[str, _Leaf | None]:
@@ -79,10 +91,14 @@ _NO_PLANS: dict[str, _Leaf | None] = {}
 _SLOW: Any = object()
 
 
+def _read(plan: _Leaf, source: Any) -> Any:
+    return getattr(source, plan.attribute) if plan.attribute is not None else plan.resolve(source, None)
+
+
 def _answer(plan: _Leaf, source: Any) -> Any:
     """The field's value, coerced, or `_SLOW` for anything unusual (see the module's docstring)."""
     try:
-        value = getattr(source, plan.attribute) if plan.attribute is not None else plan.resolve(source, None)
+        value = _read(plan, source)
         if value is None or value is Undefined:
             return _SLOW if plan.non_null else None
         coerced = plan.coerce(value)
@@ -127,11 +143,24 @@ class PlainLeavesExecutor(StrawberryGraphQLCoreExecutionContext):
                     results[response_name] = parent_type.name
                     continue
                 plan = plans.get(name)
-                if plan is not None and not node.arguments:
-                    answer = _answer(plan, source_value)
-                    if answer is not _SLOW:
-                        results[response_name] = answer
-                        continue
+                answer = (
+                    self._short(
+                        plan,
+                        source_value,
+                        field_details_list,
+                        path,
+                        response_name,
+                        parent_type,
+                        position_context,
+                    )
+                    if plan is not None and not node.arguments
+                    else _SLOW
+                )
+                if answer is not _SLOW:
+                    results[response_name] = answer
+                    if is_awaitable(answer):  # an object field's selection with async resolvers
+                        awaitable_fields.append(response_name)
+                    continue
                 result = self.execute_field(
                     parent_type,
                     source_value,
@@ -149,5 +178,61 @@ class PlainLeavesExecutor(StrawberryGraphQLCoreExecutionContext):
             raise
         if not awaitable_fields:
             return results
-
         return _gathered(results, awaitable_fields)
+
+    def _short(
+        self,
+        plan: _Leaf,
+        source: Any,
+        field_details_list: Any,
+        path: Path | None,
+        response_name: str,
+        parent_type: GraphQLObjectType,
+        position_context: Any,
+    ) -> Any:
+        """A plain field's answer on the short path, or `_SLOW`."""
+        if plan.object_type is None:
+            return _answer(plan, source)
+        field_path = Path(path, response_name, parent_type.name)
+        return self._object(plan, source, field_details_list, field_path, position_context)
+
+    def _object(
+        self, plan: _Leaf, source: Any, field_details_list: Any, path: Path, position_context: Any
+    ) -> Any:
+        """A plain field of an object type: its value's selection executed directly, as
+        `complete_object_value` does once `execute_field` has built a `GraphQLResolveInfo` (the
+        part this skips); `_SLOW` for anything unusual. Strawberry's `is_type_of` ignores its
+        `info` argument (it is an `isinstance`), so it is called without one; an error in the
+        selection is handled as `execute_field` handles it (null the field, or raise for non-null)."""
+        object_type = plan.object_type
+        assert object_type is not None  # only object plans come here
+        try:
+            value = (
+                getattr(source, plan.attribute) if plan.attribute is not None else plan.resolve(source, None)
+            )
+            if value is None or value is Undefined:
+                return _SLOW if plan.non_null else None
+            if self.is_awaitable(value):
+                return _SLOW  # an attribute that is a coroutine: graphql-core's path awaits it
+            is_type_of = object_type.is_type_of
+            if is_type_of is not None and is_type_of(value, None) is not True:  # type: ignore[arg-type]
+                return _SLOW  # graphql-core's path raises the invalid-type error
+        except Exception:
+            return _SLOW
+        try:
+            completed = self.collect_and_execute_subfields(
+                object_type, field_details_list, path, value, position_context
+            )
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, plan.field_type, field_details_list, path)
+            return None
+        if self.is_awaitable(completed):
+            return self._awaited(completed, plan.field_type, field_details_list, path)
+        return completed
+
+    async def _awaited(self, completed: Any, field_type: Any, field_details_list: Any, path: Path) -> Any:
+        try:
+            return await completed
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, field_type, field_details_list, path)
+            return None

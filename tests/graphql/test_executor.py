@@ -3,6 +3,7 @@ graphql-core's own executor answers: values, nulls, and errors with their paths.
 
 from __future__ import annotations
 
+import asyncio
 from enum import Enum
 from typing import Any
 
@@ -36,6 +37,71 @@ class Query:
             Thing(name=None, count=1, colour=None),  # type: ignore[arg-type]  # a null for String!
             Thing(name="c", count="many", colour=None),  # type: ignore[arg-type]  # not an Int
         ]
+
+
+@strawberry.interface
+class Named:
+    label: str
+
+
+@strawberry.type
+class Inner(Named):  # an interface: Strawberry gives it an `is_type_of`
+    label: str
+    count: int | None = None
+
+    @strawberry.field
+    async def later(self) -> str:
+        return self.label + "!"
+
+
+@strawberry.type
+class Other:
+    label: str
+
+
+@strawberry.type
+class Box(Named):
+    label: str
+    inner: Inner | None = None  # a plain object field, nullable
+    must: Inner = None  # type: ignore[assignment]  # a plain object field, non-null
+
+
+@strawberry.type
+class BoxQuery:
+    @strawberry.field
+    def boxes(self) -> list[Box | None]:
+        return [
+            Box(label="fine", inner=Inner(label="a", count=1), must=Inner(label="b")),
+            Box(label="null inner", inner=None, must=Inner(label="c")),
+            Box(label="bad count inside", inner=Inner(label="d", count="x"), must=Inner(label="e")),  # type: ignore[arg-type]
+            Box(label="null must", inner=Inner(label="f"), must=None),  # type: ignore[arg-type]
+            Box(label="bad inside must", inner=None, must=Inner(label=None)),  # type: ignore[arg-type]
+            Box(label="wrong type", inner=Other(label="g"), must=Inner(label="h")),  # type: ignore[arg-type]
+        ]
+
+
+BOX_DOCUMENT = "{ boxes { label __typename inner { label count later __typename } must { label later } } }"
+
+
+def box_answer(executor: Any = None) -> dict[str, Any]:
+    schema = strawberry.Schema(query=BoxQuery, types=[Box], execution_context_class=executor)
+    result = asyncio.run(schema.execute(BOX_DOCUMENT))  # `later` is async
+    errors = sorted((error.message, tuple(error.path or ())) for error in result.errors or ())
+    return {"data": result.data, "errors": errors}
+
+
+def test_plain_object_fields_answer_as_graphql_core_does() -> None:
+    """Nulls, errors inside a nullable or non-null object, async fields inside, a value of the
+    wrong type: the same data and the same errors at the same paths."""
+    ours = box_answer(PlainLeavesExecutor)
+    assert ours == box_answer()
+    assert ours["data"]["boxes"][0] == {
+        "label": "fine",
+        "__typename": "Box",
+        "inner": {"label": "a", "count": 1, "later": "a!", "__typename": "Inner"},
+        "must": {"label": "b", "later": "b!"},
+    }
+    assert len(ours["errors"]) == 4
 
 
 DOCUMENT = "{ things { name count colour shout(times: 2) __typename } }"
@@ -81,3 +147,28 @@ def test_plain_leaves_take_the_short_path() -> None:
     assert sorted(CountingExecutor.full_path) == sorted(
         ["Query.things", "Thing.shout", "Thing.name", "Thing.count", "Thing.shout"]
     )
+
+
+def test_plain_object_fields_take_the_short_path() -> None:
+    CountingExecutor.full_path = []
+    ours = box_answer(CountingExecutor)
+    assert [message for message, _ in ours["errors"]] == sorted(
+        [
+            "Int cannot represent non-integer value: 'x'",
+            "Cannot return null for non-nullable field Box.must.",
+            "Cannot return null for non-nullable field Inner.label.",
+            "Expected value of type 'Inner' but got: <Other instance>.",
+        ]
+    )
+    # Only the resolvers, and the abnormal values going back to raise their errors, took the full
+    # path: `inner` and `must` of the fine boxes did not.
+    assert sorted(set(CountingExecutor.full_path)) == [
+        "Box.inner",
+        "Box.must",
+        "BoxQuery.boxes",
+        "Inner.count",
+        "Inner.label",
+        "Inner.later",
+    ]
+    assert CountingExecutor.full_path.count("Box.inner") == 1  # the wrong type only
+    assert CountingExecutor.full_path.count("Box.must") == 1  # the null only
