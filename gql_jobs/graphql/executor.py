@@ -1,8 +1,9 @@
 """graphql-core's executor, with a short path for plain leaf fields (issue #20).
 
 A page of 50 jobs is hundreds of fields like `Job.status` or `Edge.cursor`: Strawberry resolves
-them by reading an attribute (a "basic" field: no resolver, no extension), but graphql-core still
-makes a `Path`, builds a `GraphQLResolveInfo`, looks up arguments and walks `complete_value` for
+them by reading an attribute (a "basic" field: no resolver, no permission class, no field
+extension; any of those takes graphql-core's path), but graphql-core still makes a `Path`, builds
+a `GraphQLResolveInfo`, looks up arguments and walks `complete_value` for
 each one, which was most of a page's execution. For such a field (a scalar or enum, possibly
 non-null, without arguments, no middleware) `execute_fields` here reads the attribute and coerces
 it in its own loop over the object's fields, and `__typename` (which Apollo Client adds to every
@@ -33,7 +34,7 @@ from graphql import (
     GraphQLObjectType,
     GraphQLScalarType,
 )
-from graphql.pyutils import Path, Undefined, gather_with_cancel
+from graphql.pyutils import Path, Undefined, gather_with_cancel, is_awaitable
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 
@@ -63,9 +64,9 @@ def _plan(field_def: GraphQLField) -> _Leaf | None:
     if field_def.args or not isinstance(inner, GraphQLScalarType | GraphQLEnumType | GraphQLObjectType):
         return None
     definition = field_def.extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF)
-    attribute = None
-    if definition is not None and definition.base_resolver is None and definition.default_resolver is getattr:
-        attribute = definition.python_name
+    if definition is None or not definition.is_basic_field:
+        return None  # a permission class or a field extension must run: graphql-core's path
+    attribute = definition.python_name if definition.default_resolver is getattr else None
     if isinstance(inner, GraphQLObjectType):
         return _Leaf(attribute, resolve, _never, non_null, inner, field_type)
     return _Leaf(attribute, resolve, inner.coerce_output_value, non_null)
@@ -101,6 +102,8 @@ def _answer(plan: _Leaf, source: Any) -> Any:
         value = _read(plan, source)
         if value is None or value is Undefined:
             return _SLOW if plan.non_null else None
+        if isinstance(value, Exception) or is_awaitable(value):
+            return _SLOW  # graphql-core raises the one as the field's error and awaits the other
         coerced = plan.coerce(value)
     except Exception:  # graphql-core's path raises it properly
         return _SLOW
@@ -212,8 +215,8 @@ class PlainLeavesExecutor(StrawberryGraphQLCoreExecutionContext):
             )
             if value is None or value is Undefined:
                 return _SLOW if plan.non_null else None
-            if self.is_awaitable(value):
-                return _SLOW  # an attribute that is a coroutine: graphql-core's path awaits it
+            if isinstance(value, Exception) or self.is_awaitable(value):
+                return _SLOW  # graphql-core raises the one as the field's error and awaits the other
             is_type_of = object_type.is_type_of
             if is_type_of is not None and is_type_of(value, None) is not True:  # type: ignore[arg-type]
                 return _SLOW  # graphql-core's path raises the invalid-type error

@@ -13,6 +13,7 @@ from typing import Annotated
 
 import strawberry
 
+from gql_jobs.domain import EventKind
 from gql_jobs.domain import JobStatus as DomainStatus
 from gql_jobs.errors import GqlJobsError, InvalidRequestError
 from gql_jobs.graphql.context import Info
@@ -36,8 +37,8 @@ class JobEvent:
     job_id: strawberry.ID = strawberry.field(description="The job it happened to.")
     status: JobStatus = strawberry.field(
         description=(
-            "The status the change announced (what a `status` filter matches); the job may have "
-            "moved on by the time it is read: see `job`."
+            "The status the change announced (the job may have moved on by the time it is read: "
+            "see `job`); UNKNOWN for a deletion."
         )
     )
     at: datetime | None = strawberry.field(description="When it was published.")
@@ -47,9 +48,12 @@ class JobEvent:
     def of(cls, update: Update) -> JobEvent:
         event = update.event
         record = update.record
-        announced = DomainStatus.parse(event.status)
-        if announced is DomainStatus.UNKNOWN and record is not None:
-            announced = record.status
+        if event.kind == EventKind.DELETED:  # a deletion announces no status, whoever saw it
+            announced = DomainStatus.UNKNOWN
+        else:
+            announced = DomainStatus.parse(event.status)
+            if announced is DomainStatus.UNKNOWN and record is not None:
+                announced = record.status
         status = JobStatus.of(announced)
         try:
             at = datetime.fromisoformat(event.at)

@@ -8,6 +8,9 @@ from enum import Enum
 from typing import Any
 
 import strawberry
+from strawberry.extensions import FieldExtension
+from strawberry.permission import BasePermission
+from strawberry.scalars import JSON
 
 from gql_jobs.graphql.executor import PlainLeavesExecutor
 
@@ -172,3 +175,73 @@ def test_plain_object_fields_take_the_short_path() -> None:
     ]
     assert CountingExecutor.full_path.count("Box.inner") == 1  # the wrong type only
     assert CountingExecutor.full_path.count("Box.must") == 1  # the null only
+
+
+class Deny(BasePermission):
+    message = "not allowed"
+
+    def has_permission(self, source: Any, info: Any, **kwargs: Any) -> bool:
+        return False
+
+
+class Upper(FieldExtension):
+    def resolve(self, next_: Any, source: Any, info: Any, **kwargs: Any) -> Any:
+        return next_(source, info, **kwargs).upper()
+
+
+@strawberry.type
+class Secret:
+    value: str
+
+
+async def later() -> str:
+    return "resolved"
+
+
+@strawberry.type
+class User:
+    name: str = strawberry.field(extensions=[Upper()])
+    password_hash: str | None = strawberry.field(permission_classes=[Deny])
+    secret: Secret | None = strawberry.field(permission_classes=[Deny])
+    failure: JSON | None = (
+        None  # (JSON passes any value through) an Exception as the value: graphql-core raises it as the error
+    )
+    pending: JSON | None = None  # an awaitable as the value: graphql-core awaits it
+
+
+@strawberry.type
+class UserQuery:
+    @strawberry.field
+    async def user(self) -> User:
+        return User(
+            name="ann",
+            password_hash="$2b$hash",
+            secret=Secret(value="s3cr3t"),
+            failure=ValueError("boom"),  # type: ignore[arg-type]
+            pending=later(),  # type: ignore[arg-type]
+        )
+
+
+def test_permissions_extensions_exceptions_and_awaitables_take_graphql_cores_path() -> None:
+    """A field without a resolver may still carry a permission class or a field extension (not a
+    "basic" field for Strawberry): they must run. A value that is an Exception or an awaitable
+    is raised or awaited by graphql-core, whatever a permissive scalar would make of it."""
+
+    def run(executor: Any = None) -> tuple[Any, list[tuple[str, Any]]]:
+        schema = strawberry.Schema(query=UserQuery, execution_context_class=executor)
+        result = asyncio.run(
+            schema.execute("{ user { name passwordHash secret { value } failure pending } }")
+        )
+        return result.data, sorted((error.message, error.path) for error in result.errors or ())
+
+    ours = run(PlainLeavesExecutor)
+    assert ours == run()
+    data, errors = ours
+    assert data == {
+        "user": {"name": "ANN", "passwordHash": None, "secret": None, "failure": None, "pending": "resolved"}
+    }
+    assert errors == [
+        ("boom", ["user", "failure"]),
+        ("not allowed", ["user", "passwordHash"]),
+        ("not allowed", ["user", "secret"]),
+    ]

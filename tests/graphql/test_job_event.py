@@ -33,6 +33,9 @@ def test_an_event_without_a_known_status_takes_the_jobs() -> None:
 
 
 def test_a_deleted_job_has_an_unknown_status_and_no_job() -> None:
-    item = JobEvent.of(Update(event("deleted", EventKind.DELETED), None, seq=1))
-    assert item.status is JobStatus.UNKNOWN
-    assert item.job is None
+    """Whoever saw the deletion: the poller (its event says "deleted") or the API (its event
+    carries the job's last status)."""
+    for status in ("deleted", "finished"):
+        item = JobEvent.of(Update(event(status, EventKind.DELETED), None, seq=1))
+        assert item.status is JobStatus.UNKNOWN
+        assert item.job is None
