@@ -406,8 +406,7 @@ def main(argv: list[str] | None = None) -> int:
                 120,
             )
     except Exception:
-        for log in stack.logs():
-            print(f"--- {log.name}\n{log.read_text()[-3000:]}", file=sys.stderr)
+        stack.print_log_tails(3000)
         raise
     finally:
         stack.stop_all()

@@ -339,8 +339,7 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
                         f"{result['redis_cpu_usec']} us Redis CPU per job"
                     )
         except BaseException:
-            for log in stack.logs():
-                print(f"--- {log.name} (tail)\n{log.read_text(errors='replace')[-1500:]}", file=sys.stderr)
+            stack.print_log_tails()
             raise
         finally:
             stack.stop_all()

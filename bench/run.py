@@ -39,7 +39,6 @@ import platform
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -810,9 +809,7 @@ def run(options: Options) -> dict[str, Any]:
             figures["memory"] = bench.figure_memory()
             figures["drain"] = bench.figure_drain()
         except BaseException:
-            for log in stack.logs():
-                tail = log.read_text(errors="replace")[-1500:]
-                print(f"--- {log.name} (tail)\n{tail}", file=sys.stderr)
+            stack.print_log_tails()
             raise
         finally:
             stack.stop_all()

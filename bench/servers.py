@@ -557,9 +557,7 @@ def run(options: Options) -> dict[str, Any]:
             client.close()
             sizes = bench.sizes() if options.sizes else None
         except BaseException:
-            for log in stack.logs():
-                tail = log.read_text(errors="replace")[-1500:]
-                print(f"--- {log.name} (tail)\n{tail}", file=sys.stderr)
+            stack.print_log_tails()
             raise
         finally:
             stack.stop_all()

@@ -172,6 +172,11 @@ class Stack:
     def logs(self) -> list[Path]:
         return sorted(self.workdir.glob("*.log"))
 
+    def print_log_tails(self, chars: int = 1500) -> None:
+        """The end of every process's log on stderr: what a failed run shows before it stops them."""
+        for log in self.logs():
+            print(f"--- {log.name} (tail)\n{log.read_text(errors='replace')[-chars:]}", file=sys.stderr)
+
 
 def worker_argv(redis_url: str, kind: str) -> list[str]:
     """Burst workers on the default queue: `rq` (plain RQ) or `gql` (gql-jobs), `-pool` for 2."""

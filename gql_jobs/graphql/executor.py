@@ -43,18 +43,28 @@ _PLANS = "_gql_jobs_leaf_plans"
 
 
 class _Leaf(NamedTuple):
-    """How to answer a plain field: read `attribute` (or call `resolve`), then `coerce` a leaf's
-    value, or execute an object's selection on it (`object_type` set, `coerce` unused)."""
+    """How to answer a plain leaf field: read `attribute` (or call `resolve`), then `coerce`."""
 
     attribute: str | None  # the Python attribute when Strawberry's resolver is a plain `getattr`
     resolve: Callable[..., Any]
     coerce: Callable[[Any], Any]
     non_null: bool
-    object_type: GraphQLObjectType | None = None
-    field_type: Any = None  # the field's type as declared (for `handle_field_error`)
 
 
-def _plan(field_def: GraphQLField) -> _Leaf | None:
+class _Object(NamedTuple):
+    """How to answer a plain field of an object type: read it, then execute its selection on it."""
+
+    attribute: str | None
+    resolve: Callable[..., Any]
+    object_type: GraphQLObjectType
+    field_type: Any  # as declared, for `handle_field_error`
+    non_null: bool
+
+
+_Plan = _Leaf | _Object
+
+
+def _plan(field_def: GraphQLField) -> _Plan | None:
     field_type = field_def.type
     non_null = isinstance(field_type, GraphQLNonNull)
     inner = field_type.of_type if isinstance(field_type, GraphQLNonNull) else field_type
@@ -68,15 +78,11 @@ def _plan(field_def: GraphQLField) -> _Leaf | None:
         return None  # a permission class or a field extension must run: graphql-core's path
     attribute = definition.python_name if definition.default_resolver is getattr else None
     if isinstance(inner, GraphQLObjectType):
-        return _Leaf(attribute, resolve, _never, non_null, inner, field_type)
+        return _Object(attribute, resolve, inner, field_type, non_null)
     return _Leaf(attribute, resolve, inner.coerce_output_value, non_null)
 
 
-def _never(value: Any) -> Any:
-    raise AssertionError("an object field has no leaf coercion")  # pragma: no cover
-
-
-def _plans_of(parent_type: GraphQLObjectType) -> dict[str, _Leaf | None]:
+def _plans_of(parent_type: GraphQLObjectType) -> dict[str, _Plan | None]:
     try:
         return getattr(parent_type, _PLANS)  # type: ignore[no-any-return]
     except AttributeError:
@@ -86,13 +92,13 @@ def _plans_of(parent_type: GraphQLObjectType) -> dict[str, _Leaf | None]:
 
 
 #: No short path at all (a middleware wants to see every field).
-_NO_PLANS: dict[str, _Leaf | None] = {}
+_NO_PLANS: dict[str, _Plan | None] = {}
 
 #: `_answer`'s "not on the short path": graphql-core's `execute_field` answers (or raises) instead.
 _SLOW: Any = object()
 
 
-def _read(plan: _Leaf, source: Any) -> Any:
+def _read(plan: _Plan, source: Any) -> Any:
     return getattr(source, plan.attribute) if plan.attribute is not None else plan.resolve(source, None)
 
 
@@ -185,7 +191,7 @@ class PlainLeavesExecutor(StrawberryGraphQLCoreExecutionContext):
 
     def _short(
         self,
-        plan: _Leaf,
+        plan: _Plan,
         source: Any,
         field_details_list: Any,
         path: Path | None,
@@ -194,13 +200,13 @@ class PlainLeavesExecutor(StrawberryGraphQLCoreExecutionContext):
         position_context: Any,
     ) -> Any:
         """A plain field's answer on the short path, or `_SLOW`."""
-        if plan.object_type is None:
+        if isinstance(plan, _Leaf):
             return _answer(plan, source)
         field_path = Path(path, response_name, parent_type.name)
         return self._object(plan, source, field_details_list, field_path, position_context)
 
     def _object(
-        self, plan: _Leaf, source: Any, field_details_list: Any, path: Path, position_context: Any
+        self, plan: _Object, source: Any, field_details_list: Any, path: Path, position_context: Any
     ) -> Any:
         """A plain field of an object type: its value's selection executed directly, as
         `complete_object_value` does once `execute_field` has built a `GraphQLResolveInfo` (the
@@ -208,11 +214,8 @@ class PlainLeavesExecutor(StrawberryGraphQLCoreExecutionContext):
         `info` argument (it is an `isinstance`), so it is called without one; an error in the
         selection is handled as `execute_field` handles it (null the field, or raise for non-null)."""
         object_type = plan.object_type
-        assert object_type is not None  # only object plans come here
         try:
-            value = (
-                getattr(source, plan.attribute) if plan.attribute is not None else plan.resolve(source, None)
-            )
+            value = _read(plan, source)
             if value is None or value is Undefined:
                 return _SLOW if plan.non_null else None
             if isinstance(value, Exception) or self.is_awaitable(value):
