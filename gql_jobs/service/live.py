@@ -136,8 +136,11 @@ class LiveUpdates:
                 asyncio.create_task(self._poll(), name="gql-jobs-events-poller"),
             ]
         # Register only once the channel is subscribed, so no event published after we return is missed.
+        # `asyncio.timeout`, not `wait_for`: on Python 3.11 `wait_for` swallows a cancellation that
+        # lands in the loop turn the event is set in, and the stream then outlived its client.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._subscribed.wait(), timeout=2.0)
+            async with asyncio.timeout(2.0):
+                await self._subscribed.wait()
 
     async def close(self) -> None:
         for task in self._tasks:

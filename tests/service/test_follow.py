@@ -7,6 +7,7 @@ through. Every wait is bounded by `anyio.fail_after`, never a sleep.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import anyio
@@ -124,3 +125,36 @@ async def test_events_show_only_the_callers_jobs_that_match_its_filter(
     [update] = got
     assert (update.event.kind, update.event.job_id) == (EventKind.STATUS, wanted.id)
     assert update.record is not None and update.record.owner == "alice"
+
+
+async def test_a_stream_cancelled_as_the_channel_is_confirmed_ends_and_frees_its_slot(
+    live: LiveUpdates, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client that leaves while the first subscriber waits for the events channel: on Python 3.11
+    `asyncio.wait_for` returns instead of raising when the cancellation and the awaited event land
+    in one loop turn, and the stream then ran on forever with its subscription slot (Strawberry's
+    WebSocket handler awaits it at shutdown, so the connection's slot leaked too: seen once in CI)."""
+    listening, never = anyio.Event(), anyio.Event()
+
+    async def silent_listener() -> None:
+        listening.set()  # started by the stream, which now waits for the channel
+        await never.wait()  # the channel is confirmed by hand below
+
+    monkeypatch.setattr(live, "_listen", silent_listener)
+
+    async def consume() -> None:
+        async for _ in follow.events(live, ALICE, JobFilter()):
+            pass
+
+    stream = asyncio.create_task(consume())
+    with anyio.fail_after(BOUND):
+        await listening.wait()
+    assert live.subscriptions.held("alice") == 1
+    live._subscribed.set()  # the confirmation and the client's departure in one loop turn
+    stream.cancel()
+    await asyncio.wait({stream}, timeout=BOUND)  # returns when it ends, or fails below
+    if not stream.done():
+        stream.cancel()  # leave nothing running
+    assert stream.cancelled()
+    assert live.subscriptions.total() == 0
+    assert live.watcher_count == 0
