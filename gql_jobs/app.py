@@ -79,6 +79,7 @@ def create_app(settings: Settings | None = None, service: JobService | None = No
         docs_url=None,  # web.docs serves /docs with Swagger UI from the package, not a CDN
         redoc_url="/redoc" if docs else None,
         openapi_url="/openapi.json" if docs else None,
+        **tracing.fastapi_options(),
     )
     app.state.settings = settings
     app.state.service = service

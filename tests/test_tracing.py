@@ -9,14 +9,16 @@ work horse exports its spans before RQ's `os._exit`.
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import redis
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from opentelemetry import propagate
+from opentelemetry import propagate, trace
 from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -129,6 +131,30 @@ def test_without_tracing_nothing_is_added(settings: Settings, service: JobServic
     assert not any("Tracing" in getattr(ext, "__name__", "") for ext in schema.extensions)
     app = create_app(settings, service)
     assert not any("OpenTelemetry" in m.cls.__name__ for m in app.user_middleware)  # type: ignore[attr-defined]
+
+
+def test_without_tracing_fastapi_does_not_look_for_providers_per_request(
+    settings: Settings, service: JobService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FastAPI's own OpenTelemetry support (newer releases) asked for the global providers on
+    every request; ours turns it off while tracing is off (on FastAPI without it: nothing to do)."""
+    asked: list[str] = []
+    real = trace.get_tracer_provider
+
+    def counted() -> trace.TracerProvider:
+        asked.append("tracer")
+        return real()
+
+    monkeypatch.setattr(trace, "get_tracer_provider", counted)
+    with TestClient(create_app(settings, service)) as client:
+        assert client.get("/healthz").status_code == 200
+    assert asked == []
+    if "telemetry" in inspect.signature(FastAPI).parameters:  # the probe itself sees FastAPI's asking
+        bare = FastAPI()
+        bare.get("/")(lambda: {})
+        with TestClient(bare) as client:
+            client.get("/")
+        assert asked
 
 
 # -- one trace ----------------------------------------------------------------------------------
