@@ -176,6 +176,10 @@ class JobRecord:
     worker_name: str | None
     result_expires_at: datetime | None = None
     owner: str | None = None
+    #: Read without the task's arguments and the outcome (`store.reads.read_jobs(summary=True)`):
+    #: `func_name`, `result` and `error` are None, `payload` only what the meta holds (every job
+    #: gql-jobs submitted has it there; a job enqueued by another RQ client has None).
+    summary: bool = False
 
 
 @dataclass(frozen=True)

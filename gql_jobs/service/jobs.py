@@ -262,12 +262,18 @@ class JobService:
         return _visible(reader, job_ids, valid, found)
 
     async def _listed(
-        self, reader: Principal, job_filter: JobFilter, page: PageRequest, max_size: int, owner: str | None
+        self,
+        reader: Principal,
+        job_filter: JobFilter,
+        page: PageRequest,
+        max_size: int,
+        owner: str | None,
+        summary: bool = False,
     ) -> Page:
         """A page of the listing, read on the event loop within the caller's read slots and one
         deadline over its round trips."""
         async with self.read_slots.slot(reader.name), deadline(self.settings):
-            return await listing.list_jobs(self.async_connection, job_filter, page, max_size, owner)
+            return await listing.list_jobs(self.async_connection, job_filter, page, max_size, owner, summary)
 
     async def _bounded(self, reader: Principal, read: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run an expensive read on a store thread within one of the reader's read slots (the
@@ -290,8 +296,11 @@ class JobService:
         return replace(job_filter, ids=tuple(dict.fromkeys(job_filter.ids)))
 
     @redis_guard
-    async def list_jobs(self, caller: Principal | None, job_filter: JobFilter, page: PageRequest) -> Page:
-        """One page of the caller's jobs (every job for an admin), in the page's order."""
+    async def list_jobs(
+        self, caller: Principal | None, job_filter: JobFilter, page: PageRequest, summary: bool = False
+    ) -> Page:
+        """One page of the caller's jobs (every job for an admin), in the page's order: their
+        summaries (`JobRecord.summary`) when the caller needs no payload, result or error."""
         reader = _require(caller, Scope.READ)
         owner = None if reader.is_admin else reader.name
         job_filter = self.check_filter(job_filter, self.settings.max_page_size)
@@ -300,7 +309,7 @@ class JobService:
             if not valid:
                 return Page(items=[], has_next_page=False, has_previous_page=False, total_count=0)
             job_filter = replace(job_filter, ids=tuple(valid))
-        return await self._listed(reader, job_filter, page, self.settings.max_page_size, owner)
+        return await self._listed(reader, job_filter, page, self.settings.max_page_size, owner, summary)
 
     @redis_guard
     async def count_jobs(self, caller: Principal | None, job_filter: JobFilter) -> int | None:

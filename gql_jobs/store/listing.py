@@ -245,9 +245,15 @@ SCAN_CHUNK = 100
 
 
 async def list_jobs(
-    connection: AsyncRedis, job_filter: JobFilter, page: PageRequest, max_page_size: int, owner: str | None
+    connection: AsyncRedis,
+    job_filter: JobFilter,
+    page: PageRequest,
+    max_page_size: int,
+    owner: str | None,
+    summary: bool = False,
 ) -> Page:
-    """One page of jobs in `page.order`; `owner` restricts it to one tenant's jobs.
+    """One page of jobs in `page.order`; `owner` restricts it to one tenant's jobs; `summary`
+    reads summaries (`reads.read_jobs`), which hold every criterion of a filter.
 
     On the event loop with the async client (issue #20): a page is two or three round trips and
     no RQ call, so a store thread would cost more (the hop, the synchronous client) than it spares."""
@@ -258,7 +264,7 @@ async def list_jobs(
     if job_filter.ids:
         if cursor:
             raise InvalidRequestError("after/before", "not with `ids`: the page holds every one of them")
-        return await _listed_by_ids(connection, job_filter, page.order, size, backwards, owner)
+        return await _listed_by_ids(connection, job_filter, page.order, size, backwards, owner, summary)
     bounds = bounds_of(job_filter)
     ascending = backwards != (page.order == Order.OLDEST_FIRST)
     key = base_key(job_filter, owner)
@@ -270,7 +276,7 @@ async def list_jobs(
     while bounds is not None and len(matches) <= size and examined < SCAN_BUDGET:
         want = max(size + 1 - len(matches), chunk)
         entries = await walk_async(connection, key, ascending, start, bounds, want)
-        records = await read_jobs(connection, [e.job_id for e in entries])
+        records = await read_jobs(connection, [e.job_id for e in entries], summary)
         await _prune(
             connection, key, [e.position for e, r in zip(entries, records, strict=True) if r is None]
         )
@@ -303,7 +309,13 @@ async def list_jobs(
 
 
 async def _listed_by_ids(
-    connection: AsyncRedis, job_filter: JobFilter, order: Order, size: int, backwards: bool, owner: str | None
+    connection: AsyncRedis,
+    job_filter: JobFilter,
+    order: Order,
+    size: int,
+    backwards: bool,
+    owner: str | None,
+    summary: bool,
 ) -> Page:
     """The listed jobs among `job_filter.ids` (one pipelined read, no index), by submission time.
 
@@ -312,7 +324,7 @@ async def _listed_by_ids(
     ids = list(dict.fromkeys(job_filter.ids))
     found = [
         r
-        for r in await read_jobs(connection, ids)
+        for r in await read_jobs(connection, ids, summary)
         if r is not None
         and (owner is None or r.owner == owner)
         and matches_filter(r, job_filter)

@@ -55,11 +55,55 @@ return out
 """
 
 
-async def read_jobs(connection: AsyncRedis, job_ids: Sequence[str]) -> list[JobRecord | None]:
+#: The hash fields of a summary: all that `to_record` reads but `data` (the task's arguments,
+#: compressed) and `exc_info` (the traceback), which only `payload`, `result` and `error` need.
+SUMMARY_FIELDS: tuple[str, ...] = (
+    "status",
+    "meta",
+    "origin",
+    OWNER_FIELD,
+    "description",
+    "created_at",
+    "enqueued_at",
+    "started_at",
+    "ended_at",
+    "result_ttl",
+    "failure_ttl",
+    "retries_left",
+    "dependency_ids",
+    "dependency_id",
+    "timeout",
+    "worker_name",
+)
+_SUMMARY_NAMES = tuple(name.encode() for name in SUMMARY_FIELDS)
+
+#: KEYS: each job's hash; ARGV: `SUMMARY_FIELDS`. Replies, per job, the fields' values (nil where
+#: unset), or an empty list for a job that does not exist (a hash without `data` is one: what
+#: `to_record` says of a full read). No results stream.
+SUMMARY_SCRIPT = """
+local out = {}
+for i = 1, #KEYS do
+  if redis.call('HEXISTS', KEYS[i], 'data') == 1 then
+    out[i] = redis.call('HMGET', KEYS[i], unpack(ARGV))
+  else
+    out[i] = {}
+  end
+end
+return out
+"""
+
+
+async def read_jobs(
+    connection: AsyncRedis, job_ids: Sequence[str], summary: bool = False
+) -> list[JobRecord | None]:
     """Read many jobs in one round trip, on the event loop; `None` where a job does not exist (or
-    has expired)."""
+    has expired). A `summary` leaves out what costs most to read and decode, the task's arguments
+    and the job's outcome (see `JobRecord.summary`): a page of 50 that shows neither (issue #20)."""
     if not job_ids:
         return []
+    if summary:
+        values = await connection.eval(SUMMARY_SCRIPT, len(job_ids), *map(job_key, job_ids), *SUMMARY_FIELDS)
+        return to_summaries(job_ids, values)
     replies = await connection.eval(READ_SCRIPT, 2 * len(job_ids), *_keys(job_ids))
     return to_records(job_ids, replies)
 
@@ -94,26 +138,40 @@ def to_records(job_ids: Sequence[str], replies: list[Any]) -> list[JobRecord | N
     return records
 
 
-def to_record(job_id: str, raw_hash: dict[bytes, bytes], raw_results: list[Any]) -> JobRecord | None:
+def to_summaries(job_ids: Sequence[str], replies: list[Any]) -> list[JobRecord | None]:
+    """Summaries from `SUMMARY_SCRIPT`'s replies (each job's values of `SUMMARY_FIELDS`)."""
+    pairs = zip(job_ids, replies, strict=True)
+    return [_to_summary(job_id, values) if values else None for job_id, values in pairs]
+
+
+def _to_summary(job_id: str, values: list[bytes | None]) -> JobRecord | None:
+    raw_hash = {name: value for name, value in zip(_SUMMARY_NAMES, values, strict=True) if value is not None}
+    return to_record(job_id, raw_hash, [], summary=True)
+
+
+def to_record(
+    job_id: str, raw_hash: dict[bytes, bytes], raw_results: list[Any], summary: bool = False
+) -> JobRecord | None:
     """The record of one job from its raw hash and latest result entry.
 
     Decoded field by field as RQ encodes them (`rq_format.parse_time`, JSON meta, zlib-compressed
     data and tracebacks), without building RQ's `Job` and `Result`: `Job.restore` parsed every
     field of every job of a page (dates with `strptime`, webhooks, callbacks...) and was 40% of a
-    page's CPU (issue #20). `tests/store/test_reads.py` holds this to what RQ's own objects read."""
-    if not raw_hash or b"data" not in raw_hash:
+    page's CPU (issue #20). `tests/store/test_reads.py` holds this to what RQ's own objects read.
+    A `summary` comes from `SUMMARY_FIELDS` alone (the job is known to exist)."""
+    if not raw_hash or (b"data" not in raw_hash and not summary):
         return None
     get = raw_hash.get
     raw_status = (get(b"status") or b"").decode()
     status = _STATUSES.get(raw_status) or JobStatus.parse(raw_status)
     meta = _meta(get(b"meta"))
     has_payload = META_PAYLOAD in meta
-    data = _data(raw_hash[b"data"], whole=not has_payload)
+    data = None if summary else _data(raw_hash[b"data"], whole=not has_payload)
     owner = get(_OWNER)
     ended_at = _time(get(b"ended_at"))
     result_ttl = _int(get(b"result_ttl"))
     failure_ttl = _int(get(b"failure_ttl"))
-    result, error = _outcome(status, raw_results, get(b"exc_info"))
+    result, error = (None, None) if summary else _outcome(status, raw_results, get(b"exc_info"))
     timeout = get(b"timeout")
     return JobRecord(
         id=job_id,
@@ -142,6 +200,7 @@ def to_record(job_id: str, raw_hash: dict[bytes, bytes], raw_results: list[Any])
         worker_name=_text(get(b"worker_name")),
         result_expires_at=_expiry(status, ended_at, result_ttl, failure_ttl),
         owner=owner.decode() if owner else None,
+        summary=summary,
     )
 
 

@@ -5,18 +5,21 @@ state a worker leaves them in."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
+from rq import Queue
 from rq.job import Job
 from rq.results import Result
 
 from gql_jobs.auth import ANONYMOUS as ADMIN
 from gql_jobs.domain import JobRecord, JobStatus, RetryPolicy, SubmitRequest
 from gql_jobs.service.jobs import JobService
-from gql_jobs.store.reads import read_jobs_on_thread
-from gql_jobs.store.rq_format import RQ_TIME_FORMAT, parse_time
+from gql_jobs.store.keys import job_key
+from gql_jobs.store.reads import read_jobs, read_jobs_on_thread
+from gql_jobs.store.rq_format import RQ_TIME_FORMAT, SERIALIZER, parse_time
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -76,6 +79,36 @@ async def test_records_hold_what_rq_reads_from_the_same_jobs(
     assert records[5] is not None and records[5].status == JobStatus.SCHEDULED
     assert records[6] is not None and records[6].depends_on == (queued,)
     assert records[6].status == JobStatus.DEFERRED
+
+
+async def test_a_summary_is_the_whole_record_without_arguments_and_outcome(
+    service: JobService, redis_client: redis.Redis, drain: Callable[..., None]
+) -> None:
+    requests = [
+        SubmitRequest(task="echo", payload={"n": 1}, tags=("a",), description="an echo"),
+        SubmitRequest(task="fail", payload={"message": "boom"}),
+        SubmitRequest(task="fail", payload={}, retry=RetryPolicy(max=1, intervals=(0,))),
+    ]
+    ids = [(await service.submit(ADMIN, request)).record.id for request in requests]
+    drain()
+    queued = (await service.submit(ADMIN, SubmitRequest(task="echo", payload={"n": 3}))).record.id
+    dependent = (await service.submit(ADMIN, SubmitRequest(task="echo", depends_on=(queued,)))).record.id
+    foreign = Queue("default", connection=redis_client, serializer=SERIALIZER).enqueue("builtins.len", [1, 2])
+    redis_client.hset(job_key("JOB-stub"), "last_heartbeat", "2026-12-02T01:02:03Z")  # no `data`: no job
+    wanted = [*ids, queued, dependent, foreign.id, "JOB-stub", "JOB-gone"]
+
+    whole = await read_jobs(service.async_connection, wanted)
+    summaries = await read_jobs(service.async_connection, wanted, summary=True)
+
+    assert whole[-2:] == summaries[-2:] == [None, None]
+    for record, summary in zip(whole[:-2], summaries[:-2], strict=True):
+        assert record is not None and summary is not None and summary.summary
+        payload = record.payload if record.task is not None else None  # ours keep it in the meta
+        expected = replace(record, func_name=None, result=None, error=None, payload=payload, summary=True)
+        assert summary == expected
+    assert whole[0] is not None and whole[0].result == {"n": 1}  # what the summary left out
+    assert whole[1] is not None and whole[1].error is not None
+    assert whole[-3] is not None and whole[-3].payload == [1, 2]
 
 
 def test_times_are_read_as_rq_reads_them() -> None:
