@@ -232,11 +232,11 @@ def flush() -> None:
 def fastapi_options() -> dict[str, Any]:
     """`FastAPI(...)` arguments for its own OpenTelemetry support (newer FastAPI releases, 0.165
     here, which depend on OpenTelemetry's API; older ones have no such argument): off while our
-    tracing is off. Left on, it asks OpenTelemetry for the
-    global tracer, meter and logger providers on every request, each an `os.environ` lookup,
-    only to find them unconfigured: 2.5% of a `submitJob`'s CPU (py-spy, issue #20). With
-    tracing on, `instrument_app`'s middleware makes the HTTP spans and FastAPI's own support
-    stands aside by itself (it finds that middleware in the stack)."""
+    tracing is off. Left on, it asks OpenTelemetry for the global tracer, meter and logger
+    providers on every request, each an `os.environ` lookup, only to find them unconfigured: 2.5%
+    of a `submitJob`'s CPU (py-spy, issue #20). With tracing on, `instrument_app`'s middleware
+    makes the HTTP spans and FastAPI's own support stands aside by itself (it finds that
+    middleware in the stack)."""
     from fastapi import FastAPI  # noqa: PLC0415 (the worker imports this module too)
 
     if _active is not None or "telemetry" not in inspect.signature(FastAPI).parameters:

@@ -57,7 +57,7 @@ return out
 
 #: The hash fields of a summary: all that `to_record` reads but `data` (the task's arguments,
 #: compressed) and `exc_info` (the traceback), which only `payload`, `result` and `error` need.
-SUMMARY_FIELDS: tuple[str, ...] = (
+SUMMARY_HASH_FIELDS: tuple[str, ...] = (
     "status",
     "meta",
     "origin",
@@ -75,10 +75,10 @@ SUMMARY_FIELDS: tuple[str, ...] = (
     "timeout",
     "worker_name",
 )
-_SUMMARY_NAMES = tuple(name.encode() for name in SUMMARY_FIELDS)
+_SUMMARY_NAMES = tuple(name.encode() for name in SUMMARY_HASH_FIELDS)
 
-#: KEYS: each job's hash; ARGV: `SUMMARY_FIELDS`. Replies, per job, the fields' values (nil where
-#: unset), or an empty list for a job that does not exist (a hash without `data` is one: what
+#: KEYS: each job's hash; ARGV: `SUMMARY_HASH_FIELDS`. Replies, per job, the fields' values (nil
+#: where unset), or an empty list for a job that does not exist (a hash without `data` is one: what
 #: `to_record` says of a full read). No results stream.
 SUMMARY_SCRIPT = """
 local out = {}
@@ -102,7 +102,8 @@ async def read_jobs(
     if not job_ids:
         return []
     if summary:
-        values = await connection.eval(SUMMARY_SCRIPT, len(job_ids), *map(job_key, job_ids), *SUMMARY_FIELDS)
+        keys = map(job_key, job_ids)
+        values = await connection.eval(SUMMARY_SCRIPT, len(job_ids), *keys, *SUMMARY_HASH_FIELDS)
         return to_summaries(job_ids, values)
     replies = await connection.eval(READ_SCRIPT, 2 * len(job_ids), *_keys(job_ids))
     return to_records(job_ids, replies)
@@ -139,7 +140,7 @@ def to_records(job_ids: Sequence[str], replies: list[Any]) -> list[JobRecord | N
 
 
 def to_summaries(job_ids: Sequence[str], replies: list[Any]) -> list[JobRecord | None]:
-    """Summaries from `SUMMARY_SCRIPT`'s replies (each job's values of `SUMMARY_FIELDS`)."""
+    """Summaries from `SUMMARY_SCRIPT`'s replies (each job's values of `SUMMARY_HASH_FIELDS`)."""
     pairs = zip(job_ids, replies, strict=True)
     return [_to_summary(job_id, values) if values else None for job_id, values in pairs]
 
@@ -158,7 +159,7 @@ def to_record(
     data and tracebacks), without building RQ's `Job` and `Result`: `Job.restore` parsed every
     field of every job of a page (dates with `strptime`, webhooks, callbacks...) and was 40% of a
     page's CPU (issue #20). `tests/store/test_reads.py` holds this to what RQ's own objects read.
-    A `summary` comes from `SUMMARY_FIELDS` alone (the job is known to exist)."""
+    A `summary` comes from `SUMMARY_HASH_FIELDS` alone (the job is known to exist)."""
     if not raw_hash or (b"data" not in raw_hash and not summary):
         return None
     get = raw_hash.get
