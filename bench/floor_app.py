@@ -4,11 +4,12 @@
     REDIS_URL=redis://... GQL_JOBS_TASKS=bench.tasks,bench.noop uvicorn --factory bench.floor_app:create
 
 No framework, no GraphQL, no middleware: parse the JSON body, check and stamp the job as the
-service does (`submission.prepare`), write it with the same commands (`rq_format.stage`, the
-listing entries, the job event) in one MULTI/EXEC on the async client, and answer its id; read a
-job with the same script (`reads.read_jobs`) and answer a few fields; read a page with the same
-XREVRANGE + script. What a request of gql-jobs could cost at the least, so its figures are
-quoted as a ratio to this floor (issue #20).
+service does (`submission.prepare`), write it with the same write script (`writes.plain_batch`:
+the job in RQ's layout, the listing entries and counts, the job event) on the same async client
+(`connections.api_async_redis`: hiredis packing), and answer its id; read a job with the same
+script (`reads.read_jobs`) and answer a few fields; read a page with the same XREVRANGE + script.
+What a request of gql-jobs could cost at the least, so its figures are quoted as a ratio to this
+floor (issue #20).
 """
 
 from __future__ import annotations
@@ -17,15 +18,15 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from redis.asyncio import Redis
-
 from gql_jobs.constants import INDEX_ALL
 from gql_jobs.domain import SubmitRequest
 from gql_jobs.service.submission import prepare
 from gql_jobs.settings import Settings, load_settings
-from gql_jobs.store import events, listing, listing_index, rq_format
-from gql_jobs.store.connections import redis_url
+from gql_jobs.store import listing, rq_format
+from gql_jobs.store.connections import api_async_redis
 from gql_jobs.store.reads import read_jobs
+from gql_jobs.store.script_batch import SCRIPT
+from gql_jobs.store.writes import plain_batch
 from gql_jobs.tasks import TaskRegistry, task_modules
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -33,20 +34,13 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 def floor_app(settings: Settings, registry: TaskRegistry) -> Callable[..., Awaitable[None]]:
-    connection = Redis.from_url(redis_url(settings))
+    connection = api_async_redis(settings)
 
     async def submit(body: bytes) -> dict[str, Any]:
         raw = json.loads(body)
         job = prepare(SubmitRequest(task=raw["task"], payload=raw.get("payload")), registry, settings, None)
-        entries = {
-            key: [listing_index.member(job.job_id)]
-            for key in listing_index.streams_for(job.queue, job.spec.name, job.meta["tags"], None)
-        }
-        async with connection.pipeline(transaction=True) as pipe:
-            rq_format.stage([job], pipe)
-            listing_index.append(pipe, entries, settings.index_retention)
-            events.publish(pipe, events.of_record(rq_format.new_record(job)))
-            await pipe.execute()
+        batch = plain_batch([job], [rq_format.new_record(job)], settings.index_retention)
+        await connection.execute_command("EVAL", SCRIPT, *batch.arguments())  # type: ignore[no-untyped-call]
         return {"id": job.job_id, "status": "queued"}
 
     async def read(job_id: str) -> dict[str, Any]:

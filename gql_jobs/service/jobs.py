@@ -22,8 +22,8 @@ and worker inventories, cancel/requeue/delete, jobs with dependencies or idempot
 a store thread (`store.threads.in_thread`); the expensive reads among them also within the
 caller's `read_slots`, so one principal cannot take every thread of the process.
 
-A Redis connection failure surfaces as `ServiceUnavailableError`; a submission's writes are
-MULTI/EXEC, so each job is stored whole or not at all, and one whose write was sent before Redis
+A Redis connection failure surfaces as `ServiceUnavailableError`; a submission's writes are one
+atomic script (or MULTI/EXEC), so each job is stored whole or not at all, and one whose write was sent before Redis
 failed is answered `SubmissionOutcomeUnknownError` (see `store.writes`), never "nothing written".
 """
 
@@ -190,7 +190,7 @@ class JobService:
 
     @redis_guard
     async def submit_many(self, caller: Principal | None, requests: Sequence[SubmitRequest]) -> list[Outcome]:
-        """Validate each request; enqueue the valid ones together (one MULTI/EXEC round trip).
+        """Validate each request; enqueue the valid ones together (one atomic write, one round trip).
 
         Returns one outcome per request, in order: the job, or the error that kept it out. Jobs
         with dependencies or idempotency keys cost round trips of their own, on a store thread

@@ -26,6 +26,7 @@ from gql_jobs.constants import EVENTS_CHANNEL, META_TAGS, META_TASK, RECONNECT_D
 from gql_jobs.domain import EventKind, JobEvent, JobRecord
 from gql_jobs.store.guard import REDIS_ERRORS
 from gql_jobs.store.reads import iso_now
+from gql_jobs.store.script_batch import ScriptBatch
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ def _event(data: Any) -> JobEvent | None:
         return None
 
 
-def publish(connection: Redis | Pipeline | AsyncPipeline, *events: JobEvent) -> None:
+def publish(connection: Redis | Pipeline | AsyncPipeline | ScriptBatch, *events: JobEvent) -> None:
     """Publish events (one message for all of them: one command however many jobs)."""
     if events:
         connection.publish(EVENTS_CHANNEL, encode(events))

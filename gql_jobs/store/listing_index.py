@@ -2,11 +2,11 @@
 
 What `listing` reads pages from, and only what writes it: which streams a job is listed in, how an
 entry holds its job id, and the one command that appends a batch's entries and trims the streams.
-Apart from the reader so the write path (`writes`, one MULTI/EXEC with the enqueue) depends on
+Apart from the reader so the write path (`writes`, one write script with the enqueue) depends on
 nothing of paging, and the entry format is defined in one place.
 
 At submission each job gets an entry in `listing:all` and in one stream per queue, task, tag and
-owner (same MULTI/EXEC as the enqueue). A page is then one `XREVRANGE ... COUNT` (O(log N + page))
+owner (the same write as the enqueue). A page is then one `XREVRANGE ... COUNT` (O(log N + page))
 and one pipelined read of the page's jobs, whatever the number of jobs stored.
 
 Why streams (issue #7): an entry costs ~30 bytes in a stream's listpack nodes against ~145 in a
@@ -16,7 +16,8 @@ stream ID is assigned by Redis: order is arrival order at Redis, strict even acr
 processes, so positions never tie.
 
 A stream takes one entry per `XADD`, and six commands per job tripled the cost of a 100-job batch,
-so one `EVAL` (`APPEND_SCRIPT`) writes a whole batch. Each `XADD` also trims its stream to
+so a batch's entries ride in its one write script as one `XADDS` per stream (`script_batch`:
+the script runs the XADDs, the client sends each member once). Each `XADD` also trims its stream to
 `index_retention` (`MINID ~`: whole listpack nodes only, so nearly free), and each stream it
 touches gets a TTL of `index_retention` again: a stream nobody appends to any more (a tag used
 once, a queue no longer used) would otherwise never be trimmed, and stay forever (issue #13: one
@@ -32,9 +33,6 @@ import time
 import uuid
 from collections.abc import Iterable
 
-from redis.asyncio.client import Pipeline as AsyncPipeline
-from redis.client import Pipeline
-
 from gql_jobs.constants import (
     INDEX_ALL,
     INDEX_BY_OWNER,
@@ -43,20 +41,7 @@ from gql_jobs.constants import (
     INDEX_BY_TASK,
     JOB_ID_PREFIX,
 )
-
-#: KEYS: the streams. ARGV: the trim horizon (ms), the streams' TTL (ms), then for each stream
-#: the number of its new entries followed by their members.
-APPEND_SCRIPT = """
-local at = 3
-for k = 1, #KEYS do
-  local n = tonumber(ARGV[at])
-  for i = at + 1, at + n do
-    redis.call('XADD', KEYS[k], 'MINID', '~', ARGV[1], '*', 'j', ARGV[i])
-  end
-  redis.call('PEXPIRE', KEYS[k], ARGV[2])
-  at = at + n + 1
-end
-"""
+from gql_jobs.store.script_batch import ScriptBatch
 
 #: The entry field holding the member (one letter: field names are stored once per node anyway).
 FIELD = b"j"
@@ -93,14 +78,9 @@ def streams_for(queue: str, task: str | None, tags: Iterable[str], owner: str | 
     return keys
 
 
-def append(pipe: Pipeline | AsyncPipeline, entries: dict[str, list[bytes]], retention_seconds: int) -> None:
-    """Queue one `EVAL` adding `entries` (stream -> members, in order), trimming those streams and
-    setting their TTL to the retention."""
-    if not entries:
-        return
-    horizon_ms = time.time_ns() // 1_000_000 - retention_seconds * 1000
-    args: list[bytes | int] = [max(horizon_ms, 0), retention_seconds * 1000]
-    for members in entries.values():
-        args.append(len(members))
-        args.extend(members)
-    pipe.eval(APPEND_SCRIPT, len(entries), *entries, *args)
+def append(batch: ScriptBatch, entries: dict[str, list[bytes]], retention_seconds: int) -> None:
+    """Add `entries` (stream -> members, in order) to the batch, each stream trimmed to the
+    retention and given it as TTL."""
+    horizon_ms = max(time.time_ns() // 1_000_000 - retention_seconds * 1000, 0)
+    for stream, members in entries.items():
+        batch.xadds(stream, horizon_ms, retention_seconds * 1000, members)

@@ -26,8 +26,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from redis.asyncio.client import Pipeline as AsyncPipeline
-from redis.client import Pipeline
 from redis.typing import EncodableT, FieldT
 from rq.job import Job
 from rq.serializers import resolve_serializer
@@ -35,6 +33,7 @@ from rq.serializers import resolve_serializer
 from gql_jobs.constants import OWNER_FIELD, SERIALIZER_NAME
 from gql_jobs.domain import JobRecord, JobStatus, PreparedJob
 from gql_jobs.store.keys import QUEUES_SET, job_key, queue_key, registry_key
+from gql_jobs.store.script_batch import ScriptBatch
 
 #: The serializer of every job we write and read, and of our workers (`rq worker -S json`).
 SERIALIZER = resolve_serializer(SERIALIZER_NAME)
@@ -109,8 +108,8 @@ def initial_status(job: PreparedJob) -> JobStatus:
     return JobStatus.QUEUED if job.run_at is None else JobStatus.SCHEDULED
 
 
-def stage(jobs: Sequence[PreparedJob], pipe: Pipeline | AsyncPipeline) -> None:
-    """Queue the writes that store jobs without dependencies and make them runnable (or scheduled).
+def stage(jobs: Sequence[PreparedJob], pipe: ScriptBatch) -> None:
+    """Add the writes that store jobs without dependencies and make them runnable (or scheduled).
 
     A hash per job, then per queue one `SADD` and one `RPUSH`/`LPUSH`/`ZADD` for all its jobs, in
     submission order (what RQ does job by job, in fewer commands: a batch costs ~1 per job)."""

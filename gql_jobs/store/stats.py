@@ -35,6 +35,7 @@ from redis.client import Pipeline
 
 from gql_jobs.constants import STATS_PREFIX, STATS_TTL
 from gql_jobs.domain import JobStats, RunTimeSummary, StatsBucket
+from gql_jobs.store.script_batch import ScriptBatch
 
 #: Buckets per decade of the run-time histogram; neighbouring bounds are `BUCKET_RATIO` apart.
 BUCKETS_PER_DECADE = 8
@@ -69,8 +70,9 @@ def bucket_of(seconds: float) -> int:
     return min(index, len(BUCKET_BOUNDS) - 1)
 
 
-def count_submitted(pipe: AnyPipeline, jobs: Mapping[tuple[str, str], int], at: float) -> None:
-    """Stage the submissions of a batch, `{(queue, task): how many}`, on the caller's pipeline."""
+def count_submitted(pipe: AnyPipeline | ScriptBatch, jobs: Mapping[tuple[str, str], int], at: float) -> None:
+    """Stage the submissions of a batch, `{(queue, task): how many}`, on the caller's pipeline (or
+    write script)."""
     if not jobs:
         return
     name = key(minute_of(at))

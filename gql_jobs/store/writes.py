@@ -2,8 +2,9 @@
 
 Part of the store (`service.jobs.JobService` drives it). Three paths:
 
-* plain jobs: all staged on one MULTI/EXEC (written in RQ's format by `rq_format`), so a batch is
-  one round trip and all-or-nothing, sent on the event loop with the async client;
+* plain jobs: all in one write script (`script_batch`: atomic as a MULTI/EXEC, cheaper to send;
+  written in RQ's format by `rq_format`), so a batch is one round trip and all-or-nothing, sent on
+  the event loop with the async client;
 * jobs with dependencies or a concurrency limit: RQ must check the dependencies under WATCH,
   and on RQ 3 file a limited job under its key and promote it in a Lua script, so each goes
   through `enqueue_job` (`schedule_job` when scheduled), with RQ's synchronous client on a store
@@ -23,7 +24,7 @@ on whether the write was sent: a failure before (refused, or no connection in ti
 nothing written (`ServiceUnavailableError`); one after (a timeout, a connection lost before the
 reply, replicas not confirming) may have stored the job (`SubmissionOutcomeUnknownError`, to be
 settled by a retry with the same idempotency key). Jobs of the batch after the failure are not
-attempted. Nor is a write resent after a timeout: Redis applies a resent MULTI/EXEC twice when
+attempted. Nor is a write resent after a timeout: Redis applies a resent write twice when
 the first copy was only slow (the synchronous client's retry did so: a 0.7 s stall against a
 0.5 s timeout stored a job twice and answered success), so the synchronous paths WATCH (redis-py
 then raises instead of resending) and the async client has no read timeout (`deadline` cancels).
@@ -41,10 +42,11 @@ from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 from redis.asyncio.client import Pipeline as AsyncPipeline
 from redis.client import Pipeline
-from redis.exceptions import WatchError
+from redis.exceptions import ResponseError, WatchError
 from rq import Queue
 from rq.job import Job, Retry
 
+from gql_jobs import tracing
 from gql_jobs.auth import ANONYMOUS
 from gql_jobs.constants import IDEMPOTENCY_PREFIX, MAX_WATCH_ATTEMPTS
 from gql_jobs.domain import JobRecord, Outcome, PreparedJob, Submitted
@@ -57,11 +59,12 @@ from gql_jobs.errors import (
     SubmissionOutcomeUnknownError,
 )
 from gql_jobs.settings import Settings
-from gql_jobs.store import events, listing_index, rq_adapter, rq_format, stats
+from gql_jobs.store import events, listing_index, rq_adapter, rq_format, script_batch, stats
 from gql_jobs.store.connections import deadline
 from gql_jobs.store.guard import REDIS_FAILURES, REDIS_REFUSALS
 from gql_jobs.store.reads import read_jobs_on_thread, record_from_job
 from gql_jobs.store.rq_format import SERIALIZER
+from gql_jobs.store.script_batch import SCRIPT, ScriptBatch
 from gql_jobs.store.threads import in_thread
 
 log = logging.getLogger(__name__)
@@ -117,6 +120,10 @@ def _writing(
         raise _WriteError(jobs, sent=progress.sent, reason=reason) from exc
     except REDIS_REFUSALS as exc:
         raise _WriteError(jobs, sent=False, reason=REFUSED) from exc
+    except ResponseError as exc:  # Redis 6 words a refused write script as a script error
+        if not script_batch.is_refusal(exc):
+            raise
+        raise _WriteError(jobs, sent=False, reason=REFUSED) from exc
 
 
 class Enqueuer:
@@ -157,29 +164,33 @@ class Enqueuer:
         return outcomes
 
     async def _enqueue_plain(self, jobs: list[PreparedJob]) -> dict[str, Outcome]:
-        """One MULTI/EXEC on a connection taken (and checked) before anything is sent. The async
-        client has no read timeout and resends nothing on one: `deadline` cancels the wait."""
+        """One write script (`plain_batch`) on a connection taken (and checked) before anything
+        is sent, as one command on it (no pipeline: nothing to queue, and nothing resent). The
+        async client has no read timeout: `deadline` cancels the wait."""
         records = [rq_format.new_record(job) for job in jobs]
+        batch = plain_batch(jobs, records, self.settings.index_retention)
         wanted = self.settings.redis_wait_replicas
         if wanted:
             with _writing(jobs, sent=True, reason=UNCONFIRMED):
-                confirmed = await self._write_and_wait(jobs, records, wanted)
+                confirmed = await self._write_and_wait(jobs, batch, wanted)
             _check_confirmed(jobs, confirmed, wanted)
             return {record.id: Submitted(record) for record in records}
-        with _writing(jobs) as progress:
-            async with deadline(self.settings), self.async_connection.pipeline(transaction=True) as pipe:
-                pipe.connection = await pipe.connection_pool.get_connection()  # type: ignore[no-untyped-call]
-                self._stage(jobs, records, pipe)
-                progress.sent = True
-                await pipe.execute()
+        pool = self.async_connection.connection_pool
+        with _writing(jobs) as progress, tracing.redis_call("EVAL", batch.commands):
+            async with deadline(self.settings):
+                connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+                try:  # a cancelled or failed read closes the connection (redis-py's read_response)
+                    progress.sent = True
+                    await connection.send_command("EVAL", SCRIPT, *batch.arguments())
+                    await connection.read_response()
+                finally:
+                    await pool.release(connection)
         return {record.id: Submitted(record) for record in records}
 
-    async def _write_and_wait(self, jobs: list[PreparedJob], records: list[JobRecord], wanted: int) -> int:
-        """The MULTI/EXEC and then WAIT, in one round trip on ONE connection: Redis counts the
+    async def _write_and_wait(self, jobs: list[PreparedJob], batch: ScriptBatch, wanted: int) -> int:
+        """The write script and then WAIT, in one round trip on ONE connection: Redis counts the
         replicas that hold *this connection's* writes, so a WAIT sent on another connection of the
-        pool (one with no writes) is confirmed at once, whatever the replicas hold. Spelled as
-        plain commands of a non-transactional pipeline (no reply callbacks: the queued commands
-        answer QUEUED), since a transaction pipeline would put WAIT inside the MULTI."""
+        pool (one with no writes) is confirmed at once, whatever the replicas hold."""
         pool = self.async_connection.connection_pool
         timeout_ms = self.settings.redis_wait_timeout_ms
         with _writing(jobs) as progress:
@@ -189,15 +200,10 @@ class Enqueuer:
                 AsyncPipeline(pool, {}, False, None) as pipe,
             ):
                 pipe.connection = await pool.get_connection()  # type: ignore[no-untyped-call]
-                pipe.execute_command("MULTI")
-                self._stage(jobs, records, pipe)
-                pipe.execute_command("EXEC")
+                batch.stage_on(pipe)
                 pipe.execute_command("WAIT", wanted, timeout_ms)
                 progress.sent = True
                 replies = await pipe.execute()
-        failed = [reply for reply in replies[-2] if isinstance(reply, Exception)]
-        if failed:  # a command of the transaction failed as it ran (none of ours should)
-            raise failed[0]
         return int(replies[-1])
 
     async def _enqueue_special(self, job: PreparedJob) -> Outcome:
@@ -209,28 +215,6 @@ class Enqueuer:
             return Submitted(await self._enqueue_through_rq(job))
         except GqlJobsError as exc:
             return exc
-
-    def _stage(
-        self, jobs: list[PreparedJob], records: list[JobRecord], pipe: Pipeline | AsyncPipeline
-    ) -> None:
-        """Queue every write of jobs without dependencies on `pipe` (RQ's layout, our extras);
-        `records` are the jobs' `rq_format.new_record`s, for their events."""
-        rq_format.stage(jobs, pipe)
-        self._stage_index(jobs, pipe)
-        events.publish(pipe, *(events.of_record(record) for record in records))
-
-    def _stage_index(self, jobs: list[PreparedJob], pipe: Pipeline | AsyncPipeline) -> None:
-        """The whole batch's index entries, in one command (`listing_index.append`), and its counts in
-        the job history (`stats.count_submitted`: a command per queue and task)."""
-        stats.count_submitted(
-            pipe, Counter((job.queue, job.spec.name) for job in jobs), jobs[0].submitted_at.timestamp()
-        )
-        entries: dict[str, list[bytes]] = {}
-        for job in jobs:
-            member = listing_index.member(job.job_id)
-            for key in listing_index.streams_for(job.queue, job.spec.name, job.meta["tags"], job.owner):
-                entries.setdefault(key, []).append(member)
-        listing_index.append(pipe, entries, self.settings.index_retention)
 
     async def _enqueue_through_rq(self, job: PreparedJob) -> JobRecord:
         """RQ checks the dependencies under WATCH, or files the job under its concurrency limit
@@ -246,13 +230,15 @@ class Enqueuer:
 
     def _write_through_rq(self, job: PreparedJob) -> Job:
         queue = self.queue(job.queue)
+        index = ScriptBatch()
+        _stage_index([job], index, self.settings.index_retention)
         with _writing([job]) as progress:
             with self.connection.pipeline(transaction=True) as pipe:
                 # The index entries first: without the job itself they read as nothing (readers
                 # drop entries of missing jobs). The owner is saved in RQ's own write (`_create`).
                 # The job's count in the history rides here too: should RQ's write then fail, the
                 # history counts one submission that was answered ServiceUnavailableError.
-                self._stage_index([job], pipe)
+                index.stage_on(pipe)
                 pipe.execute()
             progress.sent = True
             rq_job = self._create(queue, job)
@@ -284,7 +270,7 @@ class Enqueuer:
                 pipe.multi()
                 pipe.set(key, claim, ex=self.settings.idempotency_ttl)
                 record = rq_format.new_record(job)
-                self._stage([job], [record], pipe)
+                plain_batch([job], [record], self.settings.index_retention).stage_on(pipe)
                 if not _execute_watched(pipe, progress):
                     continue
             self._wait_here([job])
@@ -337,6 +323,31 @@ class Enqueuer:
         return rq_job
 
 
+def plain_batch(jobs: list[PreparedJob], records: list[JobRecord], retention_seconds: int) -> ScriptBatch:
+    """Every write of jobs without dependencies, as one write script (`script_batch`): RQ's
+    layout (`rq_format.stage`), our listing entries and counts, and the jobs' event. `records`
+    are the jobs' `rq_format.new_record`s, for their events."""
+    batch = ScriptBatch()
+    rq_format.stage(jobs, batch)
+    _stage_index(jobs, batch, retention_seconds)
+    events.publish(batch, *(events.of_record(record) for record in records))
+    return batch
+
+
+def _stage_index(jobs: list[PreparedJob], batch: ScriptBatch, retention_seconds: int) -> None:
+    """The whole batch's index entries, one `XADDS` per stream (`listing_index.append`), and its
+    counts in the job history (`stats.count_submitted`: a command per queue and task)."""
+    stats.count_submitted(
+        batch, Counter((job.queue, job.spec.name) for job in jobs), jobs[0].submitted_at.timestamp()
+    )
+    entries: dict[str, list[bytes]] = {}
+    for job in jobs:
+        member = listing_index.member(job.job_id)
+        for key in listing_index.streams_for(job.queue, job.spec.name, job.meta["tags"], job.owner):
+            entries.setdefault(key, []).append(member)
+    listing_index.append(batch, entries, retention_seconds)
+
+
 def _execute_watched(pipe: Pipeline, progress: _Progress) -> bool:
     """EXEC a transaction under WATCH; False when a watched key changed (nothing was written).
 
@@ -363,7 +374,7 @@ def _check_confirmed(jobs: list[PreparedJob], confirmed: int, wanted: int) -> No
 
 
 def _split(jobs: list[PreparedJob]) -> tuple[list[PreparedJob], list[PreparedJob]]:
-    """Jobs that go in one MULTI/EXEC, and those that need round trips of their own."""
+    """Jobs that go in one write script, and those that need round trips of their own."""
     plain = [job for job in jobs if _is_plain(job)]
     return plain, [job for job in jobs if not _is_plain(job)]
 

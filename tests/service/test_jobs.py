@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 import zlib
@@ -30,44 +31,68 @@ from gql_jobs.store.rq_format import SERIALIZER
 pytestmark = pytest.mark.anyio
 
 
+#: What a client sends for its connection (a new connection's handshake, a health check), not
+#: for the operation under test.
+CONNECTION_UPKEEP = {"HELLO", "CLIENT", "SELECT", "AUTH", "PING"}
+
+
 @contextmanager
 def counted_round_trips(service: JobService) -> Iterator[list[str]]:
-    """Record each command or pipeline the service sends, on either client (fakeredis: one per
-    execute/command): the async one on the event loop, RQ's synchronous one on store threads."""
+    """Record each round trip the service makes, on either client: the async one on the event
+    loop, RQ's synchronous one on store threads. Counted on the wire (each packet a connection
+    sends): a single command by its name, several sent together as "PIPELINE"."""
     calls: list[str] = []
     with ExitStack() as stack:
-        for connection in (service.connection, service.async_connection):
-            stack.enter_context(_counting(connection, calls))
+        for client in (service.connection, service.async_connection):
+            stack.enter_context(_counting(client.connection_pool.connection_class, calls))
         yield calls
 
 
 @contextmanager
-def _counting(connection: Any, calls: list[str]) -> Iterator[None]:
-    original_execute = connection.execute_command
-    original_pipeline = connection.pipeline
+def _counting(connection_class: Any, calls: list[str]) -> Iterator[None]:
+    original = connection_class.send_packed_command
 
-    def execute_command(*args: Any, **kwargs: Any) -> Any:
-        calls.append(str(args[0]))
-        return original_execute(*args, **kwargs)  # a coroutine on the async client: awaited by the caller
+    def record(command: Any) -> None:
+        packet = b"".join(command) if isinstance(command, list) else bytes(command)
+        names = _command_names(packet)
+        if set(names) <= CONNECTION_UPKEEP:
+            return
+        calls.append(names[0] if len(names) == 1 else "PIPELINE")
 
-    def pipeline(*args: Any, **kwargs: Any) -> Any:
-        pipe = original_pipeline(*args, **kwargs)
-        original = pipe.execute
+    if inspect.iscoroutinefunction(original):
 
-        def execute(*a: Any, **k: Any) -> Any:
-            calls.append("PIPELINE")
-            return original(*a, **k)
+        async def counted_async(self: Any, command: Any, *args: Any, **kwargs: Any) -> Any:
+            record(command)
+            return await original(self, command, *args, **kwargs)
 
-        pipe.execute = execute
-        return pipe
+        connection_class.send_packed_command = counted_async
+    else:
 
-    connection.execute_command = execute_command
-    connection.pipeline = pipeline
+        def counted(self: Any, command: Any, *args: Any, **kwargs: Any) -> Any:
+            record(command)
+            return original(self, command, *args, **kwargs)
+
+        connection_class.send_packed_command = counted
     try:
         yield
     finally:
-        connection.execute_command = original_execute
-        connection.pipeline = original_pipeline
+        connection_class.send_packed_command = original
+
+
+def _command_names(packet: bytes) -> list[str]:
+    """The command names in a packet of RESP arrays of bulk strings (what clients send)."""
+    names, at = [], 0
+    while at < len(packet):
+        end = packet.index(b"\r\n", at)
+        words = int(packet[at + 1 : end])
+        at = end + 2
+        for word in range(words):
+            end = packet.index(b"\r\n", at)
+            size = int(packet[at + 1 : end])
+            if word == 0:
+                names.append(packet[end + 2 : end + 2 + size].decode().upper())
+            at = end + 2 + size + 2
+    return names
 
 
 def drain(service: JobService) -> None:
@@ -102,7 +127,7 @@ async def test_submit_is_one_round_trip(fake_service: JobService) -> None:
     await fake_service.submit(ADMIN, SubmitRequest("echo", {}))  # first call learns the server version
     with counted_round_trips(fake_service) as calls:
         await fake_service.submit(ADMIN, SubmitRequest("echo", {"x": 1}))
-    assert calls == ["PIPELINE"]
+    assert calls == ["EVAL"]  # `script_batch.SCRIPT`: the job, its listing entries and its event
 
 
 async def test_submit_many_is_one_round_trip_and_reports_each_item(fake_service: JobService) -> None:
@@ -112,7 +137,7 @@ async def test_submit_many_is_one_round_trip_and_reports_each_item(fake_service:
     requests.insert(7, SubmitRequest("add", {"a": 1, "b": -5}))
     with counted_round_trips(fake_service) as calls:
         outcomes = await fake_service.submit_many(ADMIN, requests)
-    assert calls == ["PIPELINE"]
+    assert calls == ["EVAL"]
     assert isinstance(outcomes[3], UnknownTaskError)
     assert isinstance(outcomes[7], InvalidPayloadError)
     assert sum(1 for o in outcomes if not isinstance(o, Exception)) == 50

@@ -1,0 +1,173 @@
+"""The write script (`store.script_batch`): its commands run in order, atomically, whole or not at
+all when Redis refuses writes, on every Redis we may meet (Redis 6 and 7, and fakeredis, the dev
+mode's), however long a batch's lists."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import fakeredis
+import pytest
+import redis
+from redis.exceptions import ResponseError
+
+from gql_jobs.dev import free_port
+from gql_jobs.store.script_batch import MAX_WORDS, SCRIPT, ScriptBatch, is_refusal
+from tests.redis_server import RedisServer, redis_server_binaries
+
+BINARIES = redis_server_binaries()
+VERSIONS: list[str | None] = [*sorted(BINARIES)] or [None]
+
+
+@pytest.fixture(params=VERSIONS)
+def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RedisServer]:
+    """A private redis-server of each version at hand."""
+    if request.param is None:
+        pytest.skip("no redis-server binary")
+    own = RedisServer(tmp_path, binary=BINARIES[request.param])
+    own.start()
+    yield own
+    own.stop()
+
+
+@pytest.fixture(params=["redis-server", "fakeredis"])
+def client(request: pytest.FixtureRequest, server: RedisServer) -> Iterator[redis.Redis]:
+    if request.param == "fakeredis":
+        fake = fakeredis.FakeRedis()
+        yield fake
+        fake.close()
+        return
+    real = redis.Redis.from_url(server.url)
+    yield real
+    real.close()
+
+
+def run(client: redis.Redis, batch: ScriptBatch) -> Any:
+    return client.execute_command("EVAL", SCRIPT, *batch.arguments())  # type: ignore[no-untyped-call]
+
+
+def test_the_commands_run_in_order(client: redis.Redis) -> None:
+    batch = ScriptBatch()
+    batch.hset("h", {"a": 1, b"b": b"\x00\xff", "c": "text"})
+    batch.sadd("s", "x", "y")
+    batch.rpush("l", "1", "2")
+    batch.lpush("l", "0")
+    batch.zadd("z", {"m": 5, "n": 1.5})
+    batch.hincrby("counts", "k", 3)
+    batch.hincrby("counts", "k", 4)
+    batch.expire("counts", 100)
+    batch.xadds("stream", 0, 60_000, [b"first", b"second"])
+    pubsub = client.pubsub()  # type: ignore[no-untyped-call]
+    pubsub.subscribe("channel")
+    batch.publish("channel", "hello")
+
+    assert run(client, batch) == batch.commands == 10
+    assert client.hgetall("h") == {b"a": b"1", b"b": b"\x00\xff", b"c": b"text"}
+    assert client.smembers("s") == {b"x", b"y"}
+    assert client.lrange("l", 0, -1) == [b"0", b"1", b"2"]
+    assert client.zrange("z", 0, -1, withscores=True) == [(b"n", 1.5), (b"m", 5.0)]
+    assert client.hget("counts", "k") == b"7"
+    assert 0 < client.ttl("counts") <= 100
+    entries: Any = client.xrange("stream")
+    assert [fields for _, fields in entries] == [{b"j": b"first"}, {b"j": b"second"}]
+    assert 0 < client.pttl("stream") <= 60_000
+    messages = [pubsub.get_message(timeout=5) for _ in range(2)]  # the subscription, then ours
+    assert [m["data"] for m in messages if m and m["type"] == "message"] == [b"hello"]
+    pubsub.close()
+
+
+def test_the_keys_are_named(client: redis.Redis) -> None:
+    """KEYS names every key written (as Redis asks of scripts), once; a channel is no key."""
+    batch = ScriptBatch()
+    batch.hset("h", {"a": 1})
+    batch.hincrby("h", "a", 1)
+    batch.xadds("stream", 0, 1000, [b"m"])
+    batch.publish("channel", "x")
+    arguments = batch.arguments()
+    keys = int(arguments[0])
+    assert arguments[: 1 + keys] == [2, "h", "stream"]
+
+
+def test_long_lists_are_split_and_all_arrive_in_order(client: redis.Redis) -> None:
+    """Lua's `unpack` stops at ~8,000 values: a list beyond `MAX_WORDS` goes as several
+    commands, so a batch of any size fits (here 8 times the limit)."""
+    count = MAX_WORDS * 8 + 7
+    ids = [f"id-{i}" for i in range(count)]
+    batch = ScriptBatch()
+    batch.rpush("queue", *ids)
+    batch.sadd("set", *ids)
+    batch.zadd("scheduled", {job_id: i for i, job_id in enumerate(ids)})
+    batch.xadds("stream", 0, 60_000, [job_id.encode() for job_id in ids])
+    run(client, batch)
+    assert client.lrange("queue", 0, -1) == [i.encode() for i in ids]
+    assert client.scard("set") == count
+    assert client.zrange("scheduled", 0, -1) == [i.encode() for i in ids]
+    entries: Any = client.xrange("stream")
+    assert [f[b"j"] for _, f in entries] == [i.encode() for i in ids]
+
+
+def test_an_empty_batch_is_not_sent(client: redis.Redis) -> None:
+    batch = ScriptBatch()
+    assert not batch
+    pipe = client.pipeline(transaction=True)
+    batch.stage_on(pipe)
+    assert len(pipe) == 0
+
+
+def test_a_batch_refused_by_a_redis_over_maxmemory_writes_nothing(server: RedisServer) -> None:
+    """Redis 7 raises `OutOfMemoryError`, Redis 6 a script error quoting `-OOM`: both read as a
+    refusal, and nothing of the batch was written (a script's first write is the one refused)."""
+    client = redis.Redis.from_url(server.url)
+    client.config_set("maxmemory-policy", "noeviction")
+    client.config_set("maxmemory", "1")
+    batch = ScriptBatch()
+    batch.hset("h", {"a": 1})
+    batch.rpush("l", "x")
+    try:
+        with pytest.raises(ResponseError) as refused:
+            run(client, batch)
+    finally:
+        client.config_set("maxmemory", "0")
+    assert is_refusal(refused.value) or isinstance(refused.value, redis.exceptions.OutOfMemoryError)
+    assert client.dbsize() == 0
+    client.close()
+
+
+def test_a_batch_refused_by_a_read_only_replica_writes_nothing(server: RedisServer) -> None:
+    """A replica (here of a master it never reaches) refuses the script's first write."""
+    client = redis.Redis.from_url(server.url)
+    try:
+        client.replicaof("127.0.0.1", free_port())
+        batch = ScriptBatch()
+        batch.hset("h", {"a": 1})
+        with pytest.raises(ResponseError) as refused:
+            run(client, batch)
+        assert is_refusal(refused.value) or isinstance(refused.value, redis.exceptions.ReadOnlyError)
+    finally:
+        client.replicaof("NO", "ONE")
+    assert client.exists("h") == 0
+    client.close()
+
+
+@pytest.mark.parametrize(
+    ("text", "refused"),
+    [
+        # What Redis 6.2 answers (recorded): the refusal quoted inside a script error.
+        (
+            "Error running script (call to f_a74f): @user_script:1: @user_script: 1: "
+            "-OOM command not allowed when used memory > 'maxmemory'.",
+            True,
+        ),
+        (
+            "Error running script (call to f_a74f): @user_script:1: @user_script: 1: "
+            "-READONLY You can't write against a read only replica.",
+            True,
+        ),
+        ("WRONGTYPE Operation against a key holding the wrong kind of value", False),
+        ("Error running script (call to f_a74f): @user_script:3: Wrong number of args", False),
+    ],
+)
+def test_refusals_are_told_from_other_errors(text: str, refused: bool) -> None:
+    assert is_refusal(ResponseError(text)) is refused
