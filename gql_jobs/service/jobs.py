@@ -23,8 +23,9 @@ a store thread (`store.threads.in_thread`); the expensive reads among them also 
 caller's `read_slots`, so one principal cannot take every thread of the process.
 
 A Redis connection failure surfaces as `ServiceUnavailableError`; a submission's writes are one
-atomic script (or MULTI/EXEC), so each job is stored whole or not at all, and one whose write was sent before Redis
-failed is answered `SubmissionOutcomeUnknownError` (see `store.writes`), never "nothing written".
+atomic script (or MULTI/EXEC), so each job is stored whole or not at all, and one whose write was
+sent before Redis failed is answered `SubmissionOutcomeUnknownError` (see `store.writes`), never
+"nothing written".
 """
 
 from __future__ import annotations
