@@ -25,7 +25,6 @@ from gql_jobs.settings import Settings, load_settings
 from gql_jobs.store import listing, rq_format
 from gql_jobs.store.connections import api_async_redis
 from gql_jobs.store.reads import read_jobs
-from gql_jobs.store.script_batch import SCRIPT
 from gql_jobs.store.writes import plain_batch
 from gql_jobs.tasks import TaskRegistry, task_modules
 
@@ -40,7 +39,7 @@ def floor_app(settings: Settings, registry: TaskRegistry) -> Callable[..., Await
         raw = json.loads(body)
         job = prepare(SubmitRequest(task=raw["task"], payload=raw.get("payload")), registry, settings, None)
         batch = plain_batch([job], [rq_format.new_record(job)], settings.index_retention)
-        await connection.execute_command("EVAL", SCRIPT, *batch.arguments())  # type: ignore[no-untyped-call]
+        await connection.execute_command(*batch.command())  # type: ignore[no-untyped-call]
         return {"id": job.job_id, "status": "queued"}
 
     async def read(job_id: str) -> dict[str, Any]:

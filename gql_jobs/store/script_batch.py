@@ -125,10 +125,14 @@ class ScriptBatch:
         """`EVAL`'s arguments after the script: the number of keys, the keys, the words."""
         return [len(self._keys), *self._keys, *self._words]
 
+    def command(self) -> list[EncodableT]:
+        """The whole command: `EVAL`, the script, its arguments."""
+        return ["EVAL", SCRIPT, *self.arguments()]
+
     def stage_on(self, pipe: Pipeline | AsyncPipeline) -> None:
         """Queue the batch on a pipeline (in a MULTI, beside other commands: keyed submissions)."""
         if self:
-            pipe.execute_command("EVAL", SCRIPT, *self.arguments())
+            pipe.execute_command(*self.command())
 
 
 def is_refusal(exc: ResponseError) -> bool:

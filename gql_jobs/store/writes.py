@@ -64,7 +64,7 @@ from gql_jobs.store.connections import deadline
 from gql_jobs.store.guard import REDIS_FAILURES, REDIS_REFUSALS
 from gql_jobs.store.reads import read_jobs_on_thread, record_from_job
 from gql_jobs.store.rq_format import SERIALIZER
-from gql_jobs.store.script_batch import SCRIPT, ScriptBatch
+from gql_jobs.store.script_batch import ScriptBatch
 from gql_jobs.store.threads import in_thread
 
 log = logging.getLogger(__name__)
@@ -181,7 +181,7 @@ class Enqueuer:
                 connection = await pool.get_connection()  # type: ignore[no-untyped-call]
                 try:  # a cancelled or failed read closes the connection (redis-py's read_response)
                     progress.sent = True
-                    await connection.send_command("EVAL", SCRIPT, *batch.arguments())
+                    await connection.send_command(*batch.command())
                     await connection.read_response()
                 finally:
                     await pool.release(connection)
