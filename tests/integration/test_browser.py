@@ -127,6 +127,9 @@ def server() -> Iterator[Server]:
         GQL_JOBS_POLL_INTERVAL="0.5",
         GQL_JOBS_GRAPHIQL="true",  # `serve` turns the IDE and introspection off unless asked
         GQL_JOBS_INTROSPECTION="true",
+        # Not a test of Redis timeouts: a busy machine stalling the test Redis for the default 2 s
+        # must not turn a click into a 503 (the fault tests set their own short ones).
+        GQL_JOBS_REDIS_SOCKET_TIMEOUT="30",
     )
     processes: list[subprocess.Popen[bytes]] = []
     with (ARTIFACTS / "browser-server.log").open("wb") as log:

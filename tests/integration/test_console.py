@@ -36,6 +36,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 SUBMIT_MANY = """mutation ($inputs: [SubmitJobInput!]!) {
   submitJobs(inputs: $inputs) { __typename ... on SubmitJobSuccess { job { id } } } }"""
+DELETE = "mutation ($id: ID!) { deleteJob(id: $id) { __typename } }"
 JOB = """query ($id: ID!) { job(id: $id) { id status enqueuedAt endedAt error { message } } }"""
 WITH_KEY = f"sessionStorage.setItem('gql-jobs:api-key', {json.dumps(ADMIN_KEY)})"
 #: Everything at these widths must fit without a horizontal scrollbar.
@@ -117,7 +118,13 @@ def test_a_failed_job_has_its_own_page_with_its_traceback_and_requeue(
     shot(tab, "console-job-failed.png")
 
     tab.locator(".job-head").get_by_role("button", name="Requeue").click()
-    wait_for(lambda: job(server, job_id)["enqueuedAt"] > failed["endedAt"], timeout=WAIT_S)
+    refused = tab.locator("#job-error")
+
+    def requeued_or_refused() -> bool:
+        return refused.is_visible() or job(server, job_id)["enqueuedAt"] > failed["endedAt"]
+
+    wait_for(requeued_or_refused, timeout=WAIT_S)
+    assert not refused.is_visible(), refused.inner_text()  # a refusal is shown, not silent
     tab.locator('#job-body[data-status="FAILED"] .timeline li[data-step="ended"].done').wait_for()
     # The page is a URL: opening it afresh shows the same job, now with both of its runs.
     wait_for(lambda: job(server, job_id)["endedAt"] > failed["endedAt"], timeout=WAIT_S)
@@ -125,6 +132,26 @@ def test_a_failed_job_has_its_own_page_with_its_traceback_and_requeue(
     tab.locator('#job-body[data-status="FAILED"]').wait_for()
     assert tab.locator("#job-attempts tbody tr").count() == 2
     assert fact(tab, "attempts").inner_text() == "2"
+    traffic.check(tab)
+
+
+def test_an_action_the_api_refuses_is_shown_on_the_job_s_page(
+    page: tuple[Page, Traffic], server: Server
+) -> None:
+    tab, traffic = page
+    tab.add_init_script(WITH_KEY)
+    [job_id] = submit(server, 1, task="fail", payload={"message": "refused"})
+    wait_status(server, job_id, "FAILED")
+    tab.goto(f"{server.url}/console/jobs/{job_id}")
+    tab.locator('#job-body[data-status="FAILED"]').wait_for()
+    deleted = server.gql(DELETE, id=job_id)["deleteJob"]  # gone behind the page's back
+    assert deleted["__typename"] == "DeleteJobSuccess", deleted
+    tab.locator(".job-head").get_by_role("button", name="Requeue").click()
+    shown = tab.locator("#job-error", has_text="not done")
+    shown.wait_for()
+    assert shown.inner_text().startswith(f"Requeue {job_id}: not done ("), shown.inner_text()
+    # It can be tried again.
+    assert tab.locator(".job-head").get_by_role("button", name="Requeue").is_enabled()
     traffic.check(tab)
 
 

@@ -149,7 +149,8 @@ export class JobView {
     const id = this.job.id;
     if (button.dataset.action === "delete" && !(await confirmAction(`Delete job ${id} and its result?`))) return;
     button.disabled = true;
-    const done = await act(button.dataset.action, id);
+    this.showError(null);
+    const done = await act(button.dataset.action, id, (message) => this.showError(message));
     if (done?.jobId) {
       say(`Job ${id} deleted.`);
       this.navigate(this.base);

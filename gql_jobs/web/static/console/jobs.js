@@ -347,7 +347,8 @@ export class JobList {
     if (button.dataset.action === "delete" && !(await confirmAction(`Delete job ${id} and its result?`))) return;
     button.disabled = true;
     try {
-      const done = await act(button.dataset.action, id);
+      this.showError(null);
+      const done = await act(button.dataset.action, id, (message) => this.showError(message));
       if (done?.job) this.upsert(done.job, { announce: true });
       else if (done?.jobId) {
         this.remove(done.jobId);
@@ -431,18 +432,23 @@ export class JobList {
   }
 }
 
-/** One job's cancel/requeue/delete; the mutation's success member, or null after saying why not. */
-export async function act(action, id) {
+/** One job's cancel/requeue/delete; the mutation's success member, or null after saying why not
+ * (aloud, and on the page through `showError`: a refused action must not pass unseen). */
+export async function act(action, id, showError) {
   const [field, success, fields] = ACTIONS[action];
   const mutation = `mutation ($id: ID!) { ${field}(id: $id) {
     __typename ... on ${success} { ${fields} } ... on Error { message } } }`;
+  let message;
   try {
     const result = (await gql(mutation, { id }))[field];
     if (result.__typename === success) return result;
-    say(result.message);
+    message = result.message;
   } catch (error) {
-    say(error.message);
+    message = error.message;
   }
+  message = `${BULK_VERBS[action]} ${id}: not done (${message}).`;
+  say(message);
+  showError(message);
   return null;
 }
 
