@@ -8,7 +8,9 @@ master; RQ always gets the master, since it writes even when it reads.
 The API's client fails fast (short connect/read timeouts, one immediate retry so a connection left
 stale by a Redis restart or failover is replaced transparently, none after a timeout): a request
 answers 503 within `redis_socket_timeout` (2 s) instead of hanging, and the pool reconnects by
-itself once Redis is back.
+itself once Redis is back. Submissions' writes are never retried by the client (`store.writes`
+sends them on a connection of their own: a write resent after its reply was lost may be applied
+twice); they are tried once more only when Redis refused them (a demoted master).
 """
 
 from __future__ import annotations
@@ -122,7 +124,8 @@ def api_async_redis(settings: Settings) -> AsyncRedis:
 
     It has no read timeout: redis-py arms a timer for every reply it reads, a third of the CPU of a
     small MULTI/EXEC (measured: 268 -> 178 us). Callers bound each operation as a whole instead,
-    with `deadline` (a cancelled read or write closes its connection, so nothing is left half-read).
+    with `deadline` (a cancelled read or write closes its connection, so nothing is left half-read);
+    a submission's write script goes out on a connection taken from its pool (`store.writes`).
     """
     options = _api_options(settings)
     options["socket_timeout"] = None

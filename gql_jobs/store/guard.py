@@ -22,7 +22,8 @@ T = TypeVar("T")
 #: What Redis failing looks like (the async client's `connections.deadline` raises the built-in).
 REDIS_FAILURES = (RedisConnectionError, RedisTimeoutError, TimeoutError)
 #: Redis refusing writes for now (over `maxmemory`, or a replica since a failover): it refuses a
-#: MULTI/EXEC as a whole (EXECABORT), so nothing of it was applied.
+#: MULTI/EXEC as a whole (EXECABORT) and a script at its first write, so nothing was applied (how
+#: submissions tell these apart from other errors, on Redis 6 too: `store.writes._writing`).
 REDIS_REFUSALS = (OutOfMemoryError, ReadOnlyError)
 #: Any error of the Redis client, and the socket errors under it (a lost pub/sub connection).
 REDIS_ERRORS = (RedisError, OSError)

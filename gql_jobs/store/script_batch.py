@@ -8,11 +8,15 @@ callback per command: about 40% of the API's CPU per submission went there (meas
 writes). `ScriptBatch` gathers the same commands and sends them as the arguments of one script,
 `SCRIPT`, that calls them in order: one command to pack, one reply to read.
 
-Same guarantees as the MULTI/EXEC: a script runs atomically (nothing else runs on Redis until it
-has finished) and is replicated by its effects. A Redis refusing writes (over `maxmemory`, or a
-read-only replica) refuses a script's *first* write, so a refused batch wrote nothing, as an
-EXECABORT did; Redis 7 answers that with the refusal's own error (`OutOfMemoryError`,
-`ReadOnlyError`), Redis 6 inside a generic script error (`is_refusal` reads both). The script
+What the MULTI/EXEC guaranteed, it keeps: a script runs atomically (nothing else runs on Redis
+until it has finished, so no reader sees half of it) and is replicated by its effects. A Redis
+refusing writes (over `maxmemory`, or a read-only replica) refuses a script's *first* write, so a
+refused batch wrote nothing, as an EXECABORT did; Redis 7 answers that with the refusal's own error
+(`OutOfMemoryError`, `ReadOnlyError`), Redis 6 inside a generic script error (`refusal` reads
+both). Neither rolls back: a command failing as it runs (a key of the wrong type, put there by
+something else) leaves the commands before it applied, in a MULTI/EXEC the others too; so callers
+order a batch with the job's own writes after its index entries (which read as nothing without the
+job), and treat such a failure as "may be stored". The script
 names its keys (KEYS), as Redis asks of scripts, and is sent in full each time (EVAL, not
 EVALSHA): Redis hashes it to find it compiled, and a flushed or restarted script cache can never
 fail a write with NOSCRIPT (inside a MULTI that would leave the other commands applied).
@@ -22,13 +26,14 @@ Only commands our code builds ever go in: nothing of a client's input is a comma
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from itertools import chain
 from typing import Any
 
 from redis.asyncio.client import Pipeline as AsyncPipeline
 from redis.client import Pipeline
-from redis.exceptions import ResponseError
+from redis.exceptions import OutOfMemoryError, ReadOnlyError, ResponseError
 from redis.typing import EncodableT
 
 #: ARGV holds the commands one after another, each as its number of words and then its words;
@@ -60,8 +65,9 @@ return done
 #: so longer lists (a big batch's RPUSH) are split into several commands of the same script.
 MAX_WORDS = 1000
 
-#: How Redis 6 words a script's first write refused (Redis 7 raises the refusal's own error).
-_REFUSALS_IN_SCRIPTS = ("-OOM ", "-READONLY ")
+#: How Redis 6 words a script's first write refused (Redis 7 raises the refusal's own error):
+#: the refusal's own reply, after the script's name and line.
+_REFUSAL_IN_SCRIPT = re.compile(r"@user_script: ?\d+: -(OOM|READONLY) ")
 
 
 class ScriptBatch:
@@ -135,10 +141,15 @@ class ScriptBatch:
             pipe.execute_command(*self.command())
 
 
-def is_refusal(exc: ResponseError) -> bool:
-    """A script refused by a Redis refusing writes: nothing of it ran (see the module's text).
+def refusal(exc: ResponseError) -> type[ResponseError] | None:
+    """The refusal a script's error stands for, if it is one: `OutOfMemoryError` (over
+    `maxmemory`) or `ReadOnlyError` (a replica); nothing of the script ran (see the module's text).
 
-    `OutOfMemoryError` and `ReadOnlyError` on Redis 7; on Redis 6 a plain `ResponseError` whose
-    text quotes the refusal (`... @user_script: 1: -OOM command not allowed ...`)."""
-    text = str(exc)
-    return any(marker in text for marker in _REFUSALS_IN_SCRIPTS)
+    Redis 7 raises those errors themselves; Redis 6 a plain `ResponseError` quoting the refusal
+    after the script's position (`... @user_script: 1: -OOM command not allowed ...`)."""
+    if isinstance(exc, (OutOfMemoryError, ReadOnlyError)):
+        return type(exc)
+    quoted = _REFUSAL_IN_SCRIPT.search(str(exc))
+    if quoted is None:
+        return None
+    return OutOfMemoryError if quoted[1] == "OOM" else ReadOnlyError

@@ -3,8 +3,9 @@
 Part of the store (`service.jobs.JobService` drives it). Three paths:
 
 * plain jobs: all in one write script (`script_batch`: atomic as a MULTI/EXEC, cheaper to send;
-  written in RQ's format by `rq_format`), so a batch is one round trip and all-or-nothing, sent on
-  the event loop with the async client;
+  written in RQ's format by `rq_format`), so a batch is one round trip, refused whole or stored
+  whole (a command failing as it runs is answered "outcome unknown": see `_writing`), sent on the
+  event loop with the async client;
 * jobs with dependencies or a concurrency limit: RQ must check the dependencies under WATCH,
   and on RQ 3 file a limited job under its key and promote it in a Lua script, so each goes
   through `enqueue_job` (`schedule_job` when scheduled), with RQ's synchronous client on a store
@@ -34,15 +35,18 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
-from redis.asyncio.client import Pipeline as AsyncPipeline
+from redis.asyncio.connection import AbstractConnection as AsyncConnection
 from redis.client import Pipeline
-from redis.exceptions import ResponseError, WatchError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ReadOnlyError, ResponseError, WatchError
+from redis.typing import EncodableT
 from rq import Queue
 from rq.job import Job, Retry
 
@@ -61,7 +65,7 @@ from gql_jobs.errors import (
 from gql_jobs.settings import Settings
 from gql_jobs.store import events, listing_index, rq_adapter, rq_format, script_batch, stats
 from gql_jobs.store.connections import deadline
-from gql_jobs.store.guard import REDIS_FAILURES, REDIS_REFUSALS
+from gql_jobs.store.guard import REDIS_FAILURES
 from gql_jobs.store.reads import read_jobs_on_thread, record_from_job
 from gql_jobs.store.rq_format import SERIALIZER
 from gql_jobs.store.script_batch import ScriptBatch
@@ -71,8 +75,15 @@ log = logging.getLogger(__name__)
 
 #: Why a job was not written when Redis refused it.
 REFUSED = "The job store (Redis) refused the write (out of memory, or read-only); nothing was written"
+#: Why a write's outcome is unknown when Redis failed one of its commands as it ran them.
+FAILED_AS_IT_RAN = "Redis failed part of the write as it ran it; the job may be stored"
 #: Why a write's outcome is unknown when replicas did not confirm it.
 UNCONFIRMED = "The job was stored on the Redis master but not confirmed by enough replicas in time"
+
+
+class _DemotedMasterError(Exception):
+    """The write went to a master demoted to a replica since its connection was made (raised
+    from the refusal): nothing was written, and that connection is closed."""
 
 
 class _WriteError(Exception):
@@ -112,18 +123,55 @@ def _writing(
     jobs: list[PreparedJob], *, sent: bool = False, reason: str | None = None
 ) -> Iterator[_Progress]:
     """Turn Redis failing inside into `_WriteError` for `jobs`, sent or not as the caller marked
-    it by then (a mark, not a nested block: cleaning up a pipeline may itself fail)."""
+    it by then (a mark, not a nested block: cleaning up a pipeline may itself fail).
+
+    A refusal (over `maxmemory`, or a read-only replica: `script_batch.refusal`) wrote nothing,
+    sent or not; with Sentinel, redis-py words a replica's refusal as a lost connection ("the
+    previous master is now a slave"), read here as the refusal it is. Any other error Redis
+    answers once the write is sent (a key of the wrong type, put there by something else) may have
+    left part of it applied: the job's outcome is unknown, not a server error."""
     progress = _Progress(sent)
     try:
         yield progress
-    except REDIS_FAILURES as exc:
+    except (*REDIS_FAILURES, ResponseError) as exc:
+        if _refused(exc):
+            raise _WriteError(jobs, sent=False, reason=REFUSED) from exc
+        if isinstance(exc, ResponseError):
+            if not progress.sent:
+                raise
+            log.error("Redis failed a write of %d job(s) as it ran: %s", len(jobs), exc)
+            raise _WriteError(jobs, sent=True, reason=FAILED_AS_IT_RAN) from exc
         raise _WriteError(jobs, sent=progress.sent, reason=reason) from exc
-    except REDIS_REFUSALS as exc:
-        raise _WriteError(jobs, sent=False, reason=REFUSED) from exc
-    except ResponseError as exc:  # Redis 6 words a refused write script as a script error
-        if not script_batch.is_refusal(exc):
-            raise
-        raise _WriteError(jobs, sent=False, reason=REFUSED) from exc
+
+
+def _refused(exc: BaseException) -> bool:
+    """Redis refused the write (nothing of it applied), however the client words it."""
+    if isinstance(exc, RedisConnectionError) and isinstance(exc.__context__, ReadOnlyError):
+        return True  # redis-py's Sentinel connection, after a failover: see `_writing`
+    return isinstance(exc, ResponseError) and script_batch.refusal(exc) is not None
+
+
+def _demoted(exc: BaseException) -> bool:
+    """The Redis written to is a replica now (a master demoted by a failover)."""
+    if isinstance(exc, RedisConnectionError):
+        return isinstance(exc.__context__, ReadOnlyError)
+    return isinstance(exc, ResponseError) and script_batch.refusal(exc) is ReadOnlyError
+
+
+async def _read_replies(connection: AsyncConnection, count: int) -> list[Any]:
+    """The replies to `count` commands sent together, every one read even when one is an error
+    (then raised): a reply left unread would be the next caller's."""
+    replies: list[Any] = []
+    error: ResponseError | None = None
+    for _ in range(count):
+        try:
+            replies.append(await connection.read_response())
+        except ResponseError as exc:
+            error = error or exc
+            replies.append(exc)
+    if error is not None:
+        raise error
+    return replies
 
 
 class Enqueuer:
@@ -164,47 +212,63 @@ class Enqueuer:
         return outcomes
 
     async def _enqueue_plain(self, jobs: list[PreparedJob]) -> dict[str, Outcome]:
-        """One write script (`plain_batch`) on a connection taken (and checked) before anything
-        is sent, as one command on it (no pipeline: nothing to queue, and nothing resent). The
-        async client has no read timeout: `deadline` cancels the wait."""
+        """One write script (`plain_batch`), then WAIT with `redis_wait_replicas`, in one round
+        trip (`_send_once`)."""
         records = [rq_format.new_record(job) for job in jobs]
         batch = plain_batch(jobs, records, self.settings.index_retention)
+        commands: list[Sequence[EncodableT]] = [batch.command()]
         wanted = self.settings.redis_wait_replicas
+        timeout_ms = self.settings.redis_wait_timeout_ms
         if wanted:
-            with _writing(jobs, sent=True, reason=UNCONFIRMED):
-                confirmed = await self._write_and_wait(jobs, batch, wanted)
-            _check_confirmed(jobs, confirmed, wanted)
-            return {record.id: Submitted(record) for record in records}
-        pool = self.async_connection.connection_pool
-        with _writing(jobs) as progress, tracing.redis_call("EVAL", batch.commands):
-            async with deadline(self.settings):
-                connection = await pool.get_connection()  # type: ignore[no-untyped-call]
-                try:  # a cancelled or failed read closes the connection (redis-py's read_response)
-                    progress.sent = True
-                    await connection.send_command(*batch.command())
-                    await connection.read_response()
-                finally:
-                    await pool.release(connection)
+            commands.append(("WAIT", wanted, timeout_ms))
+        with tracing.redis_call("EVAL", batch.commands):
+            for attempt in range(2):
+                try:
+                    replies = await self._send_once(jobs, commands, wanted and timeout_ms / 1000)
+                    break
+                except _DemotedMasterError as demoted:
+                    if attempt:  # the new connection went to a replica too
+                        raise _WriteError(jobs, sent=False, reason=REFUSED) from demoted.__cause__
+        if wanted:
+            _check_confirmed(jobs, int(replies[-1]), wanted)
         return {record.id: Submitted(record) for record in records}
 
-    async def _write_and_wait(self, jobs: list[PreparedJob], batch: ScriptBatch, wanted: int) -> int:
-        """The write script and then WAIT, in one round trip on ONE connection: Redis counts the
-        replicas that hold *this connection's* writes, so a WAIT sent on another connection of the
-        pool (one with no writes) is confirmed at once, whatever the replicas hold."""
+    async def _send_once(
+        self, jobs: list[PreparedJob], commands: list[Sequence[EncodableT]], wait_seconds: float
+    ) -> list[Any]:
+        """Send `commands` together on one connection of the pool and read their replies; never
+        resent (the client's pipeline retries a lost connection, and Redis may then apply a write
+        twice: a job queued twice runs twice). WAIT counts the replicas holding the writes of the
+        connection it is sent on, hence one connection for both.
+
+        The connection is taken and checked (redis-py's PING when idle long) before anything is
+        marked sent; `deadline` bounds the whole, since the async client has no read timeout (a
+        cancelled read closes its connection), and the connection goes back to the pool outside it
+        (a release cut short would leave the pool a connection short). A master demoted since the
+        connection was made refused the write: that connection is closed (with Sentinel the next
+        one asks for the master again) and `_DemotedMasterError` says to try once more."""
         pool = self.async_connection.connection_pool
-        timeout_ms = self.settings.redis_wait_timeout_ms
-        with _writing(jobs) as progress:
-            extra = timeout_ms / 1000
-            async with (
-                deadline(self.settings, extra_seconds=extra),
-                AsyncPipeline(pool, {}, False, None) as pipe,
-            ):
-                pipe.connection = await pool.get_connection()  # type: ignore[no-untyped-call]
-                batch.stage_on(pipe)
-                pipe.execute_command("WAIT", wanted, timeout_ms)
-                progress.sent = True
-                replies = await pipe.execute()
-        return int(replies[-1])
+        connection: AsyncConnection | None = None
+        try:
+            with _writing(jobs) as progress:
+                async with deadline(self.settings, extra_seconds=wait_seconds):
+                    connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+                    assert connection is not None
+                    await connection.check_health()
+                    progress.sent = True
+                    try:
+                        await connection.send_packed_command(
+                            connection.pack_commands(commands), check_health=False
+                        )
+                        return await _read_replies(connection, len(commands))
+                    except (RedisConnectionError, ResponseError) as exc:
+                        if not _demoted(exc):
+                            raise
+                        await connection.disconnect()
+                        raise _DemotedMasterError from exc
+        finally:
+            if connection is not None:
+                await pool.release(connection)
 
     async def _enqueue_special(self, job: PreparedJob) -> Outcome:
         """A job that costs round trips of its own (an idempotency key or dependencies); an
@@ -324,12 +388,15 @@ class Enqueuer:
 
 
 def plain_batch(jobs: list[PreparedJob], records: list[JobRecord], retention_seconds: int) -> ScriptBatch:
-    """Every write of jobs without dependencies, as one write script (`script_batch`): RQ's
-    layout (`rq_format.stage`), our listing entries and counts, and the jobs' event. `records`
-    are the jobs' `rq_format.new_record`s, for their events."""
+    """Every write of jobs without dependencies, as one write script (`script_batch`): our
+    listing entries and counts, RQ's layout (`rq_format.stage`), and the jobs' event. `records`
+    are the jobs' `rq_format.new_record`s, for their events.
+
+    The jobs' own writes come after the index entries: a script stopped by a command failing as it
+    runs keeps the ones before (`script_batch`), and entries without their job read as nothing."""
     batch = ScriptBatch()
+    _stage_index(jobs, batch, retention_seconds)  # first: should a later command fail, see below
     rq_format.stage(jobs, batch)
-    _stage_index(jobs, batch, retention_seconds)
     events.publish(batch, *(events.of_record(record) for record in records))
     return batch
 

@@ -21,6 +21,8 @@ from redis.connection import Connection
 
 from gql_jobs.app import build_service, create_app
 from gql_jobs.auth import ANONYMOUS as ADMIN
+from gql_jobs.constants import INDEX_BY_QUEUE
+from gql_jobs.dev import free_port
 from gql_jobs.domain import JobFilter, JobStatus, PageRequest, RetryPolicy, SubmitRequest
 from gql_jobs.errors import NOT_ATTEMPTED, UNAVAILABLE, ServiceUnavailableError
 from gql_jobs.service.jobs import JobService
@@ -438,6 +440,95 @@ async def test_no_write_path_resends_a_write_whose_reply_was_lost(
         admin.close()
     assert [type(o).__name__ for o in outcomes] == expected
     assert sent == [b"write"]
+
+
+def script_sends(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+    """The write scripts the async connections send, each as the local address it left from."""
+    sends: list[tuple[str, int]] = []
+    original: Callable[..., Awaitable[None]] = AsyncConnection.send_packed_command
+
+    async def recorded(self: AsyncConnection, command: Any, check_health: bool = True) -> None:
+        packed = b"".join(command) if isinstance(command, list) else bytes(command)
+        if SCRIPT.encode() in packed:
+            assert self._writer is not None
+            sends.append(self._writer.get_extra_info("sockname"))
+        await original(self, command, check_health)
+
+    monkeypatch.setattr(AsyncConnection, "send_packed_command", recorded)
+    return sends
+
+
+@pytest.mark.anyio
+async def test_a_health_check_failing_before_a_write_says_nothing_was_written(
+    own_redis: RedisServer, make_service: MakeService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """redis-py PINGs a connection idle for 30 s before its next command: Redis not answering that
+    PING means the write never left, so "unavailable, nothing written", not "outcome unknown"."""
+    service = make_service(make_settings(redis_url=own_redis.url, **QUICK))
+    await service.submit(ADMIN, SubmitRequest("echo", {}))  # a connection in the pool
+    original: Callable[[AsyncConnection], Awaitable[None]] = AsyncConnection.check_health
+
+    async def due(self: AsyncConnection) -> None:
+        self.next_health_check = 0  # as if idle for 30 s
+        await original(self)
+
+    monkeypatch.setattr(AsyncConnection, "check_health", due)
+    sends = script_sends(monkeypatch)
+    assert own_redis.process is not None
+    stalled = psutil.Process(own_redis.process.pid)
+    stalled.suspend()
+    try:
+        outcomes = await service.submit_many(ADMIN, [SubmitRequest("echo", {"i": 1})])
+    finally:
+        stalled.resume()
+    assert [type(o).__name__ for o in outcomes] == ["ServiceUnavailableError"], outcomes
+    assert sends == []
+
+
+@pytest.mark.anyio
+async def test_a_write_to_a_master_since_demoted_is_tried_once_more_on_a_new_connection(
+    own_redis: RedisServer, make_service: MakeService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A master made a replica (by an operator, or a failover manager that leaves its clients
+    connected) answers a pooled connection's write READONLY: nothing was written. The write goes
+    once more on a new connection (with Sentinel, to the new master); here that one meets the same
+    replica, so the answer is "unavailable, nothing written", never "outcome unknown"."""
+    service = make_service(make_settings(redis_url=own_redis.url, **QUICK))
+    first = (await service.submit(ADMIN, SubmitRequest("echo", {}))).record  # a connection in the pool
+    sends = script_sends(monkeypatch)
+    admin = redis.Redis.from_url(own_redis.url)
+    admin.replicaof("127.0.0.1", free_port())  # a master that never answers: it stays a replica
+    try:
+        outcomes = await service.submit_many(ADMIN, [SubmitRequest("echo", {"i": 1})])
+    finally:
+        admin.replicaof("NO", "ONE")
+        admin.close()
+    [refused] = outcomes
+    assert isinstance(refused, ServiceUnavailableError), refused
+    assert "nothing was written" in str(refused)
+    assert len(sends) == 2 and sends[0] != sends[1], sends  # the second on a connection of its own
+    assert stored_jobs(own_redis.url) == {first.id}
+    # The pool is whole again: the next write is stored.
+    after = (await service.submit(ADMIN, SubmitRequest("echo", {"i": 2}))).record
+    assert after.id in stored_jobs(own_redis.url)
+
+
+@pytest.mark.anyio
+async def test_a_write_redis_fails_as_it_runs_it_is_answered_unknown_and_leaves_no_job(
+    own_redis: RedisServer, make_service: MakeService
+) -> None:
+    """Something else put a plain string where a listing stream goes: the write script stops at
+    that XADD with WRONGTYPE, keeping what it wrote before (as a MULTI/EXEC keeps the rest). The
+    job's own writes come after its index entries, so no job was stored and none runs; the client
+    is told the outcome is unknown (a server error would not say whether to retry)."""
+    service = make_service(make_settings(redis_url=own_redis.url, **QUICK))
+    admin = redis.Redis.from_url(own_redis.url)
+    admin.set(INDEX_BY_QUEUE + "clobbered", "not a stream")
+    outcomes = await service.submit_many(ADMIN, [SubmitRequest("echo", {}, queue="clobbered")])
+    assert [type(o).__name__ for o in outcomes] == ["SubmissionOutcomeUnknownError"], outcomes
+    assert stored_jobs(own_redis.url) == set()
+    assert admin.llen("rq:queue:clobbered") == 0
+    admin.close()
 
 
 def test_unconfirmed_replicas_answer_unknown_for_jobs_stored_on_the_master(redis_client: redis.Redis) -> None:

@@ -258,3 +258,38 @@ def test_an_interrupted_blocking_read_leaves_no_reply_behind(cluster: tuple[Node
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
         client.close()
+
+
+def switch_over(sentinel: Node) -> bool:
+    """Ask the sentinel for a failover; False while it has not yet read the replicas' state
+    (NOGOODSLAVE: it found them in the master's INFO but has not asked them yet)."""
+    try:
+        sentinel.client().execute_command("SENTINEL", "FAILOVER", MASTER)  # type: ignore[no-untyped-call]
+    except redis.ResponseError as exc:
+        if "NOGOODSLAVE" in str(exc):
+            return False
+        raise
+    return True
+
+
+def test_a_submission_after_a_switchover_is_written_to_the_new_master(
+    cluster: tuple[Node, list[Node], Node],
+) -> None:
+    """`SENTINEL FAILOVER`: the old master lives on as a replica. Sentinel closes its clients'
+    connections as it demotes it (so none is answered READONLY: that case is in test_faults.py),
+    and the API's next write goes, on a new connection, to the new master: answered stored."""
+    master, replicas, sentinel = cluster
+    old = master.client()
+    with TestClient(create_app(make_settings(**{**routing(sentinel), "redis_wait_replicas": 0}))) as client:
+        before = client.post("/submit-job", json={"task": "echo", "payload": {"n": 0}})
+        assert before.status_code == 200, before.text  # the pool holds a connection to the master
+        wait_for(lambda: switch_over(sentinel), timeout=120)
+        wait_for(lambda: old.info("replication")["role"] == "slave", timeout=120)
+        after = client.post("/submit-job", json={"task": "echo", "payload": {"n": 1}})
+        assert after.status_code == 200, after.text
+    promoted = sentinel.client().sentinel_get_master_addr_by_name(MASTER)
+    assert isinstance(promoted, tuple) and int(promoted[1]) in {r.port for r in replicas}
+    new = redis.Redis(port=int(promoted[1]))
+    assert new.exists(f"rq:job:{after.json()['job_id']}")
+    new.close()
+    old.close()

@@ -13,8 +13,15 @@ import pytest
 import redis
 from redis.exceptions import ResponseError
 
+from gql_jobs.constants import INDEX_BY_TAG, MAX_BATCH_SIZE, MAX_TAGS
 from gql_jobs.dev import free_port
-from gql_jobs.store.script_batch import MAX_WORDS, SCRIPT, ScriptBatch, is_refusal
+from gql_jobs.domain import SubmitRequest
+from gql_jobs.service.submission import prepare
+from gql_jobs.settings import Settings
+from gql_jobs.store import rq_format
+from gql_jobs.store.script_batch import MAX_WORDS, SCRIPT, ScriptBatch, refusal
+from gql_jobs.store.writes import plain_batch
+from gql_jobs.tasks import TaskRegistry, task_modules
 from tests.redis_server import RedisServer, redis_server_binaries
 
 BINARIES = redis_server_binaries()
@@ -130,7 +137,7 @@ def test_a_batch_refused_by_a_redis_over_maxmemory_writes_nothing(server: RedisS
             run(client, batch)
     finally:
         client.config_set("maxmemory", "0")
-    assert is_refusal(refused.value) or isinstance(refused.value, redis.exceptions.OutOfMemoryError)
+    assert refusal(refused.value) is redis.exceptions.OutOfMemoryError
     assert client.dbsize() == 0
     client.close()
 
@@ -144,7 +151,7 @@ def test_a_batch_refused_by_a_read_only_replica_writes_nothing(server: RedisServ
         batch.hset("h", {"a": 1})
         with pytest.raises(ResponseError) as refused:
             run(client, batch)
-        assert is_refusal(refused.value) or isinstance(refused.value, redis.exceptions.ReadOnlyError)
+        assert refusal(refused.value) is redis.exceptions.ReadOnlyError
     finally:
         client.replicaof("NO", "ONE")
     assert client.exists("h") == 0
@@ -158,16 +165,47 @@ def test_a_batch_refused_by_a_read_only_replica_writes_nothing(server: RedisServ
         (
             "Error running script (call to f_a74f): @user_script:1: @user_script: 1: "
             "-OOM command not allowed when used memory > 'maxmemory'.",
-            True,
+            redis.exceptions.OutOfMemoryError,
         ),
         (
             "Error running script (call to f_a74f): @user_script:1: @user_script: 1: "
             "-READONLY You can't write against a read only replica.",
-            True,
+            redis.exceptions.ReadOnlyError,
         ),
-        ("WRONGTYPE Operation against a key holding the wrong kind of value", False),
-        ("Error running script (call to f_a74f): @user_script:3: Wrong number of args", False),
+        ("WRONGTYPE Operation against a key holding the wrong kind of value", None),
+        ("Error running script (call to f_a74f): @user_script:3: Wrong number of args", None),
+        # A refusal's words elsewhere in a message (a value quoted back) are not one.
+        ("Error running script (call to f_a74f): @user_script:5: bad value '-OOM here'", None),
     ],
 )
-def test_refusals_are_told_from_other_errors(text: str, refused: bool) -> None:
-    assert is_refusal(ResponseError(text)) is refused
+def test_refusals_are_told_from_other_errors(text: str, refused: type[ResponseError] | None) -> None:
+    assert refusal(ResponseError(text)) is refused
+
+
+def test_redis_7_refusals_are_their_own_errors() -> None:
+    oom, read_only = redis.exceptions.OutOfMemoryError, redis.exceptions.ReadOnlyError
+    assert refusal(oom("command not allowed when used memory > 'maxmemory'")) is oom
+    assert refusal(read_only("You can't write against a read only replica.")) is read_only
+
+
+def test_the_largest_batch_the_settings_allow_is_one_command_redis_takes(server: RedisServer) -> None:
+    """`max_batch_size` jobs with `max_tags` tags each, both at their bounds: Redis 6 takes at
+    most 1,048,576 arguments in a command; the jobs are all stored, each listed under every tag."""
+    settings = Settings.model_validate(
+        {"redis_url": server.url, "max_batch_size": MAX_BATCH_SIZE, "max_tags": MAX_TAGS}
+    )
+    registry = TaskRegistry.from_modules(task_modules([], builtins=True))
+    tags = tuple(f"t{i}" for i in range(MAX_TAGS))
+    jobs = [
+        prepare(SubmitRequest("echo", {"i": i}, tags=tags), registry, settings, "owner")
+        for i in range(MAX_BATCH_SIZE)
+    ]
+    batch = plain_batch(jobs, [rq_format.new_record(job) for job in jobs], settings.index_retention)
+    assert len(batch.command()) < 1024 * 1024
+    client = redis.Redis.from_url(server.url)
+    try:
+        run(client, batch)
+        assert client.llen("rq:queue:default") == MAX_BATCH_SIZE
+        assert client.xlen(INDEX_BY_TAG + tags[-1]) == MAX_BATCH_SIZE
+    finally:
+        client.close()
