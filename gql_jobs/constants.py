@@ -21,6 +21,12 @@ NAME_PATTERN = r"[A-Za-z0-9_.:-]{1,64}"
 #: Tags the lesson stamps on every job submitted over REST.
 LESSON_TAGS = ("api", "v1")
 
+#: The most jobs a batch may be set to take, and tags a job: at both, a batch's write script (one
+#: EVAL, `store.script_batch`) is ~660,000 words, under the 1,048,576 arguments Redis 6 takes in one
+#: command, and keeps Redis busy ~1.5 s (tests/store/test_script_batch.py sends one).
+MAX_BATCH_SIZE = 5000
+MAX_TAGS = 100
+
 KEY_PREFIX = "gql_jobs:"
 #: Streams of job ids in submission order (`gql_jobs.store.index`). Before 0.2 the index was sorted
 #: sets under `gql_jobs:index:*`, which nothing reads any more.

@@ -18,7 +18,7 @@ from pydantic_settings import BaseSettings, DotEnvSettingsSource, NoDecode, Sett
 from pydantic_settings import SettingsError as SourceError
 
 from gql_jobs.auth import KeyEntry
-from gql_jobs.constants import LESSON_TAGS, NAME_PATTERN
+from gql_jobs.constants import LESSON_TAGS, MAX_BATCH_SIZE, MAX_TAGS, NAME_PATTERN
 from gql_jobs.trusted_documents import load_manifest
 
 _PREFIX = "GQL_JOBS_"
@@ -133,10 +133,19 @@ class Settings(BaseSettings):
         gt=0,
         description="Deepest nesting of objects and arrays in a payload (the payload itself is 1).",
     )
-    max_batch_size: int = Field(default=500, gt=0, description="Most jobs in one batch.")
+    max_batch_size: int = Field(
+        default=500,
+        gt=0,
+        le=MAX_BATCH_SIZE,
+        description=(
+            f"Most jobs in one batch (at most {MAX_BATCH_SIZE}: a batch is one write script, which "
+            "Redis runs while serving no one else)."
+        ),
+    )
     max_tags: int = Field(
         default=10,
         ge=len(LESSON_TAGS),
+        le=MAX_TAGS,
         description=(
             "Most tags on one job (at least the REST API's own two); each distinct tag is a listing "
             "stream (~4 kB of Redis) kept for GQL_JOBS_INDEX_RETENTION."
