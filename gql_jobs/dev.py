@@ -14,6 +14,7 @@ one line.
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -21,6 +22,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from pathlib import Path
 from types import FrameType
 
 import uvicorn
@@ -32,9 +34,32 @@ from gql_jobs.web.server import GuardedHttpToolsProtocol
 
 
 def free_port() -> int:
-    with socket.socket() as probe:
+    """A loopback TCP port free now, below the kernel's ephemeral range when there is room.
+
+    A port the kernel hands out (binding port 0) comes from that range, and so does the local end
+    of every outgoing connection: between this probe and the caller's own bind, any connection
+    made on the machine (a load generator makes thousands) can take it, and a server then failed
+    to start with "address already in use". Below the range only listening sockets take ports."""
+    low = _ephemeral_low()
+    for _ in range(200):
+        port = random.randrange(max(1024, low - 20_000), low) if low > 2048 else 0
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(probe.getsockname()[1])
+    with socket.socket() as probe:  # nothing free below the range: any port
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def _ephemeral_low() -> int:
+    """The first port of the kernel's ephemeral range (Linux); 0 where it cannot be read."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 @contextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -126,3 +127,15 @@ def test_the_in_memory_redis_lets_go_of_a_client_that_left() -> None:
         wait_for(lambda: len(_handler_threads()) == before + 1)
         client.close()
         wait_for(lambda: len(_handler_threads()) == before)
+
+
+def test_free_ports_are_below_the_ephemeral_range_where_no_outgoing_connection_takes_them() -> None:
+    """An outgoing connection's local port comes from the ephemeral range: a port picked there
+    was taken, on a busy machine, between the probe and the server's bind."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    ports = {free_port() for _ in range(50)}
+    assert all(1024 <= port < low for port in ports), sorted(ports)
+    assert len(ports) > 1  # spread, not one port every caller races for
+    for port in list(ports)[:5]:
+        with socket.socket() as server:
+            server.bind(("127.0.0.1", port))
