@@ -16,11 +16,11 @@ twice); they are tried once more only when Redis refused them (a demoted master)
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any, TypeAlias
 
 import hiredis
 import redis.asyncio
-import redis.asyncio.sentinel
 from redis import BlockingConnectionPool, Redis
 from redis.asyncio import BlockingConnectionPool as AsyncBlockingConnectionPool
 from redis.asyncio import Redis as AsyncRedis
@@ -34,7 +34,7 @@ from redis.sentinel import Sentinel
 
 from gql_jobs.errors import RedisNotConfiguredError
 from gql_jobs.settings import Settings
-from gql_jobs.store.sentinel import FailoverRetry, MasterConnection
+from gql_jobs.store.sentinel import AsyncMasterConnection, FailoverRetry, MasterConnection
 
 #: Names shown by `CLIENT LIST`, so operators (and the leak test) can tell our connections apart.
 API_CLIENT_NAME = "gql-jobs-api"
@@ -68,11 +68,18 @@ class _HiredisPacking:
             raise DataError(exc) from exc
 
 
+def pack_commands(commands: Sequence[Sequence[Any]]) -> list[bytes]:
+    """Commands packed as `_HiredisPacking` packs them, to send together with
+    `send_packed_command` (packed once, before a write is marked sent: see `store.writes`)."""
+    packer = _HiredisPacking()
+    return [b"".join(chunk for command in commands for chunk in packer.pack_command(*command))]
+
+
 class AsyncConnection(_HiredisPacking, redis.asyncio.Connection):
     pass
 
 
-class AsyncSentinelConnection(_HiredisPacking, redis.asyncio.sentinel.SentinelManagedConnection):
+class AsyncSentinelConnection(_HiredisPacking, AsyncMasterConnection):
     pass
 
 

@@ -67,7 +67,9 @@ MAX_WORDS = 1000
 
 #: How Redis 6 words a script's first write refused (Redis 7 raises the refusal's own error):
 #: the refusal's own reply, after the script's name and line.
-_REFUSAL_IN_SCRIPT = re.compile(r"@user_script: ?\d+: -(OOM|READONLY) ")
+_REFUSAL_IN_SCRIPT = re.compile(r"@user_script: ?\d+: -(OOM|READONLY|NOREPLICAS|MISCONF) ")
+#: The refusals Redis 7 answers under their own code that redis-py has no exception class for.
+_REFUSAL_OF_REDIS_7 = re.compile(r"(NOREPLICAS|MISCONF) ")
 
 
 class ScriptBatch:
@@ -141,15 +143,20 @@ class ScriptBatch:
             pipe.execute_command(*self.command())
 
 
-def refusal(exc: ResponseError) -> type[ResponseError] | None:
-    """The refusal a script's error stands for, if it is one: `OutOfMemoryError` (over
-    `maxmemory`) or `ReadOnlyError` (a replica); nothing of the script ran (see the module's text).
+def refusal(exc: ResponseError) -> str | None:
+    """The refusal a script's error stands for, if it is one (its code: `OOM` over `maxmemory`,
+    `READONLY` on a replica, `NOREPLICAS` short of `min-replicas-to-write`, `MISCONF` unable to
+    persist): Redis checks these at a script's first write, and none can change while a script
+    runs, so nothing of it ran (see the module's text).
 
-    Redis 7 raises those errors themselves; Redis 6 a plain `ResponseError` quoting the refusal
-    after the script's position (`... @user_script: 1: -OOM command not allowed ...`)."""
-    if isinstance(exc, (OutOfMemoryError, ReadOnlyError)):
-        return type(exc)
-    quoted = _REFUSAL_IN_SCRIPT.search(str(exc))
-    if quoted is None:
-        return None
-    return OutOfMemoryError if quoted[1] == "OOM" else ReadOnlyError
+    Redis 7 answers with the refusal's own error (redis-py raises `OutOfMemoryError` and
+    `ReadOnlyError` for the first two, a `ResponseError` starting with the code for the others);
+    Redis 6 with a script error quoting it after the script's position
+    (`... @user_script: 1: -OOM command not allowed ...`)."""
+    if isinstance(exc, OutOfMemoryError):
+        return "OOM"
+    if isinstance(exc, ReadOnlyError):
+        return "READONLY"
+    text = str(exc)
+    quoted = _REFUSAL_OF_REDIS_7.match(text) or _REFUSAL_IN_SCRIPT.search(text)
+    return None if quoted is None else quoted[1]

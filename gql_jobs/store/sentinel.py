@@ -9,6 +9,9 @@ Used by `gql_jobs.store.connections` for every synchronous client built from Sen
   the retries run out) or, once it restarts, to a stale node that still believes it is the master.
 * `MasterConnection` also closes itself when a read is interrupted, as redis-py's plain connections
   do (`disconnect_on_error=True`); redis-py's Sentinel connection defaults to False.
+* `AsyncMasterConnection` does the same for the API's async client: a health-check PING that
+  fails reconnects through `connect_check_health` too (before a submission's write), and would
+  otherwise write to the node the connection knew, a stale master after a reboot.
 * `FailoverRetry` lets a worker's Redis calls wait out a failover (bounded by a deadline), so the
   job in hand is recorded on the new master instead of being left to the abandoned-job sweep.
 """
@@ -21,6 +24,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+import redis.asyncio.connection
+import redis.asyncio.sentinel
 from redis.backoff import ExponentialBackoff
 from redis.connection import AbstractConnection
 from redis.retry import Retry
@@ -61,6 +66,23 @@ class MasterConnection(SentinelManagedConnection):
         items from pipeline execution").
         """
         return super().read_response(disable_decoding, disconnect_on_error=disconnect_on_error, **kwargs)
+
+
+class AsyncMasterConnection(redis.asyncio.sentinel.SentinelManagedConnection):
+    """`MasterConnection` for the async client: every (re)connection goes to the master Sentinel
+    names at that moment (redis-py reconnects a failed health check's connection directly)."""
+
+    async def connect_check_health(
+        self, check_health: bool = True, retry_socket_connect: bool = True
+    ) -> None:
+        if not self.is_connected:
+            await self.connect()  # type: ignore[no-untyped-call]
+
+    async def connect_to(self, address: tuple[str, int]) -> None:
+        self.host, self.port = address
+        await redis.asyncio.connection.AbstractConnection.connect_check_health(
+            self, check_health=self.connection_pool.check_connection, retry_socket_connect=False
+        )
 
 
 #: The deadline of the outermost `FailoverRetry` call in progress in this thread (module level:

@@ -16,7 +16,7 @@ Part of the store (`service.jobs.JobService` drives it). Three paths:
   Scheduled jobs take this path too, and it never relies on RQ's `unique`, which RQ 2 silently
   ignores for `enqueue_at`/`enqueue_in` (RQ 3 honours it): our key decides, on both.
 
-With `redis_wait_replicas`, every path then sends WAIT on the connection that wrote (`_write_and_wait`,
+With `redis_wait_replicas`, every path then sends WAIT on the connection that wrote (`_send_once`,
 `Enqueuer._wait_here`): Redis counts the replicas holding that connection's writes.
 
 Every job of a batch gets its own outcome: the job, or the error that kept it out (a key reused
@@ -43,9 +43,10 @@ from typing import Any
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 from redis.asyncio.connection import AbstractConnection as AsyncConnection
+from redis.asyncio.sentinel import SentinelConnectionPool as AsyncSentinelConnectionPool
 from redis.client import Pipeline
+from redis.exceptions import BusyLoadingError, ReadOnlyError, RedisError, ResponseError, WatchError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ReadOnlyError, ResponseError, WatchError
 from redis.typing import EncodableT
 from rq import Queue
 from rq.job import Job, Retry
@@ -64,7 +65,7 @@ from gql_jobs.errors import (
 )
 from gql_jobs.settings import Settings
 from gql_jobs.store import events, listing_index, rq_adapter, rq_format, script_batch, stats
-from gql_jobs.store.connections import deadline
+from gql_jobs.store.connections import deadline, pack_commands
 from gql_jobs.store.guard import REDIS_FAILURES
 from gql_jobs.store.reads import read_jobs_on_thread, record_from_job
 from gql_jobs.store.rq_format import SERIALIZER
@@ -133,19 +134,23 @@ def _writing(
     progress = _Progress(sent)
     try:
         yield progress
-    except (*REDIS_FAILURES, ResponseError) as exc:
+    except (*REDIS_FAILURES, RedisError) as exc:
         if _refused(exc):
             raise _WriteError(jobs, sent=False, reason=REFUSED) from exc
-        if isinstance(exc, ResponseError):
-            if not progress.sent:
-                raise
-            log.error("Redis failed a write of %d job(s) as it ran: %s", len(jobs), exc)
-            raise _WriteError(jobs, sent=True, reason=FAILED_AS_IT_RAN) from exc
-        raise _WriteError(jobs, sent=progress.sent, reason=reason) from exc
+        if isinstance(exc, REDIS_FAILURES):
+            raise _WriteError(jobs, sent=progress.sent, reason=reason) from exc
+        if not progress.sent:
+            raise
+        log.error("Redis failed a write of %d job(s) as it ran: %r", len(jobs), exc)
+        raise _WriteError(jobs, sent=True, reason=FAILED_AS_IT_RAN) from exc
 
 
 def _refused(exc: BaseException) -> bool:
-    """Redis refused the write (nothing of it applied), however the client words it."""
+    """Redis refused the write (nothing of it applied), however the client words it: a refusal
+    (`script_batch.refusal`), Redis still loading its data (it answers LOADING before running
+    anything), or with Sentinel a replica's READONLY worded as a lost connection."""
+    if isinstance(exc, BusyLoadingError):
+        return True
     if isinstance(exc, RedisConnectionError) and isinstance(exc.__context__, ReadOnlyError):
         return True  # redis-py's Sentinel connection, after a failover: see `_writing`
     return isinstance(exc, ResponseError) and script_batch.refusal(exc) is not None
@@ -155,7 +160,7 @@ def _demoted(exc: BaseException) -> bool:
     """The Redis written to is a replica now (a master demoted by a failover)."""
     if isinstance(exc, RedisConnectionError):
         return isinstance(exc.__context__, ReadOnlyError)
-    return isinstance(exc, ResponseError) and script_batch.refusal(exc) is ReadOnlyError
+    return isinstance(exc, ResponseError) and script_batch.refusal(exc) == "READONLY"
 
 
 async def _read_replies(connection: AsyncConnection, count: int) -> list[Any]:
@@ -213,62 +218,71 @@ class Enqueuer:
 
     async def _enqueue_plain(self, jobs: list[PreparedJob]) -> dict[str, Outcome]:
         """One write script (`plain_batch`), then WAIT with `redis_wait_replicas`, in one round
-        trip (`_send_once`)."""
+        trip (`_send_once`), packed before anything is sent (the largest batch takes ~0.2 s);
+        sent once more, on another connection, if a demoted master refused it."""
         records = [rq_format.new_record(job) for job in jobs]
         batch = plain_batch(jobs, records, self.settings.index_retention)
         commands: list[Sequence[EncodableT]] = [batch.command()]
         wanted = self.settings.redis_wait_replicas
-        timeout_ms = self.settings.redis_wait_timeout_ms
         if wanted:
-            commands.append(("WAIT", wanted, timeout_ms))
+            commands.append(("WAIT", wanted, self.settings.redis_wait_timeout_ms))
+        packed = pack_commands(commands)
+        wait_seconds = self.settings.redis_wait_timeout_ms / 1000 if wanted else 0.0
         with tracing.redis_call("EVAL", batch.commands):
-            for attempt in range(2):
+            try:
+                replies = await self._send_once(jobs, packed, len(commands), wait_seconds)
+            except _DemotedMasterError:
+                await self._find_master(jobs)
                 try:
-                    replies = await self._send_once(jobs, commands, wanted and timeout_ms / 1000)
-                    break
-                except _DemotedMasterError as demoted:
-                    if attempt:  # the new connection went to a replica too
-                        raise _WriteError(jobs, sent=False, reason=REFUSED) from demoted.__cause__
+                    replies = await self._send_once(jobs, packed, len(commands), wait_seconds)
+                except _DemotedMasterError as demoted:  # the new connection met a replica too
+                    raise _WriteError(jobs, sent=False, reason=REFUSED) from demoted.__cause__
         if wanted:
             _check_confirmed(jobs, int(replies[-1]), wanted)
         return {record.id: Submitted(record) for record in records}
 
     async def _send_once(
-        self, jobs: list[PreparedJob], commands: list[Sequence[EncodableT]], wait_seconds: float
+        self, jobs: list[PreparedJob], packed: list[bytes], count: int, wait_seconds: float
     ) -> list[Any]:
-        """Send `commands` together on one connection of the pool and read their replies; never
-        resent (the client's pipeline retries a lost connection, and Redis may then apply a write
-        twice: a job queued twice runs twice). WAIT counts the replicas holding the writes of the
-        connection it is sent on, hence one connection for both.
+        """Send `count` packed commands together on one connection of the pool and read their
+        replies; never resent (the client's pipeline retries a lost connection, and Redis may then
+        apply a write twice: a job queued twice runs twice). WAIT counts the replicas holding the
+        writes of the connection it is sent on, hence one connection for both.
 
         The connection is taken and checked (redis-py's PING when idle long) before anything is
         marked sent; `deadline` bounds the whole, since the async client has no read timeout (a
         cancelled read closes its connection), and the connection goes back to the pool outside it
         (a release cut short would leave the pool a connection short). A master demoted since the
         connection was made refused the write: that connection is closed (with Sentinel the next
-        one asks for the master again) and `_DemotedMasterError` says to try once more."""
+        one asks for the master again) and `_DemotedMasterError` says so."""
         pool = self.async_connection.connection_pool
         connection: AsyncConnection | None = None
         try:
             with _writing(jobs) as progress:
                 async with deadline(self.settings, extra_seconds=wait_seconds):
                     connection = await pool.get_connection()  # type: ignore[no-untyped-call]
-                    assert connection is not None
                     await connection.check_health()
                     progress.sent = True
                     try:
-                        await connection.send_packed_command(
-                            connection.pack_commands(commands), check_health=False
-                        )
-                        return await _read_replies(connection, len(commands))
+                        await connection.send_packed_command(packed, check_health=False)
+                        return await _read_replies(connection, count)
                     except (RedisConnectionError, ResponseError) as exc:
                         if not _demoted(exc):
                             raise
-                        await connection.disconnect()
+                        await connection.disconnect(nowait=True)
                         raise _DemotedMasterError from exc
         finally:
             if connection is not None:
                 await pool.release(connection)
+
+    async def _find_master(self, jobs: list[PreparedJob]) -> None:
+        """With Sentinel, ask it for the master now: when it changed, the pool closes its idle
+        connections (to the demoted one), so the next write's connection goes to the new one."""
+        pool = self.async_connection.connection_pool
+        if isinstance(pool, AsyncSentinelConnectionPool):
+            with _writing(jobs):
+                async with deadline(self.settings):
+                    await pool.get_master_address()  # type: ignore[no-untyped-call]
 
     async def _enqueue_special(self, job: PreparedJob) -> Outcome:
         """A job that costs round trips of its own (an idempotency key or dependencies); an
@@ -345,7 +359,7 @@ class Enqueuer:
         """With `redis_wait_replicas`, WAIT from the store thread that has just written: Redis
         counts the replicas holding a connection's own writes, and the synchronous pool (last in,
         first out) hands this thread back the connection it has just released. (Plain jobs send
-        their write and WAIT in one round trip on one connection: `_write_and_wait`.)"""
+        their write and WAIT in one round trip on one connection: `_send_once`.)"""
         wanted = self.settings.redis_wait_replicas
         if not wanted:
             return

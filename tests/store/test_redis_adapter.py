@@ -15,13 +15,15 @@ from typing import Any
 import pytest
 import redis.asyncio
 import redis.asyncio.sentinel
+from redis.asyncio.connection import AbstractConnection as AsyncAbstractConnection
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.connection import AbstractConnection
 from redis.retry import Retry
 from redis.sentinel import SentinelConnectionPool, SentinelManagedConnection
 
 from gql_jobs.store.connections import AsyncConnection, AsyncSentinelConnection, _HiredisPacking
-from gql_jobs.store.sentinel import FailoverRetry, MasterConnection
+from gql_jobs.store.sentinel import AsyncMasterConnection, FailoverRetry, MasterConnection
 from tests.adapter_checks import library_method, missing_parameters, overrides
 
 #: Per class of ours, the redis-py methods it overrides: the parameters (in order) it relies on.
@@ -31,11 +33,16 @@ OVERRIDDEN: dict[type[Any], dict[str, list[str]]] = {
         "connect_to": ["self", "address"],
         "read_response": ["self", "disable_decoding", "disconnect_on_error"],
     },
+    AsyncMasterConnection: {
+        "connect_check_health": ["self", "check_health", "retry_socket_connect"],
+        "connect_to": ["self", "address"],
+    },
     FailoverRetry: {"call_with_retry": ["self", "do", "fail"]},
 }
 #: redis-py methods we call on a base class directly (not through `super()`), with what we pass.
 CALLED: dict[tuple[type[Any], str], list[str]] = {
     (AbstractConnection, "connect_check_health"): ["self", "check_health", "retry_socket_connect"],
+    (AsyncAbstractConnection, "connect_check_health"): ["self", "check_health", "retry_socket_connect"],
     (Retry, "__init__"): ["self", "backoff", "retries"],
 }
 
@@ -81,6 +88,31 @@ def test_sentinel_connections_still_connect_through_connect_to() -> None:
         connection.connect()  # type: ignore[no-untyped-call]
     assert asked == ["master"]
     assert issubclass(MasterConnection, SentinelManagedConnection)
+
+
+@pytest.mark.anyio
+async def test_async_sentinel_connections_reconnect_through_sentinel() -> None:
+    """A connection of the API's async client whose health-check PING failed is reconnected by
+    redis-py through `connect_check_health`: `AsyncMasterConnection` asks Sentinel there, instead
+    of going back to the address it had (a stale master, after a reboot)."""
+    asked: list[str] = []
+
+    class Pool(redis.asyncio.sentinel.SentinelConnectionPool):
+        def __init__(self) -> None:  # no Sentinel: only what `connect` reads
+            self.is_master = True
+            self.check_connection = False
+
+        async def get_master_address(self) -> tuple[str, int]:
+            asked.append("master")
+            return ("127.0.0.1", 1)  # nothing listens there: the connection fails after asking
+
+    connection = AsyncSentinelConnection(connection_pool=Pool(), retry=AsyncRetry(NoBackoff(), 0))  # type: ignore[no-untyped-call]
+    connection.host, connection.port = "127.0.0.1", 2  # where it was connected before
+    with pytest.raises(redis.ConnectionError):
+        await connection.connect_check_health(check_health=True, retry_socket_connect=False)
+    assert asked == ["master"]
+    assert connection.port == 1
+    assert issubclass(AsyncMasterConnection, redis.asyncio.sentinel.SentinelManagedConnection)
 
 
 def test_retry_still_has_the_fields_failover_retry_reads() -> None:
