@@ -123,12 +123,22 @@ def test_an_empty_batch_is_not_sent(client: redis.Redis) -> None:
     assert len(pipe) == 0
 
 
-def test_a_batch_refused_by_a_redis_over_maxmemory_writes_nothing(server: RedisServer) -> None:
-    """Redis 7 raises `OutOfMemoryError`, Redis 6 a script error quoting `-OOM`: both read as a
+#: Settings that make Redis refuse writes, what they were, and the refusal: over `maxmemory`, and
+#: `min-replicas-to-write` with no replica.
+REFUSING = {
+    "OOM": ({"maxmemory-policy": "noeviction", "maxmemory": "1"}, {"maxmemory": "0"}),
+    "NOREPLICAS": ({"min-replicas-to-write": "1"}, {"min-replicas-to-write": "0"}),
+}
+
+
+@pytest.mark.parametrize("code", list(REFUSING))
+def test_a_batch_refused_by_a_redis_refusing_writes_writes_nothing(server: RedisServer, code: str) -> None:
+    """Redis 7 answers the refusal's own error, Redis 6 a script error quoting it: both read as a
     refusal, and nothing of the batch was written (a script's first write is the one refused)."""
+    refusing, restored = REFUSING[code]
     client = redis.Redis.from_url(server.url)
-    client.config_set("maxmemory-policy", "noeviction")
-    client.config_set("maxmemory", "1")
+    for name, value in refusing.items():
+        client.config_set(name, value)
     batch = ScriptBatch()
     batch.hset("h", {"a": 1})
     batch.rpush("l", "x")
@@ -136,8 +146,9 @@ def test_a_batch_refused_by_a_redis_over_maxmemory_writes_nothing(server: RedisS
         with pytest.raises(ResponseError) as refused:
             run(client, batch)
     finally:
-        client.config_set("maxmemory", "0")
-    assert refusal(refused.value) == "OOM"
+        for name, value in restored.items():
+            client.config_set(name, value)
+    assert refusal(refused.value) == code
     assert client.dbsize() == 0
     client.close()
 
@@ -193,23 +204,6 @@ def test_refusals_are_told_from_other_errors(text: str, refused: str | None) -> 
 def test_redis_7_refusals_are_their_own_errors() -> None:
     assert refusal(redis.exceptions.OutOfMemoryError("command not allowed when used memory")) == "OOM"
     assert refusal(redis.exceptions.ReadOnlyError("You can't write against a replica.")) == "READONLY"
-
-
-def test_a_batch_refused_for_want_of_replicas_writes_nothing(server: RedisServer) -> None:
-    """`min-replicas-to-write` with no replica: the script's first write is refused."""
-    client = redis.Redis.from_url(server.url)
-    client.config_set("min-replicas-to-write", "1")
-    batch = ScriptBatch()
-    batch.hset("h", {"a": 1})
-    batch.rpush("l", "x")
-    try:
-        with pytest.raises(ResponseError) as refused:
-            run(client, batch)
-    finally:
-        client.config_set("min-replicas-to-write", "0")
-    assert refusal(refused.value) == "NOREPLICAS"
-    assert client.dbsize() == 0
-    client.close()
 
 
 def test_the_largest_batch_the_settings_allow_is_one_command_redis_takes(server: RedisServer) -> None:
