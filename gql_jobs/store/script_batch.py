@@ -31,7 +31,6 @@ from collections.abc import Mapping, Sequence
 from itertools import chain
 from typing import Any
 
-from redis.asyncio.client import Pipeline as AsyncPipeline
 from redis.client import Pipeline
 from redis.exceptions import OutOfMemoryError, ReadOnlyError, ResponseError
 from redis.typing import EncodableT
@@ -137,10 +136,10 @@ class ScriptBatch:
         """The whole command: `EVAL`, the script, its arguments."""
         return ["EVAL", SCRIPT, *self.arguments()]
 
-    def stage_on(self, pipe: Pipeline | AsyncPipeline) -> None:
+    def stage_on(self, pipe: Pipeline) -> None:
         """Queue the batch on a pipeline (in a MULTI, beside other commands: keyed submissions)."""
         if self:
-            pipe.execute_command(*self.command())
+            pipe.execute_command(*self.command())  # type: ignore[no-untyped-call]
 
 
 def refusal(exc: ResponseError) -> str | None:

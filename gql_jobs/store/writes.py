@@ -135,7 +135,7 @@ def _writing(
     try:
         yield progress
     except (*REDIS_FAILURES, RedisError) as exc:
-        if _refused(exc):
+        if _refusal(exc) is not None:
             raise _WriteError(jobs, sent=False, reason=REFUSED) from exc
         if isinstance(exc, REDIS_FAILURES):
             raise _WriteError(jobs, sent=progress.sent, reason=reason) from exc
@@ -145,22 +145,16 @@ def _writing(
         raise _WriteError(jobs, sent=True, reason=FAILED_AS_IT_RAN) from exc
 
 
-def _refused(exc: BaseException) -> bool:
-    """Redis refused the write (nothing of it applied), however the client words it: a refusal
-    (`script_batch.refusal`), Redis still loading its data (it answers LOADING before running
-    anything), or with Sentinel a replica's READONLY worded as a lost connection."""
+def _refusal(exc: BaseException) -> str | None:
+    """How Redis refused the write, if it did (nothing of it applied), however the client words
+    it: a refusal's code (`script_batch.refusal`), `LOADING` (Redis still loading its data answers
+    so before running anything), or `READONLY` for redis-py's Sentinel connection, which words a
+    replica's refusal as a lost connection."""
     if isinstance(exc, BusyLoadingError):
-        return True
-    if isinstance(exc, RedisConnectionError) and isinstance(exc.__context__, ReadOnlyError):
-        return True  # redis-py's Sentinel connection, after a failover: see `_writing`
-    return isinstance(exc, ResponseError) and script_batch.refusal(exc) is not None
-
-
-def _demoted(exc: BaseException) -> bool:
-    """The Redis written to is a replica now (a master demoted by a failover)."""
+        return "LOADING"
     if isinstance(exc, RedisConnectionError):
-        return isinstance(exc.__context__, ReadOnlyError)
-    return isinstance(exc, ResponseError) and script_batch.refusal(exc) == "READONLY"
+        return "READONLY" if isinstance(exc.__context__, ReadOnlyError) else None
+    return script_batch.refusal(exc) if isinstance(exc, ResponseError) else None
 
 
 async def _read_replies(connection: AsyncConnection, count: int) -> list[Any]:
@@ -267,7 +261,7 @@ class Enqueuer:
                         await connection.send_packed_command(packed, check_health=False)
                         return await _read_replies(connection, count)
                     except (RedisConnectionError, ResponseError) as exc:
-                        if not _demoted(exc):
+                        if _refusal(exc) != "READONLY":  # a master demoted since
                             raise
                         await connection.disconnect(nowait=True)
                         raise _DemotedMasterError from exc
