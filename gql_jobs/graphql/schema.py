@@ -112,12 +112,29 @@ class GuardedSchema(strawberry.Schema):
     errors are answered without Strawberry ever parsing it."""
 
     def __init__(
-        self, *args: Any, limits: Limits, cache: DocumentCache, persisted: PersistedDocuments, **kwargs: Any
+        self,
+        *args: Any,
+        limits: Limits,
+        cache: DocumentCache,
+        persisted: PersistedDocuments,
+        direct: bool = False,
+        **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.documents = DocumentChecker(self._schema, limits, cache)
         #: Documents sent by hash, and (`only_persisted_documents`) the only ones that run.
         self.persisted = persisted
+        #: Whether a plain POST may skip Strawberry's `execute` (`direct.py`): only when nothing
+        #: but `OperationMetrics` and masking hooks into it (no tracing, no schema directives).
+        self.direct_execution = direct and not self.directives
+
+    def masked(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        """The errors as `CodedMaskErrors` answers them (for `direct.py`)."""
+        return mask_errors(errors)
+
+    def operation_label(self, document: DocumentNode) -> str:
+        """The metrics label `OperationMetrics` gives an operation of `document` (for `direct.py`)."""
+        return _operation_label(document, self._schema)
 
     async def execute(  # type: ignore[override]  # the same parameters, by keyword
         self,
@@ -212,10 +229,11 @@ class QuietExecutor(CodedExecutor):
 
 
 def build_schema(settings: Settings) -> GuardedSchema:
+    traced = tracing.graphql_extensions()  # none unless OTEL_* turn tracing on
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         OperationMetrics,
         lambda: CodedMaskErrors(should_mask_error=should_mask),
-        *tracing.graphql_extensions(),  # none unless OTEL_* turn tracing on
+        *traced,
     ]
     limits = Limits(
         max_document_bytes=settings.max_document_bytes,
@@ -249,6 +267,7 @@ def build_schema(settings: Settings) -> GuardedSchema:
         limits=limits,
         cache=DocumentCache(settings.document_cache_bytes, settings.document_cache_entry_bytes),
         persisted=PersistedDocuments(settings),
+        direct=not traced,  # spans are made in the extension's hooks: every request takes them
     )
 
 

@@ -8,9 +8,12 @@ adapt `gql_jobs/graphql/schema.py`, `router.py` or `documents.py` to whatever it
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import pytest
+import strawberry.execution
+from graphql.execution import experimental_execute_incrementally
 from strawberry.schema.schema import Schema
 from strawberry.types import ExecutionContext
 
@@ -95,8 +98,39 @@ USED: list[tuple[type[Any], str]] = [
     (JobsGraphQL, "graphql_ws_handler_class"),
     (JobsGraphQL, "stream_transport_classes_by_protocol"),
 ]
-#: `ExecutionContext` fields `GuardedSchema._create_execution_context` reads and sets.
-CONTEXT_FIELDS = ["query", "graphql_document", "pre_execution_errors", "context"]
+#: `ExecutionContext` fields `GuardedSchema._create_execution_context` reads and sets, and
+#: those `direct.DirectExecution` makes one with (to log errors as Strawberry does).
+CONTEXT_FIELDS = [
+    "query",
+    "graphql_document",
+    "pre_execution_errors",
+    "context",
+    "schema",
+    "allowed_operations",
+    "root_value",
+    "variables",
+    "provided_operation_name",
+    "operation_extensions",
+]
+#: What `direct.DirectExecution` calls in place of `Schema.execute`, with the parameters it passes.
+CALLED: list[tuple[Any, list[str]]] = [
+    (Schema._process_errors, ["self", "errors", "execution_context"]),
+    (JobsGraphQL.run, ["self", "request", "context"]),
+    (
+        experimental_execute_incrementally,
+        [
+            "schema",
+            "document",
+            "root_value",
+            "context_value",
+            "variable_values",
+            "operation_name",
+            "executor_class",
+            "is_awaitable",
+            "custom_context_args",  # `operation_extensions`, for Strawberry's execution context
+        ],
+    ),
+]
 
 
 @pytest.mark.parametrize("ours", list(OVERRIDDEN), ids=lambda cls: cls.__name__)
@@ -121,6 +155,24 @@ def test_overridden_method_has_the_parameters_we_were_written_against(ours: type
 @pytest.mark.parametrize(("owner", "name"), USED, ids=lambda value: getattr(value, "__name__", value))
 def test_member_we_use_exists(owner: type[Any], name: str) -> None:
     assert hasattr(owner, name), f"Strawberry's {owner.__name__}.{name} is gone"
+
+
+@pytest.mark.parametrize(("function", "parameters"), CALLED, ids=lambda value: getattr(value, "__name__", ""))
+def test_what_the_short_path_calls_takes_what_it_passes(function: Any, parameters: list[str]) -> None:
+    missing = missing_parameters(function, parameters)
+    assert not missing, f"{function.__qualname__} lost or moved {missing}: update gql_jobs/graphql/direct.py"
+
+
+def test_the_short_path_runs_as_strawberry_s_execute_does() -> None:
+    """`Schema.execute` runs graphql-core's incremental executor with the schema's execution
+    context class and Strawberry's `optimized_is_awaitable`; `direct.py` runs the same, and turns
+    itself off when the schema has directives (Strawberry then adds its `DirectivesExtension`)."""
+    source = inspect.getsource(Schema._get_execute_function) + inspect.getsource(Schema._execute_operation)
+    assert "experimental_execute_incrementally" in source
+    assert "is_awaitable=optimized_is_awaitable" in source
+    assert "execution_context_class_kwargs(self.execution_context_class)" in source
+    assert "if self.directives:" in inspect.getsource(Schema.get_extensions)
+    assert "optimized_is_awaitable" in vars(strawberry.execution)
 
 
 def test_execution_context_has_the_fields_we_read_and_set() -> None:
