@@ -25,6 +25,7 @@ which holds the answers, nulls and error paths to graphql-core's own executor.
 from __future__ import annotations
 
 from collections.abc import Callable
+from enum import EnumType
 from typing import Any, NamedTuple
 
 from graphql import (
@@ -79,7 +80,30 @@ def _plan(field_def: GraphQLField) -> _Plan | None:
     attribute = definition.python_name if definition.default_resolver is getattr else None
     if isinstance(inner, GraphQLObjectType):
         return _Object(attribute, resolve, inner, field_type, non_null)
-    return _Leaf(attribute, resolve, inner.coerce_output_value, non_null)
+    return _Leaf(attribute, resolve, _coercion(inner), non_null)
+
+
+def _coercion(leaf_type: GraphQLScalarType | GraphQLEnumType) -> Callable[[Any], Any]:
+    """How a leaf's value is coerced: the type's own `coerce_output_value`, except for a
+    Strawberry enum, whose own walks every value of the enum comparing `.value` (a Python enum
+    property) for each field of each item of a page. The member's name is looked up instead; a
+    value that is not one of its members goes through Strawberry's coercion as before."""
+    coerce = leaf_type.coerce_output_value
+    members = getattr(leaf_type, "wrapped_cls", None)
+    if not isinstance(leaf_type, GraphQLEnumType) or not isinstance(members, EnumType):
+        return coerce
+    names: dict[Any, str] = {}
+    member: Any
+    for member in members:  # the first name whose value matches, as Strawberry's loop answers
+        name = next((n for n, v in leaf_type.values.items() if v.value == member.value), None)
+        if name is not None:
+            names[member] = name
+
+    def coerce_member(value: Any) -> Any:
+        name = names.get(value) if type(value) is members else None
+        return coerce(value) if name is None else name
+
+    return coerce_member
 
 
 def _plans_of(parent_type: GraphQLObjectType) -> dict[str, _Plan | None]:
@@ -102,13 +126,17 @@ def _read(plan: _Plan, source: Any) -> Any:
     return getattr(source, plan.attribute) if plan.attribute is not None else plan.resolve(source, None)
 
 
+#: Types of values that are neither an exception nor awaitable (no need to ask).
+_PLAIN_VALUES = frozenset({str, int, float, bool})
+
+
 def _answer(plan: _Leaf, source: Any) -> Any:
     """The field's value, coerced, or `_SLOW` for anything unusual (see the module's docstring)."""
     try:
         value = _read(plan, source)
         if value is None or value is Undefined:
             return _SLOW if plan.non_null else None
-        if isinstance(value, Exception) or is_awaitable(value):
+        if type(value) not in _PLAIN_VALUES and (isinstance(value, Exception) or is_awaitable(value)):
             return _SLOW  # graphql-core raises the one as the field's error and awaits the other
         coerced = plan.coerce(value)
     except Exception:  # graphql-core's path raises it properly
@@ -167,7 +195,8 @@ class PlainLeavesExecutor(StrawberryGraphQLCoreExecutionContext):
                 )
                 if answer is not _SLOW:
                     results[response_name] = answer
-                    if is_awaitable(answer):  # an object field's selection with async resolvers
+                    # A coerced leaf is never awaitable; an object's selection may have async resolvers.
+                    if type(plan) is _Object and is_awaitable(answer):
                         awaitable_fields.append(response_name)
                     continue
                 result = self.execute_field(

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
-import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
@@ -96,7 +96,9 @@ class BodyReadTimeout:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        deadline = anyio.current_time() + self.seconds
+        # asyncio's own timeout, not anyio's `fail_after`: the server runs on asyncio, and its
+        # cancel scope cost 10 us per read here, against 4 (every POST reads its body once).
+        deadline = asyncio.get_running_loop().time() + self.seconds
         body_in = timed_out = started = False
 
         async def timed_receive() -> Message:
@@ -104,7 +106,7 @@ class BodyReadTimeout:
             if body_in:
                 return await receive()
             try:
-                with anyio.fail_after(max(deadline - anyio.current_time(), 0)):
+                async with asyncio.timeout_at(deadline):
                     message = await receive()
             except TimeoutError:
                 timed_out = True

@@ -8,11 +8,14 @@ from enum import Enum
 from typing import Any
 
 import strawberry
+from graphql import GraphQLEnumType
 from strawberry.extensions import FieldExtension
 from strawberry.permission import BasePermission
 from strawberry.scalars import JSON
 
-from gql_jobs.graphql.executor import PlainLeavesExecutor
+from gql_jobs.graphql.executor import PlainLeavesExecutor, _coercion
+from gql_jobs.graphql.schema import build_schema
+from tests.conftest import make_settings
 
 
 @strawberry.enum
@@ -245,3 +248,28 @@ def test_permissions_extensions_exceptions_and_awaitables_take_graphql_cores_pat
         ("not allowed", ["user", "passwordHash"]),
         ("not allowed", ["user", "secret"]),
     ]
+
+
+def test_enum_values_are_named_as_strawberry_names_them() -> None:
+    """The short path names an enum member by lookup (`executor._coercion`), Strawberry's by
+    walking the values: the same name for every member of every enum of our schema, and a
+    value that is no member goes through Strawberry's coercion (its answer, or its error)."""
+    schema = build_schema(make_settings())._schema
+    types = schema.type_map.values()
+    enums = [t for t in types if isinstance(t, GraphQLEnumType) and hasattr(t, "wrapped_cls")]
+    assert len(enums) >= 3
+    for enum_type in enums:
+        short = _coercion(enum_type)
+        assert short is not enum_type.coerce_output_value, enum_type.name
+        for member in enum_type.wrapped_cls:
+            assert short(member) == enum_type.coerce_output_value(member), (enum_type.name, member)
+        for other in ("FINISHED", "nonsense", 3):
+            try:
+                expected: object = enum_type.coerce_output_value(other)
+            except Exception as exc:
+                expected = repr(exc)
+            try:
+                answered: object = short(other)
+            except Exception as exc:
+                answered = repr(exc)
+            assert answered == expected, (enum_type.name, other)
