@@ -62,8 +62,9 @@ def member(job_id: str) -> bytes:
 
 def job_id_of(stored: bytes) -> str:
     """The job id an entry holds (`member`'s inverse; any other value is read as the id's text)."""
-    if len(stored) == 16:
-        return f"{JOB_ID_PREFIX}{uuid.UUID(bytes=stored)}"
+    if len(stored) == 16:  # str(uuid.UUID(bytes=stored)), without the UUID (50 of them a page)
+        h = stored.hex()
+        return f"{JOB_ID_PREFIX}{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
     return stored.decode()
 
 

@@ -3,6 +3,9 @@ cursors, one command per batch, retention."""
 
 from __future__ import annotations
 
+import os
+import uuid
+
 import pytest
 import redis
 
@@ -23,6 +26,11 @@ def test_a_member_is_the_16_bytes_of_the_job_ids_uuid() -> None:
     assert len(stored) == 16
     assert listing_index.job_id_of(stored) == job_id
     assert listing_index.job_id_of(b"some-other-id") == "some-other-id"  # any other value reads as text
+
+
+def test_a_member_reads_back_as_uuid_spells_it() -> None:
+    for stored in [bytes(16), b"\xff" * 16, bytes(range(16)), *(os.urandom(16) for _ in range(200))]:
+        assert listing_index.job_id_of(stored) == f"JOB-{uuid.UUID(bytes=stored)}"
 
 
 @pytest.mark.parametrize(
