@@ -91,7 +91,6 @@ class DirectExecution:
 
     async def execute(self, request: PlainRequest, context: Context) -> ExecutionResult | None:
         """The operation's result, or None when it is not for the short path (nothing ran)."""
-        watch = Stopwatch()
         query = request.query
         if self.persisted.refusal(query, context.caller) is not None:
             return None
@@ -106,6 +105,7 @@ class DirectExecution:
             return None
         if uses_incremental_delivery(query, document):
             return None
+        watch = Stopwatch()  # where `OperationMetrics` starts its own: the checks are before
         try:
             outcome = experimental_execute_incrementally(
                 self.schema._schema,

@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Iterable, Mapping
+from contextvars import ContextVar
 from typing import Any
 
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
@@ -85,6 +86,11 @@ MAX_JSON_DEPTH = 128
 
 #: `extensions.code` of Strawberry's own refusals, by HTTP status.
 CODES = {400: ErrorCode.BAD_REQUEST, 404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED}
+
+
+#: A request's body and what it decoded to, when the short path read it before declining it
+#: (each request is a task of its own: the value is the request's).
+_DECODED: ContextVar[tuple[bytes, object] | None] = ContextVar("gql_jobs_decoded_body", default=None)
 
 
 class JSONTooDeepError(json.JSONDecodeError):
@@ -222,6 +228,10 @@ class JobsGraphQL(GraphQL[Context, None]):
         self.persisted = schema.persisted
         self.documents = schema.documents
         self.direct = DirectExecution(schema)
+        # What the short path does not call: a view overriding either must go Strawberry's way.
+        hooks = ("get_root_value", "_handle_errors")
+        if any(getattr(type(self), hook) is not getattr(GraphQL, hook) for hook in hooks):
+            self.direct.enabled = False
 
     def is_websocket_origin_allowed(self, request: WebSocket, origin: str) -> bool:
         """The CORS policy's origins (`web.cors`): browsers apply no CORS to WebSockets."""
@@ -233,6 +243,7 @@ class JobsGraphQL(GraphQL[Context, None]):
             await super().__call__(scope, receive, send)
             return
         request = Request(scope=scope, receive=receive)
+        decoded = _DECODED.set(None)
         try:
             response: Response | None = None
             context: Context | None = None
@@ -244,15 +255,19 @@ class JobsGraphQL(GraphQL[Context, None]):
                 response = await run
         except HTTPException as exc:
             response = refusal_response(exc, response_media_type(request.headers.get("accept")))
+        finally:
+            _DECODED.reset(decoded)
         await response(scope, receive, send)
 
     async def _run_directly(self, request: Request, context: Context) -> Response | None:
         """The answer to a plain POST of one checked operation (`direct.py`), or None to send the
         request through Strawberry's view (which reads the body Starlette kept)."""
+        body = await request.body()
         try:
-            data = self.decode_json(await request.body())
+            data = self.decode_json(body)
         except json.JSONDecodeError:  # the view refuses it, with the reason
             return None
+        _DECODED.set((body, data))  # the view's `parse_json` takes it, if it declines
         plain = PlainRequest.of(data)
         result = None if plain is None else await self.direct.execute(plain, context)
         if result is None:
@@ -416,6 +431,9 @@ class JobsGraphQL(GraphQL[Context, None]):
         return value
 
     def parse_json(self, data: str | bytes) -> Any:
+        decoded = _DECODED.get()
+        if decoded is not None and decoded[0] is data:  # decoded already by the short path
+            return decoded[1]
         try:
             return self.decode_json(data)
         except JSONTooDeepError as exc:
@@ -491,8 +509,8 @@ def _plain_json(headers: Headers) -> bool:
     (`direct.py` declines those): not a form (uploads), not a client preferring SSE, whose
     every answer streams. A client that merely accepts `multipart/mixed` (urql, Apollo Client)
     is answered one JSON document for any other operation, by either path."""
-    content_type = headers.get("content-type")
-    if content_type is None or content_type.partition(";")[0].strip().lower() != APPLICATION_JSON:
+    content_type = headers.get("content-type")  # as Strawberry reads it: case-sensitive
+    if content_type is None or content_type.partition(";")[0].strip() != APPLICATION_JSON:
         return False
     return not prefers_event_stream(headers.get("accept"))
 

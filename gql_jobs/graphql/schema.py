@@ -16,7 +16,11 @@ from graphql import (
     GraphQLUnionType,
     OperationDefinitionNode,
 )
-from graphql.execution import Executor, ExperimentalIncrementalExecutionResults
+from graphql.execution import (
+    Executor,
+    ExperimentalIncrementalExecutionResults,
+    experimental_execute_incrementally,
+)
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.extensions.runner import SchemaExtensionsRunner
@@ -68,13 +72,29 @@ class OperationMetrics(SchemaExtension):
 
     def on_operation(self) -> Iterator[None]:
         watch = Stopwatch()
-        yield
+        try:
+            yield
+        except Exception:  # raised through the hooks: Strawberry answers it as an error (`execute` masks it)
+            self._observe(watch, failed=True)
+            raise
+        self._observe(watch, failed=bool(getattr(self.execution_context.result, "errors", None)))
+
+    def _observe(self, watch: Stopwatch, *, failed: bool) -> None:
         context = self.execution_context
-        result = context.result
-        failed = bool(getattr(result, "errors", None))
         label = _operation_label(context.graphql_document, context.schema._schema)
         observe_request("graphql", label, "error" if failed else "ok", watch.elapsed)
 
+
+def coded_masking() -> CodedMaskErrors:
+    """Masks unexpected errors (`should_mask`) with the code `INTERNAL_SERVER_ERROR`."""
+    return CodedMaskErrors(should_mask_error=should_mask)
+
+
+#: The extensions of every schema; `direct.py` does what they do, and only when they are all.
+OWN_EXTENSIONS: tuple[type[SchemaExtension] | Callable[[], SchemaExtension], ...] = (
+    OperationMetrics,
+    coded_masking,
+)
 
 #: Root fields every operation type has, though no root type lists them.
 _META_FIELDS = frozenset({"__typename", "__schema", "__type"})
@@ -117,7 +137,6 @@ class GuardedSchema(strawberry.Schema):
         limits: Limits,
         cache: DocumentCache,
         persisted: PersistedDocuments,
-        direct: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
@@ -125,8 +144,13 @@ class GuardedSchema(strawberry.Schema):
         #: Documents sent by hash, and (`only_persisted_documents`) the only ones that run.
         self.persisted = persisted
         #: Whether a plain POST may skip Strawberry's `execute` (`direct.py`): only when nothing
-        #: but `OperationMetrics` and masking hooks into it (no tracing, no schema directives).
-        self.direct_execution = direct and not self.directives
+        #: but `OperationMetrics` and masking hooks into it (no tracing, no schema directives),
+        #: and it runs graphql-core's incremental executor, as `direct.py` does.
+        self.direct_execution = (
+            list(self.extensions) == list(OWN_EXTENSIONS)
+            and not self.directives
+            and self._get_execute_function() is experimental_execute_incrementally
+        )
 
     def masked(self, errors: list[GraphQLError]) -> list[GraphQLError]:
         """The errors as `CodedMaskErrors` answers them (for `direct.py`)."""
@@ -152,6 +176,8 @@ class GuardedSchema(strawberry.Schema):
         result = await super().execute(query, allowed_operation_types=allowed, **kwargs)
         if isinstance(result, ExperimentalIncrementalExecutionResults):  # `@defer`, `@stream`
             return masked(result, mask_errors)  # as Strawberry returns it, outside its type
+        if result.errors:  # masked already, unless an exception escaped the executor and the hooks
+            result.errors = mask_errors(result.errors)
         return result
 
     def _create_execution_context(self, *args: Any, **kwargs: Any) -> ExecutionContext:
@@ -229,11 +255,9 @@ class QuietExecutor(CodedExecutor):
 
 
 def build_schema(settings: Settings) -> GuardedSchema:
-    traced = tracing.graphql_extensions()  # none unless OTEL_* turn tracing on
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
-        OperationMetrics,
-        lambda: CodedMaskErrors(should_mask_error=should_mask),
-        *traced,
+        *OWN_EXTENSIONS,
+        *tracing.graphql_extensions(),  # none unless OTEL_* turn tracing on
     ]
     limits = Limits(
         max_document_bytes=settings.max_document_bytes,
@@ -267,7 +291,6 @@ def build_schema(settings: Settings) -> GuardedSchema:
         limits=limits,
         cache=DocumentCache(settings.document_cache_bytes, settings.document_cache_entry_bytes),
         persisted=PersistedDocuments(settings),
-        direct=not traced,  # spans are made in the extension's hooks: every request takes them
     )
 
 

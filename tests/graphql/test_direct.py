@@ -27,8 +27,11 @@ from strawberry.extensions import SchemaExtension
 
 from gql_jobs import tracing
 from gql_jobs.graphql.direct import PlainRequest
+from gql_jobs.graphql.documents import DocumentCache
+from gql_jobs.graphql.queries import Query
 from gql_jobs.graphql.router import PATH, JobsGraphQL
-from gql_jobs.graphql.schema import build_schema
+from gql_jobs.graphql.schema import OWN_EXTENSIONS, GuardedSchema, build_schema
+from gql_jobs.web.cors import OriginPolicy
 from tests.auth_helpers import api_keys_setting, bearer
 from tests.conftest import make_settings
 from tests.graphql_helpers import client_with, submit
@@ -212,9 +215,35 @@ def test_operations_are_counted_alike(both: BothWays, stored_job: str) -> None:
         return REGISTRY.get_sample_value("gql_jobs_requests_total", labels) or 0.0
 
     ok, error = count("ok"), count("error")
-    both.compare({"query": JOB, "variables": {"id": stored_job}})
-    both.compare({"query": JOB, "variables": {"id": None}})
+    assert both.compare({"query": JOB, "variables": {"id": stored_job}})[1]
+    assert both.compare({"query": JOB, "variables": {"id": None}})[1]
     assert (count("ok") - ok, count("error") - error) == (2, 2)
+
+
+@pytest.mark.parametrize("accept", [SPEC, "application/json"])
+def test_an_exception_escaping_the_executor_is_masked_and_counted_alike(
+    both: BothWays, monkeypatch: pytest.MonkeyPatch, accept: str
+) -> None:
+    """graphql-core catches what resolvers raise; what escapes it (here, from building the
+    executor) passes through Strawberry's extension hooks unmasked: `GuardedSchema.execute` masks
+    it, `OperationMetrics` counts it, as the short path does."""
+
+    def broken(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("secret detail")
+
+    def errors() -> float:
+        labels = {"transport": "graphql", "operation": "query.__typename", "outcome": "error"}
+        return REGISTRY.get_sample_value("gql_jobs_requests_total", labels) or 0.0
+
+    monkeypatch.setattr(both.view.direct.schema.execution_context_class, "build", classmethod(broken))
+    before = errors()
+    answer, served = both.compare({"query": "{ __typename }"}, accept)
+    assert served
+    assert answer.status == (500 if accept == SPEC else 200)
+    assert json.loads(answer.body)["errors"] == [
+        {"message": "Unexpected error.", "extensions": {"code": "INTERNAL_SERVER_ERROR"}}
+    ]
+    assert errors() - before == 2
 
 
 # -- what it leaves to Strawberry's view -----------------------------------------------------------
@@ -267,8 +296,10 @@ def test_what_is_not_plain_goes_the_long_way(both: BothWays, body: object, accep
         (b"[" * 200 + b"]" * 200, "application/json"),
         (b'{"query": "{ __typename }"}', "text/plain"),
         (b'{"query": "{ __typename }"}', "application/graphql"),
+        (b'{"query": "{ __typename }"}', "Application/JSON"),  # Strawberry reads the type case-sensitively
+        (b'{"query": "{ __typename }"}', "APPLICATION/JSON; charset=utf-8"),
     ],
-    ids=["not-json", "too-deep", "text", "graphql"],
+    ids=["not-json", "too-deep", "text", "graphql", "capitals", "capitals-charset"],
 )
 def test_bodies_it_does_not_read_are_refused_alike(both: BothWays, body: bytes, content_type: str) -> None:
     answer, served = both.compare(body, SPEC, content_type)
@@ -298,10 +329,38 @@ class _Traced(SchemaExtension):
     """Stands for the tracing extension (`tracing.graphql_extensions` when OTEL_* turn it on)."""
 
 
-def test_with_tracing_on_every_request_goes_the_long_way(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_with_tracing_on_every_request_goes_the_long_way(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     assert build_schema(make_settings()).direct_execution is True
     monkeypatch.setattr(tracing, "graphql_extensions", lambda: [_Traced])
     assert build_schema(make_settings()).direct_execution is False
+    with client_with() as traced:
+        view = graphql_view(traced.app)  # type: ignore[arg-type]
+        assert view.direct.enabled is False
+        response = traced.post(PATH, json={"query": "{ __typename }"})
+    assert response.json() == {"data": {"__typename": "Query"}}
+
+
+def test_any_other_extension_or_view_hook_turns_the_short_path_off() -> None:
+    settings = make_settings()
+    schema = build_schema(settings)
+    made = GuardedSchema(
+        query=Query,
+        extensions=[*OWN_EXTENSIONS, _Traced],
+        limits=schema.documents.limits,
+        cache=DocumentCache(1 << 20, 1 << 16),
+        persisted=schema.persisted,
+    )
+    assert made.direct_execution is False
+
+    class RootedView(JobsGraphQL):
+        async def get_root_value(self, request: Any) -> None:
+            return None
+
+    rooted = RootedView(build_schema(settings), origins=OriginPolicy.of(settings))
+    assert rooted.direct.enabled is False
+    assert JobsGraphQL(build_schema(settings), origins=OriginPolicy.of(settings)).direct.enabled is True
 
 
 def _jobs_stored(redis_client: redis.Redis) -> int:
