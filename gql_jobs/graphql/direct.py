@@ -35,11 +35,11 @@ from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType as StrawberryOperationType
 
 from gql_jobs.graphql.incremental import uses_incremental_delivery
+from gql_jobs.graphql.schema import GuardedSchema, is_tenant, mask_errors, operation_label
 from gql_jobs.metrics import Stopwatch, observe_request
 
 if TYPE_CHECKING:
     from gql_jobs.graphql.context import Context
-    from gql_jobs.graphql.schema import GuardedSchema
 
 #: The members of a request body the short path reads; any other (`documentId`) sends it the long way.
 _MEMBERS = frozenset({"query", "variables", "operationName", "extensions"})
@@ -98,7 +98,7 @@ class DirectExecution:
         document = checked.document
         if document is None or checked.errors:
             return None
-        if self.documents.over_budget(checked, tenant=not _is_admin(context)):
+        if self.documents.over_budget(checked, tenant=is_tenant(context.caller)):
             return None
         operation = get_operation_ast(document, request.operation_name)
         if operation is None or operation.operation not in _RUNS:
@@ -129,8 +129,8 @@ class DirectExecution:
             data = None
         if errors:
             self.schema._process_errors(errors, self._execution_context(request, context, document))
-            errors = self.schema.masked(errors)
-        label = self.schema.operation_label(document)
+            errors = mask_errors(errors)
+        label = operation_label(document, self.schema._schema)
         observe_request("graphql", label, "error" if errors else "ok", watch.elapsed)
         return ExecutionResult(data=data, errors=errors or None, extensions={})
 
@@ -148,8 +148,3 @@ class DirectExecution:
         )
         execution.graphql_document = document
         return execution
-
-
-def _is_admin(context: Context) -> bool:
-    caller = context.caller
-    return caller is not None and caller.is_admin

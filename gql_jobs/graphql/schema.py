@@ -81,7 +81,7 @@ class OperationMetrics(SchemaExtension):
 
     def _observe(self, watch: Stopwatch, *, failed: bool) -> None:
         context = self.execution_context
-        label = _operation_label(context.graphql_document, context.schema._schema)
+        label = operation_label(context.graphql_document, context.schema._schema)
         observe_request("graphql", label, "error" if failed else "ok", watch.elapsed)
 
 
@@ -100,7 +100,7 @@ OWN_EXTENSIONS: tuple[type[SchemaExtension] | Callable[[], SchemaExtension], ...
 _META_FIELDS = frozenset({"__typename", "__schema", "__type"})
 
 
-def _operation_label(document: DocumentNode | None, schema: GraphQLSchema) -> str:
+def operation_label(document: DocumentNode | None, schema: GraphQLSchema) -> str:
     """`mutation.submitJob`: bounded by the schema, unlike client-chosen operation names. A root
     field the schema does not have (the document fails validation) is `OTHER`: a label value per
     made-up name would let any client grow `/metrics` without end."""
@@ -151,14 +151,6 @@ class GuardedSchema(strawberry.Schema):
             and not self.directives
             and self._get_execute_function() is experimental_execute_incrementally
         )
-
-    def masked(self, errors: list[GraphQLError]) -> list[GraphQLError]:
-        """The errors as `CodedMaskErrors` answers them (for `direct.py`)."""
-        return mask_errors(errors)
-
-    def operation_label(self, document: DocumentNode) -> str:
-        """The metrics label `OperationMetrics` gives an operation of `document` (for `direct.py`)."""
-        return _operation_label(document, self._schema)
 
     async def execute(  # type: ignore[override]  # the same parameters, by keyword
         self,
@@ -229,8 +221,11 @@ def _refuses_parts(context: ExecutionContext, document: DocumentNode | None) -> 
 
 
 def _tenant(context: ExecutionContext) -> bool:
+    return is_tenant(getattr(context.context, "caller", None))
+
+
+def is_tenant(caller: object) -> bool:
     """Whether the caller's listings walk its own index (any caller but an admin, unknown ones too)."""
-    caller = getattr(context.context, "caller", None)
     return not (isinstance(caller, Principal) and caller.is_admin)
 
 
