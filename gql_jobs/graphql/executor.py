@@ -31,6 +31,7 @@ from typing import Any, NamedTuple
 from graphql import (
     GraphQLEnumType,
     GraphQLField,
+    GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLScalarType,
@@ -62,7 +63,20 @@ class _Object(NamedTuple):
     non_null: bool
 
 
-_Plan = _Leaf | _Object
+class _Objects(NamedTuple):
+    """How to answer a plain list of objects (`JobConnection.edges`): read it, then execute the
+    selection on each item, as `complete_iterable_value` does item by item."""
+
+    attribute: str | None
+    resolve: Callable[..., Any]
+    object_type: GraphQLObjectType
+    field_type: Any  # as declared, for `handle_field_error`
+    item_type: Any  # as declared (non-null or not), for `handle_field_error`
+    non_null: bool
+    items_non_null: bool
+
+
+_Plan = _Leaf | _Object | _Objects
 
 
 def _plan(field_def: GraphQLField) -> _Plan | None:
@@ -72,15 +86,24 @@ def _plan(field_def: GraphQLField) -> _Plan | None:
     resolve = field_def.resolve
     if resolve is None or not getattr(resolve, "_is_default", False):  # Strawberry's attribute read
         return None
-    if field_def.args or not isinstance(inner, GraphQLScalarType | GraphQLEnumType | GraphQLObjectType):
+    if field_def.args:
         return None
     definition = field_def.extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF)
     if definition is None or not definition.is_basic_field:
         return None  # a permission class or a field extension must run: graphql-core's path
     attribute = definition.python_name if definition.default_resolver is getattr else None
+    if isinstance(inner, GraphQLList):
+        item_type = inner.of_type
+        item = item_type.of_type if isinstance(item_type, GraphQLNonNull) else item_type
+        if not isinstance(item, GraphQLObjectType):
+            return None
+        items_non_null = isinstance(item_type, GraphQLNonNull)
+        return _Objects(attribute, resolve, item, field_type, item_type, non_null, items_non_null)
     if isinstance(inner, GraphQLObjectType):
         return _Object(attribute, resolve, inner, field_type, non_null)
-    return _Leaf(attribute, resolve, _coercion(inner), non_null)
+    if isinstance(inner, GraphQLScalarType | GraphQLEnumType):
+        return _Leaf(attribute, resolve, _coercion(inner), non_null)
+    return None
 
 
 def _coercion(leaf_type: GraphQLScalarType | GraphQLEnumType) -> Callable[[Any], Any]:
@@ -196,7 +219,7 @@ class PlainLeavesExecutor(StrawberryGraphQLCoreExecutionContext):
                 if answer is not _SLOW:
                     results[response_name] = answer
                     # A coerced leaf is never awaitable; an object's selection may have async resolvers.
-                    if type(plan) is _Object and is_awaitable(answer):
+                    if type(plan) is not _Leaf and is_awaitable(answer):
                         awaitable_fields.append(response_name)
                     continue
                 result = self.execute_field(
@@ -232,7 +255,95 @@ class PlainLeavesExecutor(StrawberryGraphQLCoreExecutionContext):
         if isinstance(plan, _Leaf):
             return _answer(plan, source)
         field_path = Path(path, response_name, parent_type.name)
+        if isinstance(plan, _Objects):
+            return self._objects(plan, source, field_details_list, field_path, position_context)
         return self._object(plan, source, field_details_list, field_path, position_context)
+
+    def _objects(
+        self, plan: _Objects, source: Any, field_details_list: Any, path: Path, position_context: Any
+    ) -> Any:
+        """A plain list of objects: each item's selection executed directly, as
+        `complete_iterable_value` and `complete_list_item_value` do, its sub-fields collected once
+        for all items (graphql-core memoizes them per item). `_SLOW`, before anything runs, for
+        anything unusual: a value that is not a list or tuple, an item that is null, an exception,
+        awaitable or of another type, `@stream`, or `@defer` inside (incremental delivery plans
+        its own groups)."""
+        object_type = plan.object_type
+        try:
+            items = _read(plan, source)
+            if items is None or items is Undefined:
+                return _SLOW if plan.non_null else None
+            if type(items) is not list and type(items) is not tuple:
+                return _SLOW  # graphql-core's path takes any iterable, or raises
+            is_type_of = object_type.is_type_of
+            for item in items:
+                if item is None or isinstance(item, Exception) or self.is_awaitable(item):
+                    return _SLOW
+                if is_type_of is not None and is_type_of(item, None) is not True:  # type: ignore[arg-type]
+                    return _SLOW
+            if position_context is not None or any(d.node.directives for d in field_details_list):
+                return _SLOW  # inside a deferred fragment, or `@stream` (or any directive) on the field
+            grouped_field_set, new_defer_usages, _forbidden = self.collect_subfields(
+                object_type, field_details_list
+            )
+            if new_defer_usages:
+                return _SLOW
+        except Exception:
+            return _SLOW
+        try:
+            return self._completed_items(plan, items, grouped_field_set, field_details_list, path)
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, plan.field_type, field_details_list, path)
+            return None
+
+    def _completed_items(
+        self, plan: _Objects, items: Any, grouped_field_set: Any, field_details_list: Any, path: Path
+    ) -> Any:
+        """The items' answers, an item's error handled as `complete_list_item_value` handles it
+        (null the item, or raise for non-null items: the list's error)."""
+        object_type = plan.object_type
+        execute_fields = self.execute_fields
+        is_awaitable = self.is_awaitable
+        completed: list[Any] = []
+        awaitable_indices: list[int] = []
+        try:
+            for index, item in enumerate(items):
+                item_path = path.add_key(index, None)
+                try:
+                    answer = execute_fields(object_type, item, item_path, grouped_field_set, None)
+                except Exception as raw_error:
+                    self.handle_field_error(raw_error, plan.item_type, field_details_list, item_path)
+                    answer = None
+                if is_awaitable(answer):
+                    answer = self._awaited(answer, plan.item_type, field_details_list, item_path)
+                    awaitable_indices.append(index)
+                completed.append(answer)
+        except Exception:
+            if awaitable_indices:  # settle what other items started, as graphql-core does
+                self.settle_in_background([completed[index] for index in awaitable_indices])
+            raise
+        if not awaitable_indices:
+            return completed
+        return self._gathered_items(completed, awaitable_indices, plan, field_details_list, path)
+
+    async def _gathered_items(
+        self,
+        completed: list[Any],
+        awaitable_indices: list[int],
+        plan: _Objects,
+        field_details_list: Any,
+        path: Path,
+    ) -> Any:
+        """`completed` with its awaitable items awaited, as `complete_iterable_value`'s; a non-null
+        item's error nulls the list as `execute_field`'s awaited completion does."""
+        try:
+            awaited = await gather_with_cancel(*(completed[index] for index in awaitable_indices))
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, plan.field_type, field_details_list, path)
+            return None
+        for index, value in zip(awaitable_indices, awaited, strict=True):
+            completed[index] = value
+        return completed
 
     def _object(
         self, plan: _Object, source: Any, field_details_list: Any, path: Path, position_context: Any

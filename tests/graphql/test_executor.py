@@ -273,3 +273,104 @@ def test_enum_values_are_named_as_strawberry_names_them() -> None:
             except Exception as exc:
                 answered = repr(exc)
             assert answered == expected, (enum_type.name, other)
+
+
+@strawberry.type
+class Item:
+    label: str
+    count: int | None = None
+
+    @strawberry.field
+    async def later(self) -> str:  # non-null: its error nulls the item (or the list, for non-null items)
+        if self.label == "boom":
+            raise ValueError("boom later")
+        return self.label + "!"
+
+
+@strawberry.type
+class Shelf:
+    name: str
+    items: list[Item] = strawberry.field(default_factory=list)  # non-null list of non-null items
+    maybe: list[Item | None] | None = None  # nullable list of nullable items
+    strict: list[Item] | None = None  # nullable list of non-null items
+
+
+def _generator() -> Any:
+    yield Item(label="from a generator")
+
+
+@strawberry.type
+class ShelfQuery:
+    @strawberry.field
+    def shelves(self) -> list[Shelf | None]:
+        return [
+            Shelf(name="fine", items=[Item(label="a", count=1), Item(label="b")], maybe=[], strict=[]),
+            Shelf(name="a tuple", items=(Item(label="t"),)),  # type: ignore[arg-type]
+            Shelf(name="null inside a non-null item", items=[Item(label="c"), Item(label=None)]),  # type: ignore[arg-type]
+            Shelf(name="bad count", items=[Item(label="d", count="x")]),  # type: ignore[arg-type]
+            Shelf(name="null items", maybe=[None, Item(label="e")], strict=[Item(label="f"), None]),  # type: ignore[list-item]
+            Shelf(name="wrong type", maybe=[Other(label="g")], strict=[Item(label="h")]),  # type: ignore[list-item]
+            Shelf(name="a generator", strict=_generator()),
+            Shelf(name="async error, nullable item", maybe=[Item(label="boom"), Item(label="i")]),
+            Shelf(name="async error, non-null item", strict=[Item(label="j"), Item(label="boom")]),
+            Shelf(name="async error, non-null list", items=[Item(label="boom")]),
+            Shelf(name="not a list", strict="nope"),  # type: ignore[arg-type]
+        ]
+
+
+SHELF_DOCUMENT = (
+    "{ shelves { name items { label count later __typename } maybe { label count later } "
+    "strict { label later } } }"
+)
+
+
+def shelf_answer(executor: Any = None, document: str = SHELF_DOCUMENT) -> dict[str, Any]:
+    schema = strawberry.Schema(query=ShelfQuery, types=[Other], execution_context_class=executor)
+    result = asyncio.run(schema.execute(document))
+    errors = sorted((error.message, tuple(error.path or ())) for error in result.errors or ())
+    return {"data": result.data, "errors": errors}
+
+
+def test_plain_lists_of_objects_answer_as_graphql_core_does() -> None:
+    """Lists (and tuples) of objects: nulls in them, errors inside items (sync and async, in
+    nullable and non-null items and lists), items of the wrong type, an iterable that is not a
+    list, a value that is not iterable: the same data and the same errors at the same paths."""
+    ours = shelf_answer(PlainLeavesExecutor)
+    assert ours == shelf_answer()
+    shelves = ours["data"]["shelves"]
+    assert shelves[0] == {
+        "name": "fine",
+        "items": [
+            {"label": "a", "count": 1, "later": "a!", "__typename": "Item"},
+            {"label": "b", "count": None, "later": "b!", "__typename": "Item"},
+        ],
+        "maybe": [],
+        "strict": [],
+    }
+    assert shelves[1]["items"] == [{"label": "t", "count": None, "later": "t!", "__typename": "Item"}]
+    assert shelves[2] is None  # a null label in a non-null item of a non-null list nulls the shelf
+    assert shelves[4]["maybe"][0] is None and shelves[4]["strict"] is None
+    assert shelves[7]["maybe"] == [None, {"label": "i", "count": None, "later": "i!"}]
+    assert shelves[8]["strict"] is None and shelves[9] is None
+    assert len(ours["errors"]) == 8
+
+
+def test_lists_under_defer_and_stream_answer_as_graphql_core_does() -> None:
+    """Inside a deferred fragment, or streamed, a list takes graphql-core's path, with the same
+    initial answer."""
+    document = "{ shelves { name ... @defer { items { label } } strict @stream(initialCount: 0) { label } } }"
+    ours = shelf_answer(PlainLeavesExecutor, document)
+    assert ours == shelf_answer(None, document)
+
+
+def test_plain_lists_of_objects_take_the_short_path() -> None:
+    CountingExecutor.full_path = []
+    shelf_answer(CountingExecutor)
+    # The fine lists never reach `execute_field`; the abnormal ones go back to raise their errors
+    # (a null item, an item of the wrong type, a generator, a value that is not a list).
+    full = CountingExecutor.full_path
+    assert full.count("Shelf.items") == 0
+    # The null item (`Item` has no `is_type_of`: Strawberry gives one to types with interfaces,
+    # and graphql-core reads an `Other`'s label as it would an `Item`'s).
+    assert full.count("Shelf.maybe") == 1
+    assert full.count("Shelf.strict") == 3  # the null item, the generator, the string
