@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
 from gql_jobs.errors import GqlJobsError
 
@@ -146,9 +146,12 @@ class Progress:
         return max(0.0, min(1.0, self.current / self.total))
 
 
-@dataclass(frozen=True)
-class JobRecord:
-    """One consistent snapshot of a job as stored by RQ (read in a single MULTI/EXEC)."""
+class JobRecord(NamedTuple):
+    """One consistent snapshot of a job as stored by RQ (read in a single MULTI/EXEC).
+
+    A named tuple, not a frozen dataclass: as immutable, and built in half the time (a frozen
+    dataclass sets each of its 28 fields through `object.__setattr__`), which a page of 50 jobs
+    pays 50 times (issue #20)."""
 
     id: str
     status: JobStatus

@@ -19,7 +19,7 @@ fakeredis: 1,000 cancels in 12 round trips, 200 deletes in 4, 200 requeues in 6,
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from redis import Redis
 from redis.client import Pipeline
@@ -127,7 +127,7 @@ def _cancel_limited(
         return False
     job.cancel()
     with connection.pipeline(transaction=False) as pipe:
-        events.publish(pipe, events.of_record(replace(record, raw_status=JobStatus.CANCELED.value)))
+        events.publish(pipe, events.of_record(record._replace(raw_status=JobStatus.CANCELED.value)))
         pipe.execute()
     return True
 
@@ -138,10 +138,10 @@ def _stage(
     """Stage RQ's call for one job on the transaction; the event it makes."""
     if action == BulkAction.CANCEL:
         job.cancel(pipeline=pipe)
-        return events.of_record(replace(record, raw_status=JobStatus.CANCELED.value))
+        return events.of_record(record._replace(raw_status=JobStatus.CANCELED.value))
     if action == BulkAction.REQUEUE:
         rq_adapter.stage_requeue(queue_of(record.queue), job, pipe)
-        return events.of_record(replace(record, raw_status=JobStatus.QUEUED.value))
+        return events.of_record(record._replace(raw_status=JobStatus.QUEUED.value))
     job.delete(pipeline=pipe)
     pipe.delete(results_key(record.id))
     return events.of_record(record, EventKind.DELETED)

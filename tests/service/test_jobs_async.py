@@ -7,7 +7,6 @@ records must agree on every field. Scopes and ownership hold on the same paths.
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,7 +27,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
 
 def fields(record: JobRecord | None) -> dict[str, Any] | None:
-    return dataclasses.asdict(record) if record is not None else None
+    return record._asdict() if record is not None else None
 
 
 def cases(dependency: str) -> list[SubmitRequest]:

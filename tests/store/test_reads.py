@@ -5,7 +5,6 @@ state a worker leaves them in."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -104,7 +103,7 @@ async def test_a_summary_is_the_whole_record_without_arguments_and_outcome(
     for record, summary in zip(whole[:-2], summaries[:-2], strict=True):
         assert record is not None and summary is not None and summary.summary
         payload = record.payload if record.task is not None else None  # ours keep it in the meta
-        expected = replace(record, func_name=None, result=None, error=None, payload=payload, summary=True)
+        expected = record._replace(func_name=None, result=None, error=None, payload=payload, summary=True)
         assert summary == expected
     assert whole[0] is not None and whole[0].result == {"n": 1}  # what the summary left out
     assert whole[1] is not None and whole[1].error is not None
