@@ -64,7 +64,7 @@ from strawberry.types.execution import SubscriptionExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
-from gql_jobs import jsonvalues
+from gql_jobs import jsoncodec
 from gql_jobs.auth import InvalidKeyError, key_from_headers
 from gql_jobs.errors import ErrorCode
 from gql_jobs.graphql.context import Context, build_context
@@ -420,10 +420,10 @@ class JobsGraphQL(GraphQL[Context, None]):
         super()._validate_batch_request(request_data, protocol)
 
     def decode_json(self, data: str | bytes) -> object:
-        """`json.loads`, refusing nesting deeper than `MAX_JSON_DEPTH` (HTTP bodies, query
-        parameters and WebSocket messages all come through here)."""
+        """`json.loads` (as `jsoncodec.loads` answers it), refusing nesting deeper than
+        `MAX_JSON_DEPTH` (HTTP bodies, query parameters and WebSocket messages all come through here)."""
         try:
-            value = json.loads(data)
+            value = jsoncodec.loads(data)
         except RecursionError:
             raise JSONTooDeepError from None
         if _openings(data) > MAX_JSON_DEPTH and nested_deeper(value, MAX_JSON_DEPTH):
@@ -446,8 +446,9 @@ class JobsGraphQL(GraphQL[Context, None]):
 
     def encode_json(self, data: object) -> str:
         """Every answer (HTTP, WebSocket, SSE) as JSON any client parses: a non-finite number
-        stored before submissions were checked is sent as null, not as bare `Infinity`."""
-        return jsonvalues.dumps(data)
+        stored before submissions were checked is sent as null, not as bare `Infinity`; orjson's
+        bytes where it can (`jsoncodec.dumps`)."""
+        return jsoncodec.dumps(data)
 
     def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
         """Strawberry's (a GET without `query` that accepts HTML or `*/*`), but not for a GET that

@@ -22,6 +22,7 @@ from redis.asyncio.client import Pipeline as AsyncPipeline
 from redis.client import Pipeline
 from rq.job import Job
 
+from gql_jobs import jsoncodec
 from gql_jobs.constants import EVENTS_CHANNEL, META_TAGS, META_TASK, RECONNECT_DELAY_SECONDS
 from gql_jobs.domain import EventKind, JobEvent, JobRecord
 from gql_jobs.store.guard import REDIS_ERRORS
@@ -54,7 +55,7 @@ def encode(events: Sequence[JobEvent]) -> str:
 def decode(raw: bytes | str) -> list[JobEvent]:
     """Parse a message's events, dropping what is malformed (the channel is not ours alone to trust)."""
     try:
-        data = json.loads(raw)
+        data = jsoncodec.loads(raw)
     except ValueError:
         return []
     items = data if isinstance(data, list) else [data]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import json
 import zlib
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -23,6 +22,7 @@ from rq.job import Job
 from rq.results import Result
 from rq.utils import parse_timeout
 
+from gql_jobs import jsoncodec
 from gql_jobs.constants import (
     META_PAYLOAD,
     META_PROGRESS,
@@ -234,7 +234,7 @@ def _meta(raw: bytes | None) -> dict[str, Any]:
     if not raw:
         return {}
     try:
-        meta = json.loads(raw)
+        meta = jsoncodec.loads(raw)
     except ValueError:
         return {"unserialized": raw}
     return meta if isinstance(meta, dict) else {}
@@ -251,7 +251,7 @@ def _data(raw: bytes, whole: bool = True) -> tuple[str | None, Any, list[Any], A
         with contextlib.suppress(ValueError, UnicodeDecodeError):
             return scanstring(raw.decode(), 2)[0], None, [], None
     try:
-        func_name, instance, args, kwargs = json.loads(raw)
+        func_name, instance, args, kwargs = jsoncodec.loads(raw)
     except (ValueError, TypeError):
         return None
     return func_name, instance, list(args or ()), kwargs
@@ -259,7 +259,7 @@ def _data(raw: bytes, whole: bool = True) -> tuple[str | None, Any, list[Any], A
 
 def _depends_on(ids: bytes | None, single: bytes | None) -> tuple[str, ...]:
     if ids:
-        return tuple(json.loads(ids))
+        return tuple(jsoncodec.loads(ids))
     return (single.decode(),) if single else ()
 
 
@@ -275,7 +275,7 @@ def _outcome(
         kind = int(fields[b"type"])
         if kind == Result.Type.SUCCESSFUL.value:
             value = fields.get(b"return_value")
-            result = json.loads(base64.b64decode(value)) if value is not None else None
+            result = jsoncodec.loads(base64.b64decode(value)) if value is not None else None
         elif kind == Result.Type.FAILED.value or status in _FAILED:
             exc_string = fields.get(b"exc_string")
             error = error_of(zlib.decompress(base64.b64decode(exc_string)).decode() if exc_string else None)
