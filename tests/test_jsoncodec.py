@@ -80,6 +80,16 @@ def test_loads_reads_what_json_reads(value: Any, ascii_only: bool, as_bytes: boo
         b"\xff\xfe[\x001\x00]\x00",  # UTF-16 with a BOM: json detects it
         b'"\xff"',
         '"digits 12345678901234567890 in a string"',
+        "\ufeff[1]",  # a BOM: json refuses it in a str...
+        b"\xef\xbb\xbf[1]",  # ...and reads it in bytes
+        "\x0c[1]",
+        "[1]\x00",
+        "[1] x",
+        "-0",
+        "1E5",
+        "0123",
+        '"\\u00e9\\uD83D\\uDE00"',
+        "\u00e9",
     ],
 )
 def test_loads_reads_and_refuses_as_json_does(text: str | bytes) -> None:
