@@ -179,10 +179,20 @@ class JobRecord(NamedTuple):
     worker_name: str | None
     result_expires_at: datetime | None = None
     owner: str | None = None
-    #: Read without the task's arguments and the outcome (`store.reads.read_jobs(summary=True)`):
+    #: Read without the task's arguments and the outcome (`store.reads.read_jobs(summary=...)`):
     #: `func_name`, `result` and `error` are None, `payload` only what the meta holds (every job
-    #: gql-jobs submitted has it there; a job enqueued by another RQ client has None).
+    #: gql-jobs submitted has it there; a job enqueued by another RQ client has None), and only
+    #: the fields the summary was asked for (`RecordFields`) and what a listing itself reads
+    #: (status, meta, queue, owner, creation) are read: the others are None (or empty).
     summary: bool = False
+
+
+#: Names of `JobRecord` fields a reader needs, when it needs neither the task's arguments nor the
+#: outcome: the job is read as a summary holding them (a dashboard's page selects a handful).
+RecordFields: TypeAlias = frozenset[str]
+
+#: Every field a summary can hold.
+SUMMARY_FIELDS: RecordFields = frozenset(JobRecord._fields) - {"func_name", "result", "error"}
 
 
 @dataclass(frozen=True)

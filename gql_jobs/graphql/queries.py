@@ -24,7 +24,7 @@ from gql_jobs.graphql.context import Info
 from gql_jobs.graphql.errors import error_member, query_error
 from gql_jobs.graphql.node import Node
 from gql_jobs.graphql.pagination import JobConnection, JobFilter, JobOrder
-from gql_jobs.graphql.projection import page_needs_only_summaries
+from gql_jobs.graphql.projection import page_summary
 from gql_jobs.graphql.stats import JobStats, StatsResult
 from gql_jobs.graphql.types import Job, JobStatus, QueueInfo, StatusCount, TaskInfo, WorkerInfo
 
@@ -74,7 +74,7 @@ class Query:
         request = PageRequest(first=first, after=after, last=last, before=before, order=order.to_domain())
         try:
             page = await info.context.service.list_jobs(
-                info.context.caller, job_filter, request, summary=page_needs_only_summaries(info)
+                info.context.caller, job_filter, request, summary=page_summary(info)
             )
         except GqlJobsError as exc:
             raise query_error(exc) from None

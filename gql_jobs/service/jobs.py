@@ -55,6 +55,7 @@ from gql_jobs.domain import (
     PageRequest,
     PreparedJob,
     QueueInfo,
+    RecordFields,
     SubmitRequest,
     Submitted,
     TaskInfo,
@@ -269,7 +270,7 @@ class JobService:
         page: PageRequest,
         max_size: int,
         owner: str | None,
-        summary: bool = False,
+        summary: RecordFields | None = None,
     ) -> Page:
         """A page of the listing, read on the event loop within the caller's read slots and one
         deadline over its round trips."""
@@ -298,10 +299,15 @@ class JobService:
 
     @redis_guard
     async def list_jobs(
-        self, caller: Principal | None, job_filter: JobFilter, page: PageRequest, summary: bool = False
+        self,
+        caller: Principal | None,
+        job_filter: JobFilter,
+        page: PageRequest,
+        summary: RecordFields | None = None,
     ) -> Page:
-        """One page of the caller's jobs (every job for an admin), in the page's order: their
-        summaries (`JobRecord.summary`) when the caller needs no payload, result or error."""
+        """One page of the caller's jobs (every job for an admin), in the page's order: summaries
+        (`JobRecord.summary`) holding the `summary` fields, when the caller names them (it needs
+        no payload, result or error); whole jobs otherwise."""
         reader = _require(caller, Scope.READ)
         owner = None if reader.is_admin else reader.name
         job_filter = self.check_filter(job_filter, self.settings.max_page_size)

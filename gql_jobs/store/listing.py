@@ -46,7 +46,7 @@ from gql_jobs.constants import (
     INDEX_BY_TASK,
     SCAN_BUDGET,
 )
-from gql_jobs.domain import JobFilter, JobRecord, Order, Page, PageRequest
+from gql_jobs.domain import JobFilter, JobRecord, Order, Page, PageRequest, RecordFields
 from gql_jobs.errors import InvalidCursorError, InvalidRequestError
 from gql_jobs.store import inventory
 from gql_jobs.store.keys import job_key
@@ -250,10 +250,10 @@ async def list_jobs(
     page: PageRequest,
     max_page_size: int,
     owner: str | None,
-    summary: bool = False,
+    summary: RecordFields | None = None,
 ) -> Page:
     """One page of jobs in `page.order`; `owner` restricts it to one tenant's jobs; `summary`
-    reads summaries (`reads.read_jobs`), which hold every criterion of a filter.
+    (record fields) reads summaries holding them (`reads.read_jobs`), and every criterion of a filter.
 
     On the event loop with the async client (issue #20): a page is two or three round trips and
     no RQ call, so a store thread would cost more (the hop, the synchronous client) than it spares."""
@@ -315,7 +315,7 @@ async def _listed_by_ids(
     size: int,
     backwards: bool,
     owner: str | None,
-    summary: bool,
+    summary: RecordFields | None,
 ) -> Page:
     """The listed jobs among `job_filter.ids` (one pipelined read, no index), by submission time.
 

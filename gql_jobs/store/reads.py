@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
+import itertools
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from json.decoder import scanstring  # type: ignore[attr-defined]  # public since 2.6, untyped
 from typing import Any
@@ -31,7 +33,7 @@ from gql_jobs.constants import (
     META_TASK,
     OWNER_FIELD,
 )
-from gql_jobs.domain import JobError, JobRecord, JobStatus, Progress
+from gql_jobs.domain import JobError, JobRecord, JobStatus, Progress, RecordFields
 from gql_jobs.store import rq_adapter
 from gql_jobs.store.keys import job_key, results_key
 from gql_jobs.store.rq_format import parse_time
@@ -55,31 +57,58 @@ return out
 """
 
 
-#: The hash fields of a summary: all that `to_record` reads but `data` (the task's arguments,
-#: compressed) and `exc_info` (the traceback), which only `payload`, `result` and `error` need.
-SUMMARY_HASH_FIELDS: tuple[str, ...] = (
-    "status",
-    "meta",
-    "origin",
-    OWNER_FIELD,
-    "description",
-    "created_at",
-    "enqueued_at",
-    "started_at",
-    "ended_at",
-    "result_ttl",
-    "failure_ttl",
-    "retries_left",
-    "dependency_ids",
-    "dependency_id",
-    "timeout",
-    "worker_name",
-)
-_SUMMARY_NAMES = tuple(name.encode() for name in SUMMARY_HASH_FIELDS)
+#: The hash fields holding each field a summary may hold (`domain.SUMMARY_FIELDS`, each of them:
+#: `tests/store/test_reads.py`): all that
+#: `to_record` reads but `data` (the task's arguments, compressed) and `exc_info` (the
+#: traceback), which only `payload`, `result` and `error` need.
+_HASH_FIELDS_OF: dict[str, tuple[str, ...]] = {
+    "id": (),
+    "status": ("status",),
+    "raw_status": ("status",),
+    "task": ("meta",),
+    "queue": ("origin",),
+    "payload": ("meta",),
+    "meta": ("meta",),
+    "tags": ("meta",),
+    "description": ("description",),
+    "submitted_at": ("meta",),
+    "created_at": ("created_at",),
+    "enqueued_at": ("enqueued_at",),
+    "started_at": ("started_at",),
+    "ended_at": ("ended_at",),
+    "progress": ("meta",),
+    "retries_left": ("retries_left",),
+    "depends_on": ("dependency_ids", "dependency_id"),
+    "timeout": ("timeout",),
+    "result_ttl": ("result_ttl",),
+    "failure_ttl": ("failure_ttl",),
+    "worker_name": ("worker_name",),
+    "result_expires_at": ("status", "ended_at", "result_ttl", "failure_ttl"),
+    "owner": (OWNER_FIELD,),
+    "summary": (),
+}
 
-#: KEYS: each job's hash; ARGV: `SUMMARY_HASH_FIELDS`. Replies, per job, the fields' values (nil
-#: where unset), or an empty list for a job that does not exist (a hash without `data` is one: what
-#: `to_record` says of a full read). No results stream.
+#: What a listing reads of every job, whatever the reader asked for: its filters (status, task,
+#: tags, queue), a tenant's ownership and the order of a page of ids (creation).
+_ALWAYS = ("status", "meta", "origin", OWNER_FIELD, "created_at")
+
+
+@functools.lru_cache(maxsize=256)  # one per distinct selection of a page's jobs: a few per app
+def summary_hash_fields(fields: RecordFields) -> tuple[tuple[str, ...], tuple[bytes, ...]]:
+    """The hash fields a summary holding `fields` reads (`KeyError` for a field no summary holds),
+    as ARGV of `SUMMARY_SCRIPT` and as the reply's keys."""
+    names = _hash_fields(fields)
+    return names, tuple(name.encode() for name in names)
+
+
+def _hash_fields(fields: Iterable[str]) -> tuple[str, ...]:
+    held = (_HASH_FIELDS_OF[name] for name in sorted(fields))
+    return tuple(dict.fromkeys(itertools.chain(_ALWAYS, *held)))
+
+
+#: KEYS: each job's hash; ARGV: the hash fields to read (`summary_hash_fields`). Replies, per
+#: job, the fields' values (nil where unset), or an empty list for a job that does not exist (a
+#: hash without `data` is one: what `to_record` says of a full read). No results stream.
 SUMMARY_SCRIPT = """
 local out = {}
 for i = 1, #KEYS do
@@ -94,17 +123,18 @@ return out
 
 
 async def read_jobs(
-    connection: AsyncRedis, job_ids: Sequence[str], summary: bool = False
+    connection: AsyncRedis, job_ids: Sequence[str], summary: RecordFields | None = None
 ) -> list[JobRecord | None]:
     """Read many jobs in one round trip, on the event loop; `None` where a job does not exist (or
-    has expired). A `summary` leaves out what costs most to read and decode, the task's arguments
-    and the job's outcome (see `JobRecord.summary`): a page of 50 that shows neither (issue #20)."""
+    has expired). A `summary` (the record fields wanted) leaves out what costs most to read and
+    decode, the task's arguments and the job's outcome (see `JobRecord.summary`), and reads only
+    the hash fields those fields need: a page of 50 that shows `id status task` reads five."""
     if not job_ids:
         return []
-    if summary:
-        keys = map(job_key, job_ids)
-        values = await connection.eval(SUMMARY_SCRIPT, len(job_ids), *keys, *SUMMARY_HASH_FIELDS)
-        return to_summaries(job_ids, values)
+    if summary is not None:
+        names, keys = summary_hash_fields(summary)
+        values = await connection.eval(SUMMARY_SCRIPT, len(job_ids), *map(job_key, job_ids), *names)
+        return to_summaries(job_ids, values, keys)
     replies = await connection.eval(READ_SCRIPT, 2 * len(job_ids), *_keys(job_ids))
     return to_records(job_ids, replies)
 
@@ -139,14 +169,16 @@ def to_records(job_ids: Sequence[str], replies: list[Any]) -> list[JobRecord | N
     return records
 
 
-def to_summaries(job_ids: Sequence[str], replies: list[Any]) -> list[JobRecord | None]:
-    """Summaries from `SUMMARY_SCRIPT`'s replies (each job's values of `SUMMARY_HASH_FIELDS`)."""
+def to_summaries(
+    job_ids: Sequence[str], replies: list[Any], names: tuple[bytes, ...]
+) -> list[JobRecord | None]:
+    """Summaries from `SUMMARY_SCRIPT`'s replies (each job's values of the hash fields `names`)."""
     pairs = zip(job_ids, replies, strict=True)
-    return [_to_summary(job_id, values) if values else None for job_id, values in pairs]
+    return [_to_summary(job_id, values, names) if values else None for job_id, values in pairs]
 
 
-def _to_summary(job_id: str, values: list[bytes | None]) -> JobRecord | None:
-    raw_hash = {name: value for name, value in zip(_SUMMARY_NAMES, values, strict=True) if value is not None}
+def _to_summary(job_id: str, values: list[bytes | None], names: tuple[bytes, ...]) -> JobRecord | None:
+    raw_hash = {name: value for name, value in zip(names, values, strict=True) if value is not None}
     return to_record(job_id, raw_hash, [], summary=True)
 
 
@@ -159,7 +191,8 @@ def to_record(
     data and tracebacks), without building RQ's `Job` and `Result`: `Job.restore` parsed every
     field of every job of a page (dates with `strptime`, webhooks, callbacks...) and was 40% of a
     page's CPU (issue #20). `tests/store/test_reads.py` holds this to what RQ's own objects read.
-    A `summary` comes from `SUMMARY_HASH_FIELDS` alone (the job is known to exist)."""
+    A `summary` comes from the hash fields of `summary_hash_fields` (the job is known to exist): a field
+    not read is None, as an unset one is."""
     if not raw_hash or (b"data" not in raw_hash and not summary):
         return None
     get = raw_hash.get

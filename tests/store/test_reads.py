@@ -14,7 +14,7 @@ from rq.job import Job
 from rq.results import Result
 
 from gql_jobs.auth import ANONYMOUS as ADMIN
-from gql_jobs.domain import JobRecord, JobStatus, RetryPolicy, SubmitRequest
+from gql_jobs.domain import SUMMARY_FIELDS, JobRecord, JobStatus, RetryPolicy, SubmitRequest
 from gql_jobs.service.jobs import JobService
 from gql_jobs.store.keys import job_key
 from gql_jobs.store.reads import read_jobs, read_jobs_on_thread
@@ -97,7 +97,7 @@ async def test_a_summary_is_the_whole_record_without_arguments_and_outcome(
     wanted = [*ids, queued, dependent, foreign.id, "JOB-stub", "JOB-gone"]
 
     whole = await read_jobs(service.async_connection, wanted)
-    summaries = await read_jobs(service.async_connection, wanted, summary=True)
+    summaries = await read_jobs(service.async_connection, wanted, summary=SUMMARY_FIELDS)
 
     assert whole[-2:] == summaries[-2:] == [None, None]
     for record, summary in zip(whole[:-2], summaries[:-2], strict=True):
@@ -105,6 +105,24 @@ async def test_a_summary_is_the_whole_record_without_arguments_and_outcome(
         payload = record.payload if record.task is not None else None  # ours keep it in the meta
         expected = record._replace(func_name=None, result=None, error=None, payload=payload, summary=True)
         assert summary == expected
+    # A summary of some fields holds each of them as the whole summary does (what a listing reads
+    # of every job too); the others are left unread.
+    for name in sorted(SUMMARY_FIELDS):
+        some = await read_jobs(service.async_connection, wanted, summary=frozenset({name}))
+        for record, summary in zip(whole[:-2], some[:-2], strict=True):
+            assert record is not None and summary is not None and summary.summary
+            full = record._replace(payload=record.payload if record.task is not None else None)
+            assert getattr(summary, name) == getattr(full, name) or name == "summary", name
+            assert (summary.status, summary.task, summary.queue, summary.owner) == (
+                record.status,
+                record.task,
+                record.queue,
+                record.owner,
+            )
+            assert summary.created_at == record.created_at
+    lean = await read_jobs(service.async_connection, wanted, summary=frozenset({"status"}))
+    assert lean[0] is not None and whole[0] is not None and whole[0].ended_at is not None
+    assert lean[0].ended_at is None and lean[0].worker_name is None  # not read
     assert whole[0] is not None and whole[0].result == {"n": 1}  # what the summary left out
     assert whole[1] is not None and whole[1].error is not None
     assert whole[-3] is not None and whole[-3].payload == [1, 2]
