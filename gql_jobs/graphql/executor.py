@@ -37,6 +37,7 @@ from graphql import (
     GraphQLScalarType,
 )
 from graphql.pyutils import Path, Undefined, gather_with_cancel, is_awaitable
+from graphql.type.scalars import serialize_boolean, serialize_id, serialize_string
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 
@@ -51,6 +52,9 @@ class _Leaf(NamedTuple):
     resolve: Callable[..., Any]
     coerce: Callable[[Any], Any]
     non_null: bool
+    #: The type whose values `coerce` answers unchanged (a `str` for String and ID, a `bool` for
+    #: Boolean: graphql-core's own coercions), not worth a call; None for other scalars.
+    exact: type | None = None
 
 
 class _Object(NamedTuple):
@@ -102,8 +106,18 @@ def _plan(field_def: GraphQLField) -> _Plan | None:
     if isinstance(inner, GraphQLObjectType):
         return _Object(attribute, resolve, inner, field_type, non_null)
     if isinstance(inner, GraphQLScalarType | GraphQLEnumType):
-        return _Leaf(attribute, resolve, _coercion(inner), non_null)
+        return _Leaf(
+            attribute, resolve, _coercion(inner), non_null, _UNCHANGED.get(inner.coerce_output_value)
+        )
     return None
+
+
+#: graphql-core's coercions that answer a value of this exact type as it is.
+_UNCHANGED: dict[Callable[[Any], Any], type] = {
+    serialize_string: str,
+    serialize_id: str,
+    serialize_boolean: bool,
+}
 
 
 def _coercion(leaf_type: GraphQLScalarType | GraphQLEnumType) -> Callable[[Any], Any]:
@@ -157,6 +171,8 @@ def _answer(plan: _Leaf, source: Any) -> Any:
     """The field's value, coerced, or `_SLOW` for anything unusual (see the module's docstring)."""
     try:
         value = _read(plan, source)
+        if type(value) is plan.exact:
+            return value
         if value is None or value is Undefined:
             return _SLOW if plan.non_null else None
         if type(value) not in _PLAIN_VALUES and (isinstance(value, Exception) or is_awaitable(value)):
@@ -165,6 +181,19 @@ def _answer(plan: _Leaf, source: Any) -> Any:
     except Exception:  # graphql-core's path raises it properly
         return _SLOW
     return _SLOW if coerced is None or coerced is Undefined else coerced
+
+
+#: What `execute_fields` does with a field (`_Step.kind`).
+_TYPENAME, _PLAIN_LEAF, _PLAIN_NESTED, _FULL_PATH = range(4)
+
+
+class _Step(NamedTuple):
+    """One field of a selection, as `execute_fields` answers it (see `PlainLeavesExecutor._steps`)."""
+
+    response_name: str
+    field_details_list: Any
+    kind: int
+    plan: Any  # the field's `_Plan`, for the plain kinds
 
 
 async def _gathered(results: dict[str, Any], awaitable_fields: list[str]) -> dict[str, Any]:
@@ -182,6 +211,37 @@ class PlainLeavesExecutor(StrawberryGraphQLCoreExecutionContext):
     """Strawberry's execution context, resolving plain leaf fields without graphql-core's per-field
     machinery (see the module's docstring)."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: Each selection's steps, by (parent type, id of its grouped field set), the set kept
+        #: alive with them so that its id is not reused during the request (as graphql-core
+        #: memoizes the sets themselves).
+        self._step_cache: dict[tuple[GraphQLObjectType, int], tuple[Any, list[_Step]]] = {}
+
+    def _steps(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> list[_Step]:
+        """How each field of a selection is answered, worked out once per request: every item of a
+        list (every edge and node of a page) has the same selection, hence the same steps."""
+        key = (parent_type, id(grouped_field_set))
+        cached = self._step_cache.get(key)
+        if cached is not None and cached[0] is grouped_field_set:
+            return cached[1]
+        middleware = self.middleware_manager
+        plans = _plans_of(parent_type) if middleware is None or not middleware.middlewares else _NO_PLANS
+        steps: list[_Step] = []
+        for response_name, field_details_list in grouped_field_set.items():
+            node = field_details_list[0].node
+            name = node.name.value
+            plan = plans.get(name)
+            if name == "__typename" and plans is not _NO_PLANS:  # Apollo asks it of every object
+                kind = _TYPENAME
+            elif plan is None or node.arguments:
+                kind = _FULL_PATH
+            else:
+                kind = _PLAIN_LEAF if isinstance(plan, _Leaf) else _PLAIN_NESTED
+            steps.append(_Step(response_name, field_details_list, kind, plan))
+        self._step_cache[key] = (grouped_field_set, steps)
+        return steps
+
     def execute_fields(
         self,
         parent_type: GraphQLObjectType,
@@ -190,49 +250,33 @@ class PlainLeavesExecutor(StrawberryGraphQLCoreExecutionContext):
         grouped_field_set: Any,
         position_context: Any,
     ) -> Any:
-        middleware = self.middleware_manager
-        plans = _plans_of(parent_type) if middleware is None or not middleware.middlewares else _NO_PLANS
         results: dict[str, Any] = {}
         is_awaitable = self.is_awaitable
         awaitable_fields: list[str] = []
         try:
-            for response_name, field_details_list in grouped_field_set.items():
-                node = field_details_list[0].node
-                name = node.name.value
-                if name == "__typename" and plans is not _NO_PLANS:  # Apollo asks it of every object
-                    results[response_name] = parent_type.name
-                    continue
-                plan = plans.get(name)
+            for step in self._steps(parent_type, grouped_field_set):
+                response_name, field_details_list, kind, plan = step
                 answer = (
-                    self._short(
-                        plan,
+                    _answer(plan, source_value)
+                    if kind == _PLAIN_LEAF
+                    else self._not_leaf(step, parent_type, source_value, path, position_context)
+                )
+                if answer is _SLOW:
+                    answer = self.execute_field(
+                        parent_type,
                         source_value,
                         field_details_list,
-                        path,
-                        response_name,
-                        parent_type,
+                        Path(path, response_name, parent_type.name),
                         position_context,
                     )
-                    if plan is not None and not node.arguments
-                    else _SLOW
-                )
-                if answer is not _SLOW:
+                    if answer is Undefined:
+                        continue
+                elif kind != _PLAIN_NESTED:  # a coerced leaf (or a type's name) is never awaitable
                     results[response_name] = answer
-                    # A coerced leaf is never awaitable; an object's selection may have async resolvers.
-                    if type(plan) is not _Leaf and is_awaitable(answer):
-                        awaitable_fields.append(response_name)
                     continue
-                result = self.execute_field(
-                    parent_type,
-                    source_value,
-                    field_details_list,
-                    Path(path, response_name, parent_type.name),
-                    position_context,
-                )
-                if result is not Undefined:
-                    results[response_name] = result
-                    if is_awaitable(result):
-                        awaitable_fields.append(response_name)
+                results[response_name] = answer
+                if is_awaitable(answer):  # an object's selection may have async resolvers
+                    awaitable_fields.append(response_name)
         except Exception:
             if awaitable_fields:  # settle what other fields started, as graphql-core does
                 self.settle_in_background([results[field] for field in awaitable_fields])
@@ -241,23 +285,23 @@ class PlainLeavesExecutor(StrawberryGraphQLCoreExecutionContext):
             return results
         return _gathered(results, awaitable_fields)
 
-    def _short(
+    def _not_leaf(
         self,
-        plan: _Plan,
-        source: Any,
-        field_details_list: Any,
-        path: Path | None,
-        response_name: str,
+        step: _Step,
         parent_type: GraphQLObjectType,
+        source: Any,
+        path: Path | None,
         position_context: Any,
     ) -> Any:
-        """A plain field's answer on the short path, or `_SLOW`."""
-        if isinstance(plan, _Leaf):
-            return _answer(plan, source)
-        field_path = Path(path, response_name, parent_type.name)
-        if isinstance(plan, _Objects):
-            return self._objects(plan, source, field_details_list, field_path, position_context)
-        return self._object(plan, source, field_details_list, field_path, position_context)
+        """The short answer of a step that is not a plain leaf, or `_SLOW`."""
+        if step.kind == _TYPENAME:
+            return parent_type.name  # as graphql-core's meta field answers
+        if step.kind != _PLAIN_NESTED:
+            return _SLOW
+        field_path = Path(path, step.response_name, parent_type.name)
+        if isinstance(step.plan, _Objects):
+            return self._objects(step.plan, source, step.field_details_list, field_path, position_context)
+        return self._object(step.plan, source, step.field_details_list, field_path, position_context)
 
     def _objects(
         self, plan: _Objects, source: Any, field_details_list: Any, path: Path, position_context: Any

@@ -374,3 +374,21 @@ def test_plain_lists_of_objects_take_the_short_path() -> None:
     # and graphql-core reads an `Other`'s label as it would an `Item`'s).
     assert full.count("Shelf.maybe") == 1
     assert full.count("Shelf.strict") == 3  # the null item, the generator, the string
+
+
+def test_values_answered_unchanged_are_those_graphql_core_answers_unchanged() -> None:
+    """`_UNCHANGED`: a str for String and ID, a bool for Boolean, are answered without the call;
+    breaks if graphql-core's coercions start changing them (or are renamed)."""
+    from graphql import GraphQLBoolean, GraphQLID, GraphQLString
+
+    from gql_jobs.graphql.executor import _UNCHANGED
+
+    assert {
+        GraphQLString.coerce_output_value: str,
+        GraphQLID.coerce_output_value: str,
+        GraphQLBoolean.coerce_output_value: bool,
+    } == _UNCHANGED
+    samples: dict[type, list[Any]] = {str: ["", "x", "é", "JOB-1"], bool: [True, False]}
+    for coerce, exact in _UNCHANGED.items():
+        for value in samples[exact]:
+            assert coerce(value) is value
