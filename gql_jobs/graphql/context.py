@@ -15,7 +15,7 @@ from gql_jobs.domain import Attempt
 from gql_jobs.graphql.negotiation import accepts_parts
 from gql_jobs.service.jobs import JobService
 from gql_jobs.service.live import LiveUpdates
-from gql_jobs.web.deps import get_caller, get_live, get_service
+from gql_jobs.web.deps import caller_of, live_of, service_of
 
 
 @dataclass
@@ -52,9 +52,9 @@ Info: TypeAlias = strawberry.Info[Context, None]
 async def build_context(connection: HTTPConnection) -> Context:
     """Per request; a WebSocket's caller is set again from its `connection_init` (see router)."""
     return Context(
-        service=await get_service(connection),
-        live=await get_live(connection),
+        service=service_of(connection),
+        live=live_of(connection),
         keys=connection.app.state.keys,
-        caller=await get_caller(connection),
+        caller=caller_of(connection),
         incremental=connection.scope["type"] == "http" and accepts_parts(connection.headers.get("accept")),
     )

@@ -1,30 +1,32 @@
-"""Dependencies both transports share: the job service and the live-updates hub of this process."""
+"""What both transports take from a request: the job service, the live-updates hub and the caller.
+
+Plain functions of the connection, called by the handlers themselves: as FastAPI dependencies,
+each was a sub-dependency FastAPI solved per request (`solve_dependencies` was a sixth of a REST
+submission's CPU, issue #20), for values that need no request data but the app's state and two
+headers. None of them adds anything to the OpenAPI document.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import Depends
 from starlette.requests import HTTPConnection
 
 from gql_jobs.auth import InvalidKeyError, KeyStore, Principal, key_from_headers
 from gql_jobs.service.jobs import JobService
 from gql_jobs.service.live import LiveUpdates
-from gql_jobs.settings import Settings
 
 
-async def get_service(connection: HTTPConnection) -> JobService:
-    """The process's job service (typed `HTTPConnection` so WebSocket routes can use it too)."""
+def service_of(connection: HTTPConnection) -> JobService:
+    """The process's job service (an `HTTPConnection`, so that WebSocket routes can use it too)."""
     service: JobService = connection.app.state.service
     return service
 
 
-async def get_live(connection: HTTPConnection) -> LiveUpdates:
+def live_of(connection: HTTPConnection) -> LiveUpdates:
     live: LiveUpdates = connection.app.state.live
     return live
 
 
-async def get_caller(connection: HTTPConnection) -> Principal | None:
+def caller_of(connection: HTTPConnection) -> Principal | None:
     """Who sent the request: `None` without a valid key (the service then refuses what needs one)."""
     keys: KeyStore = connection.app.state.keys
     key = key_from_headers(connection.headers.get("authorization"), connection.headers.get("x-api-key"))
@@ -32,14 +34,3 @@ async def get_caller(connection: HTTPConnection) -> Principal | None:
         return keys.principal_for(key)
     except InvalidKeyError:
         return None
-
-
-async def get_settings(connection: HTTPConnection) -> Settings:
-    settings: Settings = connection.app.state.settings
-    return settings
-
-
-ServiceDep = Annotated[JobService, Depends(get_service)]
-LiveDep = Annotated[LiveUpdates, Depends(get_live)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-CallerDep = Annotated[Principal | None, Depends(get_caller)]

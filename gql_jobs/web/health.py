@@ -11,13 +11,13 @@ whenever API keys are configured, and is open when the API is; `open` and `key` 
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from gql_jobs.auth import ANONYMOUS, Principal, Scope
 from gql_jobs.errors import ServiceUnavailableError
 from gql_jobs.service.jobs import JobService
-from gql_jobs.web.deps import CallerDep, ServiceDep
+from gql_jobs.web.deps import caller_of, service_of
 
 router = APIRouter(tags=["health"])
 
@@ -28,8 +28,9 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
-async def metrics(service: ServiceDep, caller: CallerDep) -> Response:
-    _authorize_scrape(service, caller)
+async def metrics(request: Request) -> Response:
+    service = service_of(request)
+    _authorize_scrape(service, caller_of(request))
     body, content_type = await service.metrics()
     return Response(body, media_type=content_type)
 
@@ -43,9 +44,9 @@ def _authorize_scrape(service: JobService, caller: Principal | None) -> None:
 
 
 @router.get("/readyz", summary="Redis answers: the API can take traffic")
-async def readyz(service: ServiceDep) -> JSONResponse:
+async def readyz(request: Request) -> JSONResponse:
     try:
-        await service.ping()
+        await service_of(request).ping()
     except ServiceUnavailableError as exc:
         return JSONResponse({"status": "unavailable", "detail": exc.message}, status_code=503)
     return JSONResponse({"status": "ready"})

@@ -36,7 +36,7 @@ from gql_jobs.errors import (
     UnauthenticatedError,
     UnknownTaskError,
 )
-from gql_jobs.web.deps import CallerDep, ServiceDep
+from gql_jobs.web.deps import caller_of, service_of
 
 router = APIRouter(tags=["REST (lesson-compatible)"])
 
@@ -103,8 +103,7 @@ class OutcomeUnknownResponse(ErrorResponse):
 )
 async def submit_job(
     body: JobPayload,
-    service: ServiceDep,
-    caller: CallerDep,
+    http: Request,
     idempotency_key: Annotated[
         str | None, Header(description="Retry-safe submission: same key, same job")
     ] = None,
@@ -112,7 +111,7 @@ async def submit_job(
     request = SubmitRequest(
         task=body.task, payload=body.payload, tags=LESSON_TAGS, idempotency_key=idempotency_key
     )
-    record = (await service.submit(caller, request)).record
+    record = (await service_of(http).submit(caller_of(http), request)).record
     return SafeJSONResponse(
         {"job_id": record.id, "status": record.status.value, "submitted_at": record.submitted_at}
     )
@@ -127,8 +126,8 @@ async def submit_job(
         503: {"model": ErrorResponse, "description": "Redis unavailable"},
     },
 )
-async def job_status(job_id: str, service: ServiceDep, caller: CallerDep) -> JSONResponse:
-    return SafeJSONResponse(status_body(await service.get(caller, job_id)))
+async def job_status(job_id: str, request: Request) -> JSONResponse:
+    return SafeJSONResponse(status_body(await service_of(request).get(caller_of(request), job_id)))
 
 
 def status_body(record: JobRecord) -> dict[str, Any]:
