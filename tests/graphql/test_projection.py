@@ -109,13 +109,19 @@ def test_a_summary_page_answers_what_a_whole_page_answers(
     page = f"edges {{ cursor node {{ {EVERY_SUMMARY_FIELD} }} }} pageInfo {{ hasNextPage endCursor }}"
 
     for arguments, size in (("first: 10", 4), (f'filter: {{ids: ["{foreign.id}"]}}', 1)):  # RQ's own job
-        summarised = data(client, f"{{ jobs({arguments}) {{ {page} }} }}")
-        whole = data(client, f"{{ jobs({arguments}) {{ {page} edges {{ node {{ result }} }} }} }}")
-        for edge in whole["jobs"]["edges"]:
-            del edge["node"]["result"]
-        assert summarised == whole
-        assert len(summarised["jobs"]["edges"]) == size
+        assert_summaries_answer_as_whole_jobs(client, arguments, page, size)
     assert kinds(summaries) == [True, False, True, False]
+
+
+def assert_summaries_answer_as_whole_jobs(client: TestClient, arguments: str, page: str, size: int) -> None:
+    """The page `jobs(arguments) { page }` (read as summaries) answers what it answers with each
+    job's `result` added (read whole), less the results; `size` jobs."""
+    summarised = data(client, f"{{ jobs({arguments}) {{ {page} }} }}")
+    whole = data(client, f"{{ jobs({arguments}) {{ {page} edges {{ node {{ result }} }} }} }}")
+    for edge in whole["jobs"]["edges"]:
+        del edge["node"]["result"]
+    assert summarised == whole
+    assert len(summarised["jobs"]["edges"]) == size
 
 
 def test_a_whole_page_still_carries_payloads_results_and_errors(
@@ -196,10 +202,5 @@ def test_each_field_of_a_summary_answers_what_a_whole_read_answers(
     selection = SELECTIONS.get(field, field)
     ids = ", ".join(f'"{job_id}"' for job_id in jobs_of_every_kind)
     for arguments, size in (("first: 10", 5), (f"filter: {{ids: [{ids}]}}", 6)):
-        summarised = data(client, f"{{ jobs({arguments}) {{ edges {{ node {{ {selection} }} }} }} }}")
-        whole = data(client, f"{{ jobs({arguments}) {{ edges {{ node {{ {selection} result }} }} }} }}")
-        for edge in whole["jobs"]["edges"]:
-            del edge["node"]["result"]
-        assert summarised == whole
-        assert len(summarised["jobs"]["edges"]) == size
+        assert_summaries_answer_as_whole_jobs(client, arguments, f"edges {{ node {{ {selection} }} }}", size)
     assert kinds(summaries) == [True, False, True, False]
