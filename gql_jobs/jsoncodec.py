@@ -14,8 +14,12 @@ It differs from `json` in a few places, each handled here so that callers see `j
   as null, as `jsonvalues.dumps` does, non-ASCII text as UTF-8 (not `\\u` escapes) and some
   floats differently spelt (`1e-7`, not `1e-07`): the same JSON values, other bytes. Hence GraphQL
   answers only; the REST routes keep the tutorial's bytes (`jsonvalues.utf8`). What `json`
-  cannot encode (a datetime, a dataclass, a subclass of str or int other than an enum) is
-  passed through by orjson and encoded, or refused, by `jsonvalues.dumps` as before.
+  cannot encode (a datetime, a dataclass) and subclasses of str and int are passed through by
+  orjson and encoded, or refused, by `jsonvalues.dumps` as before. Two things `json` refuses
+  orjson encodes itself: a plain `Enum` member (as its value) and a `UUID` (as its text). A
+  GraphQL answer holds neither (its scalars have coerced every value; a `JSON` value was read
+  from JSON), so no answer sent before is sent differently; such a value, were a bug to put it
+  there, would now be encoded instead of failing the answer.
 
 `tests/test_jsoncodec.py` holds both functions to `json`'s answers on generated values.
 """

@@ -129,3 +129,18 @@ def test_dumps_writes_non_finite_numbers_as_null_and_refuses_what_json_refuses()
             jsonvalues.dumps(refused)
         with pytest.raises(TypeError):
             jsoncodec.dumps(refused)
+
+
+def test_dumps_encodes_the_two_things_json_refuses_as_their_values() -> None:
+    """orjson encodes a plain enum member and a UUID itself (see `jsoncodec`'s docstring)."""
+    import enum
+    import uuid
+
+    class Plain(enum.Enum):
+        A = "a"
+
+    job = uuid.UUID("12345678-1234-5678-1234-567812345678")
+    for value in (Plain.A, job):
+        with pytest.raises(TypeError):
+            jsonvalues.dumps(value)
+    assert json.loads(jsoncodec.dumps({"e": Plain.A, "u": job})) == {"e": "a", "u": str(job)}

@@ -183,6 +183,9 @@ def _answer(plan: _Leaf, source: Any) -> Any:
     return _SLOW if coerced is None or coerced is Undefined else coerced
 
 
+#: Selections whose steps a request keeps (a document has a few; a page of 50 jobs, three).
+STEP_CACHE_SIZE = 64
+
 #: What `execute_fields` does with a field (`_Step.kind`).
 _TYPENAME, _PLAIN_LEAF, _PLAIN_NESTED, _FULL_PATH = range(4)
 
@@ -215,16 +218,21 @@ class PlainLeavesExecutor(StrawberryGraphQLCoreExecutionContext):
         super().__init__(*args, **kwargs)
         #: Each selection's steps, by (parent type, id of its grouped field set), the set kept
         #: alive with them so that its id is not reused during the request (as graphql-core
-        #: memoizes the sets themselves).
+        #: memoizes the sets themselves). A subscription's events are executed by shallow
+        #: copies of one context (graphql-core's `build_per_event_executor`), each with sets of
+        #: its own: bounded at `STEP_CACHE_SIZE` entries, or it would grow with every event.
         self._step_cache: dict[tuple[GraphQLObjectType, int], tuple[Any, list[_Step]]] = {}
 
     def _steps(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> list[_Step]:
         """How each field of a selection is answered, worked out once per request: every item of a
         list (every edge and node of a page) has the same selection, hence the same steps."""
         key = (parent_type, id(grouped_field_set))
-        cached = self._step_cache.get(key)
+        cache = self._step_cache
+        cached = cache.get(key)
         if cached is not None and cached[0] is grouped_field_set:
             return cached[1]
+        if len(cache) >= STEP_CACHE_SIZE:  # a subscription's events share the cache: see above
+            cache.clear()
         middleware = self.middleware_manager
         plans = _plans_of(parent_type) if middleware is None or not middleware.middlewares else _NO_PLANS
         steps: list[_Step] = []
@@ -239,7 +247,7 @@ class PlainLeavesExecutor(StrawberryGraphQLCoreExecutionContext):
             else:
                 kind = _PLAIN_LEAF if isinstance(plan, _Leaf) else _PLAIN_NESTED
             steps.append(_Step(response_name, field_details_list, kind, plan))
-        self._step_cache[key] = (grouped_field_set, steps)
+        cache[key] = (grouped_field_set, steps)
         return steps
 
     def execute_fields(

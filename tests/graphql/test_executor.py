@@ -4,6 +4,7 @@ graphql-core's own executor answers: values, nulls, and errors with their paths.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncGenerator
 from enum import Enum
 from typing import Any
 
@@ -13,7 +14,7 @@ from strawberry.extensions import FieldExtension
 from strawberry.permission import BasePermission
 from strawberry.scalars import JSON
 
-from gql_jobs.graphql.executor import PlainLeavesExecutor, _coercion
+from gql_jobs.graphql.executor import STEP_CACHE_SIZE, PlainLeavesExecutor, _coercion
 from gql_jobs.graphql.schema import build_schema
 from tests.conftest import make_settings
 
@@ -392,3 +393,46 @@ def test_values_answered_unchanged_are_those_graphql_core_answers_unchanged() ->
     for coerce, exact in _UNCHANGED.items():
         for value in samples[exact]:
             assert coerce(value) is value
+
+
+class Remembered(PlainLeavesExecutor):
+    """Keeps the contexts made, to look at their step caches."""
+
+    made: list[PlainLeavesExecutor] = []  # noqa: RUF012  # one list per test: reset below
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.made.append(self)
+
+
+@strawberry.type
+class Event:
+    n: int
+    items: list[Item]
+
+
+@strawberry.type
+class Events:
+    @strawberry.subscription
+    async def events(self, count: int) -> AsyncGenerator[Event, None]:
+        for n in range(count):
+            yield Event(n=n, items=[Item(label="a"), Item(label="b")])
+
+
+def test_a_long_subscription_keeps_a_bounded_step_cache() -> None:
+    """graphql-core executes each event with a shallow copy of the subscription's context: the
+    copies share the step cache, and each event's selections are new objects. 500 events keep at
+    most `STEP_CACHE_SIZE` entries, and every event is answered."""
+    Remembered.made = []
+    schema = strawberry.Schema(query=Query, subscription=Events, execution_context_class=Remembered)
+
+    async def run() -> list[Any]:
+        answers = await schema.subscribe("subscription { events(count: 500) { n items { label } } }")
+        assert not isinstance(answers, strawberry.types.ExecutionResult)
+        return [answer.data async for answer in answers]
+
+    answers = asyncio.run(run())
+    assert len(answers) == 500
+    assert answers[-1] == {"events": {"n": 499, "items": [{"label": "a"}, {"label": "b"}]}}
+    assert Remembered.made
+    assert all(len(context._step_cache) <= STEP_CACHE_SIZE for context in Remembered.made)
