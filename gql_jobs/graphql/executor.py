@@ -10,15 +10,19 @@ it in its own loop over the object's fields, and `__typename` (which Apollo Clie
 selection) is the parent type's name, as graphql-core's meta field answers. A plain field of an
 object type (`JobEdge.node`, `Job.progress`) has its selection executed directly on the value, as
 `complete_object_value` would, without the `GraphQLResolveInfo` in between (Strawberry's
-`is_type_of` is an `isinstance` that ignores it). Every other field goes through graphql-core's
-`execute_field` as before.
+`is_type_of` is an `isinstance` that ignores it). A plain list of objects (`JobConnection.edges`)
+has its items' fields collected once and each item's selection executed directly, as
+`complete_iterable_value` would item by item. Every other field goes through graphql-core's
+`execute_field` as before. Which of these paths each field of a selection takes is worked out
+once per request (`PlainLeavesExecutor._steps`): the 50 edges and nodes of a page share theirs.
 
 Anything unusual (a null for a non-null field, a value the scalar refuses, an exception) goes back
 through graphql-core's own `execute_field`, which raises and locates the error exactly as before:
 reading an attribute and coercing a value have no side effects, so doing it twice is harmless.
 
 `execute_fields` is graphql-core's (3.3) loop with the short path added; it overrides a method
-graphql-core documents as private, hence the version cap and `tests/graphql/test_executor.py`,
+graphql-core documents as private, and calls its private `collect_subfields`, `handle_field_error`
+and `settle_in_background`, hence the version cap and `tests/graphql/test_executor.py`,
 which holds the answers, nulls and error paths to graphql-core's own executor.
 """
 

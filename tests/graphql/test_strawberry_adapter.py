@@ -14,9 +14,12 @@ from typing import Any
 import pytest
 import strawberry.execution
 from graphql.execution import experimental_execute_incrementally
+from graphql.execution.collect_fields import CollectedFields
+from graphql.execution.executor import Executor
 from strawberry.schema.schema import Schema
 from strawberry.types import ExecutionContext
 
+from gql_jobs.graphql.executor import PlainLeavesExecutor
 from gql_jobs.graphql.router import JobsGraphQL, LegacyWSHandler, PreferredSSETransport, TransportWSHandler
 from gql_jobs.graphql.schema import CodedExecutor, CodedMaskErrors, GuardedSchema
 from tests.adapter_checks import library_method, missing_parameters, overrides
@@ -87,6 +90,17 @@ OVERRIDDEN: dict[type[Any], dict[str, list[str]]] = {
     TransportWSHandler: {"handle_connection_init": ["self", "message"], "handle": ["self"]},
     LegacyWSHandler: {"handle_connection_init": ["self", "message"], "handle": ["self"]},
     PreferredSSETransport: {"accepts": ["self", "accept"]},
+    # graphql-core's (3.3), through Strawberry's execution context.
+    PlainLeavesExecutor: {
+        "execute_fields": [
+            "self",
+            "parent_type",
+            "source_value",
+            "path",
+            "grouped_field_set",
+            "position_context",
+        ]
+    },
 }
 #: Strawberry members we call or set that are not overridden: (owner, name).
 USED: list[tuple[type[Any], str]] = [
@@ -131,6 +145,43 @@ CALLED: list[tuple[Any, list[str]]] = [
         ],
     ),
 ]
+
+
+#: graphql-core's private methods `executor.PlainLeavesExecutor` calls, with the parameters it
+#: passes (its short paths hand anything unusual back to them).
+EXECUTOR_CALLS: list[tuple[Any, list[str]]] = [
+    (
+        Executor.execute_field,
+        ["self", "parent_type", "source", "field_details_list", "path", "position_context"],
+    ),
+    (Executor.collect_subfields, ["self", "return_type", "field_details_list"]),
+    (
+        Executor.collect_and_execute_subfields,
+        ["self", "return_type", "field_details_list", "path", "result", "position_context"],
+    ),
+    (Executor.handle_field_error, ["self", "raw_error", "return_type", "field_details_list", "path"]),
+    (Executor.settle_in_background, ["self", "awaitables"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("function", "parameters"), EXECUTOR_CALLS, ids=lambda value: getattr(value, "__name__", "")
+)
+def test_what_the_executor_calls_takes_what_it_passes(function: Any, parameters: list[str]) -> None:
+    missing = missing_parameters(function, parameters)
+    assert not missing, (
+        f"{function.__qualname__} lost or moved {missing}: update gql_jobs/graphql/executor.py"
+    )
+
+
+def test_collected_subfields_are_what_the_executor_unpacks() -> None:
+    """`_objects` unpacks `collect_subfields`'s answer into three (a change would send every list
+    to graphql-core's path, silently: `test_executor.py` counts that too)."""
+    assert CollectedFields._fields == (
+        "grouped_field_set",
+        "new_defer_usages",
+        "forbidden_directive_instances",
+    )
 
 
 @pytest.mark.parametrize("ours", list(OVERRIDDEN), ids=lambda cls: cls.__name__)
