@@ -81,7 +81,6 @@ class _Objects(NamedTuple):
     field_type: Any  # as declared, for `handle_field_error`
     item_type: Any  # as declared (non-null or not), for `handle_field_error`
     non_null: bool
-    items_non_null: bool
 
 
 _Plan = _Leaf | _Object | _Objects
@@ -105,8 +104,7 @@ def _plan(field_def: GraphQLField) -> _Plan | None:
         item = item_type.of_type if isinstance(item_type, GraphQLNonNull) else item_type
         if not isinstance(item, GraphQLObjectType):
             return None
-        items_non_null = isinstance(item_type, GraphQLNonNull)
-        return _Objects(attribute, resolve, item, field_type, item_type, non_null, items_non_null)
+        return _Objects(attribute, resolve, item, field_type, item_type, non_null)
     if isinstance(inner, GraphQLObjectType):
         return _Object(attribute, resolve, inner, field_type, non_null)
     if isinstance(inner, GraphQLScalarType | GraphQLEnumType):
@@ -324,6 +322,8 @@ class PlainLeavesExecutor(StrawberryGraphQLCoreExecutionContext):
         anything unusual: a value that is not a list or tuple, an item that is null, an exception,
         awaitable or of another type, `@stream`, or `@defer` inside (incremental delivery plans
         its own groups)."""
+        if position_context is not None or any(d.node.directives for d in field_details_list):
+            return _SLOW  # inside a deferred fragment, or `@stream` (or any directive) on the field
         object_type = plan.object_type
         try:
             items = _read(plan, source)
@@ -337,8 +337,6 @@ class PlainLeavesExecutor(StrawberryGraphQLCoreExecutionContext):
                     return _SLOW
                 if is_type_of is not None and is_type_of(item, None) is not True:  # type: ignore[arg-type]
                     return _SLOW
-            if position_context is not None or any(d.node.directives for d in field_details_list):
-                return _SLOW  # inside a deferred fragment, or `@stream` (or any directive) on the field
             grouped_field_set, new_defer_usages, _forbidden = self.collect_subfields(
                 object_type, field_details_list
             )

@@ -13,7 +13,7 @@ import contextlib
 import functools
 import itertools
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from json.decoder import scanstring  # type: ignore[attr-defined]  # public since 2.6, untyped
 from typing import Any
@@ -57,10 +57,10 @@ return out
 """
 
 
-#: The hash fields holding each field a summary may hold (`domain.SUMMARY_FIELDS`, each of them:
-#: `tests/store/test_reads.py`): all that
-#: `to_record` reads but `data` (the task's arguments, compressed) and `exc_info` (the
-#: traceback), which only `payload`, `result` and `error` need.
+#: The hash fields holding each field a summary may hold (each of `domain.SUMMARY_FIELDS`, as
+#: `tests/store/test_reads.py` checks): all that `to_record` reads but `data` (the task's
+#: arguments, compressed) and `exc_info` (the traceback), which only `payload`, `result` and
+#: `error` need.
 _HASH_FIELDS_OF: dict[str, tuple[str, ...]] = {
     "id": (),
     "status": ("status",),
@@ -97,13 +97,9 @@ _ALWAYS = ("status", "meta", "origin", OWNER_FIELD, "created_at")
 def summary_hash_fields(fields: RecordFields) -> tuple[tuple[str, ...], tuple[bytes, ...]]:
     """The hash fields a summary holding `fields` reads (`KeyError` for a field no summary holds),
     as ARGV of `SUMMARY_SCRIPT` and as the reply's keys."""
-    names = _hash_fields(fields)
-    return names, tuple(name.encode() for name in names)
-
-
-def _hash_fields(fields: Iterable[str]) -> tuple[str, ...]:
     held = (_HASH_FIELDS_OF[name] for name in sorted(fields))
-    return tuple(dict.fromkeys(itertools.chain(_ALWAYS, *held)))
+    names = tuple(dict.fromkeys(itertools.chain(_ALWAYS, *held)))
+    return names, tuple(name.encode() for name in names)
 
 
 #: KEYS: each job's hash; ARGV: the hash fields to read (`summary_hash_fields`). Replies, per
@@ -191,8 +187,8 @@ def to_record(
     data and tracebacks), without building RQ's `Job` and `Result`: `Job.restore` parsed every
     field of every job of a page (dates with `strptime`, webhooks, callbacks...) and was 40% of a
     page's CPU (issue #20). `tests/store/test_reads.py` holds this to what RQ's own objects read.
-    A `summary` comes from the hash fields of `summary_hash_fields` (the job is known to exist): a field
-    not read is None, as an unset one is."""
+    A `summary` comes from the hash fields `summary_hash_fields` names (the job is known to
+    exist): a field not read is None, as an unset one is."""
     if not raw_hash or (b"data" not in raw_hash and not summary):
         return None
     get = raw_hash.get
