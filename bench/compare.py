@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import sys
@@ -53,15 +54,29 @@ Requests = Callable[[int], Request]  # the i-th request of a scenario
 
 
 def _job_inline(ids: Sequence[str]) -> Requests:
-    # `job(id: "<id>")` with a different id each time: a document never seen before.
-    return lambda i: (
-        "POST",
-        "/graphql",
-        gql(f'{{ job(id: "{ids[i % len(ids)]}") {{ id status result error {{ message }} }} }}').encode(),
-    )
+    # `job(id: "<id>")` with the next stored id each time: a document never sent before.
+    unsent = iter(ids)
+
+    def request(i: int) -> Request:
+        job_id = next(unsent, None)
+        if job_id is None:
+            raise SystemExit("inline job(id) ran out of stored jobs to name once each: raise --jobs")
+        return (
+            "POST",
+            "/graphql",
+            gql(f'{{ job(id: "{job_id}") {{ id status result error {{ message }} }} }}').encode(),
+        )
+
+    return request
 
 
-def _submit_inline(i: int) -> Request:
+def _submit_inline() -> Requests:
+    # A new `user_id` each time, whatever `i` is: rounds must not send a document twice.
+    sent = itertools.count()
+    return lambda i: _submission(next(sent))
+
+
+def _submission(i: int) -> Request:
     document = (
         f'mutation {{ submitJob(input: {{task: "{TASK}", payload: {{user_id: {i}, message: "hello"}}, '
         f'tags: ["api", "v1"]}}) {{ {SUBMIT_FIELDS} }} }}'
@@ -69,8 +84,8 @@ def _submit_inline(i: int) -> Request:
     return "POST", "/graphql", gql(document).encode()
 
 
-def scenarios(ids: Sequence[str]) -> dict[str, tuple[str, Requests]]:
-    """Scenario name -> (app, the i-th request)."""
+def scenarios(ids: Sequence[str], every_id: Sequence[str]) -> dict[str, tuple[str, Requests]]:
+    """Scenario name -> (app, the i-th request); inline documents name each of `every_id` once."""
     job_vars = [gql(JOB_VARS, {"id": i}).encode() for i in ids]
     naive_job = [gql(NAIVE_JOB, {"id": i}).encode() for i in ids]
     submit_vars = gql(SUBMIT_ONE, {"input": GQL_INPUT}).encode()
@@ -85,11 +100,11 @@ def scenarios(ids: Sequence[str]) -> dict[str, tuple[str, Requests]]:
         "naive: jobs(first: 50)": ("naive", lambda i: ("POST", "/graphql", gql(NAIVE_PAGE_50).encode())),
         "floor: page of 50": ("floor", lambda i: ("GET", "/page/50", b"")),
         "ours: job(id) variables": ("ours", lambda i: ("POST", "/graphql", job_vars[i % len(ids)])),
-        "ours: job(id) inline, new document": ("ours", _job_inline(ids)),
+        "ours: job(id) inline, new document": ("ours", _job_inline(every_id)),
         "naive: job(id)": ("naive", lambda i: ("POST", "/graphql", naive_job[i % len(ids)])),
         "floor: read": ("floor", lambda i: ("GET", f"/job/{ids[i % len(ids)]}", b"")),
         "ours: submitJob variables": ("ours", lambda i: ("POST", "/graphql", submit_vars)),
-        "ours: submitJob inline, new document": ("ours", _submit_inline),
+        "ours: submitJob inline, new document": ("ours", _submit_inline()),
         "naive: submitJob": ("naive", lambda i: ("POST", "/graphql", naive_submit)),
         "floor: submit": ("floor", lambda i: ("POST", "/submit", rest_body)),
         "ours: REST submit": ("ours", lambda i: ("POST", "/submit-job", rest_body)),
@@ -129,7 +144,7 @@ async def measure(redis_url: str, jobs: int, count: int, rounds: int) -> dict[st
         "floor": floor_app(settings, ours.state.service.registry),
     }
     best: dict[str, float] = {}
-    plan = scenarios(ids[: min(len(ids), 500)])
+    plan = scenarios(ids[: min(len(ids), 500)], ids)
     for _ in range(rounds):
         for name, (app_name, request_of) in plan.items():
             app = apps[app_name]
@@ -148,7 +163,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--jobs", type=int, default=1000, help="finished jobs stored before measuring")
+    parser.add_argument(
+        "--jobs", type=int, default=2000, help="finished jobs stored (inline reads name each once)"
+    )
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--output", type=Path, default=None)
