@@ -94,7 +94,7 @@ class DirectExecution:
         query = request.query
         if self.persisted.refusal(query, context.caller) is not None:
             return None
-        checked = self.documents.check(query)
+        checked = self.documents.check(query, derive=True)
         document = checked.document
         if document is None or checked.errors:
             return None

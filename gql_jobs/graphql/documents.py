@@ -44,6 +44,7 @@ from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 from gql_jobs.errors import ErrorCode
 from gql_jobs.graphql.measure import DocumentMeasure, Pricing, measure
 from gql_jobs.graphql.shapes import Shape, matches, pinned_literals, shape_of
+from gql_jobs.graphql.templates import Template, scan
 from gql_jobs.graphql.validation import fast_rules
 
 DOCUMENT_TOO_LARGE = ErrorCode.DOCUMENT_TOO_LARGE.value
@@ -62,6 +63,8 @@ VALIDATION_BUDGET = 5_000
 #: tracemalloc on graphql-core 3.3: 400 to 630 bytes per token, locations included).
 TOKEN_BYTES = 700
 ENTRY_BYTES = 1024
+#: A shape's template per token of its document (tracemalloc: ~300 bytes, as the document).
+TEMPLATE_TOKEN_BYTES = 500
 
 
 @dataclass(frozen=True)
@@ -86,8 +89,10 @@ class Checked:
     errors: tuple[GraphQLError, ...]
     tenant_cost: int = 0
     weight: int = ENTRY_BYTES
-    #: For a shape's entry (see `shapes.py`): the literals its documents must have verbatim.
+    #: For a shape's entry (see `shapes.py`): the literals its documents must have verbatim,
     pinned: tuple[tuple[int, str], ...] = ()
+    #: and the passing document its documents are derived from (see `templates.py`), if any.
+    template: Template | None = None
 
 
 #: A cache key: a query's text, or ("shape", a passing document's shape text).
@@ -105,6 +110,8 @@ class DocumentCache:
         self.total_bytes = 0
         self.hits = 0
         self.misses = 0
+        #: Misses answered with a document derived from its shape's (see `templates.py`).
+        self.derived = 0
         self._entries: OrderedDict[Key, Checked] = OrderedDict()
 
     def __len__(self) -> int:
@@ -162,15 +169,32 @@ class DocumentChecker:
         # graphql-core reads this module attribute when each validation starts (its documented knob).
         overlapping_fields_can_be_merged.MAX_COMPLEXITY_BUDGET = VALIDATION_BUDGET
 
-    def check(self, query: str) -> Checked:
+    def check(self, query: str, *, derive: bool = False) -> Checked:
+        """The document's verdict. With `derive`, a passing document of a shape seen before may be
+        derived from that shape's (its locations then carry no tokens: see `templates.py`)."""
         size = utf8_size(query, self.limits.max_document_bytes)
         if size > self.limits.max_document_bytes:
             return Checked(None, (too_large(self.limits.max_document_bytes),))
         checked = self.cache.get(query)
         if checked is None:
-            checked = self._check(query, size)
-            self.cache.put(query, size, checked)
+            checked = self._derived(query) if derive else None
+            if checked is None:
+                checked = self._check(query, size)
+                self.cache.put(query, size, checked)
         return checked
+
+    def _derived(self, query: str) -> Checked | None:
+        """The verdict of a document of a shape that passed with the same pinned literals, with
+        the document derived from that shape's template; None when there is none. It is not
+        kept: deriving it again costs less than the cache entry it would push out."""
+        scanned = scan(query)
+        if scanned is None:
+            return None
+        passed = self.cache.shape(("shape", scanned.shape.text))
+        if passed is None or passed.template is None or not matches(scanned.shape, passed.pinned):
+            return None
+        self.cache.derived += 1
+        return Checked(passed.template.derive(query, scanned), (), passed.tenant_cost)
 
     def over_budget(self, checked: Checked, *, tenant: bool) -> tuple[GraphQLError, ...]:
         """The cost refusal for a tenant (an admin's cost was checked with the verdict)."""
@@ -184,11 +208,13 @@ class DocumentChecker:
         except GraphQLSyntaxError as error:
             return Checked(None, (coded(error, PARSE_FAILED),), weight=ENTRY_BYTES + 2 * size)
         measured = measure(document, self.limits.pricing)
-        errors = self._limit_errors(measured) or self._validate(document, size)
+        errors = self._limit_errors(measured) or self._validate(document, query, size, measured)
         weight = ENTRY_BYTES + 2 * size + TOKEN_BYTES * token_count(document)
         return Checked(document, errors, measured.tenant_cost, weight)
 
-    def _validate(self, document: DocumentNode, size: int) -> tuple[GraphQLError, ...]:
+    def _validate(
+        self, document: DocumentNode, query: str, size: int, measured: DocumentMeasure
+    ) -> tuple[GraphQLError, ...]:
         """graphql-core's rules, once per shape of passing document (see `shapes.py`)."""
         shape = shape_of(document)
         if shape is not None:
@@ -202,15 +228,22 @@ class DocumentChecker:
             )
         )
         if shape is not None and not errors:
-            self._keep_shape(document, shape, size)
+            self._keep_shape(document, query, shape, size, measured.tenant_cost)
         return errors
 
-    def _keep_shape(self, document: DocumentNode, shape: Shape, size: int) -> None:
+    def _keep_shape(
+        self, document: DocumentNode, query: str, shape: Shape, size: int, tenant_cost: int
+    ) -> None:
+        """Keeps a passing document's shape: its pinned literals, and a template of it. Its cost
+        is its documents' (the only literals it reads, `first:`/`last:`, are pinned `Int`s)."""
         pinned = pinned_literals(self.schema, document, shape)
+        template = Template.of(document, query, shape)
         weight = ENTRY_BYTES + 2 * len(shape.text) + sum(2 * len(value) + 64 for _, value in pinned)
+        if template is not None:
+            weight += TEMPLATE_TOKEN_BYTES * token_count(document)
         key = ("shape", shape.text)
         self.cache.discard(key)  # a shape seen before with other pinned values
-        self.cache.put(key, size, Checked(None, (), weight=weight, pinned=pinned))
+        self.cache.put(key, size, Checked(None, (), tenant_cost, weight, pinned, template))
 
     def _limit_errors(self, measured: DocumentMeasure) -> tuple[GraphQLError, ...]:
         """Depth, aliases and (an admin's) cost: a document over them is not validated further."""

@@ -58,7 +58,11 @@ class Shape:
 
 def shape_of(document: DocumentNode) -> Shape | None:
     """The document's shape, or None when it has no literal to number (then it is its own)."""
-    token: Token | None = document.loc.start_token if document.loc else None
+    return shape_of_tokens(document.loc.start_token if document.loc else None)
+
+
+def shape_of_tokens(token: Token | None) -> Shape | None:
+    """The shape of the tokens from `token` (graphql-core's `<SOF>`) on, as `shape_of`."""
     parts: list[str] = []
     literals: list[tuple[int, str]] = []
     numbers: dict[str, int] = {}

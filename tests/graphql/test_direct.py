@@ -193,6 +193,61 @@ def test_an_unexpected_failure_is_masked_and_logged_alike(
     assert any("secret detail" in message for _, _, message in answer.logged)  # the original, logged
 
 
+# -- documents derived from their shape's (templates.py): answered as parsed ones -----------------
+
+TWO_READS = '{ a: job(id: "%s") { id status } b: job(id: "%s") { id status } }'
+
+
+def test_an_inline_document_of_a_known_shape_is_derived_and_answered_as_parsed(
+    both: BothWays, stored_job: str
+) -> None:
+    documents = both.view.schema.documents  # type: ignore[attr-defined]
+    both.compare({"query": TWO_READS % ("JOB-a", "JOB-b")}, SPEC)  # parsed: its shape's template
+    derived = documents.cache.derived
+    query = "# a client's comment\n" + (TWO_READS % (stored_job, "JOB-" + "x" * 40)).replace(" ", "\n  ")
+    answer, served = both.compare({"query": query}, SPEC)
+    assert served
+    assert documents.cache.derived == derived + 1
+    assert json.loads(answer.body)["data"] == {"a": {"id": stored_job, "status": "FINISHED"}, "b": None}
+
+
+@pytest.mark.parametrize("accept", [SPEC, "application/json"])
+def test_errors_of_a_derived_document_are_located_in_its_own_text(
+    both: BothWays, client: TestClient, monkeypatch: pytest.MonkeyPatch, accept: str
+) -> None:
+    """The second field's error is after a literal of another length, on another line: its
+    location (and what is logged of it) is the one graphql-core gives the text it parses."""
+    documents = both.view.schema.documents  # type: ignore[attr-defined]
+    both.compare({"query": TWO_READS % ("JOB-a", "JOB-b")}, accept)
+
+    async def broken(*args: object) -> object:
+        raise RuntimeError("secret detail")
+
+    monkeypatch.setattr(client.app.state.service, "get", broken)  # type: ignore[attr-defined]
+    derived = documents.cache.derived
+    query = (TWO_READS % ("JOB-" + "y" * 30, "JOB-z")).replace("} b:", "}\r\n\t\tb:")
+    answer, served = both.compare({"query": query}, accept)
+    assert served
+    assert documents.cache.derived == derived + 1
+    errors = json.loads(answer.body)["errors"]
+    assert [e["locations"] for e in errors] == [[{"line": 1, "column": 3}], [{"line": 2, "column": 3}]]
+    assert all(e["extensions"] == {"code": "INTERNAL_SERVER_ERROR"} for e in errors)
+
+
+def test_a_derived_submission_is_submitted_with_its_own_values(both: BothWays, client: TestClient) -> None:
+    mutation = (
+        'mutation { submitJob(input: {task: "echo", payload: {n: %s, text: "%s"}, tags: ["%s"]}) '
+        "{ ... on SubmitJobSuccess { job { id payload tags } } } }"
+    )
+    documents = both.view.schema.documents  # type: ignore[attr-defined]
+    client.post(PATH, json={"query": mutation % (1, "first", "t1")})  # parsed: its shape's template
+    derived = documents.cache.derived
+    response = client.post(PATH, json={"query": mutation % (12345, "second, longer", "t2")})
+    assert documents.cache.derived == derived + 1
+    job = response.json()["data"]["submitJob"]["job"]
+    assert (job["payload"], job["tags"]) == ({"n": 12345, "text": "second, longer"}, ["t2"])
+
+
 def test_a_refused_submission_is_a_union_member(both: BothWays) -> None:
     mutation = 'mutation { submitJob(input: {task: "no-such-task"}) { __typename ... on Error { message } } }'
     answer, served = both.compare({"query": mutation}, SPEC)

@@ -8,14 +8,17 @@ adapt `gql_jobs/graphql/schema.py`, `router.py` or `documents.py` to whatever it
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from typing import Any
 
 import pytest
 import strawberry.execution
+from graphql import parse
 from graphql.execution import experimental_execute_incrementally
 from graphql.execution.collect_fields import CollectedFields
 from graphql.execution.executor import Executor
+from graphql.language import Location
 from strawberry.schema.schema import Schema
 from strawberry.types import ExecutionContext
 
@@ -236,3 +239,13 @@ def test_the_validation_rules_and_errors_we_import_exist() -> None:
     from graphql.validation.validate import ValidationAbortedError  # noqa: F401
     from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule  # noqa: F401
     from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule  # noqa: F401
+
+
+def test_graphql_core_nodes_are_what_templates_build() -> None:
+    """`templates.py` derives documents by making graphql-core's AST nodes without `__init__`: each
+    a frozen dataclass whose fields live in its `__dict__`, with a `Location` of five slots."""
+    document = parse('query Q($a: Int = 1) { job(id: "x") { id } }')
+    for node in (document, document.definitions[0]):
+        assert dataclasses.is_dataclass(node)
+        assert {field.name for field in dataclasses.fields(node)} <= set(vars(node))  # and token_count
+    assert set(Location.__slots__) == {"start", "end", "start_token", "end_token", "source"}
