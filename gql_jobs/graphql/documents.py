@@ -14,7 +14,10 @@ costs more than a few milliseconds of the event loop, with or without an API key
    mean ...") hidden when introspection is off.
 
 Verdicts of documents up to `cache_entry_bytes` are kept in an LRU bounded in estimated bytes of
-memory, not in entries: a parsed document weighs several hundred bytes per token.
+memory, not in entries: a parsed document weighs several hundred bytes per token. Within the same
+budget, a passing document's shape keeps its verdict (`shapes.py`) and a template of it
+(`templates.py`): on the short path, a new document of that shape is derived from the template,
+neither parsed nor kept.
 
 Every error made here carries `extensions.code`.
 """
