@@ -66,8 +66,8 @@ VALIDATION_BUDGET = 5_000
 #: tracemalloc on graphql-core 3.3: 400 to 630 bytes per token, locations included).
 TOKEN_BYTES = 700
 ENTRY_BYTES = 1024
-#: A shape's template per token of its document (tracemalloc: ~300 bytes, as the document).
-TEMPLATE_TOKEN_BYTES = 500
+#: A shape's template per token of its document (tracemalloc: 300-520 bytes, as the document).
+TEMPLATE_TOKEN_BYTES = 800
 
 
 @dataclass(frozen=True)
@@ -191,7 +191,7 @@ class DocumentChecker:
         the document derived from that shape's template; None when there is none. It is not
         kept: deriving it again costs less than the cache entry it would push out."""
         scanned = scan(query)
-        if scanned is None:
+        if scanned is None or scanned.token_count > self.limits.max_tokens:
             return None
         passed = self.cache.shape(("shape", scanned.shape.text))
         if passed is None or passed.template is None or not matches(scanned.shape, passed.pinned):

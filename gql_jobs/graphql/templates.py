@@ -20,9 +20,11 @@ and with it on, the short path is off). Derived documents are therefore given on
 The scan reads a subset of GraphQL's lexical grammar, the subset clients send: names,
 punctuators, numbers, strings without escapes, commas, white space and comments. Within it,
 it reads what graphql-core's lexer reads (held so by a property test against `Lexer`); anything
-else (an escape, a block string, a byte-order mark, a character the lexer refuses) makes it
-decline, and the document is parsed as before. A template is only made from a document whose
-scan gives graphql-core's own tokens, offsets included.
+else (an escape, a block string, a character the lexer refuses) makes it decline, and the
+document is parsed as before. It counts comments too: graphql-core counts them against
+`max_tokens`, and a document over it is parsed, to be refused as parsing refuses it. A template
+is only made from a document whose scan gives graphql-core's own tokens, offsets and count
+included, and it keeps none of that document's literal values.
 """
 
 from __future__ import annotations
@@ -59,12 +61,18 @@ _LITERAL_KINDS = frozenset({TokenKind.STRING, TokenKind.INT, TokenKind.FLOAT})
 
 @dataclass(frozen=True)
 class Scan:
-    """A document's shape (as `shapes.shape_of` gives it from graphql-core's tokens) and where each
-    of its tokens starts and ends (comments, `<SOF>` and `<EOF>` left out)."""
+    """A document's shape (as `shapes.shape_of` gives it from graphql-core's tokens), where each
+    of its tokens starts and ends (comments, `<SOF>` and `<EOF>` left out), and its comments."""
 
     shape: Shape
     starts: list[int]
     ends: list[int]
+    comments: int
+
+    @property
+    def token_count(self) -> int:
+        """The tokens graphql-core counts against `max_tokens`: comments included (3.3)."""
+        return len(self.starts) + self.comments
 
 
 def scan(text: str) -> Scan | None:
@@ -75,6 +83,7 @@ def scan(text: str) -> Scan | None:
     ends: list[int] = []
     literals: list[tuple[int, str]] = []
     numbers: dict[str, int] = {}
+    comments = 0
     for match in _SCAN.finditer(text):
         group = match.lastgroup
         if group in ("punctuator", "name"):
@@ -96,16 +105,19 @@ def scan(text: str) -> Scan | None:
             number = numbers.setdefault(value, len(numbers))
             parts.append(f"{mark}{number}")
             literals.append((start, value))
+        elif group == "comment":
+            comments += 1
+            continue
         elif group == "other":
             return None
-        else:  # a comment, or the blanks at the end: not tokens of the shape
+        else:  # the blanks at the end
             continue
         starts.append(start)
         ends.append(end)
     if not literals:
         return None
     parts.append("<EOF>")
-    return Scan(Shape(" ".join(parts), tuple(literals)), starts, ends)
+    return Scan(Shape(" ".join(parts), tuple(literals)), starts, ends, comments)
 
 
 def graphql_core_tokens(document: DocumentNode) -> list[Token]:
@@ -123,6 +135,7 @@ class Template:
     """A parsed document that passed, from which documents of its shape are derived."""
 
     def __init__(self, document: DocumentNode, tokens: list[Token]) -> None:
+        self._counts_tokens = "token_count" in vars(document)
         start_index = {token.start: i for i, token in enumerate(tokens)}
         end_index = {token.end: i for i, token in enumerate(tokens)}
         literal_starts = [t.start for t in tokens if t.kind in _LITERAL_KINDS]
@@ -139,6 +152,8 @@ class Template:
         if scanned is None or scanned.shape != shape:
             return None
         if scanned.starts != [t.start for t in tokens] or scanned.ends != [t.end for t in tokens]:
+            return None
+        if getattr(document, "token_count", scanned.token_count) != scanned.token_count:
             return None
         return cls(document, tokens)
 
@@ -162,6 +177,8 @@ class Template:
             values["loc"] = location
             if literal >= 0:
                 values["value"] = literals[literal][1]
+            elif cls is DocumentNode and self._counts_tokens:  # as graphql-core's parser sets it
+                values["token_count"] = scanned.token_count
             # graphql-core's nodes are frozen dataclasses with a __dict__: this sets what
             # `__init__` would, without a frozen `__setattr__` call per field.
             set_fields(node, "__dict__", values)
@@ -183,6 +200,10 @@ class Template:
                 )
             elif key != "loc":
                 fields[key] = value
+        if isinstance(node, _LITERAL_NODES):
+            del fields["value"]  # each derivation sets its own: the template keeps none
+        elif isinstance(node, DocumentNode):
+            fields.pop("token_count", None)
         loc = node.loc
         if loc is None:
             raise ValueError(f"a template needs locations: {node!r} has none")

@@ -234,6 +234,18 @@ def test_errors_of_a_derived_document_are_located_in_its_own_text(
     assert all(e["extensions"] == {"code": "INTERNAL_SERVER_ERROR"} for e in errors)
 
 
+def test_a_known_shape_padded_with_comments_past_the_token_limit_is_refused_both_ways(
+    both: BothWays, client: TestClient
+) -> None:
+    documents = both.view.schema.documents  # type: ignore[attr-defined]
+    both.compare({"query": '{ job(id: "a") { id } }'}, SPEC)
+    padded = '{ job(id: "b") { id } }' + "#\n" * documents.limits.max_tokens
+    answer, served = both.compare({"query": padded}, SPEC)
+    assert not served and documents.cache.derived == 0
+    assert answer.status == 400
+    assert json.loads(answer.body)["errors"][0]["extensions"]["code"] == "GRAPHQL_PARSE_FAILED"
+
+
 def test_a_derived_submission_is_submitted_with_its_own_values(both: BothWays, client: TestClient) -> None:
     mutation = (
         'mutation { submitJob(input: {task: "echo", payload: {n: %s, text: "%s"}, tags: ["%s"]}) '

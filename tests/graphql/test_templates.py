@@ -6,6 +6,7 @@ shape's verdict holds, and keeps nothing for a derived document."""
 from __future__ import annotations
 
 import gc
+import tracemalloc
 from typing import Any
 
 import pytest
@@ -146,7 +147,9 @@ def test_a_derived_document_is_the_parsed_one(
     assert scanned is not None
     assume(scanned.shape.text == shape_of(document).text)  # type: ignore[union-attr]  # same equalities
     derived = template.derive(second, scanned)
-    assert _parsed_dict(derived) == _parsed_dict(parse(second))
+    parsed = parse(second)
+    assert _parsed_dict(derived) == _parsed_dict(parsed)
+    assert vars(derived).get("token_count") == vars(parsed).get("token_count")  # comments included
     assert _parsed_dict(document) == _parsed_dict(parse(first))  # the template's own is untouched
     assert all(loc.source.body == second for loc in _locations(derived))
 
@@ -249,6 +252,23 @@ def test_an_evicted_shape_derives_nothing() -> None:
     assert checked.document is not None and checked.errors == ()
 
 
+def test_comments_count_against_the_token_limit_as_graphql_core_counts_them(checker: DocumentChecker) -> None:
+    """graphql-core counts comments against `max_tokens`: a known shape padded with comments past
+    the limit is parsed, and refused as parsing refuses it."""
+    limit = checker.limits.max_tokens
+    checker.check('{ job(id: "a") { id } }', derive=True)
+    within = '{ job(id: "b") { id } }' + "#\n" * (limit - 11)  # 11 tokens, and comments to the limit
+    checked = checker.check(within, derive=True)
+    assert checker.cache.derived == 1 and checked.errors == ()
+    assert checked.document is not None and vars(checked.document)["token_count"] == limit
+    padded = '{ job(id: "b") { id } }' + "#\n" * (limit - 10)
+    refused = checker.check(padded, derive=True)
+    assert checker.cache.derived == 1
+    assert [e.message for e in refused.errors] == [
+        f"Syntax Error: Document contains more than {limit} tokens. Parsing aborted."
+    ]
+
+
 def test_a_syntax_error_is_never_derived(checker: DocumentChecker) -> None:
     checker.check('{ job(id: "JOB-a") { id } }', derive=True)
     checked = checker.check('{ job(id: "JOB-b") { id } ', derive=True)
@@ -256,3 +276,35 @@ def test_a_syntax_error_is_never_derived(checker: DocumentChecker) -> None:
     assert checked.document is None
     with pytest.raises(GraphQLSyntaxError):
         parse('{ job(id: "JOB-b") { id } ')
+
+
+FIELDS = "id status task queue payload tags description submittedAt createdAt enqueuedAt result"
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "{ " + " ".join(f'j{i}: job(id: "{"x" * 200}{i}") {{ {FIELDS} }}' for i in range(30)) + " }",
+        '{ job(id: "x") { ' + " ".join(f"a{i}: id" for i in range(20)) + " } }",
+        SHAPES[1].format("t", "1", "v", "w"),
+    ],
+    ids=["aliases-and-long-ids", "many-fields", "submission"],
+)
+def test_a_shape_s_entry_weighs_at_least_its_template(checker: DocumentChecker, query: str) -> None:
+    """What the shape keeps once its document's own entry is gone (derived documents keep it
+    recent while their texts are never kept): its weight must cover the template's memory."""
+    document = parse(query)
+    shape = shape_of(document)
+    assert shape is not None
+    Template.of(document, query, shape)  # warm what the first one allocates for good
+    gc.collect()
+    tracemalloc.start()
+    template = Template.of(document, query, shape)
+    gc.collect()
+    held = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    assert template is not None
+    checker.check(query)
+    entry = checker.cache.shape(("shape", shape.text))
+    assert entry is not None and entry.template is not None
+    assert entry.weight >= held, (entry.weight, held)
