@@ -1,6 +1,6 @@
 """Side by side in one run: CPU per request of gql-jobs, its baselines and its floors (issue #20).
 
-    .venv/bin/python -m bench.compare [--jobs 1000] [--requests 300] [--rounds 3] [--output FILE]
+    .venv/bin/python -m bench.compare [--jobs 2000] [--requests 300] [--rounds 3] [--output FILE]
 
 In-process, like `bench.inprocess` (each ASGI app called directly, no HTTP server, no client: the
 figures are the apps' own CPU, far less noisy on a shared machine than a load test), against one
@@ -10,8 +10,9 @@ our Redis work (bench/floor_app.py). Each scenario's figure is the best of `--ro
 process CPU time per request (all threads: the sync baselines run on Starlette's pool), in
 microseconds; the JSON written holds them and the ratios the README quotes.
 
-Inline-value scenarios send a document never seen before on every request (a different literal
-each time), so they pay parsing and validation each time, within the bounded document cache.
+Inline-value scenarios send a document never sent before on every request, in every round (a
+new `user_id`, or the next of the stored jobs' ids: `--jobs` must cover rounds x (requests +
+warm-up)), so none is a hit of the document cache by its text.
 """
 
 from __future__ import annotations
