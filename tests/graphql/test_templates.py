@@ -308,3 +308,26 @@ def test_a_shape_s_entry_weighs_at_least_its_template(checker: DocumentChecker, 
     entry = checker.cache.shape(("shape", shape.text))
     assert entry is not None and entry.template is not None
     assert entry.weight >= held, (entry.weight, held)
+
+
+def test_many_shapes_keep_the_cache_within_its_budget_in_real_memory() -> None:
+    """An attacker's stream of distinct shapes (each a passing document with literals, so each
+    keeps a template) stays within the byte budget, as estimated and as tracemalloc sees it."""
+    schema = build_schema(make_settings())
+    budget = 400_000
+    checker = DocumentChecker(schema._schema, schema.documents.limits, DocumentCache(budget, 8192))
+    checker.check('{ job(id: "warm") { id } }')  # graphql-core's per-schema caches, made once
+    gc.collect()
+    tracemalloc.start()
+    query = ""
+    for i in range(400):
+        query = "{ " + " ".join(f'a{i}_{k}: job(id: "JOB-{i}-{k}") {{ id status }}' for k in range(5)) + " }"
+        assert checker.check(query, derive=True).errors == ()
+        assert checker.cache.total_bytes <= budget
+    gc.collect()
+    held = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    assert checker.cache.derived == 0  # every shape new: nothing to derive from
+    last = scan(query)
+    assert last is not None and checker.cache.shape(("shape", last.shape.text)) is not None  # kept
+    assert held <= budget, held
