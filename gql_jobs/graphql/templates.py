@@ -36,7 +36,7 @@ from typing import Any, cast
 from graphql import DocumentNode, FloatValueNode, IntValueNode, Node, Source, StringValueNode
 from graphql.language import Location, Token, TokenKind
 
-from gql_jobs.graphql.shapes import MARK, Shape
+from gql_jobs.graphql.shapes import LITERALS, MARK, Shape
 
 _SCAN = re.compile(
     r"""
@@ -56,7 +56,6 @@ _STRING = f"{MARK}{TokenKind.STRING.value}"
 _INT = f"{MARK}{TokenKind.INT.value}"
 _FLOAT = f"{MARK}{TokenKind.FLOAT.value}"
 _LITERAL_NODES = (StringValueNode, IntValueNode, FloatValueNode)
-_LITERAL_KINDS = frozenset({TokenKind.STRING, TokenKind.INT, TokenKind.FLOAT})
 
 
 @dataclass(frozen=True)
@@ -86,21 +85,19 @@ def scan(text: str) -> Scan | None:
     comments = 0
     for match in _SCAN.finditer(text):
         group = match.lastgroup
+        end = match.end()  # a token ends its match (the blanks before it start it)
         if group in ("punctuator", "name"):
             token = match.group(group)
             parts.append(token)
-            end = match.end()
             start = end - len(token)
         elif group in ("string", "number"):
             if group == "string":
                 value = match.group("string")
                 mark = _STRING
-                end = match.end()
                 start = end - len(value) - 2
             else:
                 value = match.group("number")
                 mark = _FLOAT if match.group("fraction") or match.group("exponent") else _INT
-                end = match.end()
                 start = end - len(value)
             number = numbers.setdefault(value, len(numbers))
             parts.append(f"{mark}{number}")
@@ -138,7 +135,7 @@ class Template:
         self._counts_tokens = "token_count" in vars(document)
         start_index = {token.start: i for i, token in enumerate(tokens)}
         end_index = {token.end: i for i, token in enumerate(tokens)}
-        literal_starts = [t.start for t in tokens if t.kind in _LITERAL_KINDS]
+        literal_starts = [t.start for t in tokens if t.kind in LITERALS]
         literal_at = {start: ordinal for ordinal, start in enumerate(literal_starts)}
         self._steps: list[_Step] = []
         self._plan(document, start_index, end_index, literal_at)
