@@ -9,7 +9,7 @@ from enum import Enum
 from typing import Any
 
 import strawberry
-from graphql import GraphQLEnumType
+from graphql import GraphQLEnumType, parse
 from strawberry.extensions import FieldExtension
 from strawberry.permission import BasePermission
 from strawberry.scalars import JSON
@@ -436,3 +436,33 @@ def test_a_long_subscription_keeps_a_bounded_step_cache() -> None:
     assert answers[-1] == {"events": {"n": 499, "items": [{"label": "a"}, {"label": "b"}]}}
     assert Remembered.made
     assert all(len(context._step_cache) <= STEP_CACHE_SIZE for context in Remembered.made)
+
+
+@strawberry.type
+class HelpersQuery:
+    @strawberry.field
+    async def gathered(self, info: strawberry.Info) -> list[int]:
+        """Uses graphql-core's helpers for resolvers, as a resolver may (`info.async_helpers`)."""
+
+        async def value(n: int) -> int:
+            return n
+
+        helpers = info._raw_info.async_helpers
+        helpers.track([value(0)])  # settled in the background, its result dropped
+        return await helpers.gather([value(1), value(2)])
+
+
+def test_async_helpers_are_made_on_access_and_work_as_graphql_cores() -> None:
+    """The executor keeps no helpers (they made it a reference cycle: `tests/graphql/
+    test_garbage.py`), but a resolver asking for them gets working ones, as graphql-core's own."""
+
+    def run(executor: Any = None) -> Any:
+        schema = strawberry.Schema(query=HelpersQuery, execution_context_class=executor)
+        return asyncio.run(schema.execute("{ gathered }"))
+
+    ours, theirs = run(PlainLeavesExecutor), run()
+    assert (ours.data, ours.errors) == (theirs.data, theirs.errors) == ({"gathered": [1, 2]}, None)
+    schema = strawberry.Schema(query=HelpersQuery)
+    executor = PlainLeavesExecutor.build(schema._schema, parse("{ gathered }"))
+    assert isinstance(executor, PlainLeavesExecutor)
+    assert "async_helpers" not in vars(executor)  # graphql-core's __init__ assigned them: not kept
