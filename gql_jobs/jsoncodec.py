@@ -59,7 +59,12 @@ def loads(data: bytes | str) -> Any:
 def dumps(data: Any) -> str:
     """`jsonvalues.dumps(data)`'s JSON value (compact; a non-finite number as null), its text as
     orjson writes it where orjson can."""
+    return dumps_utf8(data).decode()
+
+
+def dumps_utf8(data: Any) -> bytes:
+    """`dumps(data)` in UTF-8, as sent: orjson's bytes as they are, not decoded to be encoded again."""
     try:
-        return orjson.dumps(data, option=_STRICT).decode()
+        return orjson.dumps(data, option=_STRICT)
     except TypeError:  # orjson.JSONEncodeError: a big integer, a lone surrogate, deep nesting...
-        return jsonvalues.dumps(data)
+        return jsonvalues.dumps(data).encode()

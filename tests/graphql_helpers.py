@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from gql_jobs.app import create_app
@@ -75,3 +77,56 @@ def client_with(**overrides: object) -> Iterator[TestClient]:
     """A client on a freshly built app whose settings differ from the test defaults."""
     with TestClient(create_app(make_settings(**overrides))) as test_client:
         yield test_client
+
+
+@dataclass(frozen=True)
+class Answered:
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+
+async def asgi_call(
+    app: FastAPI,
+    method: str,
+    target: str,
+    chunks: Sequence[bytes] = (),
+    headers: Sequence[tuple[bytes, bytes]] = ((b"content-type", b"application/json"),),
+) -> Answered:
+    """One request on the app in-process, no server or client between (nothing of theirs runs):
+    the body in `chunks`, each its own `http.request` message, as a server streams a large one."""
+    path, _, query = target.partition("?")
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query.encode(),
+        "root_path": "",
+        "headers": [(b"host", b"test"), *headers],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+        "state": {},
+    }
+    pieces = list(chunks) or [b""]
+    messages = iter(
+        [{"type": "http.request", "body": c, "more_body": i < len(pieces) - 1} for i, c in enumerate(pieces)]
+    )
+    started: dict[str, Any] = {}
+    body = b""
+
+    async def receive() -> dict[str, Any]:
+        return next(messages, {"type": "http.disconnect"})
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        nonlocal body
+        if message["type"] == "http.response.start":
+            started.update(message)
+        elif message["type"] == "http.response.body":
+            body += message.get("body", b"")
+
+    await app(scope, receive, send)
+    return Answered(started["status"], list(started.get("headers", [])), body)

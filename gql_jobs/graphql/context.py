@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TypeAlias
 
 import strawberry
+from starlette.datastructures import State
 from starlette.requests import HTTPConnection
 from strawberry.dataloader import DataLoader
 
@@ -15,7 +16,7 @@ from gql_jobs.domain import Attempt
 from gql_jobs.graphql.negotiation import accepts_parts
 from gql_jobs.service.jobs import JobService
 from gql_jobs.service.live import LiveUpdates
-from gql_jobs.web.deps import caller_of, live_of, service_of
+from gql_jobs.web.deps import caller_for, caller_of, live_of, service_of
 
 
 @dataclass
@@ -57,4 +58,17 @@ async def build_context(connection: HTTPConnection) -> Context:
         keys=connection.app.state.keys,
         caller=caller_of(connection),
         incremental=connection.scope["type"] == "http" and accepts_parts(connection.headers.get("accept")),
+    )
+
+
+def http_context(state: State, authorization: str | None, api_key: str | None, accept: str | None) -> Context:
+    """`build_context` of an HTTP request, from the app's state and the headers it reads (GraphQL's
+    short path reads them once, from the ASGI scope: `router.PlainPost`)."""
+    keys: KeyStore = state.keys
+    return Context(
+        service=state.service,
+        live=state.live,
+        keys=keys,
+        caller=caller_for(keys, authorization, api_key),
+        incremental=accepts_parts(accept),
     )

@@ -35,10 +35,10 @@ from fastapi import FastAPI
 from graphql import OperationType as GraphQLOperationType
 from graphql import get_operation_ast
 from starlette.datastructures import Headers
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -67,7 +67,7 @@ from strawberry.types.unset import UNSET, UnsetType
 from gql_jobs import jsoncodec
 from gql_jobs.auth import InvalidKeyError, key_from_headers
 from gql_jobs.errors import ErrorCode
-from gql_jobs.graphql.context import Context, build_context
+from gql_jobs.graphql.context import Context, build_context, http_context
 from gql_jobs.graphql.direct import DirectExecution, PlainRequest
 from gql_jobs.graphql.negotiation import APPLICATION_JSON, prefers_event_stream, response_media_type
 from gql_jobs.graphql.persisted import Resolved
@@ -228,9 +228,12 @@ class JobsGraphQL(GraphQL[Context, None]):
         self.persisted = schema.persisted
         self.documents = schema.documents
         self.direct = DirectExecution(schema)
-        # What the short path does not call: a view overriding either must go Strawberry's way.
+        # What the short path does not call: a view overriding any must go Strawberry's way.
         hooks = ("get_root_value", "_handle_errors")
-        if any(getattr(type(self), hook) is not getattr(GraphQL, hook) for hook in hooks):
+        ours = ("get_context", "get_sub_response", "process_result", "create_response", "encode_json")
+        if any(getattr(type(self), hook) is not getattr(GraphQL, hook) for hook in hooks) or any(
+            getattr(type(self), hook) is not getattr(JobsGraphQL, hook) for hook in ours
+        ):
             self.direct.enabled = False
 
     def is_websocket_origin_allowed(self, request: WebSocket, origin: str) -> bool:
@@ -238,31 +241,35 @@ class JobsGraphQL(GraphQL[Context, None]):
         return self.origins.allows(origin)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Strawberry's, but with refusals as GraphQL JSON rather than text/plain."""
+        """Strawberry's, but with refusals as GraphQL JSON rather than text/plain, and a plain
+        JSON POST of a checked operation answered by the short path (`direct.py`)."""
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
-        request = Request(scope=scope, receive=receive)
         decoded = _DECODED.set(None)
+        post = PlainPost.of(scope) if self.direct.enabled and scope["method"] == "POST" else None
         try:
-            response: Response | None = None
+            response: ASGIApp | None = None
             context: Context | None = None
-            if self.direct.enabled and scope["method"] == "POST" and _plain_json(request.headers):
-                context = await build_context(request)
-                response = await self._run_directly(request, context)
+            if post is not None:
+                context = http_context(scope["app"].state, post.authorization, post.api_key, post.accept)
+                body = await read_body(receive)
+                response = await self._run_directly(body, post, context)
+                receive = _replayed(body, receive)  # for Strawberry's view, should it decline
             if response is None:  # Strawberry's view, with the context if it is made already
+                request = Request(scope=scope, receive=receive)
                 run = self.run(request) if context is None else self.run(request, context=context)
                 response = await run
         except HTTPException as exc:
-            response = refusal_response(exc, response_media_type(request.headers.get("accept")))
+            accept = post.accept if post is not None else Headers(scope=scope).get("accept")
+            response = refusal_response(exc, response_media_type(accept))
         finally:
             _DECODED.reset(decoded)
         await response(scope, receive, send)
 
-    async def _run_directly(self, request: Request, context: Context) -> Response | None:
+    async def _run_directly(self, body: bytes, post: PlainPost, context: Context) -> ASGIApp | None:
         """The answer to a plain POST of one checked operation (`direct.py`), or None to send the
-        request through Strawberry's view (which reads the body Starlette kept)."""
-        body = await request.body()
+        request through Strawberry's view (which reads the body again, as it was read here)."""
         try:
             data = self.decode_json(body)
         except json.JSONDecodeError:  # the view refuses it, with the reason
@@ -272,8 +279,9 @@ class JobsGraphQL(GraphQL[Context, None]):
         result = None if plain is None else await self.direct.execute(plain, context)
         if result is None:
             return None
-        sub_response = await self.get_sub_response(request)
-        return self.create_response(await self.process_result(request, result), sub_response)
+        media_type = response_media_type(post.accept)
+        processed = _processed(result, media_type)
+        return JSONAnswer(_status_of(processed, None), jsoncodec.dumps_utf8(processed), media_type)
 
     async def get_sub_response(self, request: Request | WebSocket) -> Response:
         return NegotiatedResponse(response_media_type(request.headers.get("accept")))
@@ -281,11 +289,7 @@ class JobsGraphQL(GraphQL[Context, None]):
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
         """Strawberry's, without `data` for a request error when the client speaks the spec's
         `application/graphql-response+json` (`create_response` then answers 4xx)."""
-        processed = process_result(result)
-        spec = response_media_type(request.headers.get("accept")) != APPLICATION_JSON
-        if spec and result.data is None and _is_request_error(result):
-            del processed["data"]
-        return processed
+        return _processed(result, response_media_type(request.headers.get("accept")))
 
     def create_response(
         self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Response
@@ -294,8 +298,8 @@ class JobsGraphQL(GraphQL[Context, None]):
         (no `data`) is a 400, or a 500 when it is an unexpected (masked) failure."""
         response = super().create_response(response_data, sub_response)
         response.headers["content-type"] = sub_response.media_type or APPLICATION_JSON
-        if isinstance(response_data, dict) and "data" not in response_data and not sub_response.status_code:
-            response.status_code = 500 if _is_internal(response_data) else 400
+        if isinstance(response_data, dict):
+            response.status_code = _status_of(response_data, sub_response.status_code or None)
         return response
 
     async def parse_http_body(
@@ -432,7 +436,7 @@ class JobsGraphQL(GraphQL[Context, None]):
 
     def parse_json(self, data: str | bytes) -> Any:
         decoded = _DECODED.get()
-        if decoded is not None and decoded[0] is data:  # decoded already by the short path
+        if decoded is not None and decoded[0] == data:  # decoded already by the short path (read again)
             return decoded[1]
         try:
             return self.decode_json(data)
@@ -499,21 +503,120 @@ class JobsGraphQL(GraphQL[Context, None]):
         return UNSET  # type: ignore[no-any-return]
 
 
+def _processed(result: ExecutionResult, media_type: str) -> GraphQLHTTPResponse:
+    """Strawberry's `process_result`, without `data` for a request error when the answer is of the
+    spec's `application/graphql-response+json` (then a 4xx: `_status_of`)."""
+    processed = process_result(result)
+    if media_type != APPLICATION_JSON and result.data is None and _is_request_error(result):
+        del processed["data"]
+    return processed
+
+
+def _status_of(processed: GraphQLHTTPResponse, chosen: int | None) -> int:
+    """An answer's status: the one a resolver chose, else 200, but without `data` (a request error)
+    a 400, or a 500 when it is an unexpected (masked) failure."""
+    if chosen:
+        return chosen
+    if "data" not in processed:
+        return 500 if _is_internal(processed) else 400
+    return 200
+
+
+class JSONAnswer:
+    """A JSON answer of the short path, sent as Starlette's `Response` sends Strawberry's (the same
+    two messages, the same headers in the same order), without building one."""
+
+    __slots__ = ("body", "media_type", "status")
+
+    def __init__(self, status: int, body: bytes, media_type: str) -> None:
+        self.status = status
+        self.body = body
+        self.media_type = media_type
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(b"content-length", b"%d" % len(self.body)), (b"content-type", self.media_type.encode())]
+        await send({"type": "http.response.start", "status": self.status, "headers": headers})
+        await send({"type": "http.response.body", "body": self.body})
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PlainPost:
+    """What the short path reads of a POST's headers, read once from its ASGI scope (the first of
+    each name, as Starlette's `Headers.get` answers), when it is a plain JSON request."""
+
+    accept: str | None
+    authorization: str | None
+    api_key: str | None
+
+    @classmethod
+    def of(cls, scope: Scope) -> PlainPost | None:
+        """The headers of a plain JSON request (`_plain_json`), or None for any other."""
+        found: dict[bytes, bytes] = {}
+        for name, value in scope["headers"]:
+            if name in _READ and name not in found:
+                found[name] = value
+        content_type = found.get(b"content-type")
+        accept = found.get(b"accept")
+        text = None if accept is None else accept.decode("latin-1")
+        if content_type is None or not _plain_json(content_type.decode("latin-1"), text):
+            return None
+        authorization = found.get(b"authorization")
+        api_key = found.get(b"x-api-key")
+        return cls(
+            text,
+            None if authorization is None else authorization.decode("latin-1"),
+            None if api_key is None else api_key.decode("latin-1"),
+        )
+
+
+#: The headers `PlainPost` reads (ASGI servers send names in lower case).
+_READ = frozenset({b"content-type", b"accept", b"authorization", b"x-api-key"})
+
+
+async def read_body(receive: Receive) -> bytes:
+    """A request's body, as Starlette's `Request.body` reads it (`ClientDisconnect` if the client
+    goes away first); one chunk, the usual case, is answered as the very bytes received."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect
+        if message["type"] == "http.request":
+            chunk = message.get("body", b"")
+            if chunk:
+                chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+
+def _replayed(body: bytes, receive: Receive) -> Receive:
+    """`receive` that first gives `body` again, in one message (what was read), then goes on."""
+    given = False
+
+    async def replay() -> Message:
+        nonlocal given
+        if given:
+            return await receive()
+        given = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
+
+
 def refusal_response(exc: HTTPException, media_type: str = APPLICATION_JSON) -> JSONResponse:
     code = exc.code if isinstance(exc, Refusal) else CODES.get(exc.status_code, ErrorCode.BAD_REQUEST)
     error = {"message": exc.reason, "extensions": {"code": code.value}}
     return JSONResponse({"errors": [error]}, status_code=exc.status_code, media_type=media_type)
 
 
-def _plain_json(headers: Headers) -> bool:
+def _plain_json(content_type: str, accept: str | None) -> bool:
     """A JSON body, to be answered with JSON unless it is a subscription or asks for `@defer`
     (`direct.py` declines those): not a form (uploads), not a client preferring SSE, whose
     every answer streams. A client that merely accepts `multipart/mixed` (urql, Apollo Client)
     is answered one JSON document for any other operation, by either path."""
-    content_type = headers.get("content-type")  # as Strawberry reads it: case-sensitive
-    if content_type is None or content_type.partition(";")[0].strip() != APPLICATION_JSON:
+    if content_type.partition(";")[0].strip() != APPLICATION_JSON:  # as Strawberry reads it
         return False
-    return not prefers_event_stream(headers.get("accept"))
+    return not prefers_event_stream(accept)
 
 
 def _is_operation(item: object) -> bool:

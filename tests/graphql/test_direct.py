@@ -25,16 +25,19 @@ from prometheus_client import REGISTRY
 from starlette.routing import Route
 from strawberry.extensions import SchemaExtension
 
-from gql_jobs import tracing
+from gql_jobs import jsoncodec, tracing
+from gql_jobs.app import create_app
 from gql_jobs.graphql.direct import PlainRequest
 from gql_jobs.graphql.documents import DocumentCache
 from gql_jobs.graphql.queries import Query
 from gql_jobs.graphql.router import PATH, JobsGraphQL
 from gql_jobs.graphql.schema import OWN_EXTENSIONS, GuardedSchema, build_schema
+from gql_jobs.service.jobs import JobService
+from gql_jobs.settings import Settings
 from gql_jobs.web.cors import OriginPolicy
 from tests.auth_helpers import api_keys_setting, bearer
 from tests.conftest import make_settings
-from tests.graphql_helpers import client_with, submit
+from tests.graphql_helpers import asgi_call, client_with, submit
 
 SPEC = "application/graphql-response+json"
 URQL = (
@@ -427,8 +430,56 @@ def test_any_other_extension_or_view_hook_turns_the_short_path_off() -> None:
 
     rooted = RootedView(build_schema(settings), origins=OriginPolicy.of(settings))
     assert rooted.direct.enabled is False
+
+    class EncodingView(JobsGraphQL):  # the short path encodes answers itself: it must not skip this
+        def encode_json(self, data: object) -> str:
+            return json.dumps(data)
+
+    assert EncodingView(build_schema(settings), origins=OriginPolicy.of(settings)).direct.enabled is False
     assert JobsGraphQL(build_schema(settings), origins=OriginPolicy.of(settings)).direct.enabled is True
 
 
 def _jobs_stored(redis_client: redis.Redis) -> int:
     return sum(1 for _ in redis_client.scan_iter("rq:job:*", count=1000))
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "body",
+    [{"query": "{ __typename }"}, [{"query": "{ __typename }"}], {"query": "{ nope }"}],
+    ids=["served", "declined-batch", "declined-invalid"],
+)
+async def test_a_body_in_several_messages_is_read_whole_both_ways(
+    settings: Settings, service: JobService, body: object
+) -> None:
+    """The short path reads the body from ASGI messages itself and, when it declines, gives the
+    view the same bytes again: the answers to a body in one message and in three are the same."""
+    app = create_app(settings, service)
+    view = graphql_view(app)
+    raw = json.dumps(body).encode()
+    answers = []
+    for direct in (True, False):
+        view.direct.enabled = direct
+        for chunks in ([raw], [raw[:5], raw[5:9], raw[9:]]):
+            headers = ((b"content-type", b"application/json"), (b"x-request-id", b"req"))
+            answers.append(await asgi_call(app, "POST", PATH, chunks, headers))
+    assert all(answer == answers[0] for answer in answers), answers
+    assert answers[0].status in {200, 400}
+
+
+def test_a_declined_body_is_decoded_once(both: BothWays) -> None:
+    """What the short path decoded before declining is not decoded again by the view."""
+    decoded: list[object] = []
+    loads = jsoncodec.loads
+
+    def counting(data: str | bytes) -> object:
+        decoded.append(data)
+        return loads(data)
+
+    with patch.object(jsoncodec, "loads", counting):
+        both.send(
+            json.dumps([{"query": "{ __typename }"}]).encode(),
+            {"content-type": "application/json"},
+            direct=True,
+        )
+    assert len(decoded) == 1

@@ -12,7 +12,6 @@ from __future__ import annotations
 import gc
 import json
 from collections import Counter
-from collections.abc import MutableMapping
 from typing import Any
 
 import pytest
@@ -22,6 +21,7 @@ from gql_jobs.app import create_app
 from gql_jobs.service.jobs import JobService
 from gql_jobs.settings import Settings
 from tests.graphql.test_direct import graphql_view
+from tests.graphql_helpers import asgi_call
 
 JOB = "query ($id: ID!) { job(id: $id) { id status task result error { message } } }"
 SUBMIT = (
@@ -34,44 +34,9 @@ Request = tuple[str, str, bytes]
 
 
 async def call(app: FastAPI, request: Request) -> tuple[int, bytes]:
-    """One request on the app, in-process (no server, no client: nothing of theirs is counted)."""
     method, target, body = request
-    path, _, query = target.partition("?")
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": query.encode(),
-        "root_path": "",
-        "headers": [
-            (b"host", b"test"),
-            (b"content-type", b"application/json"),
-            (b"content-length", b"%d" % len(body)),
-        ],
-        "client": ("127.0.0.1", 1),
-        "server": ("127.0.0.1", 80),
-        "state": {},
-    }
-    messages = iter([{"type": "http.request", "body": body, "more_body": False}])
-    status = 0
-    answer = b""
-
-    async def receive() -> dict[str, Any]:
-        return next(messages, {"type": "http.disconnect"})
-
-    async def send(message: MutableMapping[str, Any]) -> None:
-        nonlocal status, answer
-        if message["type"] == "http.response.start":
-            status = message["status"]
-        elif message["type"] == "http.response.body":
-            answer += message.get("body", b"")
-
-    await app(scope, receive, send)
-    return status, answer
+    answered = await asgi_call(app, method, target, [body] if body else [])
+    return answered.status, answered.body
 
 
 def gql(query: str, variables: dict[str, Any] | None = None) -> bytes:
