@@ -27,6 +27,7 @@ from gql_jobs.store.connections import api_async_redis, api_redis, close_async, 
 from gql_jobs.store.threads import size_request_pool
 from gql_jobs.tasks import TaskRegistry, task_modules
 from gql_jobs.web import cors, health, rest
+from gql_jobs.web.direct_route import DirectRoute
 from gql_jobs.web.ide import install as install_browser_ui
 from gql_jobs.web.limits import BodyReadTimeout, BodySizeLimit
 from gql_jobs.web.requests import RequestContext
@@ -95,8 +96,9 @@ def create_app(settings: Settings | None = None, service: JobService | None = No
     app.include_router(health.router)
     from gql_jobs.graphql.router import install as install_graphql  # noqa: PLC0415 (heavy import)
 
-    install_graphql(app, settings)
+    graphql_route = install_graphql(app, settings)
     install_browser_ui(app, settings, docs=docs)
+    app.add_middleware(DirectRoute, route=graphql_route)  # added first: the innermost middleware
     limit = settings.max_payload_bytes * min(settings.max_batch_size, 64) + BODY_OVERHEAD_BYTES
     app.add_middleware(BodySizeLimit, max_bytes=limit)
     app.add_middleware(BodyReadTimeout, seconds=settings.body_timeout)

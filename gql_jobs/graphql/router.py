@@ -669,7 +669,8 @@ def _members(value: object) -> Iterable[object]:
     return value if isinstance(value, list) else ()
 
 
-def install(app: FastAPI, settings: Settings) -> None:
+def install(app: FastAPI, settings: Settings) -> Route:
+    """Mount GraphQL at `PATH`; answers its HTTP route (for `web.direct_route.DirectRoute`)."""
     graphql = JobsGraphQL(
         build_schema(settings),
         graphql_ide="graphiql" if settings.graphiql else None,
@@ -687,4 +688,6 @@ def install(app: FastAPI, settings: Settings) -> None:
     # GraphQL documents itself (schema.graphql, introspection); keep it out of the OpenAPI schema.
     # First of the routes: the router tries them in order, and FastAPI's included routers (REST,
     # health) each walk their own routes; behind them, finding /graphql was ~10% of `{ __typename }`.
-    app.router.routes[:0] = [Route(PATH, graphql, include_in_schema=False), WebSocketRoute(PATH, graphql)]
+    route = Route(PATH, graphql, include_in_schema=False)
+    app.router.routes[:0] = [route, WebSocketRoute(PATH, graphql)]
+    return route
