@@ -39,9 +39,10 @@ DEFAULT_OPS = ("gql_floor", "rest_status", "gql_job", "rest_submit", "gql_submit
 Request = tuple[str, str, bytes]
 
 
-async def call(app: Any, request: Request) -> None:
-    method, path, body = request
-    scope = {
+def http_scope(method: str, target: str, headers: Sequence[tuple[bytes, bytes]]) -> dict[str, Any]:
+    """The ASGI scope of an HTTP/1.1 request from a loopback client (`target`: path and query)."""
+    path, _, query = target.partition("?")
+    return {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
@@ -49,17 +50,23 @@ async def call(app: Any, request: Request) -> None:
         "scheme": "http",
         "path": path,
         "raw_path": path.encode(),
-        "query_string": b"",
+        "query_string": query.encode(),
         "root_path": "",
-        "headers": [
-            (b"host", b"bench"),
-            (b"content-type", b"application/json"),
-            (b"content-length", b"%d" % len(body)),
-        ],
+        "headers": list(headers),
         "client": ("127.0.0.1", 1),
         "server": ("127.0.0.1", 80),
         "state": {},
     }
+
+
+async def call(app: Any, request: Request) -> None:
+    method, path, body = request
+    headers = [
+        (b"host", b"bench"),
+        (b"content-type", b"application/json"),
+        (b"content-length", b"%d" % len(body)),
+    ]
+    scope = http_scope(method, path, headers)
     delivered = False
     status = 0
 

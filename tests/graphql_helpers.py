@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from bench.inprocess import http_scope
 from gql_jobs.app import create_app
 from tests.conftest import make_settings
 
@@ -95,22 +96,7 @@ async def asgi_call(
 ) -> Answered:
     """One request on the app in-process, no server or client between (nothing of theirs runs):
     the body in `chunks`, each its own `http.request` message, as a server streams a large one."""
-    path, _, query = target.partition("?")
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": query.encode(),
-        "root_path": "",
-        "headers": [(b"host", b"test"), *headers],
-        "client": ("127.0.0.1", 1),
-        "server": ("127.0.0.1", 80),
-        "state": {},
-    }
+    scope = http_scope(method, target, [(b"host", b"test"), *headers])
     pieces = list(chunks) or [b""]
     messages = iter(
         [{"type": "http.request", "body": c, "more_body": i < len(pieces) - 1} for i, c in enumerate(pieces)]
