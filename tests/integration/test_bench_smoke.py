@@ -155,3 +155,18 @@ def test_servers_bench_runs_every_scenario_against_real_servers(tmp_path: Path) 
         assert figure["failed"] == 0, (name, figure["rounds"][0]["first_error"])
         assert figure["server_cpu_us_per_request"]["median"] > 0, name
     assert document["ratios"]["c16"]["page of 50: ours / floor"]["cpu"] is not None
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(300)
+def test_ab_servers_bench_serves_two_builds_and_the_floor(tmp_path: Path) -> None:
+    """`python -m bench.ab_servers` serves a build from another checkout (this one, here) beside
+    this one and the floor, and writes every figure of every round (no speed asserted)."""
+    if redis_server_binary() is None:
+        pytest.skip("no redis-server binary")
+    output = tmp_path / "ab.json"
+    run_module("bench.ab_servers", str(ROOT), "--rounds", "1", "--duration", "1", "--output", str(output))
+    document = json.loads(output.read_text())
+    builds, operations = ("before", "after", "floor"), ("job(id)", "submitJob")
+    assert set(document["medians"]) == {f"{b}: {o}" for b in builds for o in operations}
+    assert all(value > 0 for value in document["medians"].values())
