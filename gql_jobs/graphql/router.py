@@ -44,6 +44,7 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, GraphQLRequestProtocol, process_result
 from strawberry.http.base import BaseRequestProtocol
+from strawberry.http.parse_content_type import parse_content_type
 from strawberry.http.streaming import HTTPStreamTransport, MultipartSubscriptionTransport, SSETransport
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import (
@@ -114,6 +115,10 @@ SUBSCRIPTION_OVER_HTTP = (
     "(graphql-sse) or `Accept: multipart/mixed;subscriptionSpec=1.0` (Apollo Client), or "
     "subscribe over a WebSocket (graphql-transport-ws)"
 )
+
+
+#: Why a JSON body that is neither an operation nor a batch of them is refused.
+NOT_AN_OPERATION = "The request body must be a JSON object (an operation) or, with batching on, an array"
 
 
 #: Why a batch (a JSON array of operations) is refused when batching is off.
@@ -272,7 +277,7 @@ class JobsGraphQL(GraphQL[Context, None]):
         request through Strawberry's view (which reads the body again, as it was read here)."""
         try:
             data = self.decode_json(body)
-        except json.JSONDecodeError:  # the view refuses it, with the reason
+        except (json.JSONDecodeError, UnicodeDecodeError):  # the view refuses it, with the reason
             return None
         _DECODED.set((body, data))  # the view's `parse_json` takes it, if it declines
         plain = PlainRequest.of(data)
@@ -305,7 +310,18 @@ class JobsGraphQL(GraphQL[Context, None]):
     async def parse_http_body(
         self, request: AsyncHTTPRequestAdapter
     ) -> GraphQLRequestData | list[GraphQLRequestData]:
-        """Strawberry's, keeping `documentId` (the persisted-documents proposal's), which it drops."""
+        """Strawberry's, keeping `documentId` (the persisted-documents proposal's), which it drops,
+        and refusing a JSON body that is neither an object nor an array (`1`, `null`, `"q"`):
+        Strawberry calls `.get` on it, a 500."""
+        if (
+            request.method != "GET"
+            and "application/json" in parse_content_type(request.content_type or "")[0]
+        ):
+            body = await request.get_body()  # what Strawberry reads next: decoded once (`_DECODED`)
+            data = self.parse_json(body)
+            if not isinstance(data, dict | list):
+                raise Refusal(400, NOT_AN_OPERATION, ErrorCode.BAD_REQUEST)
+            _DECODED.set((body, data))
         parsed = await super().parse_http_body(request)
         if not isinstance(parsed, GraphQLRequestData) or parsed.query is not None:
             return parsed
@@ -442,7 +458,7 @@ class JobsGraphQL(GraphQL[Context, None]):
             return self.decode_json(data)
         except JSONTooDeepError as exc:
             raise Refusal(400, exc.msg, ErrorCode.JSON_TOO_DEEP) from None
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, UnicodeDecodeError):  # bytes that are not UTF-8: `json` says so
             raise Refusal(400, "Unable to parse request body as JSON", ErrorCode.BAD_REQUEST) from None
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:

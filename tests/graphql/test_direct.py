@@ -368,8 +368,15 @@ def test_what_is_not_plain_goes_the_long_way(both: BothWays, body: object, accep
         (b'{"query": "{ __typename }"}', "application/graphql"),
         (b'{"query": "{ __typename }"}', "Application/JSON"),  # Strawberry reads the type case-sensitively
         (b'{"query": "{ __typename }"}', "APPLICATION/JSON; charset=utf-8"),
+        (b"1", "application/json"),
+        (b"null", "application/json"),
+        (b'"{ __typename }"', "application/json"),
+        (b'{"query": "{ __typename }\xff"}', "application/json"),  # not UTF-8
     ],
-    ids=["not-json", "too-deep", "text", "graphql", "capitals", "capitals-charset"],
+    ids=[
+        *("not-json", "too-deep", "text", "graphql", "capitals", "capitals-charset"),
+        *("number", "null", "string", "not-utf-8"),
+    ],
 )
 def test_bodies_it_does_not_read_are_refused_alike(both: BothWays, body: bytes, content_type: str) -> None:
     answer, served = both.compare(body, SPEC, content_type)
