@@ -26,28 +26,25 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import workload
+from bench.compare import JOB_VARS
 from bench.loadgen import LoadSpec, available_client, run_load
-from bench.processes import http_ok, wait_until
-from bench.run import GQL_INPUT, REST_BODY, ROOT, SUBMIT_ONE, gql
-from bench.stack import START_TIMEOUT, Stack, cpu_seconds
-from gql_jobs.dev import free_port
-
-JOB_VARS = "query ($id: ID!) { job(id: $id) { id status result error { message } } }"
+from bench.run import GQL_INPUT, REST_BODY, SUBMIT_ONE, gql
+from bench.servers import SERVERS, start_server, wait_ready
+from bench.stack import Stack, cpu_seconds
 
 
-def start(stack: Stack, name: str, argv: list[str], ready: str) -> tuple[str, int]:
-    """A server process of the stack; its base URL and pid once it answers `ready`."""
-    port = free_port()
-    process = stack.start_process(name, [arg.replace("{port}", str(port)) for arg in argv])
-    base = f"http://127.0.0.1:{port}"
-    wait_until(name, lambda: http_ok(base + ready), process.process, process.log, START_TIMEOUT)
-    return base, process.process.pid
-
-
-def serve(checkout: Path) -> list[str]:
-    """`gql-jobs serve` with `checkout`'s package first on the path (this one's libraries)."""
-    argv = ["env", f"PYTHONPATH={checkout}", sys.executable, "-m", "gql_jobs", "serve"]
-    return [*argv, "--host", "127.0.0.1", "--port", "{port}", "--workers", "1", "--no-access-log"]
+def served(stack: Stack, kind: str, checkout: Path | None = None) -> tuple[str, int]:
+    """A server of `bench.servers`' kind (ours from `checkout`'s package, when given), once it
+    answers; its base URL and pid."""
+    if checkout is not None:
+        stack.extra_env["PYTHONPATH"] = str(checkout)  # first on the path: its `gql_jobs`, `bench`
+    try:
+        server = start_server(stack, SERVERS[kind])
+    finally:
+        stack.extra_env.pop("PYTHONPATH", None)
+    stack.others.append(server.proc)  # both builds of ours share one API name: both are stopped
+    wait_ready(server)
+    return server.base_url, server.pid
 
 
 def loads(name: str, base: str, ids: Sequence[str]) -> dict[str, LoadSpec]:
@@ -76,15 +73,10 @@ def measure(
             stack.start_redis()
             ids = workload.fill_service(stack.redis_url, 1000)[:500]
             workload.drain(stack.redis_url, evented=True)
-            floor = [sys.executable, "-m", "uvicorn", "--factory", "bench.floor_app:create"]
-            floor += ["--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"]
-            floor += ["--host", "127.0.0.1", "--port", "{port}"]
             servers = {
-                "before": start(stack, "before", serve(before), "/readyz"),
-                "after": start(stack, "after", serve(ROOT), "/readyz"),
-                "floor": start(
-                    stack, "floor", [*floor, "--host", "127.0.0.1", "--port", "{port}"], "/page/1"
-                ),
+                "before": served(stack, "ours", before),
+                "after": served(stack, "ours"),
+                "floor": served(stack, "floor"),
             }
             for round_number in range(1, rounds + 1):
                 for name, (base, pid) in servers.items():
@@ -92,15 +84,11 @@ def measure(
                         began = cpu_seconds(pid)
                         result = run_load(replace(load, concurrency=concurrency, duration=duration), client)
                         if result.failed or not result.ok:
-                            raise SystemExit(
-                                f"{name} {operation}: {result.failed} failed, {result.first_error}"
-                            )
+                            failed = f"{result.failed} failed, {result.first_error}"
+                            raise SystemExit(f"{name} {operation}: {failed}")
                         micros = (cpu_seconds(pid) - began) / max(result.ok, 1) * 1e6
                         figures.setdefault(f"{name}: {operation}", []).append(round(micros, 1))
-                        print(
-                            f"  [round {round_number}] {name:6} {operation:9} {micros:6.0f} us/req",
-                            flush=True,
-                        )
+                        print(f"  [round {round_number}] {name:6} {operation:9} {micros:6.0f} us/req")
         finally:
             stack.stop_all()
     return figures

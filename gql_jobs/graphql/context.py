@@ -16,7 +16,7 @@ from gql_jobs.domain import Attempt
 from gql_jobs.graphql.negotiation import accepts_parts
 from gql_jobs.service.jobs import JobService
 from gql_jobs.service.live import LiveUpdates
-from gql_jobs.web.deps import caller_for, caller_of, live_of, service_of
+from gql_jobs.web.deps import caller_for
 
 
 @dataclass
@@ -52,17 +52,19 @@ Info: TypeAlias = strawberry.Info[Context, None]
 
 async def build_context(connection: HTTPConnection) -> Context:
     """Per request; a WebSocket's caller is set again from its `connection_init` (see router)."""
-    return Context(
-        service=service_of(connection),
-        live=live_of(connection),
-        keys=connection.app.state.keys,
-        caller=caller_of(connection),
-        incremental=connection.scope["type"] == "http" and accepts_parts(connection.headers.get("accept")),
+    headers = connection.headers
+    authorization, api_key, accept = (
+        headers.get("authorization"),
+        headers.get("x-api-key"),
+        headers.get("accept"),
     )
+    context = http_context(connection.app.state, authorization, api_key, accept)
+    context.incremental = context.incremental and connection.scope["type"] == "http"  # never a WebSocket
+    return context
 
 
 def http_context(state: State, authorization: str | None, api_key: str | None, accept: str | None) -> Context:
-    """`build_context` of an HTTP request, from the app's state and the headers it reads (GraphQL's
+    """The context of an HTTP request, from the app's state and the headers it reads (GraphQL's
     short path reads them once, from the ASGI scope: `router.PlainPost`)."""
     keys: KeyStore = state.keys
     return Context(

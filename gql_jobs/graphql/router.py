@@ -567,22 +567,15 @@ class PlainPost:
     @classmethod
     def of(cls, scope: Scope) -> PlainPost | None:
         """The headers of a plain JSON request (`_plain_json`), or None for any other."""
-        found: dict[bytes, bytes] = {}
+        found: dict[bytes, str] = {}
         for name, value in scope["headers"]:
             if name in _READ and name not in found:
-                found[name] = value
+                found[name] = value.decode("latin-1")
         content_type = found.get(b"content-type")
         accept = found.get(b"accept")
-        text = None if accept is None else accept.decode("latin-1")
-        if content_type is None or not _plain_json(content_type.decode("latin-1"), text):
+        if content_type is None or not _plain_json(content_type, accept):
             return None
-        authorization = found.get(b"authorization")
-        api_key = found.get(b"x-api-key")
-        return cls(
-            text,
-            None if authorization is None else authorization.decode("latin-1"),
-            None if api_key is None else api_key.decode("latin-1"),
-        )
+        return cls(accept, found.get(b"authorization"), found.get(b"x-api-key"))
 
 
 #: The headers `PlainPost` reads (ASGI servers send names in lower case).
